@@ -1,0 +1,70 @@
+"""C bit-field layout as GCC lays it out on x86-64, and packing of values into such layouts.
+
+A struct of bit-fields whose declared type is ``unit`` bits wide (``uint64_t``: 64) is filled from
+bit 0 upward in declaration order; a field that would straddle a ``unit``-bit boundary starts at
+the next boundary instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BitField:
+    """One placed field: ``width`` bits starting at bit ``offset``; signed fields are two's complement."""
+
+    name: str
+    offset: int
+    width: int
+    signed: bool = False
+
+    @property
+    def mask(self) -> int:
+        return (1 << self.width) - 1
+
+    @property
+    def low(self) -> int:
+        return -(1 << (self.width - 1)) if self.signed else 0
+
+    @property
+    def high(self) -> int:
+        return (1 << (self.width - 1)) - 1 if self.signed else self.mask
+
+
+def place(specs: list[tuple[str, int, bool]], unit: int) -> tuple[list[BitField], int]:
+    """Place ``(name, width, signed)`` fields; return the fields and the bits used.
+
+    Raises ValueError for a field wider than its unit or narrower than one bit.
+    """
+    placed, offset = [], 0
+    for name, width, signed in specs:
+        if not 1 <= width <= unit:
+            raise ValueError(f"field {name} has width {width}, outside [1, {unit}]")
+        if offset % unit + width > unit:
+            offset += unit - offset % unit
+        placed.append(BitField(name, offset, width, signed))
+        offset += width
+    return placed, offset
+
+
+def pack(layout: list[BitField], values: dict[str, int]) -> int:
+    """Pack field values into an integer; a value outside its field's range raises ValueError."""
+    word = 0
+    for field in layout:
+        value = values[field.name]
+        if not field.low <= value <= field.high:
+            raise ValueError(f"{field.name}={value} outside [{field.low}, {field.high}]")
+        word |= (value & field.mask) << field.offset
+    return word
+
+
+def unpack(layout: list[BitField], word: int) -> dict[str, int]:
+    """Extract every field of ``layout`` from an integer, sign-extending signed fields."""
+    values = {}
+    for field in layout:
+        value = (word >> field.offset) & field.mask
+        if field.signed and value >> (field.width - 1):
+            value -= 1 << field.width
+        values[field.name] = value
+    return values

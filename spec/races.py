@@ -1,0 +1,115 @@
+"""Data-race detection between the load, compute and store stages.
+
+Two accesses race when they come from different stages, touch the same scratchpad entry or DRAM
+byte, at least one writes, and neither happens before the other. Happens-before is program order
+within a stage plus dependency tokens (the k-th push to a token queue happens before its k-th
+pop). Each executed instruction carries a vector clock: for every stage, how many of that stage's
+instructions happen before it (itself included). An access at stage position ``p`` happens before
+an instruction with clock ``v`` exactly when ``p <= v[stage]``.
+
+For each scratchpad entry the checker keeps, per stage, the latest position that wrote it and the
+latest that read it; checking a new access against those latest positions finds a race if and
+only if one exists (positions grow along each stage).
+"""
+
+from __future__ import annotations
+
+import bisect
+
+import numpy as np
+
+from .access import Access, ByteRanges
+from .errors import RaceError
+from .isa import Stage
+
+# Which stages may touch each scratchpad (every other pair is ordered by program order).
+BUFFER_STAGES = {
+    "inp": (Stage.LOAD, Stage.COMPUTE),
+    "wgt": (Stage.LOAD, Stage.COMPUTE),
+    "acc": (Stage.COMPUTE, Stage.STORE),
+    "out": (Stage.COMPUTE, Stage.STORE),
+    "uop": (Stage.COMPUTE,),
+}
+
+
+class RaceChecker:
+    """Records every access in execution order and raises RaceError at the first race."""
+
+    def __init__(self, depths: dict[str, int]):
+        self._last_write = {}
+        self._last_read = {}
+        for name, stages in BUFFER_STAGES.items():
+            for stage in stages:
+                self._last_write[name, stage] = np.zeros(depths[name], dtype=np.int64)
+                self._last_read[name, stage] = np.zeros(depths[name], dtype=np.int64)
+        # Program index of each stage's instructions, by stage position (1-based).
+        self._program_index = {stage: [None] for stage in Stage}
+        self._dram_reads = {stage: ([], []) for stage in Stage}  # positions, ranges
+        self._dram_writes = {stage: ([], []) for stage in Stage}
+
+    def record(self, index: int, mnemonic: str, stage: Stage, clock: tuple[int, ...],
+               access: Access) -> None:
+        """Check ``access`` by instruction ``index`` against earlier ones, then remember it."""
+        position = clock[stage]
+        self._program_index[stage].append((index, mnemonic))
+        for name, entries in access.reads.items():
+            self._check(index, mnemonic, stage, clock, name, entries, self._last_write, "reads",
+                        "writes")
+        for name, entries in access.writes.items():
+            self._check(index, mnemonic, stage, clock, name, entries, self._last_write, "writes",
+                        "writes")
+            self._check(index, mnemonic, stage, clock, name, entries, self._last_read, "writes",
+                        "reads")
+        for name, entries in access.reads.items():
+            self._last_read[name, stage][entries] = position
+        for name, entries in access.writes.items():
+            self._last_write[name, stage][entries] = position
+        if access.dram_reads is not None:
+            self._check_dram(index, mnemonic, stage, clock, access.dram_reads, self._dram_writes,
+                             "reads", "writes")
+            self._remember(self._dram_reads[stage], position, access.dram_reads)
+        if access.dram_writes is not None:
+            self._check_dram(index, mnemonic, stage, clock, access.dram_writes,
+                             self._dram_writes, "writes", "writes")
+            self._check_dram(index, mnemonic, stage, clock, access.dram_writes,
+                             self._dram_reads, "writes", "reads")
+            self._remember(self._dram_writes[stage], position, access.dram_writes)
+
+    def _describe(self, stage: Stage, position: int) -> str:
+        index, mnemonic = self._program_index[stage][position]
+        return f"{mnemonic} #{index} ({stage.name.lower()} stage)"
+
+    def _check(self, index, mnemonic, stage, clock, name, entries, table, verb, other_verb):
+        for other in BUFFER_STAGES[name]:
+            if other == stage:
+                continue
+            last = table[name, other][entries]
+            unordered = last > clock[other]
+            if unordered.any():
+                k = int(np.argmax(unordered))
+                raise RaceError(
+                    f"data race on {name}[{int(entries[k])}]: {mnemonic} #{index} "
+                    f"({stage.name.lower()} stage) {verb} it while "
+                    f"{self._describe(other, int(last[k]))} {other_verb} it, and no dependency "
+                    "token orders the two")
+
+    @staticmethod
+    def _remember(log, position: int, ranges: ByteRanges) -> None:
+        log[0].append(position)
+        log[1].append(ranges)
+
+    def _check_dram(self, index, mnemonic, stage, clock, ranges, logs, verb, other_verb):
+        for other in Stage:
+            if other == stage:
+                continue
+            positions, records = logs[other]
+            first_unordered = bisect.bisect_right(positions, clock[other])
+            for position, other_ranges in zip(positions[first_unordered:],
+                                              records[first_unordered:]):
+                hit = other_ranges.overlap(ranges)
+                if hit is not None:
+                    raise RaceError(
+                        f"data race on DRAM [{hit[0]:#x}, {hit[1]:#x}): {mnemonic} #{index} "
+                        f"({stage.name.lower()} stage) {verb} it while "
+                        f"{self._describe(other, position)} {other_verb} it, and no dependency "
+                        "token orders the two")

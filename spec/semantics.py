@@ -1,0 +1,362 @@
+"""What each instruction does to the machine state: one execute function per mnemonic.
+
+These are the fast, vectorized definitions; :mod:`literal` restates them one element at a time
+and the tests hold the two equal. Arithmetic is exact: GEMM and ALU compute on sign-extended
+integers and wrap the result to the accumulator width (two's complement), which is what TVM-VTA's
+functional simulator does wherever its int32 arithmetic is defined.
+
+Every function takes ``(insn, state, index, flavor)`` and returns the :class:`Access` it made;
+bad fields raise :class:`ProgramError` naming ``index`` and the field, before any state changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .access import Access, ByteRanges
+from .errors import ProgramError
+from .isa import Alu, AluOp, Finish, Gemm, Insn, Load, MemType, Store, uop_layout
+from .packing import pack, unpack, wrap
+from .state import MachineState
+
+
+@dataclass(frozen=True)
+class Flavor:
+    """Which TVM-VTA implementation to follow where they disagree (see docs/divergences.md).
+
+    ``shift``: ``"signed"`` (fsim: SHR by a negative amount shifts left) or ``"masked"`` (HLS and
+    Chisel: the low LOG_ACC_WIDTH bits of the operand, as an unsigned right shift amount).
+    ``store_from``: ``"acc"`` (fsim: STORE truncates the accumulator) or ``"out"`` (HLS: STORE
+    reads an output buffer that only GEMM and ALU write).
+    ``mul``: whether ALU MUL exists (the HLS design has none).
+    """
+
+    name: str
+    shift: str
+    store_from: str
+    mul: bool
+
+
+FLAVORS = {
+    "fsim": Flavor("fsim", shift="signed", store_from="acc", mul=True),
+    "hls": Flavor("hls", shift="masked", store_from="out", mul=False),
+}
+FSIM = FLAVORS["fsim"]
+
+
+def fail(insn: Insn, index: int, field: str, message: str) -> ProgramError:
+    return ProgramError(index, insn.MNEMONIC, field, message)
+
+
+# -- LOAD and STORE ------------------------------------------------------------------------
+
+
+def _dram_rows(insn, state: MachineState, index: int, elem_bytes: int, nrows: int):
+    """Return the physical byte address of each transferred row, checking DRAM bounds."""
+    first = insn.dram_base * elem_bytes
+    pitch = insn.x_stride * elem_bytes
+    length = insn.x_size * elem_bytes
+    last_end = first + pitch * (nrows - 1) + length
+    if nrows and not (state.dram.contains(first, first + length)
+                      and state.dram.contains(last_end - length, last_end)):
+        dram = state.dram
+        raise fail(insn, index, "dram_base",
+                   f"rows [{first:#x}, {last_end:#x}) fall outside DRAM "
+                   f"[{dram.base:#x}, {dram.base + len(dram.data):#x})")
+    return first + pitch * np.arange(nrows, dtype=np.int64), ByteRanges.rows(
+        first, nrows, pitch, length)
+
+
+def load(insn: Load, state: MachineState, index: int, flavor: Flavor = FSIM) -> Access:
+    """LOAD: copy a y_size x x_size block of elements from DRAM, zero-padding it on all sides.
+
+    The padded block of (y_pad_0 + y_size + y_pad_1) rows of (x_pad_0 + x_size + x_pad_1)
+    elements is written contiguously from ``sram_base``. ``x_size == 0`` does nothing at all.
+    """
+    try:
+        memory_type = MemType(insn.memory_type)
+    except ValueError:
+        memory_type = None
+    if memory_type in (None, MemType.OUT):
+        raise fail(insn, index, "memory_type",
+                   f"{insn.memory_type} is not a loadable memory type "
+                   "(UOP=0, WGT=1, INP=2, ACC=3, ACC_8BIT=5)")
+    if insn.x_size == 0:
+        return Access()
+    fmt = state.formats[memory_type]
+    buffer = state[fmt.buffer]
+    x_total = insn.x_pad_0 + insn.x_size + insn.x_pad_1
+    y_total = insn.y_pad_0 + insn.y_size + insn.y_pad_1
+    sram_end = insn.sram_base + x_total * y_total
+    if sram_end > buffer.depth:
+        raise fail(insn, index, "sram_base",
+                   f"{fmt.buffer}[{insn.sram_base}:{sram_end}] exceeds the buffer depth "
+                   f"{buffer.depth}")
+    row_addrs, ranges = _dram_rows(insn, state, index, fmt.bytes, insn.y_size)
+    offsets = row_addrs[:, None] - state.dram.base + np.arange(insn.x_size * fmt.bytes)
+    raw = state.dram.data[offsets].reshape(insn.y_size * insn.x_size, fmt.bytes)
+    if memory_type == MemType.UOP:
+        lanes = raw.view("<u4")
+    else:
+        lanes = unpack(raw, fmt.width, fmt.lanes)
+    block = np.zeros((y_total, x_total, buffer.lanes), dtype=buffer.data.dtype)
+    block[insn.y_pad_0:insn.y_pad_0 + insn.y_size, insn.x_pad_0:insn.x_pad_0 + insn.x_size] = (
+        lanes.reshape(insn.y_size, insn.x_size, buffer.lanes))
+    written = np.arange(insn.sram_base, sram_end)
+    buffer.data[written] = block.reshape(-1, buffer.lanes)
+    return Access(writes={fmt.buffer: written}, dram_reads=ranges if insn.y_size else None)
+
+
+def store(insn: Store, state: MachineState, index: int, flavor: Flavor = FSIM) -> Access:
+    """STORE: write y_size rows of x_size accumulator elements, truncated to the output width.
+
+    Element ``sram_base + y*x_size + x`` goes to DRAM element ``dram_base + y*x_stride + x``.
+    ``x_size == 0`` does nothing; padding is not supported (TVM-VTA's simulator aborts on it).
+    """
+    if insn.memory_type != MemType.OUT:
+        raise fail(insn, index, "memory_type",
+                   f"{insn.memory_type} cannot be stored; STORE takes OUT=4")
+    if insn.x_size == 0:
+        return Access()
+    for pad in ("y_pad_0", "y_pad_1", "x_pad_0", "x_pad_1"):
+        if getattr(insn, pad):
+            raise fail(insn, index, pad, "STORE does not support padding")
+    fmt = state.formats[MemType.OUT]
+    count = insn.y_size * insn.x_size
+    sram_end = insn.sram_base + count
+    if sram_end > state["acc"].depth:
+        raise fail(insn, index, "sram_base",
+                   f"acc[{insn.sram_base}:{sram_end}] exceeds the buffer depth "
+                   f"{state['acc'].depth}")
+    row_addrs, ranges = _dram_rows(insn, state, index, fmt.bytes, insn.y_size)
+    source = "acc" if flavor.store_from == "acc" else "out"
+    read = np.arange(insn.sram_base, sram_end)
+    raw = pack(state[source].data[read], fmt.width)
+    offsets = row_addrs[:, None] - state.dram.base + np.arange(insn.x_size * fmt.bytes)
+    state.dram.data[offsets] = raw.reshape(insn.y_size, insn.x_size * fmt.bytes)
+    return Access(reads={source: read}, dram_writes=ranges if insn.y_size else None)
+
+
+# -- the micro-op loop ----------------------------------------------------------------------
+
+
+def decode_uops(words: np.ndarray, state: MachineState) -> dict[str, np.ndarray]:
+    """Split raw micro-op words into their fields (int64 arrays)."""
+    words = words.astype(np.int64)
+    return {f.name: (words >> f.offset) & f.mask for f in uop_layout(state.config)}
+
+
+def uop_indices(insn: Gemm | Alu, state: MachineState, index: int,
+                keys: tuple[str, ...] = ("dst", "src", "wgt")) -> dict[str, np.ndarray]:
+    """Return each index the uop loop visits, shaped ``(iter_out, iter_in, uops)``.
+
+    ``dst`` always indexes ACC; ``src`` indexes INP for GEMM and ACC for ALU; ``wgt`` is present
+    for GEMM only. Only the grids named in ``keys`` are computed and checked. A zero iteration
+    count or an empty (or reversed) uop range visits nothing, as in TVM-VTA's simulator; an
+    index past a buffer's depth raises ProgramError.
+    """
+    if insn.iter_out == 0 or insn.iter_in == 0 or insn.uop_end <= insn.uop_bgn:
+        return {key: np.zeros((0, 0, 0), dtype=np.int64) for key in keys}
+    if insn.uop_end > state["uop"].depth:
+        raise fail(insn, index, "uop_end",
+                   f"{insn.uop_end} exceeds the uop buffer depth {state['uop'].depth}")
+    uops = decode_uops(state["uop"].data[insn.uop_bgn:insn.uop_end, 0], state)
+    outer = np.arange(insn.iter_out, dtype=np.int64)[:, None, None]
+    inner = np.arange(insn.iter_in, dtype=np.int64)[None, :, None]
+    targets = [("dst", "dst_idx", "dst_factor", "acc"),
+               ("src", "src_idx", "src_factor", "inp" if isinstance(insn, Gemm) else "acc")]
+    if isinstance(insn, Gemm):
+        targets.append(("wgt", "wgt_idx", "wgt_factor", "wgt"))
+    result = {}
+    for key, uop_field, factor, buffer in targets:
+        if key not in keys:
+            continue
+        base = uops[uop_field][None, None, :]
+        idx = (base + outer * getattr(insn, factor + "_out")
+               + inner * getattr(insn, factor + "_in"))
+        depth = state[buffer].depth
+        if idx.size and idx.max() >= depth:
+            o, i, u = np.unravel_index(int(np.argmax(idx >= depth)), idx.shape)
+            raise fail(insn, index, f"{factor}_out/{factor}_in",
+                       f"uop {insn.uop_bgn + u} at iteration ({o}, {i}) indexes "
+                       f"{buffer}[{idx[o, i, u]}], past the buffer depth {depth}")
+        result[key] = idx
+    return result
+
+
+# -- GEMM -----------------------------------------------------------------------------------
+
+
+def _products(state: MachineState, src: np.ndarray, wgt: np.ndarray) -> np.ndarray:
+    """Return ``inp[src] . wgt[wgt]^T`` for index grids of shape ``(O, I, U)`` as int64.
+
+    The result has shape ``(O, I, U, batch * block_out)``. Work is grouped along a loop axis on
+    which the weight index is constant, so each weight tile is gathered once per group; the
+    float type is chosen so every product sum is exact.
+    """
+    config = state.config
+    batch, block = config.batch, config.block
+    bound = block * (1 << (config.inp_width - 1)) * (1 << (config.wgt_width - 1))
+    ftype = np.float32 if bound < 1 << 24 else np.float64
+    shape = src.shape
+    # Put an axis along which the weight index is constant last (if there is one).
+    axes = [0, 1, 2]
+    for axis in (1, 0, 2):
+        if shape[axis] > 1 and np.all(np.diff(wgt, axis=axis) == 0):
+            axes = [a for a in (0, 1, 2) if a != axis] + [axis]
+            break
+    src_t = np.transpose(src, axes)
+    wgt_t = np.transpose(wgt, axes)
+    groups, rows = src_t.shape[0] * src_t.shape[1], src_t.shape[2]
+    constant_last = np.all(wgt_t[..., :1] == wgt_t) if rows > 1 else True
+    inp = state["inp"].data[src_t.reshape(-1)].astype(ftype)
+    if constant_last:
+        weights = state["wgt"].data[wgt_t[..., 0].reshape(-1)].astype(ftype)
+        x = inp.reshape(groups, rows * batch, block)
+        w = weights.reshape(groups, block, block)
+        out = np.matmul(x, w.transpose(0, 2, 1))
+    else:
+        weights = state["wgt"].data[wgt_t.reshape(-1)].astype(ftype)
+        x = inp.reshape(-1, batch, block)
+        out = np.matmul(x, weights.reshape(-1, block, block).transpose(0, 2, 1))
+    out = out.reshape(src_t.shape + (batch * block,))
+    inverse = np.argsort(axes)
+    return np.transpose(out, list(inverse) + [3]), ftype, bound
+
+
+def gemm(insn: Gemm, state: MachineState, index: int, flavor: Flavor = FSIM) -> Access:
+    """GEMM: for every uop visit, ``acc[dst] += inp[src] . wgt[wgt]^T`` (or zero acc[dst]).
+
+    With ``reset_reg`` each visited accumulator row is zeroed instead. The sum wraps to the
+    accumulator width. The HLS flavor also writes the truncated result to the out buffer.
+    """
+    sequential = flavor.store_from == "out"
+    if insn.reset_reg and not sequential:
+        dst = uop_indices(insn, state, index, keys=("dst",))["dst"].reshape(-1)
+        state["acc"].data[dst] = 0
+        return Access(writes={"acc": dst})
+    idx = uop_indices(insn, state, index)
+    dst = idx["dst"]
+    acc = state["acc"].data
+    if dst.size == 0:
+        return Access()
+    products, ftype, bound = _products(state, idx["src"], idx["wgt"])
+    # Sum over loop axes along which the destination does not move, while the sum stays exact.
+    limit = 1 << (24 if ftype == np.float32 else 53)
+    for axis in (2, 1, 0):
+        if (not sequential and products.shape[axis] > 1 and bound * products.shape[axis] < limit
+                and np.all(np.diff(dst, axis=axis) == 0)):
+            products = products.sum(axis=axis, keepdims=True)
+            bound *= dst.shape[axis]
+            dst = dst[(slice(None),) * axis + (slice(0, 1),)]
+    flat_dst = dst.reshape(-1)
+    deltas = products.reshape(flat_dst.size, -1).astype(np.int64)
+    width = state.config.acc_width
+    if sequential:
+        _gemm_with_out_buffer(insn, state, flat_dst, deltas)
+    elif np.unique(flat_dst).size == flat_dst.size:
+        acc[flat_dst] = wrap(acc[flat_dst] + deltas, width)
+    else:
+        total = acc.copy()
+        np.add.at(total, flat_dst, deltas)
+        touched = np.unique(flat_dst)
+        acc[touched] = wrap(total[touched], width)
+    reads = {"inp": idx["src"].reshape(-1), "wgt": idx["wgt"].reshape(-1), "acc": flat_dst}
+    return Access(reads=reads, writes={"acc": idx["dst"].reshape(-1)})
+
+
+def _gemm_with_out_buffer(insn: Gemm, state: MachineState, dst: np.ndarray,
+                          deltas: np.ndarray) -> None:
+    """Apply GEMM visits one by one as the HLS design does: acc and the out buffer."""
+    acc, out = state["acc"].data, state["out"].data
+    width, out_width = state.config.acc_width, state.config.out_width
+    for row, delta in zip(dst, deltas):
+        result = wrap(acc[row] + delta, width)
+        out[row] = wrap(result, out_width)
+        acc[row] = 0 if insn.reset_reg else result
+
+
+# -- ALU ------------------------------------------------------------------------------------
+
+
+def alu_apply(op: AluOp, a: np.ndarray, b: np.ndarray, width: int, flavor: Flavor) -> np.ndarray:
+    """Return ``op(a, b)`` lane-wise on int64 operands, wrapped to ``width`` bits."""
+    if op == AluOp.MIN:
+        result = np.minimum(a, b)
+    elif op == AluOp.MAX:
+        result = np.maximum(a, b)
+    elif op == AluOp.ADD:
+        result = a + b
+    elif op == AluOp.MUL:
+        result = a * b
+    elif flavor.shift == "masked":
+        result = a >> (b & (width - 1))
+    else:
+        # Right shift by b >= 0 (floor division), left shift by -b when b < 0; amounts past 63
+        # behave as 63 for right shifts and clear the value for left shifts.
+        right = np.clip(b, 0, 63)
+        left = np.clip(-b, 0, 63)
+        result = np.where(b >= 0, a >> right, (a << left) * (b > -64))
+    return wrap(result, width)
+
+
+def alu(insn: Alu, state: MachineState, index: int, flavor: Flavor = FSIM) -> Access:
+    """ALU: for every uop visit in loop order, ``acc[dst] = op(acc[dst], imm or acc[src])``.
+
+    Visits run in order, so a visit sees what earlier visits of the same instruction wrote.
+    """
+    try:
+        op = AluOp(insn.alu_opcode)
+    except ValueError:
+        raise fail(insn, index, "alu_opcode",
+                   f"{insn.alu_opcode} is not an ALU opcode (MIN=0, MAX=1, ADD=2, SHR=3, MUL=4)"
+                   ) from None
+    if op == AluOp.MUL and not flavor.mul:
+        raise fail(insn, index, "alu_opcode", f"MUL does not exist in the {flavor.name} flavor")
+    idx = uop_indices(insn, state, index)
+    dst, src = idx["dst"].reshape(-1), idx["src"].reshape(-1)
+    acc = state["acc"].data
+    width = state.config.acc_width
+    start = 0
+    while start < dst.size:
+        end = start + _independent_prefix(dst[start:], None if insn.use_imm else src[start:])
+        d = dst[start:end]
+        b = np.int64(insn.imm) if insn.use_imm else acc[src[start:end]]
+        result = alu_apply(op, acc[d], b, width, flavor)
+        acc[d] = result
+        if flavor.store_from == "out":
+            state["out"].data[d] = wrap(result, state.config.out_width)
+        start = end
+    reads = {"acc": dst if insn.use_imm else np.concatenate([dst, src])}
+    return Access(reads=reads, writes={"acc": dst})
+
+
+def _independent_prefix(dst: np.ndarray, src: np.ndarray | None) -> int:
+    """Return the length of the longest prefix of visits that may run at once.
+
+    In it no destination repeats and no visit reads (through ``src``) a row an earlier visit of
+    the prefix writes, so reading all operands before writing gives the in-order result.
+    """
+    values, first_write = np.unique(dst, return_index=True)
+    positions = np.arange(dst.size)
+    conflicts = []
+    if values.size != dst.size:
+        repeats = np.flatnonzero(first_write[np.searchsorted(values, dst)] < positions)
+        conflicts.append(int(repeats[0]))
+    if src is not None:
+        where = np.minimum(np.searchsorted(values, src), values.size - 1)
+        written_at = np.where(values[where] == src, first_write[where], dst.size)
+        reads_written = np.flatnonzero(written_at < positions)
+        if reads_written.size:
+            conflicts.append(int(reads_written[0]))
+    return min(conflicts) if conflicts else dst.size
+
+
+def finish(insn: Finish, state: MachineState, index: int, flavor: Flavor = FSIM) -> Access:
+    """FINISH: no effect on the state; the runner stops the device once it retires."""
+    return Access()
+
+
+EXECUTE = {"LOAD": load, "STORE": store, "GEMM": gemm, "ALU": alu, "FINISH": finish}

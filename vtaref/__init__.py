@@ -1,0 +1,1 @@
+"""vtaref: a formal-verification-centric reference implementation of the VTA accelerator."""
