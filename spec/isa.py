@@ -249,8 +249,8 @@ def check_layouts_fit(config: VtaConfig) -> None:
         _, used = bitfields.place(_insn_specs(cls, config), unit=64)
         if used > INS_WIDTH:
             raise ConfigError(
-                f"LOG_UOP_BUFF_SIZE and the LOG_*_BUFF_SIZE keys give a {cls.MNEMONIC} "
-                f"instruction of {used} bits, which must be <= {INS_WIDTH}"
+                f"LOG_UOP_BUFF_SIZE and the LOG_*_BUFF_SIZE keys give {cls.MNEMONIC} "
+                f"instructions of {used} bits, which must be <= {INS_WIDTH}"
             )
     _, used = bitfields.place(_uop_specs(config), unit=UOP_WIDTH)
     if used > UOP_WIDTH:

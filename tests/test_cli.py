@@ -1,0 +1,216 @@
+"""The ``vta`` command: conformance, listings, traces, and a clean one-line error for bad input."""
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vtaref.spec import ProgramImage, VtaConfig, isa
+
+from .conftest import CONFORMANCE
+
+CASE = CONFORMANCE / "default" / "matmul_00"
+
+
+def vta(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "vtaref", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd)
+
+
+def copy_case(tmp_path: Path, case: Path = CASE) -> Path:
+    target = tmp_path / "image"
+    shutil.copytree(case, target)
+    return target
+
+
+def patch_insn(image_dir: Path, index: int, **changes) -> None:
+    """Rewrite instruction ``index`` of an image with some fields changed (raw if needed)."""
+    image = ProgramImage.load(image_dir)
+    start = image.insn_addr - image.dram_base + 16 * index
+    raw = image.dram[start:start + 16]
+    if "opcode" in changes:
+        raw = bytes([(raw[0] & ~7) | changes.pop("opcode")]) + raw[1:]
+    if changes:
+        insn = isa.decode(raw, image.config)
+        raw = isa.encode(replace(insn, **changes), image.config)
+    dram = bytearray(image.dram)
+    dram[start:start + 16] = raw
+    (image_dir / "dram.bin").write_bytes(bytes(dram))
+
+
+def assert_clean_error(result, *fragments):
+    assert result.returncode == 1, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vta: error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_conform_passes_every_case():
+    result = vta("conform", CONFORMANCE)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "40 passed, 0 failed"
+
+
+def test_conform_names_first_differing_byte_and_its_store(tmp_path):
+    image_dir = copy_case(tmp_path)
+    expected = bytearray((image_dir / "expected_dram.bin").read_bytes())
+    image = ProgramImage.load(image_dir)
+    changed = np.flatnonzero(np.frombuffer(image.dram, np.uint8)
+                             != np.frombuffer(image.expected, np.uint8))
+    offset = int(changed[0])
+    expected[offset] ^= 0xFF
+    (image_dir / "expected_dram.bin").write_bytes(bytes(expected))
+    result = vta("conform", tmp_path)
+    assert result.returncode == 1
+    line = result.stdout.splitlines()[0]
+    assert line.startswith("FAIL image: first differing byte at "
+                           f"{image.dram_base + offset:#x}")
+    assert "written by STORE #11" in line
+    assert result.stdout.strip().endswith("0 passed, 1 failed")
+
+
+def test_conform_with_an_external_runner(tmp_path):
+    runner = f"{sys.executable} -m vtaref run {{image}} -o {{out}}"
+    result = vta("conform", CONFORMANCE / "int4_block8", "--runner", runner)
+    assert result.stdout.strip().splitlines()[-1] == "8 passed, 0 failed"
+    broken = vta("conform", CONFORMANCE / "int4_block8", "--runner", "false {image} {out}")
+    assert broken.returncode == 1
+    assert "runner exited with status 1" in broken.stdout
+    assert broken.stdout.strip().endswith("0 passed, 8 failed")
+
+
+def test_run_writes_dram_and_a_trace_in_program_order(tmp_path):
+    out, trace = tmp_path / "out.bin", tmp_path / "trace.jsonl"
+    result = vta("run", CASE, "-o", out, "--trace", trace)
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == (CASE / "expected_dram.bin").read_bytes()
+    records = [json.loads(line) for line in trace.read_text().splitlines()]
+    image = ProgramImage.load(CASE)
+    assert [r["index"] for r in records] == list(range(image.insn_count))
+    store = next(r for r in records if r["mnemonic"] == "STORE")
+    assert store["stage"] == "store" and store["writes"][0]["space"] == "dram"
+    assert store["pop"] == ["compute->store"]
+
+
+def test_disasm_lists_every_instruction():
+    result = vta("disasm", CASE)
+    lines = result.stdout.splitlines()
+    assert len(lines) == ProgramImage.load(CASE).insn_count
+    assert "LOAD.WGT" in result.stdout and "[push_next]" in result.stdout
+    assert lines[-1].split()[2] == "FINISH"
+
+
+def test_demo_runs_and_checks_itself():
+    result = vta("demo")
+    assert result.returncode == 0, result.stderr
+    assert "matches numpy: yes" in result.stdout
+
+
+# -- bad input ---------------------------------------------------------------------------------
+
+
+def _bad_json(d):
+    (d / "run.json").write_text("{ oops")
+
+
+def _truncated(d):
+    (d / "dram.bin").write_bytes((d / "dram.bin").read_bytes()[:100])
+
+
+def _missing_config(d):
+    (d / "config.json").unlink()
+
+
+def _bad_config(d):
+    config = json.loads((d / "config.json").read_text())
+    config["LOG_BLOCK"] = 12
+    (d / "config.json").write_text(json.dumps(config))
+
+
+def _misaligned(d):
+    run = json.loads((d / "run.json").read_text())
+    run["insn_addr"] += 4
+    (d / "run.json").write_text(json.dumps(run))
+
+
+BAD_IMAGES = [
+    (_bad_json, ["run.json: bad JSON at line 1"]),
+    (_truncated, ["dram.bin may be truncated"]),
+    (_missing_config, ["config.json", "cannot read"]),
+    (_bad_config, ["LOG_BLOCK must be an integer in [0, 7]"]),
+    (_misaligned, ["insn_addr", "is not a multiple of 16"]),
+]
+
+
+@pytest.mark.parametrize("corrupt,fragments", BAD_IMAGES, ids=lambda x: getattr(x, "__name__",
+                                                                                 ""))
+def test_malformed_image(tmp_path, corrupt, fragments):
+    image_dir = copy_case(tmp_path)
+    corrupt(image_dir)
+    out = tmp_path / "out.bin"
+    assert_clean_error(vta("run", image_dir, "-o", out), *fragments)
+    assert not out.exists()
+
+
+# Instruction indices in default/matmul_00: 0 LOAD.UOP, 2 LOAD.INP, 3 LOAD.WGT (push_next),
+# 4 GEMM (pop_prev), 11 STORE, 12 FINISH.
+BAD_PROGRAMS = [
+    ({"index": 2, "opcode": 7}, ["instruction 2", "opcode 7 is not a VTA opcode"]),
+    ({"index": 2, "memory_type": 6}, ["instruction 2 (LOAD): memory_type: 6"]),
+    ({"index": 11, "memory_type": 2}, ["instruction 11 (STORE): memory_type: 2 cannot be stored"]),
+    ({"index": 2, "sram_base": 2047}, ["instruction 2 (LOAD): sram_base", "exceeds the buffer"]),
+    ({"index": 2, "dram_base": 1 << 28}, ["instruction 2 (LOAD): dram_base", "outside DRAM"]),
+    ({"index": 4, "uop_end": 8193}, ["instruction 4 (GEMM): uop_end: 8193 exceeds"]),
+    ({"index": 4, "src_factor_out": 2047}, ["instruction 4 (GEMM): src_factor_out/src_factor_in",
+                                           "past the buffer depth 2048"]),
+    ({"index": 3, "push_next_dep": 0}, ["deadlock: LOAD #7 (compute stage) waits for a load->compute token"]),
+    ({"index": 12, "pop_next_dep": 0}, ["STORE #11 is not ordered before FINISH #12"]),
+    ({"index": 4, "pop_prev_dep": 0, "index2": 3}, ["data race on"]),
+    ({"index": 2, "pop_prev_dep": 1}, ["pop_prev_dep: the load stage has no previous stage"]),
+]
+
+
+@pytest.mark.parametrize("change,fragments", BAD_PROGRAMS,
+                         ids=[str(f[0]) for _, f in BAD_PROGRAMS])
+def test_bad_program(tmp_path, change, fragments):
+    image_dir = copy_case(tmp_path)
+    change = dict(change)
+    index = change.pop("index")
+    second = change.pop("index2", None)
+    patch_insn(image_dir, index, **change)
+    if second is not None:  # drop the matching push too, so only the race remains
+        patch_insn(image_dir, second, push_next_dep=0)
+    out = tmp_path / "out.bin"
+    assert_clean_error(vta("run", image_dir, "-o", out), *fragments)
+    assert not out.exists()
+
+
+def test_strict_rejects_empty_uop_loops(tmp_path):
+    case = CONFORMANCE / "default" / "two_layer_00"
+    assert vta("run", case, "-o", tmp_path / "a.bin").returncode == 0
+    assert_clean_error(vta("run", case, "--strict", "-o", tmp_path / "b.bin"),
+                       "empty uop range")
+
+
+def test_token_depth_is_enforced(tmp_path):
+    case = CONFORMANCE / "default" / "random_00"  # keeps up to 2 load->compute tokens queued
+    assert vta("run", case, "--token-depth", "2", "-o", tmp_path / "a.bin").returncode == 0
+    assert_clean_error(vta("run", case, "--token-depth", "1", "-o", tmp_path / "b.bin"),
+                       "may hold 2 tokens, more than the hardware depth 1")
+
+
+def test_config_is_importable_without_amaranth():
+    code = "import sys, vtaref.spec, vtaref.spec.strategies; print('amaranth' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
+
+
+def test_default_config_example_is_valid():
+    assert VtaConfig() == ProgramImage.load(CASE).config

@@ -1,0 +1,3 @@
+from vtaref.cli import main
+
+main()
