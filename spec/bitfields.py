@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class BitField:
-    """One placed field: ``width`` bits starting at bit ``offset``; signed fields are two's complement."""
+    """One placed field: ``width`` bits from bit ``offset``; signed means two's complement."""
 
     name: str
     offset: int

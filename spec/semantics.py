@@ -189,17 +189,14 @@ def uop_indices(insn: Gemm | Alu, state: MachineState, index: int,
 # -- GEMM -----------------------------------------------------------------------------------
 
 
-def _products(state: MachineState, src: np.ndarray, wgt: np.ndarray) -> np.ndarray:
-    """Return ``inp[src] . wgt[wgt]^T`` for index grids of shape ``(O, I, U)`` as int64.
+def _products(state: MachineState, src: np.ndarray, wgt: np.ndarray, ftype) -> np.ndarray:
+    """Return ``inp[src] . wgt[wgt]^T`` for index grids of shape ``(O, I, U)``, in ``ftype``.
 
     The result has shape ``(O, I, U, batch * block_out)``. Work is grouped along a loop axis on
-    which the weight index is constant, so each weight tile is gathered once per group; the
-    float type is chosen so every product sum is exact.
+    which the weight index is constant, so each weight tile is gathered once per group.
     """
     config = state.config
     batch, block = config.batch, config.block
-    bound = block * (1 << (config.inp_width - 1)) * (1 << (config.wgt_width - 1))
-    ftype = np.float32 if bound < 1 << 24 else np.float64
     shape = src.shape
     # Put an axis along which the weight index is constant last (if there is one).
     axes = [0, 1, 2]
@@ -222,8 +219,56 @@ def _products(state: MachineState, src: np.ndarray, wgt: np.ndarray) -> np.ndarr
         x = inp.reshape(-1, batch, block)
         out = np.matmul(x, weights.reshape(-1, block, block).transpose(0, 2, 1))
     out = out.reshape(src_t.shape + (batch * block,))
-    inverse = np.argsort(axes)
-    return np.transpose(out, list(inverse) + [3]), ftype, bound
+    return np.transpose(out, list(np.argsort(axes)) + [3])
+
+
+def _exact_float(config, terms: int):
+    """Return a float type in which sums of ``terms`` lane products are exact, or None."""
+    bound = terms * (1 << (config.inp_width - 1)) * (1 << (config.wgt_width - 1))
+    for ftype, mantissa in ((np.float32, 24), (np.float64, 53)):
+        if bound < 1 << mantissa:
+            return ftype
+    return None
+
+
+def _kernel_matmul(state: MachineState, idx: dict[str, np.ndarray]):
+    """Compute a GEMM whose uop list is a reduction as one matrix product, if it is one.
+
+    Applies when every uop of the kernel writes the same accumulator row (so the products of
+    one loop visit all add up) and the two loops split into a "row" loop the weight index does
+    not move on and a "column" loop the input index does not move on: then the visit sums are
+    ``inputs (rows x uops*block) @ weights (uops*block x columns)``. Returns the destination
+    grid and the per-row sums, or None.
+    """
+    src, wgt, dst = idx["src"], idx["wgt"], idx["dst"]
+    if not np.all(dst == dst[:, :, :1]):
+        return None
+    still = {name: [grid.shape[a] == 1 or np.all(np.diff(grid, axis=a) == 0) for a in (0, 1)]
+             for name, grid in (("src", src), ("wgt", wgt))}
+    for row_axis, col_axis in ((1, 0), (0, 1)):
+        if still["wgt"][row_axis] and still["src"][col_axis]:
+            break
+    else:
+        return None
+    config = state.config
+    batch, block = config.batch, config.block
+    uops = src.shape[2]
+    ftype = _exact_float(config, uops * block)
+    if ftype is None:
+        return None
+    src_rows = np.take(src, 0, axis=col_axis)  # (rows, uops)
+    wgt_cols = np.take(wgt, 0, axis=row_axis)  # (cols, uops)
+    rows, cols = src_rows.shape[0], wgt_cols.shape[0]
+    x = state["inp"].data[src_rows.reshape(-1)].astype(ftype)
+    x = x.reshape(rows, uops, batch, block).transpose(0, 2, 1, 3).reshape(rows * batch, -1)
+    w = state["wgt"].data[wgt_cols.reshape(-1)].astype(ftype)
+    w = w.reshape(cols, uops, block, block).transpose(1, 3, 0, 2).reshape(uops * block, -1)
+    sums = (x @ w).reshape(rows, batch, cols, block).transpose(0, 2, 1, 3)
+    if row_axis == 0:
+        grid = sums.reshape(rows, cols, batch * block)
+    else:
+        grid = sums.transpose(1, 0, 2, 3).reshape(cols, rows, batch * block)
+    return dst[:, :, 0].reshape(-1), grid.reshape(-1, batch * block).astype(np.int64)
 
 
 def gemm(insn: Gemm, state: MachineState, index: int, flavor: Flavor = FSIM) -> Access:
@@ -239,32 +284,44 @@ def gemm(insn: Gemm, state: MachineState, index: int, flavor: Flavor = FSIM) -> 
         return Access(writes={"acc": dst})
     idx = uop_indices(insn, state, index)
     dst = idx["dst"]
-    acc = state["acc"].data
     if dst.size == 0:
         return Access()
-    products, ftype, bound = _products(state, idx["src"], idx["wgt"])
+    reads = {"inp": idx["src"].reshape(-1), "wgt": idx["wgt"].reshape(-1),
+             "acc": dst.reshape(-1)}
+    fused = None if sequential else _kernel_matmul(state, idx)
+    if fused is not None:
+        _accumulate(state, *fused)
+        return Access(reads=reads, writes={"acc": reads["acc"]})
+    terms = state.config.block
+    ftype = _exact_float(state.config, terms)
+    products = _products(state, idx["src"], idx["wgt"], ftype)
     # Sum over loop axes along which the destination does not move, while the sum stays exact.
-    limit = 1 << (24 if ftype == np.float32 else 53)
     for axis in (2, 1, 0):
-        if (not sequential and products.shape[axis] > 1 and bound * products.shape[axis] < limit
+        size = products.shape[axis]
+        if (not sequential and size > 1 and _exact_float(state.config, terms * size) == ftype
                 and np.all(np.diff(dst, axis=axis) == 0)):
             products = products.sum(axis=axis, keepdims=True)
-            bound *= dst.shape[axis]
+            terms *= size
             dst = dst[(slice(None),) * axis + (slice(0, 1),)]
     flat_dst = dst.reshape(-1)
     deltas = products.reshape(flat_dst.size, -1).astype(np.int64)
-    width = state.config.acc_width
     if sequential:
         _gemm_with_out_buffer(insn, state, flat_dst, deltas)
-    elif np.unique(flat_dst).size == flat_dst.size:
-        acc[flat_dst] = wrap(acc[flat_dst] + deltas, width)
+    else:
+        _accumulate(state, flat_dst, deltas)
+    return Access(reads=reads, writes={"acc": reads["acc"]})
+
+
+def _accumulate(state: MachineState, dst: np.ndarray, deltas: np.ndarray) -> None:
+    """Add ``deltas[j]`` to accumulator row ``dst[j]`` for every j (rows may repeat), wrapping."""
+    acc, width = state["acc"].data, state.config.acc_width
+    if np.unique(dst).size == dst.size:
+        acc[dst] = wrap(acc[dst] + deltas, width)
     else:
         total = acc.copy()
-        np.add.at(total, flat_dst, deltas)
-        touched = np.unique(flat_dst)
+        np.add.at(total, dst, deltas)
+        touched = np.unique(dst)
         acc[touched] = wrap(total[touched], width)
-    reads = {"inp": idx["src"].reshape(-1), "wgt": idx["wgt"].reshape(-1), "acc": flat_dst}
-    return Access(reads=reads, writes={"acc": idx["dst"].reshape(-1)})
 
 
 def _gemm_with_out_buffer(insn: Gemm, state: MachineState, dst: np.ndarray,
