@@ -6,6 +6,7 @@ no output file is left behind by a failed run.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sys
 import time
@@ -20,6 +21,8 @@ from vtaref.spec.disasm import disassemble
 from vtaref.spec.image import write_atomically
 from vtaref.spec.runner import DEFAULT_TOKEN_DEPTH
 from vtaref.spec.trace import JsonTracer
+
+PROGRESS_MIN_INSNS = 20_000
 
 
 class Failure(click.ClickException):
@@ -60,6 +63,16 @@ def run_options(function):
     return function
 
 
+@contextlib.contextmanager
+def _progress(total: int):
+    """Yield a progress callback: a bar on an interactive stderr for long programs, else None."""
+    if total < PROGRESS_MIN_INSNS or not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=total, label="instructions", file=sys.stderr) as bar:
+        yield bar.update
+
+
 @click.group()
 @click.version_option(package_name="vtaref")
 def main():
@@ -82,7 +95,8 @@ def run(image_dir, output, trace, backend, **options):
     tracer = options["tracer"] = JsonTracer() if trace else None
     started = time.perf_counter()
     try:
-        state, stats = run_image(image, **options)
+        with _progress(image.insn_count) as update:
+            state, stats = run_image(image, progress=update, **options)
     except VtaError as err:
         raise Failure(f"{image_dir}: {err}") from None
     elapsed = time.perf_counter() - started
