@@ -23,12 +23,13 @@ import numpy as np
 from .access import Access
 from .config import VtaConfig
 from .errors import DeadlockError, ProgramError, RaceError, TokenOverflowError
-from .isa import INSN_BYTES, DecodeError, Finish, Gemm, Insn, Stage, Store, decode
+from .isa import INSN_BYTES, DecodeError, Finish, Gemm, Insn, Stage, decode
 from .races import RaceChecker
 from .semantics import EXECUTE, FSIM, Flavor
 from .state import Dram, MachineState
 
-# The hardware's token queue depth (TVM-VTA's HLS design: STREAM_IN_DEPTH = 8).
+# Token queue depth checked by default: the smallest TVM-VTA declares (STREAM_IN_DEPTH = 8 in
+# the HLS sources; its Vivado build uses 1024-deep FIFOs and the Chisel design 8-bit counters).
 DEFAULT_TOKEN_DEPTH = 8
 
 PREV = {Stage.COMPUTE: Stage.LOAD, Stage.STORE: Stage.COMPUTE}
@@ -98,7 +99,7 @@ def check_portable(insn: Insn, index: int) -> None:
     """Raise ProgramError for an empty uop loop, which TVM-VTA's implementations disagree on.
 
     The functional simulator runs no iteration; the Chisel design tests ``count - 1`` for the
-    last iteration, so its counters wrap and run the loop 2^14 (or uop-buffer-depth) times.
+    last iteration, so its counters wrap and run 2^14 iterations (or wrap the uop index).
     """
     if not hasattr(insn, "uop_end"):
         return
@@ -154,7 +155,7 @@ class Runner:
                                f"second FINISH (the first is instruction {finishes[0]})")
         self.finish_index = finishes[0]
         self.finish_clock = None
-        self.stores = []  # (store position, program index) of stores that wrote DRAM
+        self.stage_order = {stage: list(queue) for stage, queue in self.queues.items()}
 
     def run(self) -> RunStats:
         """Run every instruction, then check that every STORE completes before FINISH."""
@@ -170,12 +171,25 @@ class Runner:
             remaining -= progressed
             if self.progress:
                 self.progress(progressed)
-        for position, index in self.stores:
-            if position > self.finish_clock[Stage.STORE]:
-                raise RaceError(
-                    f"STORE #{index} is not ordered before FINISH #{self.finish_index}: the host "
-                    "may read DRAM before the store completes (add a store->compute token)")
+        if self.races is not None:
+            self._check_all_before_finish()
         return self.stats
+
+    def _check_all_before_finish(self) -> None:
+        """Raise RaceError unless every instruction happens before FINISH.
+
+        Whatever may run after FINISH races with the host, which reads DRAM once done is
+        raised (and TVM-VTA's simulator only stops when FINISH is the last to run).
+        """
+        for stage in Stage:
+            order = self.stage_order[stage]
+            ordered = self.finish_clock[stage]
+            if ordered < len(order):
+                index = order[ordered]
+                raise RaceError(
+                    f"{self.program[index].MNEMONIC} #{index} ({stage.name.lower()} stage) is "
+                    f"not ordered before FINISH #{self.finish_index}: it may run after the "
+                    "device reports done (make FINISH pop a token that follows it)")
 
     def _ready(self, index: int) -> bool:
         return all(self.tokens[q] for q in self.deps[index][0])
@@ -200,8 +214,6 @@ class Runner:
         self._count(insn, access)
         if isinstance(insn, Finish):
             self.finish_clock = clock
-        elif isinstance(insn, Store) and access.dram_writes is not None:
-            self.stores.append((clock[Stage.STORE], index))
         if self.tracer:
             self.tracer(index, insn, stage, clock, {"pop": pops, "push": pushes}, access,
                         self.state)

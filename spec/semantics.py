@@ -73,8 +73,11 @@ def load(insn: Load, state: MachineState, index: int, flavor: Flavor = FSIM) -> 
     """LOAD: copy a y_size x x_size block of elements from DRAM, zero-padding it on all sides.
 
     The padded block of (y_pad_0 + y_size + y_pad_1) rows of (x_pad_0 + x_size + x_pad_1)
-    elements is written contiguously from ``sram_base``. ``x_size == 0`` does nothing at all.
+    elements is written contiguously from ``sram_base``. ``x_size == 0`` does nothing at all,
+    whatever the other fields hold (as in TVM-VTA's simulator).
     """
+    if insn.x_size == 0:
+        return Access()
     try:
         memory_type = MemType(insn.memory_type)
     except ValueError:
@@ -83,8 +86,6 @@ def load(insn: Load, state: MachineState, index: int, flavor: Flavor = FSIM) -> 
         raise fail(insn, index, "memory_type",
                    f"{insn.memory_type} is not a loadable memory type "
                    "(UOP=0, WGT=1, INP=2, ACC=3, ACC_8BIT=5)")
-    if insn.x_size == 0:
-        return Access()
     fmt = state.formats[memory_type]
     buffer = state[fmt.buffer]
     x_total = insn.x_pad_0 + insn.x_size + insn.x_pad_1
@@ -115,11 +116,11 @@ def store(insn: Store, state: MachineState, index: int, flavor: Flavor = FSIM) -
     Element ``sram_base + y*x_size + x`` goes to DRAM element ``dram_base + y*x_stride + x``.
     ``x_size == 0`` does nothing; padding is not supported (TVM-VTA's simulator aborts on it).
     """
+    if insn.x_size == 0:
+        return Access()
     if insn.memory_type != MemType.OUT:
         raise fail(insn, index, "memory_type",
                    f"{insn.memory_type} cannot be stored; STORE takes OUT=4")
-    if insn.x_size == 0:
-        return Access()
     for pad in ("y_pad_0", "y_pad_1", "x_pad_0", "x_pad_1"):
         if getattr(insn, pad):
             raise fail(insn, index, pad, "STORE does not support padding")
@@ -307,8 +308,8 @@ def gemm(insn: Gemm, state: MachineState, index: int, flavor: Flavor = FSIM) -> 
     deltas = products.reshape(flat_dst.size, -1).astype(np.int64)
     if sequential:
         _gemm_with_out_buffer(insn, state, flat_dst, deltas)
-    else:
-        _accumulate(state, flat_dst, deltas)
+        return Access(reads=reads, writes={"acc": reads["acc"], "out": reads["acc"]})
+    _accumulate(state, flat_dst, deltas)
     return Access(reads=reads, writes={"acc": reads["acc"]})
 
 
@@ -387,7 +388,8 @@ def alu(insn: Alu, state: MachineState, index: int, flavor: Flavor = FSIM) -> Ac
             state["out"].data[d] = wrap(result, state.config.out_width)
         start = end
     reads = {"acc": dst if insn.use_imm else np.concatenate([dst, src])}
-    return Access(reads=reads, writes={"acc": dst})
+    writes = {"acc": dst, "out": dst} if flavor.store_from == "out" else {"acc": dst}
+    return Access(reads=reads, writes=writes)
 
 
 def _independent_prefix(dst: np.ndarray, src: np.ndarray | None) -> int:

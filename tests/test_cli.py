@@ -171,7 +171,7 @@ BAD_PROGRAMS = [
     ({"index": 4, "src_factor_out": 2047}, ["instruction 4 (GEMM): src_factor_out/src_factor_in",
                                            "past the buffer depth 2048"]),
     ({"index": 3, "push_next_dep": 0}, ["deadlock: LOAD #7 (compute stage) waits for a load->compute token"]),
-    ({"index": 12, "pop_next_dep": 0}, ["STORE #11 is not ordered before FINISH #12"]),
+    ({"index": 12, "pop_next_dep": 0}, ["STORE #11 (store stage) is not ordered before FINISH #12"]),
     ({"index": 4, "pop_prev_dep": 0, "index2": 3}, ["data race on"]),
     ({"index": 2, "pop_prev_dep": 1}, ["pop_prev_dep: the load stage has no previous stage"]),
 ]
