@@ -119,8 +119,10 @@ class Runner:
     def __init__(self, state: MachineState, program: list[Insn], *, flavor: Flavor = FSIM,
                  check_races: bool = True, strict: bool = False,
                  token_depth: int = DEFAULT_TOKEN_DEPTH,
-                 tracer: Tracer | None = None, progress: Callable[[int], None] | None = None):
+                 tracer: Tracer | None = None, progress: Callable[[int], None] | None = None,
+                 execute: dict[str, Callable[..., Access]] = EXECUTE):
         self.state = state
+        self.execute = execute  # mnemonic -> execute function (literal.EXECUTE: the oracle)
         self.program = program
         self.flavor = flavor
         self.token_depth = token_depth
@@ -206,7 +208,7 @@ class Runner:
             self.pop_positions[q].append(clock[stage])
         clock = tuple(clock)
         self.clock[stage] = clock
-        access = EXECUTE[insn.MNEMONIC](insn, self.state, index, self.flavor)
+        access = self.execute[insn.MNEMONIC](insn, self.state, index, self.flavor)
         if self.races is not None:
             self.races.record(index, insn.MNEMONIC, stage, clock, access)
         for q in pushes:
@@ -258,7 +260,7 @@ def run_program(config: VtaConfig, dram: Dram, insn_addr: int, insn_count: int,
     """Run a program stored in ``dram``; return the final state and the run's counts.
 
     ``options`` go to :class:`Runner` (flavor, check_races, strict, token_depth, tracer,
-    progress).
+    progress, execute).
     """
     state = MachineState(config, dram)
     program = fetch(dram, insn_addr, insn_count, config)
