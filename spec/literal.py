@@ -232,9 +232,10 @@ def check_visits(insn: Gemm | Alu, state: MachineState, index: int,
                  targets: list[tuple[str, str]]) -> None:
     """Raise ProgramError if the uop loop would index past a buffer.
 
-    ``targets`` lists ``(index name, buffer)`` pairs to check, in order; for each, every visit
-    is checked in loop order. An empty loop (a zero iteration count, or uop_end <= uop_bgn) visits
-    nothing and so is never at fault.
+    ``targets`` lists ``(index name, buffer)`` pairs. They are checked one after another, each
+    over every visit in loop order, so a bad ``dst`` in any visit is reported before a bad
+    ``src``. An empty loop (a zero iteration count, or uop_end <= uop_bgn) visits nothing and so
+    is never at fault, whatever uop_end is.
     """
     if insn.iter_out == 0 or insn.iter_in == 0 or insn.uop_end <= insn.uop_bgn:
         return

@@ -76,7 +76,7 @@ def test_conformance_cases_exist():
 
 @st.composite
 def configs(draw):
-    """A valid configuration with small shapes and tiny buffers (2 to 64 elements deep)."""
+    """A valid configuration with small shapes and tiny buffers (usually 16 to 64 elements)."""
     log_batch = draw(st.integers(0, 2))
     log_block = draw(st.integers(0, 4))
     # An element must fill whole bytes: width + batch + block >= 3 (wgt: width + 2 * block).
@@ -89,11 +89,12 @@ def configs(draw):
         "LOG_WGT_BUFF_SIZE": log_wgt + 2 * log_block - 3,
         "LOG_ACC_BUFF_SIZE": log_acc + log_batch + log_block - 3,
     }
-    sizes = {key: shape + max(3 - shape, usually(draw, st.integers(3, 6), st.integers(1, 6)))
+    sizes = {key: shape + max(3 - shape, usually(draw, st.integers(4, 6), st.integers(1, 6)))
              for key, shape in shapes.items()}
     return VtaConfig(LOG_INP_WIDTH=log_inp, LOG_WGT_WIDTH=log_wgt, LOG_ACC_WIDTH=log_acc,
                      LOG_BATCH=log_batch, LOG_BLOCK=log_block,
-                     LOG_UOP_BUFF_SIZE=draw(st.integers(3, 7)), **sizes)
+                     LOG_UOP_BUFF_SIZE=usually(draw, st.integers(5, 7), st.integers(3, 7)),
+                     **sizes)
 
 
 def random_lanes(rng: np.random.Generator, shape: tuple, width: int) -> np.ndarray:
@@ -398,6 +399,12 @@ EDGE_CASES = [
        edge_state(SMALL, uops=[isa.Uop()], acc={0: [I32_MIN, I32_MAX, -1, 1, 5, -5, 3, -3]}),
        Alu(uop_bgn=0, uop_end=1, iter_out=1, iter_in=1, alu_opcode=isa.AluOp.SHR, use_imm=1,
            imm=imm), "fsim", None) for imm in (-32768, -33, -32, -31, -1, 31, 32, 32767)],
+    # docs/isa.md 5.5: with 32-bit accumulators, -1000 SHR 3, -3, 40, -32.
+    *[(f"alu_shr_documented_{imm}",
+       edge_state(SMALL, uops=[isa.Uop()], acc=-1000),
+       Alu(uop_bgn=0, uop_end=1, iter_out=1, iter_in=1, alu_opcode=isa.AluOp.SHR, use_imm=1,
+           imm=imm), "fsim", lambda s, want=want: (s["acc"].data[0] == want).all())
+      for imm, want in ((3, -125), (-3, -8000), (40, -1), (-32, 0))],
     ("alu_mul_wraps",
      edge_state(SMALL, uops=[isa.Uop()], acc=I32_MIN + 1),
      Alu(uop_bgn=0, uop_end=1, iter_out=1, iter_in=1, alu_opcode=isa.AluOp.MUL, use_imm=1,
