@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .access import Access
 from .config import VtaConfig
@@ -160,7 +161,15 @@ class Runner:
         self.stage_order = {stage: list(queue) for stage, queue in self.queues.items()}
 
     def run(self) -> RunStats:
-        """Run every instruction, then check that every STORE completes before FINISH."""
+        """Run every instruction, then check that each one happens before FINISH.
+
+        BLAS runs single-threaded: the spec's matrix products are small, and BLAS worker
+        threads on a busy machine cost up to 20x the work itself.
+        """
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._run()
+
+    def _run(self) -> RunStats:
         remaining = len(self.program)
         while remaining:
             progressed = 0
