@@ -310,7 +310,8 @@ class _Assembler:
                         continue
                     kinds = ("w",) if verb == "reads" else ("w", "r")
                     for kind in kinds:
-                        need[other] = max(need[other], int(self._last(name, other, kind)[idx].max()))
+                        last = self._last(name, other, kind)
+                        need[other] = max(need[other], int(last[idx].max()))
         if self.dram_log and (access.dram_reads or access.dram_writes):
             log = np.array(self.dram_log, dtype=np.int64)
             for ranges, writing in ((access.dram_reads, False), (access.dram_writes, True)):
@@ -358,10 +359,16 @@ class _Assembler:
         clock = self.clock(stage)
         far = {LOAD: STORE, STORE: LOAD}.get(stage)
         if far is not None and need[far] > clock[far]:
-            # No queue links load and store: relay through a compute no-op.
-            q = (far, COMPUTE)
-            self._noop(COMPUTE, pops=[(q, self._push(q, need[far]))])
-            need[COMPUTE] = self.count(COMPUTE)
+            # No queue links load and store: go through the first compute instruction that
+            # knows the far stage far enough, or relay through a new compute no-op.
+            knowing = [position for position, index in enumerate(self.order[COMPUTE], 1)
+                       if self.clocks[index][far] >= need[far]]
+            if knowing:
+                need[COMPUTE] = max(need[COMPUTE], knowing[0])
+            else:
+                q = (far, COMPUTE)
+                self._noop(COMPUTE, pops=[(q, self._push(q, need[far]))])
+                need[COMPUTE] = self.count(COMPUTE)
         pops = []
         for other in NEIGHBOURS[stage]:
             if need[other] > clock[other]:
@@ -721,9 +728,9 @@ def random_programs(draw, config: VtaConfig, *, min_actions: int = 1, max_action
                     alu_ops: Sequence[AluOp] = tuple(AluOp)) -> ProgramImage:
     """Draw a random mix of every instruction kind; valid by construction (module docstring).
 
-    ``min_actions`` to ``max_actions`` steps (tens of instructions), each one of: a 2D strided, padded LOAD
-    of INP, WGT, ACC or ACC_8BIT into the next slot of a ring of buffer slots; a GEMM with
-    reset; a GEMM accumulating over both loop levels; an ALU op from ``alu_ops`` with an
+    ``min_actions`` to ``max_actions`` steps (tens of instructions), each one of: a 2D
+    strided, padded LOAD of INP, WGT, ACC or ACC_8BIT into the next slot of a ring of buffer
+    slots; a GEMM with reset; a GEMM accumulating over both loop levels; an ALU op from ``alu_ops`` with an
     immediate or a vector operand; a STORE of written accumulator rows to fresh DRAM or over
     data an earlier LOAD read; a LOAD INP of data an earlier STORE wrote; an ``x_size == 0``
     no-op. Micro-ops are loaded before use (2D strided or zero-padded loads). Each scratchpad
@@ -880,16 +887,21 @@ def _chunk(draw, limit: int, value=None) -> int:
     return max(1, min(limit, value)) if value is not None else draw(st.integers(1, max(1, limit)))
 
 
-def _ring(draw, capacity: int, slot: int, most: int = 3) -> int:
-    """Draw how many slots of ``slot`` elements a ring in ``capacity`` elements gets."""
-    return draw(st.integers(1, max(1, min(most, capacity // slot))))
+def _ring(draw, capacity: int, slot: int, slots: int | None = None) -> int:
+    """Draw how many slots of ``slot`` elements a ring in ``capacity`` elements gets (1 to 3,
+    or ``slots`` if given), never more than fit."""
+    room = max(1, capacity // slot)
+    if slots is not None:
+        return max(1, min(slots, room))
+    return draw(st.integers(1, min(3, room)))
 
 
 class _Slots:
-    """A ring of ``count`` equal slots from element 0 of a scratchpad."""
+    """A ring of ``count`` equal slots from element 0 of a scratchpad, starting at slot
+    ``start`` (modulo ``count``)."""
 
-    def __init__(self, count: int, size: int):
-        self.count, self.size, self.next = count, size, 0
+    def __init__(self, count: int, size: int, start: int = 0):
+        self.count, self.size, self.next = count, size, start % count
 
     def take(self) -> int:
         base = self.next * self.size
@@ -899,7 +911,8 @@ class _Slots:
 
 def _matmul_layer(draw, asm: _Assembler, regions: dict, a: np.ndarray, a_index: int,
                   b: np.ndarray, bias: np.ndarray | None, bias_type: MemType, out_index: int,
-                  shift: int | None, clip: bool) -> np.ndarray:
+                  shift: int | None, clip: bool, slots: int | None,
+                  ring_next: dict) -> np.ndarray:
     """Emit a tiled, double-buffered ``requantize(a @ b + bias)`` and return the expected
     result (logical, wrapped to the output width).
 
@@ -918,9 +931,9 @@ def _matmul_layer(draw, asm: _Assembler, regions: dict, a: np.ndarray, a_index: 
     tk = _chunk(draw, min(kt, regions["inp"] // tm, regions["wgt"], regions["uop"]))
     tn = _chunk(draw, min(nt, regions["wgt"] // tk, regions["acc"] // tm))
     uops_over_k = draw(st.booleans()) or tn > regions["uop"]
-    inp_slots = _Slots(_ring(draw, regions["inp"], tm * tk), tm * tk)
-    wgt_slots = _Slots(_ring(draw, regions["wgt"], tn * tk), tn * tk)
-    acc_slots = _Slots(_ring(draw, regions["acc"], tm * tn), tm * tn)
+    rings = {name: _Slots(_ring(draw, regions[name], size, slots), size, ring_next[name])
+             for name, size in (("inp", tm * tk), ("wgt", tn * tk), ("acc", tm * tn))}
+    inp_slots, wgt_slots, acc_slots = rings["inp"], rings["wgt"], rings["acc"]
     uop_region = regions["uop"]
     for i0 in range(0, mt, tm):
         rows = min(tm, mt - i0)
@@ -951,6 +964,7 @@ def _matmul_layer(draw, asm: _Assembler, regions: dict, a: np.ndarray, a_index: 
                              uop_region=uop_region)
             _emit_requantize(asm, acc, rows, cols, shift, clip, uop_region)
             asm.store(acc, out_index + i0 * nt + j0, rows, cols, nt)
+    ring_next.update({name: ring.next for name, ring in rings.items()})
     total = a.astype(np.int64) @ b.astype(np.int64)
     if bias is not None:
         total = total + bias
@@ -969,14 +983,16 @@ def _shift_and_clip(draw, config: VtaConfig, requantize) -> tuple[int | None, bo
 def tiled_gemm_programs(draw, config: VtaConfig, *, m_tiles: int | None = None,
                         k_tiles: int | None = None, n_tiles: int | None = None,
                         layers: int | None = None, bias: bool | None = None,
-                        requantize: bool | None = None, max_tiles: int = 2, max_rows: int = 64,
+                        requantize: bool | None = None, slots: int | None = None,
+                        max_tiles: int = 2, max_rows: int = 64,
                         max_tokens: int = HARDWARE_TOKEN_DEPTH, with_reference: bool = False):
     """Draw a tiled matrix multiply ``C = requantize(A @ B + bias)``, optionally two layers.
 
     A is ``m_tiles*BATCH x k_tiles*BLOCK`` (INP tiles), B ``k_tiles*BLOCK x n_tiles*BLOCK``
     (WGT tiles of B^T); each is drawn up to ``max_tiles`` unless given. The output is computed
-    in blocks that fit the scratchpads (at most ``max_rows`` elements each), with rings of up
-    to three slots per buffer: per block, the accumulator is reset (GEMM reset) or loaded with
+    in blocks that fit the scratchpads (at most ``max_rows`` elements each), with a ring of
+    ``slots`` slots per buffer (drawn from 1 to 3 unless given; fewer if they do not fit): per
+    block, the accumulator is reset (GEMM reset) or loaded with
     the bias (ACC or ACC_8BIT); INP and WGT chunks of the reduction are loaded and multiplied
     (uops over the reduction or over the output columns, both loop levels used); with
     ``requantize``, SHR by a shift in [0, ACC_WIDTH) and MIN/MAX to the output range follow;
@@ -1000,6 +1016,7 @@ def tiled_gemm_programs(draw, config: VtaConfig, *, m_tiles: int | None = None,
     a_index = asm.place(MemType.INP, _tile(a, batch, block))
     inputs = {"a": a, "b": [], "bias": [], "shift": [], "clip": []}
     outputs = {}
+    ring_next = {"inp": 0, "wgt": 0, "acc": 0}  # the second layer goes on round the rings
     k_now = kt
     for layer, name in zip(range(layers), ("c", "d")):
         nt = _fixed(draw, n_tiles if layer == 0 else None, st.integers(1, max_tiles))
@@ -1013,7 +1030,7 @@ def tiled_gemm_programs(draw, config: VtaConfig, *, m_tiles: int | None = None,
         shift, clip = _shift_and_clip(draw, config, requantize)
         out_index = asm.reserve_out(mt * nt, rng)
         result = _matmul_layer(draw, asm, regions, a, a_index, b, layer_bias, bias_type,
-                               out_index, shift, clip)
+                               out_index, shift, clip, slots, ring_next)
         for key, value in (("b", b), ("bias", layer_bias), ("shift", shift), ("clip", clip)):
             inputs[key].append(value)
         outputs[name] = (out_index, _tile(result, batch, block),
@@ -1025,7 +1042,8 @@ def tiled_gemm_programs(draw, config: VtaConfig, *, m_tiles: int | None = None,
 
 @st.composite
 def conv2d_programs(draw, config: VtaConfig, *, max_channel_tiles: int = 2, max_size: int = 4,
-                    max_kernel: int = 3, requantize: bool | None = None, max_rows: int = 64,
+                    max_kernel: int = 3, requantize: bool | None = None,
+                    slots: int | None = None, max_rows: int = 64,
                     max_tokens: int = HARDWARE_TOKEN_DEPTH, with_reference: bool = False):
     """Draw a 2D convolution, NCHW: ``out = requantize(conv2d(x, w, stride, padding))``.
 
@@ -1033,8 +1051,8 @@ def conv2d_programs(draw, config: VtaConfig, *, max_channel_tiles: int = 2, max_
     to ``max_channel_tiles``, H, W up to ``max_size``, KH, KW up to ``max_kernel``, strides 1 or
     2 and zero padding on each side up to KH-1 / KW-1 (all shrunk to fit the scratchpads). Each
     input channel tile is one padded 2D LOAD (the padding is the convolution's zero padding).
-    Per output channel tile, the weights are loaded into a ring of slots; per tile of output
-    rows, the accumulator (a ring slot) is reset and one GEMM runs with a uop per kernel tap
+    Per output channel tile, the weights are loaded into a ring of ``slots`` slots (drawn
+    unless given); per tile of output rows, the accumulator (a ring slot) is reset and one GEMM runs with a uop per kernel tap
     and input channel tile, over output rows (outer loop) and columns (inner loop); optional
     SHR/MIN/MAX, then a STORE. Tokens and ``with_reference`` as for
     :func:`tiled_gemm_programs` (inputs ``x``, ``w``, ``stride``, ``padding``, ``shift``,
@@ -1082,8 +1100,8 @@ def conv2d_programs(draw, config: VtaConfig, *, max_channel_tiles: int = 2, max_
     w_index = asm.place(MemType.WGT, w_tiles)
     out_index = asm.reserve_out(co * oh * ow, rng)
     taps = ci * kh * kw
-    wgt_slots = _Slots(_ring(draw, regions["wgt"], taps), taps)
-    acc_slots = _Slots(_ring(draw, acc_room, rows_per_tile * ow), rows_per_tile * ow)
+    wgt_slots = _Slots(_ring(draw, regions["wgt"], taps, slots), taps)
+    acc_slots = _Slots(_ring(draw, acc_room, rows_per_tile * ow, slots), rows_per_tile * ow)
     for c in range(ci):
         asm.load(MemType.INP, c * hp * wp, x_index + c * h * w, h, w, w,
                  (pad_t, pad_b, pad_l, pad_r))
@@ -1171,7 +1189,7 @@ def requantize_programs(draw, config: VtaConfig, *, max_ops: int = 6, max_tiles:
     rows = draw(st.integers(1, max(1, min(3, room))))
     cols = draw(st.integers(1, max(1, min(3, room // rows))))
     tiles = draw(st.integers(1, max_tiles))
-    slots = _Slots(_ring(draw, regions["acc"], rows * cols * operands), rows * cols * operands)
+    ring = _Slots(_ring(draw, regions["acc"], rows * cols * operands), rows * cols * operands)
     lanes = asm.formats[MemType.ACC].lanes
     types = [draw(st.sampled_from([MemType.ACC, MemType.ACC_8BIT])) for _ in range(operands)]
     stride = cols + draw(st.integers(0, 2))
@@ -1187,7 +1205,7 @@ def requantize_programs(draw, config: VtaConfig, *, max_ops: int = 6, max_tiles:
     loop = {"dst_factor_out": cols, "dst_factor_in": 1, "src_factor_out": cols,
             "src_factor_in": 1}
     for t in range(tiles):
-        base = slots.take()
+        base = ring.take()
         other = base + rows * cols
         for operand, (kind, index) in enumerate(zip(types, indices)):
             asm.load(kind, base + operand * rows * cols, index + t * rows * stride, rows, cols,

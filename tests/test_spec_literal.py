@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from vtaref.spec import ProgramImage, VtaConfig, bitfields, isa, literal, semantics
 from vtaref.spec.errors import ProgramError
 from vtaref.spec.isa import Alu, Gemm, Load, MemType, Store

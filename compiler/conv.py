@@ -1,0 +1,229 @@
+"""Convolution and dense layers as tiled, double-buffered GEMM programs.
+
+In packed layouts (:mod:`.layout`) the input is a ``(NB, CB, H, W)`` grid of elements, the
+weights ``(OB, CB, KH, KW)`` and the output ``(NB, OB, OH, OW)``. The output is cut into tiles of
+``ob x oh x ow`` elements and the reduction into chunks of ``cb x kh x kw``. Each tile accumulates
+in one of two accumulator slots, starting from the bias (a broadcasting LOAD) or zero (a reset
+GEMM, once the first chunk is on chip, since the HLS design reads its operands); each chunk
+brings its input window (zero-padded by the LOAD at the borders) and its weights into one of two
+input and weight slots, skipped when the slot still holds them, and adds one GEMM nest; the tile
+is then requantized and stored while the next one computes.
+
+A dense layer ``(M, K) x (N, K)^T`` is the 1x1 convolution of the activation
+``(batch, K, M/batch, 1)`` (see :func:`.layout.matrix_as_activations`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vtaref.spec import MemType, VtaConfig
+
+from .epilogue import emit_requantize
+from .layout import (
+    activations_as_matrix,
+    ceil_div,
+    matrix_as_activations,
+    pack_activations,
+    pack_channels,
+    pack_weights,
+    unpack_activations,
+)
+from .loops import MAX_ITER, Affine, Nest, zeroing_nest
+from .runtime import CommandStream, Compiled, DramBuffer
+from .slots import Slots
+from .tiling import candidates, cycles, search, split
+from .transfer import MAX_PAD
+from .validate import integers, pair, shift_amount
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    """A convolution counted in elements (blocks of channels, batches of images)."""
+
+    nb: int
+    cb: int
+    h: int
+    w: int
+    ob: int
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    ph: int
+    pw: int
+
+    @property
+    def oh(self) -> int:
+        return (self.h + 2 * self.ph - self.kh) // self.sh + 1
+
+    @property
+    def ow(self) -> int:
+        return (self.w + 2 * self.pw - self.kw) // self.sw + 1
+
+
+@dataclass(frozen=True)
+class ConvTiling:
+    """Output tile ``ob x oh x ow``, reduction chunk ``cb x kh x kw``, and the tile order."""
+
+    ob: int
+    oh: int
+    ow: int
+    cb: int
+    kh: int
+    kw: int
+    spatial_outer: bool
+
+
+def choose_tiling(s: ConvShape, config: VtaConfig, kernel_budget: int) -> ConvTiling:
+    """Return the tiling that fits half of each scratchpad at the lowest estimated cost."""
+    inp_half, wgt_half = config.inp_buff_depth // 2, config.wgt_buff_depth // 2
+    acc_half = config.acc_buff_depth // 2
+    options = dict(ob=candidates(s.ob), oh=candidates(s.oh), ow=candidates(s.ow),
+                   cb=candidates(s.cb), kh=candidates(s.kh), kw=candidates(s.kw),
+                   outer=np.array([1, 0]))
+
+    def fits(ob, oh, ow, cb, kh, kw, outer):
+        ih, iw = (oh - 1) * s.sh + kh, (ow - 1) * s.sw + kw
+        return ((cb * ih * iw <= inp_half) & (ob * cb * kh * kw <= wgt_half)
+                & (ob * oh * ow <= acc_half) & (np.maximum(ob * oh * ow, ih * iw) <= MAX_ITER))
+
+    def cost(ob, oh, ow, cb, kh, kw, outer):
+        ih, iw = (oh - 1) * s.sh + kh, (ow - 1) * s.sw + kw
+        n_ob = ceil_div(s.ob, ob)
+        n_sp = s.nb * ceil_div(s.oh, oh) * ceil_div(s.ow, ow)
+        n_red = ceil_div(s.cb, cb) * ceil_div(s.kh, kh) * ceil_div(s.kw, kw)
+        tiles = n_ob * n_sp
+        # Each pair of slots caches the last two chunks it loaded.
+        inputs = n_sp * n_red * np.where(outer, np.where(n_red <= 2, 1, n_ob),
+                                         np.where(n_sp * n_red <= 2, 1, n_ob))
+        weights = n_ob * n_red * np.where(outer, np.where(n_ob * n_red <= 2, 1, n_sp),
+                                          np.where(n_red <= 2, 1, n_sp))
+        dims = np.sort(np.stack([ob, oh, ow, cb, kh, kw]), axis=0)
+        kernel = np.prod(dims[:4], axis=0)
+        gemms = tiles * n_red * ceil_div(kernel, kernel_budget)
+        reloads = np.where(8 * kernel > config.uop_buff_depth, gemms, 0)
+        load_bytes = (inputs * cb * ih * iw * config.inp_elem_bytes
+                      + weights * ob * cb * kh * kw * config.wgt_elem_bytes
+                      + tiles * ob * config.acc_elem_bytes
+                      + reloads * np.minimum(kernel, kernel_budget) * config.uop_elem_bytes)
+        outputs = tiles * ob * oh * ow
+        compute = outputs * (n_red * cb * kh * kw + 3)
+        insns = inputs * cb + weights + tiles * (2 * ob + 4) + gemms + reloads
+        return cycles(load_bytes, compute, outputs * config.out_elem_bytes, insns)
+
+    best = search(options, fits, cost)
+    return ConvTiling(best["ob"], best["oh"], best["ow"], best["cb"], best["kh"], best["kw"],
+                      bool(best["outer"]))
+
+
+def _load_window(stream: CommandStream, x: DramBuffer, base: int, nb: int,
+                 channels: tuple[int, int], rows: tuple[int, int], cols: tuple[int, int]) -> None:
+    """Load input rows/cols ``(start, length)`` (may stick out of the image: zero padding)."""
+    height, width = x.shape[2:]
+    (y0, yn), (x0, xn) = rows, cols
+    ylo, yhi, xlo, xhi = max(y0, 0), min(y0 + yn, height), max(x0, 0), min(x0 + xn, width)
+    pads = (ylo - y0, y0 + yn - yhi, xlo - x0, x0 + xn - xhi)
+    stream.load_box(x, base, (nb, channels[0], ylo, xlo),
+                    (1, channels[1], yhi - ylo, xhi - xlo), pads)
+
+
+def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
+              w: DramBuffer, bias: DramBuffer | None, y: DramBuffer, shift: int,
+              relu: bool) -> None:
+    """Queue the whole convolution of ``x`` into ``y`` (``s.ph``/``s.pw``: LOAD padding)."""
+    config = stream.config
+    inp = Slots(config.inp_buff_depth // 2)
+    wgt = Slots(config.wgt_buff_depth // 2)
+    acc = Slots(config.acc_buff_depth // 2)
+    spatial = [(nb, rows, cols) for nb in range(s.nb) for rows in split(s.oh, t.oh)
+               for cols in split(s.ow, t.ow)]
+    outs = split(s.ob, t.ob)
+    order = ([(sp, o) for sp in spatial for o in outs] if t.spatial_outer
+             else [(sp, o) for o in outs for sp in spatial])
+    chunks = [(c, r, q) for c in split(s.cb, t.cb) for r in split(s.kh, t.kh)
+              for q in split(s.kw, t.kw)]
+    for (nb, (oh0, ohn), (ow0, own)), (ob0, obn) in order:
+        base = acc.take()
+        plane = ohn * own
+        if bias is not None:
+            for o in range(obn):
+                stream.load(bias, base + o * plane, ob0 + o, y_size=plane, x_size=1, x_stride=0)
+        for index, ((cb0, cbn), (kh0, khn), (kw0, kwn)) in enumerate(chunks):
+            rows = (oh0 * s.sh - s.ph + kh0, (ohn - 1) * s.sh + khn)
+            cols = (ow0 * s.sw - s.pw + kw0, (own - 1) * s.sw + kwn)
+            ibase, hit = inp.acquire((nb, cb0, cbn, rows, cols))
+            if not hit:
+                _load_window(stream, x, ibase, nb, (cb0, cbn), rows, cols)
+            wbase, hit = wgt.acquire((ob0, obn, cb0, cbn, kh0, khn, kw0, kwn))
+            if not hit:
+                stream.load_box(w, wbase, (ob0, cb0, kh0, kw0), (obn, cbn, khn, kwn))
+            if index == 0 and bias is None:
+                stream.gemm(zeroing_nest(base, (obn, ohn, own), ibase, wbase), reset=True)
+            ihn, iwn = rows[1], cols[1]
+            stream.gemm(Nest((obn, cbn, khn, kwn, ohn, own),
+                             dst=Affine(base, (plane, 0, 0, 0, own, 1)),
+                             src=Affine(ibase, (0, ihn * iwn, iwn, 1, s.sh * iwn, s.sw)),
+                             wgt=Affine(wbase, (cbn * khn * kwn, khn * kwn, kwn, 1, 0, 0))))
+        emit_requantize(stream, base, (obn, ohn, own), shift, relu)
+        stream.store_box(y, base, (nb, ob0, oh0, ow0), (1, obn, ohn, own))
+
+
+def compile_conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu: bool = False,
+                   config: VtaConfig) -> Compiled:
+    """Compile ``requantize(conv2d(x, w) + bias)`` for ``x (N, C, H, W)``, ``w (O, C, KH, KW)``.
+
+    The result decodes to ``(N, O, OH, OW)``. Padding up to 15 that is smaller than the kernel
+    is done by the LOADs; larger padding is added to the input in DRAM.
+    """
+    x = integers("x", x, config.inp_width, (4,))
+    w = integers("w", w, config.wgt_width, (4,))
+    (sh, sw), (ph, pw) = pair(stride, "stride", 1), pair(padding, "padding")
+    shift = shift_amount(shift, config.acc_width)
+    n, c, height, width = x.shape
+    o, c_w, kh, kw = w.shape
+    if c_w != c:
+        raise ValueError(f"w has {c_w} input channels but x has {c}")
+    if height + 2 * ph < kh or width + 2 * pw < kw:
+        raise ValueError(f"the {kh}x{kw} kernel does not fit the padded {height}x{width} input")
+    if bias is not None:
+        bias = integers("bias", bias, config.acc_width, (1,))
+        if bias.shape != (o,):
+            raise ValueError(f"bias must have shape ({o},), not {bias.shape}")
+    stream = CommandStream(config)
+    full = ConvShape(ceil_div(n, config.batch), ceil_div(c, config.block), height, width,
+                     ceil_div(o, config.block), kh, kw, sh, sw, ph, pw)
+    tiling = choose_tiling(full, config, stream.kernel_budget)
+    # LOAD pads each side by up to 15; a window must keep at least one row and column of data.
+    load_ph = ph if ph <= MAX_PAD and ph < kh and tiling.kh == kh else 0
+    load_pw = pw if pw <= MAX_PAD and pw < kw and tiling.kw == kw else 0
+    host = ((0, 0), (0, 0), (ph - load_ph,) * 2, (pw - load_pw,) * 2)
+    packed = pack_activations(np.pad(x, host), config)
+    s = ConvShape(full.nb, full.cb, packed.shape[2], packed.shape[3], full.ob, kh, kw, sh, sw,
+                  load_ph, load_pw)
+    xb = stream.upload(MemType.INP, packed, packed.shape[:4])
+    packed_w = pack_weights(w, config)
+    wb = stream.upload(MemType.WGT, packed_w, packed_w.shape[:4])
+    bb = None
+    if bias is not None:
+        bb = stream.upload(MemType.ACC, pack_channels(bias, config), (full.ob,))
+    yb = stream.allocate(MemType.OUT, (s.nb, s.ob, s.oh, s.ow))
+    emit_conv(stream, s, tiling, xb, wb, bb, yb, shift, relu)
+    return stream.compile(lambda read: unpack_activations(read(yb), n, o, config))
+
+
+def compile_dense(x, w, bias=None, *, shift: int = 0, relu: bool = False,
+                  config: VtaConfig) -> Compiled:
+    """Compile ``requantize(x @ w.T + bias)`` for ``x (M, K)``, ``w (N, K)``; decodes to (M, N)."""
+    x = integers("x", x, config.inp_width, (2,))
+    w = integers("w", w, config.wgt_width, (2,))
+    if w.shape[1] != x.shape[1]:
+        raise ValueError(f"w has {w.shape[1]} columns but x has {x.shape[1]}")
+    conv = compile_conv2d(matrix_as_activations(x, config), w[:, :, None, None], bias,
+                          shift=shift, relu=relu, config=config)
+    rows = x.shape[0]
+    return Compiled(conv.image, conv.stats, lambda dram: activations_as_matrix(conv.decode(dram),
+                                                                               rows))
+

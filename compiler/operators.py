@@ -1,0 +1,81 @@
+"""The operators: numpy arrays in, the numpy result out, computed by a VTA program.
+
+Each call compiles one program for ``config`` (:mod:`.conv`, :mod:`.elementwise`,
+:mod:`.pooling`), runs it synchronously on ``backend`` (a name such as ``"spec"`` or a
+:class:`~.backend.Backend`) and decodes the result. Inputs are integer arrays whose values fit
+the configuration (int8 activations and weights, int32 accumulators and biases by default);
+results are in the output range. :mod:`.reference` states what each one computes, bit for bit.
+Operators VTA has no instructions for run on the host (:mod:`.cpu`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vtaref.spec import DEFAULT_CONFIG, VtaConfig
+
+from .backend import Backend
+from .conv import compile_conv2d, compile_dense
+from .cpu import upsample_nearest
+from .elementwise import compile_bias_requantize, compile_sum
+from .pooling import compile_global_avg_pool, compile_max_pool2d
+
+Target = str | Backend
+
+
+def conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu: bool = False,
+           config: VtaConfig = DEFAULT_CONFIG, backend: Target = "spec") -> np.ndarray:
+    """Return ``requantize(conv2d(x, w) + bias)``: ``x (N, C, H, W)``, ``w (O, C, KH, KW)``."""
+    return compile_conv2d(x, w, bias, stride=stride, padding=padding, shift=shift, relu=relu,
+                          config=config).run(backend)
+
+
+def dense(x, w, bias=None, *, shift: int = 0, relu: bool = False,
+          config: VtaConfig = DEFAULT_CONFIG, backend: Target = "spec") -> np.ndarray:
+    """Return ``requantize(x @ w.T + bias)`` for ``x (M, K)`` and ``w (N, K)``."""
+    return compile_dense(x, w, bias, shift=shift, relu=relu, config=config).run(backend)
+
+
+def matmul(a, b, *, shift: int = 0, relu: bool = False, config: VtaConfig = DEFAULT_CONFIG,
+           backend: Target = "spec") -> np.ndarray:
+    """Return ``requantize(a @ b)`` for ``a (M, K)`` and ``b (K, N)``."""
+    return dense(a, np.asarray(b).T, shift=shift, relu=relu, config=config, backend=backend)
+
+
+def bias_add(x, bias, *, shift: int = 0, relu: bool = False,
+             config: VtaConfig = DEFAULT_CONFIG, backend: Target = "spec") -> np.ndarray:
+    """Return ``requantize(x + bias)`` for accumulators ``x``, ``bias`` along axis 1."""
+    return compile_bias_requantize(x, bias, shift=shift, relu=relu, config=config).run(backend)
+
+
+def requantize(x, *, shift: int = 0, relu: bool = False, config: VtaConfig = DEFAULT_CONFIG,
+               backend: Target = "spec") -> np.ndarray:
+    """Return accumulators ``x`` (``(M, C)`` or ``(N, C, H, W)``) shifted and clipped."""
+    return compile_bias_requantize(x, shift=shift, relu=relu, config=config).run(backend)
+
+
+def relu(x, *, config: VtaConfig = DEFAULT_CONFIG, backend: Target = "spec") -> np.ndarray:
+    """Return ``max(x, 0)`` for activations of any shape."""
+    return compile_sum([x], relu=True, config=config).run(backend)
+
+
+def add(a, b, *, shift: int = 0, relu: bool = False, config: VtaConfig = DEFAULT_CONFIG,
+        backend: Target = "spec") -> np.ndarray:
+    """Return ``requantize(a + b)`` for activations of one shape (a residual connection)."""
+    return compile_sum([a, b], shift=shift, relu=relu, config=config).run(backend)
+
+
+def max_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig = DEFAULT_CONFIG,
+               backend: Target = "spec") -> np.ndarray:
+    """Return the window maxima of ``x (N, C, H, W)``; ``stride`` defaults to ``kernel``."""
+    return compile_max_pool2d(x, kernel, stride, padding, config=config).run(backend)
+
+
+def global_avg_pool(x, *, config: VtaConfig = DEFAULT_CONFIG,
+                    backend: Target = "spec") -> np.ndarray:
+    """Return ``(N, C)`` averages of ``x (N, C, H, W)`` (see reference.average_scale)."""
+    return compile_global_avg_pool(x, config=config).run(backend)
+
+
+__all__ = ["add", "bias_add", "conv2d", "dense", "global_avg_pool", "matmul", "max_pool2d",
+           "relu", "requantize", "upsample_nearest"]

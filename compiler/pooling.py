@@ -1,0 +1,133 @@
+"""Pooling: window maxima with ALU MAX, global averages with a GEMM reduction.
+
+Max pooling: an output tile ``cb x oh x ow`` of one image starts at the lowest output value (ALU
+MIN, then MAX, with it); for each chunk ``kh x kw`` of the window, the input rows it needs are
+loaded, copied into the accumulator by an identity GEMM, and folded in with one ALU MAX nest. The
+input is padded in DRAM with the lowest output value (LOAD pads with zeros, which would win
+against negative inputs).
+
+Global average pooling: ``(sum * m) >> k`` with ``m / 2**k`` close to ``1 / (H*W)``
+(:func:`.reference.average_scale`): a GEMM against the weight ``m * I`` sums positions into one
+accumulator per channel block, then the requantization shifts by ``k``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from vtaref.spec import AluOp, MemType, VtaConfig
+
+from .epilogue import emit_requantize
+from .identity import load_identity
+from .layout import ceil_div, pack_activations, unpack_activations
+from .loops import MAX_ITER, Affine, Nest, block_nest, zeroing_nest
+from .reference import average_scale, out_range
+from .runtime import CommandStream, Compiled
+from .slots import Slots, double_buffered
+from .tiling import candidates, cycles, search, split
+from .validate import integers, pair
+
+
+def _choose_pool_tiling(totals: dict[str, int], stride: tuple[int, int], acc_size: int,
+                        inp_size: int) -> dict[str, int]:
+    """Choose tile extents ``cb, oh, ow`` and window chunk ``kh, kw`` for max pooling."""
+    sh, sw = stride
+
+    def window(t):
+        return t["cb"] * ((t["oh"] - 1) * sh + t["kh"]) * ((t["ow"] - 1) * sw + t["kw"])
+
+    def fits(**t):
+        outputs = t["cb"] * t["oh"] * t["ow"]
+        return ((outputs + window(t) <= acc_size) & (window(t) <= inp_size)
+                & (np.maximum(outputs, window(t)) <= MAX_ITER))
+
+    def cost(**t):
+        tiles = math.prod(ceil_div(totals[d], t[d]) for d in ("cb", "oh", "ow"))
+        chunks = tiles * ceil_div(totals["kh"], t["kh"]) * ceil_div(totals["kw"], t["kw"])
+        outputs = tiles * t["cb"] * t["oh"] * t["ow"]
+        compute = chunks * 2 * window(t) + outputs * (2 + t["kh"] * t["kw"])
+        return cycles(chunks * window(t), compute, outputs, tiles * 4 + chunks * (t["cb"] + 3))
+
+    return search({d: candidates(e) for d, e in totals.items()}, fits, cost)
+
+
+def compile_max_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig) -> Compiled:
+    """Compile the window maxima of activations ``x (N, C, H, W)``; ``stride`` defaults to
+    ``kernel``. Decodes to ``(N, C, OH, OW)``."""
+    x = integers("x", x, config.inp_width, (4,))
+    (kh, kw) = pair(kernel, "kernel", 1)
+    (sh, sw) = pair(kernel if stride is None else stride, "stride", 1)
+    (ph, pw) = pair(padding, "padding")
+    n, c, height, width = x.shape
+    if height + 2 * ph < kh or width + 2 * pw < kw:
+        raise ValueError(f"the {kh}x{kw} window does not fit the padded {height}x{width} input")
+    low, _ = out_range(config)
+    padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=low)
+    packed = pack_activations(padded, config)
+    nb, cb = packed.shape[:2]
+    oh, ow = (padded.shape[2] - kh) // sh + 1, (padded.shape[3] - kw) // sw + 1
+    stream = CommandStream(config)
+    xb = stream.upload(MemType.INP, packed, packed.shape[:4])
+    y = stream.allocate(MemType.OUT, (nb, cb, oh, ow))
+    load_identity(stream)
+    acc = double_buffered(config.acc_buff_depth, 2)
+    inp = Slots(config.inp_buff_depth // 2)
+    t = _choose_pool_tiling(dict(cb=cb, oh=oh, ow=ow, kh=kh, kw=kw), (sh, sw), acc.size,
+                            inp.size)
+    for b in range(nb):
+        for (c0, cn), (oh0, ohn), (ow0, own) in ((p, q, r) for p in split(cb, t["cb"])
+                                                 for q in split(oh, t["oh"])
+                                                 for r in split(ow, t["ow"])):
+            out = acc.take()
+            staged = out + cn * ohn * own
+            stream.alu(AluOp.MIN, block_nest(out, (cn, ohn, own)), imm=low)
+            stream.alu(AluOp.MAX, block_nest(out, (cn, ohn, own)), imm=low)
+            for (kh0, khn), (kw0, kwn) in ((q, r) for q in split(kh, t["kh"])
+                                           for r in split(kw, t["kw"])):
+                rows, cols = (ohn - 1) * sh + khn, (own - 1) * sw + kwn
+                start = (b, c0, oh0 * sh + kh0, ow0 * sw + kw0)
+                ibase, hit = inp.acquire(start + (cn, rows, cols))
+                if not hit:
+                    stream.load_box(xb, ibase, start, (1, cn, rows, cols))
+                window = cn * rows * cols
+                stream.gemm(zeroing_nest(staged, (window,), ibase, 0), reset=True)
+                stream.gemm(Nest((window,), dst=Affine(staged, (1,)), src=Affine(ibase, (1,)),
+                                 wgt=Affine(0, (0,))))
+                stream.alu(AluOp.MAX, Nest(
+                    (cn, ohn, own, khn, kwn), dst=Affine(out, (ohn * own, own, 1, 0, 0)),
+                    src=Affine(staged, (rows * cols, sh * cols, sw, cols, 1))))
+            stream.store_box(y, out, (b, c0, oh0, ow0), (1, cn, ohn, own))
+    return stream.compile(lambda read: unpack_activations(read(y), n, c, config))
+
+
+def compile_global_avg_pool(x, *, config: VtaConfig) -> Compiled:
+    """Compile the averages over H and W of activations ``x (N, C, H, W)``; decodes to (N, C)."""
+    x = integers("x", x, config.inp_width, (4,))
+    n, c, height, width = x.shape
+    plane = height * width
+    scale, shift = average_scale(plane, config)
+    packed = pack_activations(x, config)
+    nb, cb = packed.shape[:2]
+    stream = CommandStream(config)
+    xb = stream.upload(MemType.INP, packed, (nb, cb, plane))
+    y = stream.allocate(MemType.OUT, (nb, cb, 1, 1))
+    load_identity(stream, (scale,))
+    inp = double_buffered(config.inp_buff_depth)
+    acc = double_buffered(config.acc_buff_depth)
+    positions = min(plane, MAX_ITER, inp.size)
+    blocks = min(cb, inp.size // positions, acc.size)
+    for b in range(nb):
+        for c0, cn in split(cb, blocks):
+            out = acc.take()
+            for p0, pn in split(plane, positions):
+                ibase = inp.take()
+                stream.load_box(xb, ibase, (b, c0, p0), (1, cn, pn))
+                if p0 == 0:
+                    stream.gemm(zeroing_nest(out, (cn,), ibase, 0), reset=True)
+                stream.gemm(Nest((cn, pn), dst=Affine(out, (1, 0)), src=Affine(ibase, (pn, 1)),
+                                 wgt=Affine(0, (0, 0))))
+            emit_requantize(stream, out, (cn,), shift, relu=False)
+            stream.store_box(y, out, (b, c0, 0, 0), (1, cn, 1, 1))
+    return stream.compile(lambda read: unpack_activations(read(y), n, c, config)[:, :, 0, 0])

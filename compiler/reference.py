@@ -1,0 +1,107 @@
+"""What every operator computes, in plain numpy: the oracle the compiled programs must match.
+
+Integer semantics of VTA under ``config``: inputs and weights are ``inp_width``/``wgt_width``-bit
+integers; products accumulate in int64 and wrap to ``acc_width`` bits (two's complement), as the
+accumulator does; requantization shifts right arithmetically and clips to the ``out_width``-bit
+range, ``[0, high]`` after a ReLU.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vtaref.spec import VtaConfig
+from vtaref.spec.packing import wrap
+
+
+def out_range(config: VtaConfig) -> tuple[int, int]:
+    """Return the lowest and highest output value."""
+    high = (1 << (config.out_width - 1)) - 1
+    return -high - 1, high
+
+
+def requantize(acc: np.ndarray, shift: int = 0, relu: bool = False, *,
+               config: VtaConfig) -> np.ndarray:
+    """Return ``clip(wrap(acc) >> shift)`` to the output range (``[0, high]`` with ``relu``)."""
+    low, high = out_range(config)
+    return np.clip(wrap(acc, config.acc_width) >> shift, 0 if relu else low, high)
+
+
+def conv2d_accumulate(x: np.ndarray, w: np.ndarray, stride: tuple[int, int],
+                      padding: tuple[int, int]) -> np.ndarray:
+    """Return the exact int64 convolution ``(N, O, OH, OW)`` of ``x (N, C, H, W)`` and ``w``."""
+    (sh, sw), (ph, pw) = stride, padding
+    kh, kw = w.shape[2:]
+    x = np.pad(x.astype(np.int64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
+    windows = windows[:, :, ::sh, ::sw]  # (N, C, OH, OW, KH, KW)
+    return np.einsum("ncyxij,ocij->noyx", windows, w.astype(np.int64), optimize=True)
+
+
+def conv2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None, *,
+           stride: tuple[int, int] = (1, 1), padding: tuple[int, int] = (0, 0), shift: int = 0,
+           relu: bool = False, config: VtaConfig) -> np.ndarray:
+    """Return the requantized convolution (plus per-channel ``bias``) of ``x`` and ``w``."""
+    acc = conv2d_accumulate(x, w, stride, padding)
+    if bias is not None:
+        acc = acc + np.asarray(bias, np.int64)[None, :, None, None]
+    return requantize(acc, shift, relu, config=config)
+
+
+def dense(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None, *, shift: int = 0,
+          relu: bool = False, config: VtaConfig) -> np.ndarray:
+    """Return the requantized ``x (M, K) @ w (N, K)^T + bias``."""
+    acc = x.astype(np.int64) @ w.astype(np.int64).T
+    if bias is not None:
+        acc = acc + np.asarray(bias, np.int64)
+    return requantize(acc, shift, relu, config=config)
+
+
+def bias_add(x: np.ndarray, bias: np.ndarray, *, shift: int = 0, relu: bool = False,
+             config: VtaConfig) -> np.ndarray:
+    """Return ``requantize(x + bias)``, ``bias`` running along axis 1 of ``x``."""
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    acc = wrap(x, config.acc_width) + wrap(np.asarray(bias).reshape(shape), config.acc_width)
+    return requantize(acc, shift, relu, config=config)
+
+
+def add(a: np.ndarray, b: np.ndarray, *, shift: int = 0, relu: bool = False,
+        config: VtaConfig) -> np.ndarray:
+    """Return the requantized sum of two tensors of the same shape (a residual connection)."""
+    return requantize(a.astype(np.int64) + b, shift, relu, config=config)
+
+
+def relu(x: np.ndarray, *, config: VtaConfig) -> np.ndarray:
+    """Return ``max(x, 0)``."""
+    return requantize(x.astype(np.int64), 0, True, config=config)
+
+
+def max_pool2d(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+               padding: tuple[int, int], *, config: VtaConfig) -> np.ndarray:
+    """Return the window maxima of ``x (N, C, H, W)``; padding holds the lowest output value."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    low, _ = out_range(config)
+    x = np.pad(x.astype(np.int64), ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=low)
+    windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
+    return windows[:, :, ::sh, ::sw].max(axis=(4, 5))
+
+
+def average_scale(area: int, config: VtaConfig) -> tuple[int, int]:
+    """Return ``(m, k)`` with ``m / 2**k`` close to ``1 / area``, ``m`` a positive weight.
+
+    ``k`` is the largest shift for which ``m = round(2**k / area)`` fits a weight; the quotient
+    is exact (a floor division) when ``area`` is a power of two.
+    """
+    high = (1 << (config.wgt_width - 1)) - 1
+    if high < 1:
+        raise ValueError("average pooling needs weights of at least 2 bits")
+    k = 0
+    while round((1 << (k + 1)) / area) <= high:
+        k += 1
+    return round((1 << k) / area), k
+
+
+def global_avg_pool(x: np.ndarray, *, config: VtaConfig) -> np.ndarray:
+    """Return ``(N, C)`` averages over H and W: ``(sum * m) >> k`` (see :func:`average_scale`)."""
+    m, k = average_scale(x.shape[2] * x.shape[3], config)
+    return requantize(x.astype(np.int64).sum(axis=(2, 3)) * m, k, config=config)
