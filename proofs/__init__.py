@@ -1,0 +1,63 @@
+"""Formal proofs of the RTL (:mod:`vtaref.impl`) with SymbiYosys: :func:`run_all` runs them all.
+
+Each proof prints its engine, mode, depth, result and wall time (see :mod:`.sby`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from amaranth.hdl import Elaboratable
+
+from vtaref.impl.alu import AluDatapath
+from vtaref.impl.queue import Queue, TokenQueue
+from vtaref.spec.config import INS_WIDTH, VtaConfig
+from vtaref.spec.runner import DEFAULT_TOKEN_DEPTH
+
+from .alu import DatapathSpec, TensorAluSpec, tiny_config
+from .queue import QueueSpec, TokenQueueSpec
+from .sby import ProofResult, prove
+
+INSN_QUEUE_DEPTH = 8  # the instruction queue depth proved (the proof holds per depth)
+
+
+@dataclass(frozen=True)
+class Proof:
+    """One proof: how to build its property module, and how to check it."""
+
+    name: str
+    build: Callable[[], Elaboratable]
+    mode: str
+    depth: int
+
+    def run(self, **options) -> ProofResult:
+        """Run the proof; ``options`` go to :func:`.sby.prove` (timeout, workdir, verbose)."""
+        return prove(self.name, self.build(), mode=self.mode, depth=self.depth, **options)
+
+
+def proofs(config: VtaConfig) -> list[Proof]:
+    """Return the proofs for ``config``.
+
+    The queues are proved by k-induction for every reachable state. The ALU datapath is proved
+    for every operand at the config's accumulator width on one lane (every lane is the same
+    circuit). The whole ALU unit is proved for a bounded run on a tiny 8-bit configuration:
+    its loop, forwarding and timing do not depend on the widths.
+    """
+    lane = tiny_config(config.LOG_ACC_WIDTH)
+    tiny = tiny_config(3)
+    return [
+        Proof(f"token_queue_{DEFAULT_TOKEN_DEPTH}",
+              lambda: TokenQueueSpec(TokenQueue(DEFAULT_TOKEN_DEPTH)), "prove", 1),
+        Proof(f"insn_queue_{INSN_QUEUE_DEPTH}",
+              lambda: QueueSpec(Queue(INS_WIDTH, INSN_QUEUE_DEPTH)), "prove", 1),
+        Proof("queue_3", lambda: QueueSpec(Queue(8, 3)), "prove", 1),
+        Proof(f"alu_datapath_acc{config.acc_width}", lambda: DatapathSpec(AluDatapath(lane)),
+              "prove", 1),
+        Proof("tensor_alu_tiny", lambda: TensorAluSpec(tiny), "bmc", TensorAluSpec.bound(tiny)),
+    ]
+
+
+def run_all(config: VtaConfig, **options) -> list[ProofResult]:
+    """Run every proof for ``config`` in turn; return their results (options: see Proof.run)."""
+    return [proof.run(**options) for proof in proofs(config)]

@@ -42,7 +42,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from .builder import ProgramBuilder
-from .config import VtaConfig
+from .config import KEY_RANGES, LOG_DEPTH_RANGE, VtaConfig
 from .errors import ConfigError
 from .image import ProgramImage
 from .isa import Alu, AluOp, Finish, Gemm, Insn, Load, MemType, Stage, Store, Uop
@@ -51,7 +51,7 @@ from .state import element_formats
 
 __all__ = [
     "Reference", "configs", "conv2d_programs", "pipelined_programs", "programs",
-    "random_programs", "requantize_programs", "tiled_gemm_programs",
+    "random_programs", "requantize_programs", "small_configs", "tiled_gemm_programs",
 ]
 
 LOAD, COMPUTE, STORE = Stage.LOAD, Stage.COMPUTE, Stage.STORE
@@ -73,10 +73,12 @@ HARDWARE_TOKEN_DEPTH = 8
 # -- configurations ---------------------------------------------------------------------------
 
 
-def _span(value, name: str) -> tuple[int, int]:
+def _span(value, name: str, allowed: tuple[int, int]) -> tuple[int, int]:
+    """Return the range ``value`` (an int or a pair) within ``allowed``."""
     low, high = (value, value) if isinstance(value, int) else value
+    low, high = max(low, allowed[0]), min(high, allowed[1])
     if low > high:
-        raise InvalidArgument(f"{name}={value!r} is an empty range")
+        raise InvalidArgument(f"{name}={value!r} allows no value in {list(allowed)}")
     return low, high
 
 
@@ -95,17 +97,15 @@ def configs(draw, *, log_inp_width=(0, 3), log_wgt_width=(0, 3), log_acc_width=(
     depth when the fields would not fit; nothing is filtered. Bounds that no config satisfies
     raise InvalidArgument.
     """
-    ranges = {"inp_w": _span(log_inp_width, "log_inp_width"),
-              "wgt_w": _span(log_wgt_width, "log_wgt_width"),
-              "acc_w": _span(log_acc_width, "log_acc_width"),
-              "batch": _span(log_batch, "log_batch"), "block": _span(log_block, "log_block")}
-    depth_range = {}
-    for name, override in (("uop", log_uop_depth), ("inp", log_inp_depth),
-                           ("wgt", log_wgt_depth), ("acc", log_acc_depth)):
-        low, high = _span(log_depth if override is None else override, f"log_{name}_depth")
-        depth_range[name] = (max(low, 1), min(high, 16))
-        if depth_range[name][0] > depth_range[name][1]:
-            raise InvalidArgument(f"log_{name}_depth must allow a depth in [1, 16]")
+    ranges = {key: _span(value, name, KEY_RANGES[name.upper()]) for key, value, name in (
+        ("inp_w", log_inp_width, "log_inp_width"), ("wgt_w", log_wgt_width, "log_wgt_width"),
+        ("acc_w", log_acc_width, "log_acc_width"), ("batch", log_batch, "log_batch"),
+        ("block", log_block, "log_block"))}
+    depth_range = {
+        name: _span(log_depth if override is None else override, f"log_{name}_depth",
+                    LOG_DEPTH_RANGE)
+        for name, override in (("uop", log_uop_depth), ("inp", log_inp_depth),
+                               ("wgt", log_wgt_depth), ("acc", log_acc_depth))}
     # LOG_<X>_BUFF_SIZE = log depth + (width + batch + block terms) - 3 must be >= 3, and each
     # element must fill whole bytes: the terms must reach max(3, 6 - the largest log depth).
     need = {name: max(3, 6 - depth_range[name][1]) for name in ("inp", "wgt", "acc")}
@@ -382,12 +382,12 @@ class _Assembler:
 
     def sync_point(self, draw, stage: Stage) -> dict | None:
         """Draw an optional extra ordering of ``stage`` after some instruction of a neighbour."""
-        if draw(st.integers(0, 5)) != 5:
-            return None
-        other = draw(st.sampled_from(NEIGHBOURS[stage]))
-        if not self.count(other):
-            return None
-        return {other: draw(st.integers(1, self.count(other)))}
+        sync = None
+        if draw(st.integers(0, 5)) == 5:
+            other = draw(st.sampled_from(NEIGHBOURS[stage]))
+            if self.count(other):
+                sync = {other: draw(st.integers(1, self.count(other)))}
+        return sync
 
     # -- instructions ---------------------------------------------------------------------
 
@@ -647,10 +647,9 @@ def _emit_requantize(asm: _Assembler, base: int, rows: int, cols: int, shift: in
 # -- random programs ----------------------------------------------------------------------------
 
 
-def _draw_block(draw, capacity: int, max_x: int = 4, max_y: int = 3, max_pad: int = 2,
-                pad: bool = True) -> tuple[int, int, tuple]:
+def _draw_block(draw, capacity: int, max_x: int = 4, max_y: int = 3,
+                max_pad: int = 2) -> tuple[int, int, tuple]:
     """Draw a padded 2D block (y, x, pads) whose padded size fits ``capacity`` elements."""
-    max_pad = max_pad if pad else 0
     x = draw(st.integers(1, max(1, min(max_x, capacity))))
     x0 = draw(st.integers(0, min(max_pad, capacity - x)))
     x1 = draw(st.integers(0, min(max_pad, capacity - x - x0)))
@@ -722,20 +721,22 @@ def _kernel_layout(draw, count: int, uop_region: int) -> dict:
 
 
 @st.composite
-def random_programs(draw, config: VtaConfig, *, min_actions: int = 1, max_actions: int = 16,
-                    max_rows: int = 16,
-                    max_tokens: int = HARDWARE_TOKEN_DEPTH,
+def random_programs(draw, config: VtaConfig, *, min_actions: int = 4, max_actions: int = 16,
+                    max_rows: int = 16, max_tokens: int = HARDWARE_TOKEN_DEPTH,
                     alu_ops: Sequence[AluOp] = tuple(AluOp)) -> ProgramImage:
     """Draw a random mix of every instruction kind; valid by construction (module docstring).
 
     ``min_actions`` to ``max_actions`` steps (tens of instructions), each one of: a 2D
     strided, padded LOAD of INP, WGT, ACC or ACC_8BIT into the next slot of a ring of buffer
-    slots; a GEMM with reset; a GEMM accumulating over both loop levels; an ALU op from ``alu_ops`` with an
-    immediate or a vector operand; a STORE of written accumulator rows to fresh DRAM or over
-    data an earlier LOAD read; a LOAD INP of data an earlier STORE wrote; an ``x_size == 0``
-    no-op. Micro-ops are loaded before use (2D strided or zero-padded loads). Each scratchpad
-    uses at most ``max_rows`` elements; extra tokens are sometimes added at random, and token
-    queues hold at most ``max_tokens`` (2 to 8). The image has no ``expected`` DRAM.
+    slots; a GEMM with reset; a GEMM accumulating over both loop levels; an ALU op from
+    ``alu_ops`` with an immediate (SHR: also negative or past ACC_WIDTH) or a vector operand; a
+    STORE of written accumulator rows (strided) to fresh DRAM or over data an earlier LOAD
+    read; a LOAD INP of data an earlier STORE wrote; an ``x_size == 0`` no-op. Later
+    instructions prefer the blocks written last, so stages run ahead with several tokens
+    outstanding. Micro-ops are loaded just before use (1D, 2D strided or zero-padded loads).
+    Each scratchpad uses at most ``max_rows`` elements; extra tokens are sometimes added at
+    random; token queues hold at most ``max_tokens`` (at least 2; the hardware's 8 by default).
+    The image has no ``expected`` DRAM (run it on the spec to get one).
     """
     asm = _Assembler(config, max_tokens)
     rng = _rng(draw)
@@ -818,8 +819,10 @@ def random_programs(draw, config: VtaConfig, *, min_actions: int = 1, max_action
         if vector:
             imm = None
         elif op == AluOp.SHR:
-            imm = draw(st.one_of(st.integers(0, config.acc_width - 1),
-                                 st.integers(-config.acc_width - 2, 2 * config.acc_width)))
+            # Mostly in [0, ACC_WIDTH); sometimes left shifts (negative) or past the width.
+            width = config.acc_width
+            ranges = [(0, width - 1), (0, width - 1), (-width - 2, -1), (width, 2 * width)]
+            imm = draw(st.integers(*ranges[draw(st.integers(0, 3))]))
         else:
             imm = draw(st.integers(-(1 << 15), (1 << 15) - 1))
         index = asm.alu(uops, iter_out, iter_in, factors, op, imm, uop_region,
@@ -1052,9 +1055,10 @@ def conv2d_programs(draw, config: VtaConfig, *, max_channel_tiles: int = 2, max_
     2 and zero padding on each side up to KH-1 / KW-1 (all shrunk to fit the scratchpads). Each
     input channel tile is one padded 2D LOAD (the padding is the convolution's zero padding).
     Per output channel tile, the weights are loaded into a ring of ``slots`` slots (drawn
-    unless given); per tile of output rows, the accumulator (a ring slot) is reset and one GEMM runs with a uop per kernel tap
-    and input channel tile, over output rows (outer loop) and columns (inner loop); optional
-    SHR/MIN/MAX, then a STORE. Tokens and ``with_reference`` as for
+    unless given); per tile of output rows, the accumulator (a ring slot) is reset and one GEMM
+    runs with a uop per kernel tap and input channel tile, over output rows (outer loop) and
+    columns (inner loop); optional SHR/MIN/MAX, then a STORE. Tokens and ``with_reference`` as
+    for
     :func:`tiled_gemm_programs` (inputs ``x``, ``w``, ``stride``, ``padding``, ``shift``,
     ``clip``; output ``out``, BATCH x Cout x OH x OW).
     """
@@ -1280,8 +1284,6 @@ def pipelined_programs(draw, config: VtaConfig, *, depth: int | None = None,
                                        lambda tiles_: tiles_.reshape(tasks, batch, block))},
                          "pipelined", inputs, with_reference)
 
-
-STRUCTURED = ("tiled_gemm", "conv2d", "requantize", "pipelined")
 
 
 @st.composite

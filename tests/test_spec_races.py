@@ -34,6 +34,7 @@ from vtaref.spec.runner import fetch
 from vtaref.spec.semantics import EXECUTE, FSIM
 from vtaref.spec.state import MachineState
 from vtaref.spec.strategies import (
+    programs,
     random_programs,
     small_configs,
     tiled_gemm_programs,
@@ -238,7 +239,7 @@ def test_deadlock_in_a_cycle_names_both_sides():
 def test_a_missing_push_deadlocks(data):
     """Clearing one push flag of a valid program leaves one pop that nothing satisfies."""
     config = data.draw(small_configs())
-    image = data.draw(random_programs(config, max_actions=10))
+    image = data.draw(programs(config))
     program = program_of(image)
     pairs = token_pairs(program)
     assume(pairs)
@@ -310,6 +311,46 @@ def test_overflow_in_every_queue():
     for name, program in programs.items():
         with pytest.raises(TokenOverflowError, match=f"{name} may hold 9 tokens"):
             run_image(image_of(program))
+
+
+def most_tokens(program: list) -> dict[str, int]:
+    """Brute force: per queue, the most tokens it may hold, i.e. the largest (pushes so far -
+    pops that happen before the push) over its pushes."""
+    positions, clocks = clocks_in_program_order(program)
+    most = {}
+    for (producer, consumer), (push_flag, pop_flag) in QUEUES.items():
+        pops = [positions[i] for i, insn in enumerate(program)
+                if insn.stage == consumer and getattr(insn, pop_flag)]
+        pushes = [i for i, insn in enumerate(program)
+                  if insn.stage == producer and getattr(insn, push_flag)]
+        for k, i in enumerate(pushes, 1):
+            known = sum(1 for p in pops if p <= clocks[i][consumer])
+            name = f"{producer.name.lower()}->{consumer.name.lower()}"
+            most[name] = max(most.get(name, 0), k - known)
+    return most
+
+
+@given(st.data())
+def test_token_counts_match_the_brute_force(data):
+    """Dropping token pairs lets stages run further ahead; the runner's count of tokens a queue
+    may hold is the brute force's, and it overflows exactly above the depth."""
+    config = data.draw(small_configs())
+    image = data.draw(programs(config))
+    program = program_of(image)
+    pairs = token_pairs(program)
+    program = drop_pairs(program, data.draw(st.lists(st.sampled_from(pairs), unique=True))
+                         if pairs else [])
+    most = most_tokens(program)
+    _, stats = run_image(with_program(image, program), check_races=False, token_depth=NO_LIMIT)
+    assert stats.max_tokens == most
+    depth = data.draw(st.integers(1, 10))
+    worst = max(most.values(), default=0)
+    event("overflows" if worst > depth else "fits")
+    if worst > depth:
+        with pytest.raises(TokenOverflowError, match=f"may hold {depth + 1} tokens"):
+            run_image(with_program(image, program), check_races=False, token_depth=depth)
+    else:
+        run_image(with_program(image, program), check_races=False, token_depth=depth)
 
 
 # -- (c) races ----------------------------------------------------------------------------------
@@ -392,7 +433,7 @@ def test_dropping_all_tokens_never_hides_a_race(data):
 @given(st.data())
 def test_dropping_some_token_pairs_matches_the_brute_force(data):
     config = data.draw(small_configs())
-    image = data.draw(random_programs(config, min_actions=4, max_actions=12))
+    image = data.draw(programs(config))
     program = program_of(image)
     pairs = token_pairs(program)
     dropped = data.draw(st.lists(st.sampled_from(pairs), unique=True)) if pairs else []
@@ -402,7 +443,7 @@ def test_dropping_some_token_pairs_matches_the_brute_force(data):
 @given(st.data())
 def test_valid_programs_agree_with_the_brute_force(data):
     config = data.draw(small_configs())
-    image = data.draw(random_programs(config, max_actions=12))
+    image = data.draw(programs(config))
     assert check_against_brute_force(image, program_of(image)) == "clean"
 
 

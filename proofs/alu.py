@@ -1,0 +1,198 @@
+"""Proofs of the tensor ALU against a straightforward model of the spec, in two parts.
+
+:class:`AluModel` restates :func:`vtaref.spec.semantics.alu_apply` (fsim flavor) literally, on
+64-bit integers. :class:`DatapathSpec` proves :class:`~vtaref.impl.alu.AluDatapath` equal to it
+for every opcode and operand (combinational, so one step is a full proof).
+
+:class:`TensorAluSpec` runs one arbitrary ALU command on arbitrary micro-ops and accumulator
+contents through :class:`~vtaref.impl.alu.TensorAlu` and checks it against an in-order model
+that walks the loop with multiplications, one visit at a time, and the exact cycle the unit goes
+idle: a bounded proof, for a tiny configuration. Together: TensorAlu equals the spec's loop of
+``alu_apply`` for that configuration and that bound.
+"""
+
+from __future__ import annotations
+
+from amaranth.asserts import AnyConst, AnySeq
+from amaranth.hdl import Array, Assert, Assume, Elaboratable, Module, Mux, Signal, Value, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from vtaref.impl import scratchpad
+from vtaref.impl.alu import AluDatapath, TensorAlu, operand_layout
+from vtaref.impl.isa import AluOp, uop_layout
+from vtaref.spec.config import VtaConfig
+
+MAX_ITER = 2  # TensorAluSpec's bound on iter_out and iter_in
+
+
+def tiny_config(log_acc_width: int) -> VtaConfig:
+    """Return a 1x1-block config: 2 micro-ops, 8 rows per buffer, ``2**log_acc_width``-bit acc."""
+    return VtaConfig(LOG_INP_WIDTH=3, LOG_WGT_WIDTH=3, LOG_ACC_WIDTH=log_acc_width, LOG_BATCH=0,
+                     LOG_BLOCK=0, LOG_UOP_BUFF_SIZE=3, LOG_INP_BUFF_SIZE=3, LOG_WGT_BUFF_SIZE=3,
+                     LOG_ACC_BUFF_SIZE=log_acc_width)
+
+
+class AluModel(wiring.Component):
+    """``y = alu_apply(op, a, b)`` for one lane, computed as the spec does on int64.
+
+    Opcodes 5 to 7, which the spec refuses, give ``y = a`` (the RTL's documented behaviour).
+    """
+
+    def __init__(self, width: int, b_width: int):
+        self._width = width
+        super().__init__({"op": In(AluOp), "a": In(signed(width)), "b": In(signed(b_width)),
+                          "y": Out(signed(width))})
+
+    def elaborate(self, platform):
+        m = Module()
+        a, b, result = Signal(signed(64)), Signal(signed(64)), Signal(signed(64))
+        right, left = Signal(range(64)), Signal(range(64))
+        m.d.comb += [a.eq(self.a), b.eq(self.b)]
+        m.d.comb += [right.eq(Mux(b < 0, 0, Mux(b > 63, 63, b))),
+                     left.eq(Mux(b > 0, 0, Mux(b < -63, 63, -b)))]
+        with m.Switch(self.op):
+            with m.Case(AluOp.MIN):
+                m.d.comb += result.eq(Mux(a < b, a, b))
+            with m.Case(AluOp.MAX):
+                m.d.comb += result.eq(Mux(a > b, a, b))
+            with m.Case(AluOp.ADD):
+                m.d.comb += result.eq(a + b)
+            with m.Case(AluOp.MUL):
+                m.d.comb += result.eq(a * b)
+            with m.Case(AluOp.SHR):
+                m.d.comb += result.eq(Mux(b >= 0, a >> right, Mux(b > -64, a << left, 0)))
+            with m.Default():
+                m.d.comb += result.eq(a)
+        m.d.comb += self.y.eq(result[:self._width])
+        return m
+
+
+class DatapathSpec(Elaboratable):
+    """Every lane of an AluDatapath equals AluModel, for any opcode (valid or not) and operands."""
+
+    def __init__(self, dut: AluDatapath):
+        self.dut = dut
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = dut = self.dut
+        for port in (dut.op, dut.a, dut.b):
+            m.d.comb += Value.cast(port).eq(AnySeq(len(Value.cast(port))))
+        lanes = zip(scratchpad.lanes(dut.a), scratchpad.lanes(dut.b), scratchpad.lanes(dut.y))
+        for k, (a, b, y) in enumerate(lanes):
+            model = m.submodules[f"model_{k}"] = AluModel(len(a), len(b))
+            m.d.comb += [model.op.eq(dut.op), model.a.eq(a), model.b.eq(b), Assert(y == model.y)]
+        return m
+
+
+class TensorAluSpec(Elaboratable):
+    """TensorAlu applies the datapath to the in-order model's operands, writes the results to the
+    model's destinations, one visit per cycle, and goes idle on time.
+
+    The harness plays the scratchpads: micro-ops and accumulator rows start with arbitrary
+    contents, and acc reads are transparent for the unit's write. One arbitrary command
+    (``iter_out``, ``iter_in`` <= 2, ``uop_end`` within the buffer) arrives in the first cycle.
+    The model walks the loop with multiplications; at each write of the unit it checks the
+    address, and that the datapath saw the model's opcode and operands in the cycle before and
+    the unit writes what the datapath computed, then takes that result as its own. So the unit
+    equals the in-order model with the datapath as lane function, which :class:`DatapathSpec`
+    proves equal to :class:`AluModel`; the solver never compares two multipliers.
+    """
+
+    def __init__(self, config: VtaConfig, unit: type[TensorAlu] = TensorAlu):
+        self.dut = unit(config)
+        self.config = config
+
+    @staticmethod
+    def bound(config: VtaConfig) -> int:
+        """Return the number of steps that covers the longest command under ``config``."""
+        return MAX_ITER * MAX_ITER * config.uop_buff_depth + TensorAlu.LATENCY + 2
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = dut = self.dut
+        config = self.config
+        row = scratchpad.row_layout("acc", config)
+        rows = config.acc_buff_depth
+        started = Signal()
+        bound = self.bound(config)
+        cycle = Signal(range(bound + 1))
+        m.d.sync += [started.eq(1), cycle.eq(Mux(cycle == bound, cycle, cycle + 1))]
+
+        # One arbitrary command, offered (and accepted) in the first cycle.
+        cmd = Signal(dut.cmd.payload.shape())
+        m.d.comb += [Value.cast(cmd).eq(AnyConst(len(Value.cast(cmd)))),
+                     dut.cmd.payload.eq(cmd), dut.cmd.valid.eq(~started)]
+        m.d.comb += [Assume(cmd.iter_out <= MAX_ITER), Assume(cmd.iter_in <= MAX_ITER),
+                     Assume(cmd.uop_end <= config.uop_buff_depth)]
+        with m.If(~started):
+            m.d.comb += Assert(dut.cmd.ready)
+
+        # The scratchpads, and the model's copy of acc, with the same arbitrary contents.
+        uops = Array(AnyConst(len(Value.cast(dut.uop.data))) for _ in range(config.uop_buff_depth))
+        with m.If(dut.uop.en):
+            m.d.sync += dut.uop.data.eq(uops[dut.uop.addr])
+        acc = Array(Signal(row.size, name=f"acc_{k}") for k in range(rows))
+        model_acc = Array(Signal(row.size, name=f"model_acc_{k}") for k in range(rows))
+        with m.If(~started):
+            for k in range(rows):
+                initial = AnyConst(row.size)
+                m.d.sync += [acc[k].eq(initial), model_acc[k].eq(initial)]
+        write = dut.acc_wr
+        with m.If(write.en):
+            m.d.sync += acc[write.addr].eq(write.data)
+        for port in (dut.acc_dst, dut.acc_src):
+            with m.If(port.en):
+                bypass = write.en & (write.addr == port.addr)
+                m.d.sync += port.data.eq(Mux(bypass, Value.cast(write.data), acc[port.addr]))
+
+        # What the datapath saw and computed in the previous cycle.
+        datapath = dut.datapath
+        seen = {name: Signal(len(Value.cast(getattr(datapath, name))), name=f"seen_{name}")
+                for name in ("op", "a", "b", "y")}
+        m.d.sync += [seen[name].eq(Value.cast(getattr(datapath, name))) for name in seen]
+
+        # The model walks the loop in order, one visit per write of the unit.
+        outer, inner = Signal.like(cmd.iter_out), Signal.like(cmd.iter_in)
+        uop_idx = Signal.like(cmd.uop_end)
+        done = Signal(range(bound + 1))
+        with m.If(~started):
+            m.d.sync += uop_idx.eq(cmd.uop_bgn)
+        uop = data.View(uop_layout(config), uops[uop_idx])
+        index = {}
+        for target in ("dst", "src"):
+            index[target] = Signal(scratchpad.addr_width("acc", config), name=f"model_{target}")
+            m.d.comb += index[target].eq(uop[f"{target}_idx"]
+                                         + outer * cmd[f"{target}_factor_out"]
+                                         + inner * cmd[f"{target}_factor_in"])
+        operand = Signal(operand_layout(config))
+        source = data.View(row, model_acc[index["src"]])
+        for lane, lane_src in zip(scratchpad.lanes(operand), scratchpad.lanes(source)):
+            m.d.comb += lane.eq(Mux(cmd.tag.use_imm, cmd.tag.imm, lane_src))
+
+        empty = (cmd.iter_out == 0) | (cmd.iter_in == 0) | (cmd.uop_end <= cmd.uop_bgn)
+        visits = Mux(empty, 0, cmd.iter_out * cmd.iter_in * (cmd.uop_end - cmd.uop_bgn))
+        with m.If(write.en):
+            m.d.comb += [Assert(done < visits),
+                         Assert(write.addr == index["dst"]),
+                         Assert(seen["op"] == Value.cast(cmd.tag.alu_opcode)),
+                         Assert(seen["a"] == model_acc[index["dst"]]),
+                         Assert(seen["b"] == Value.cast(operand)),
+                         Assert(Value.cast(write.data) == seen["y"])]
+            m.d.sync += [model_acc[index["dst"]].eq(seen["y"]), done.eq(done + 1)]
+            with m.If(uop_idx + 1 != cmd.uop_end):
+                m.d.sync += uop_idx.eq(uop_idx + 1)
+            with m.Else():
+                m.d.sync += uop_idx.eq(cmd.uop_bgn)
+                with m.If(inner + 1 != cmd.iter_in):
+                    m.d.sync += inner.eq(inner + 1)
+                with m.Else():
+                    m.d.sync += [inner.eq(0), outer.eq(outer + 1)]
+
+        # Exactly visits + LATENCY cycles after the command, the unit is idle and done.
+        with m.If(started & (visits != 0)):
+            m.d.comb += Assert(dut.idle == (cycle >= visits + dut.LATENCY))
+        with m.If(started & dut.idle):
+            m.d.comb += Assert(done == visits)
+        return m

@@ -1,0 +1,140 @@
+"""Shared by the RTL tests: fixed configs, scratchpad memories from a spec state, a driver."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from amaranth.hdl import Elaboratable, Module
+from amaranth.lib import memory, wiring
+from amaranth.sim import Simulator
+
+from vtaref.impl import scratchpad
+from vtaref.spec import VtaConfig
+from vtaref.spec.packing import pack
+from vtaref.spec.state import MachineState
+
+# Which scratchpad each memory port of a unit reads or writes; ``*_wr`` ports write.
+PORT_BUFFERS = {"uop": "uop", "inp": "inp", "wgt": "wgt", "acc_rd": "acc", "acc_dst": "acc",
+                "acc_src": "acc", "acc_wr": "acc"}
+
+
+def sized_config(log_depths: dict[str, int] | int = 4, **keys) -> VtaConfig:
+    """Return the config with ``keys`` whose buffers have 2**``log_depths[buffer]`` rows.
+
+    Raises ConfigError if there is none.
+    """
+    depth = log_depths if isinstance(log_depths, dict) else dict.fromkeys(
+        ("uop", "inp", "wgt", "acc"), log_depths)
+    defaults = VtaConfig()
+    widths = {key: keys.get(key, getattr(defaults, key)) for key in (
+        "LOG_INP_WIDTH", "LOG_WGT_WIDTH", "LOG_ACC_WIDTH", "LOG_BATCH", "LOG_BLOCK")}
+    batch, block = widths["LOG_BATCH"], widths["LOG_BLOCK"]
+    return VtaConfig(**widths,
+                     LOG_UOP_BUFF_SIZE=depth["uop"] + 2,
+                     LOG_INP_BUFF_SIZE=depth["inp"] + batch + block + widths["LOG_INP_WIDTH"] - 3,
+                     LOG_WGT_BUFF_SIZE=depth["wgt"] + 2 * block + widths["LOG_WGT_WIDTH"] - 3,
+                     LOG_ACC_BUFF_SIZE=depth["acc"] + batch + block + widths["LOG_ACC_WIDTH"] - 3)
+
+
+def random_state(config: VtaConfig, rng: np.random.Generator) -> MachineState:
+    """Return a state whose inp, wgt and acc rows hold random lanes (uops stay zero)."""
+    state = MachineState(config, dram=None)
+    for name in ("inp", "wgt", "acc"):
+        buffer = state[name]
+        half = 1 << (buffer.width - 1)
+        buffer.data[:] = rng.integers(-half, half, size=buffer.data.shape)
+    return state
+
+
+def rows(state: MachineState, name: str) -> list[int]:
+    """Return scratchpad ``name`` as one integer per row, packed as the RTL stores it."""
+    buffer = state[name]
+    if name == "uop":
+        return [int(word) for word in buffer.data[:, 0]]
+    return [int.from_bytes(row.tobytes(), "little") for row in pack(buffer.data, buffer.width)]
+
+
+class Scratchpads(Elaboratable):
+    """A unit under test wired to scratchpad memories that start with a spec state's contents.
+
+    Read ports of acc are transparent for the unit's acc write port, as the units require.
+    """
+
+    def __init__(self, dut: wiring.Component, state: MachineState):
+        self.dut = dut
+        config = state.config
+        used = {PORT_BUFFERS[name] for name in dut.signature.members if name in PORT_BUFFERS}
+        self.memories = {}
+        for name in sorted(used):
+            layout = scratchpad.row_layout(name, config)
+            self.memories[name] = memory.Memory(
+                shape=layout, depth=state[name].depth,
+                init=[layout.from_bits(row) for row in rows(state, name)])
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = self.dut
+        writes = {}
+        ports = [name for name in self.dut.signature.members if name in PORT_BUFFERS]
+        for name in sorted(ports, key=lambda name: not name.endswith("_wr")):
+            buffer = PORT_BUFFERS[name]
+            mem = self.memories[buffer]
+            if name.endswith("_wr"):
+                port = writes[buffer] = mem.write_port()
+            else:
+                port = mem.read_port(transparent_for=tuple(writes.values())
+                                     if buffer in writes else ())
+            wiring.connect(m, getattr(self.dut, name), port)
+        for buffer, mem in self.memories.items():
+            m.submodules[buffer] = mem
+        return m
+
+
+@dataclass
+class Run:
+    """What one simulation of a unit produced."""
+
+    acc: list[int]  # the acc rows afterwards
+    cycles: int  # from the cycle the first command is accepted in to the first idle cycle
+    seconds: float
+
+
+def command(dut: wiring.Component, insn) -> dict:
+    """Return the ``cmd`` payload of ``dut`` that runs instruction ``insn``."""
+    layout = dut.cmd.payload.shape()
+    fields = {name: getattr(insn, name) for name, _ in layout if name != "tag"}
+    fields["tag"] = {name: getattr(insn, name) for name, _ in layout["tag"].shape}
+    return fields
+
+
+def run_unit(dut: wiring.Component, state: MachineState, insns: list) -> Run:
+    """Simulate ``dut`` issuing ``insns`` back to back from ``state``; return acc and timing."""
+    harness = Scratchpads(dut, state)
+    result = {}
+
+    async def bench(ctx):
+        cycle = None  # counted from the cycle the first command is accepted in
+        for insn in insns:
+            ctx.set(dut.cmd.payload, command(dut, insn))
+            ctx.set(dut.cmd.valid, 1)
+            while not ctx.get(dut.cmd.ready):
+                await ctx.tick()
+                cycle += 1
+            await ctx.tick()
+            cycle = 1 if cycle is None else cycle + 1
+        ctx.set(dut.cmd.valid, 0)
+        while not ctx.get(dut.idle):
+            await ctx.tick()
+            cycle += 1
+        mem = harness.memories["acc"]
+        result["acc"] = [ctx.get(mem.data[i].as_value()) for i in range(mem.depth)]
+        result["cycles"] = cycle
+
+    sim = Simulator(harness)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    start = time.perf_counter()
+    sim.run()
+    return Run(result["acc"], result["cycles"], time.perf_counter() - start)
