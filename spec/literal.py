@@ -20,10 +20,8 @@ import numpy as np
 from .access import Access, ByteRanges
 from .isa import Alu, AluOp, Finish, Gemm, Load, MemType, Store, decode_uop
 from .packing import wrap as wrap_array
-from .semantics import FSIM, Flavor, fail
+from .semantics import FSIM, Flavor, check_load, fail
 from .state import MachineState
-
-LOADABLE = (MemType.UOP, MemType.WGT, MemType.INP, MemType.ACC, MemType.ACC_8BIT)
 
 
 def wrap(value: int, width: int) -> int:
@@ -128,20 +126,8 @@ def load(insn: Load, state: MachineState, index: int, flavor: Flavor = FSIM) -> 
     """
     if insn.x_size == 0:
         return Access()
-    if insn.memory_type not in LOADABLE:
-        raise fail(insn, index, "memory_type",
-                   f"{insn.memory_type} is not a loadable memory type "
-                   "(UOP=0, WGT=1, INP=2, ACC=3, ACC_8BIT=5)")
+    fmt, buffer, x_total, y_total, sram_end = check_load(insn, state, index)
     memory_type = MemType(insn.memory_type)
-    fmt = state.formats[memory_type]
-    buffer = state[fmt.buffer]
-    x_total = insn.x_pad_0 + insn.x_size + insn.x_pad_1
-    y_total = insn.y_pad_0 + insn.y_size + insn.y_pad_1
-    sram_end = insn.sram_base + x_total * y_total
-    if sram_end > buffer.depth:
-        raise fail(insn, index, "sram_base",
-                   f"{fmt.buffer}[{insn.sram_base}:{sram_end}] exceeds the buffer depth "
-                   f"{buffer.depth}")
     rows = dram_rows(insn, state, index, fmt.bytes)
 
     written = []

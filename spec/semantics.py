@@ -69,6 +69,31 @@ def _dram_rows(insn, state: MachineState, index: int, elem_bytes: int, nrows: in
         first, nrows, pitch, length)
 
 
+LOADABLE = (MemType.UOP, MemType.WGT, MemType.INP, MemType.ACC, MemType.ACC_8BIT)
+
+
+def check_load(insn: Load, state: MachineState, index: int):
+    """Check a LOAD's memory type and scratchpad range (``x_size > 0``).
+
+    Returns the element format, the target scratchpad, the padded block's width and height and
+    the scratchpad index past its end; raises ProgramError naming the faulty field.
+    """
+    if insn.memory_type not in LOADABLE:
+        raise fail(insn, index, "memory_type",
+                   f"{insn.memory_type} is not a loadable memory type "
+                   "(UOP=0, WGT=1, INP=2, ACC=3, ACC_8BIT=5)")
+    fmt = state.formats[MemType(insn.memory_type)]
+    buffer = state[fmt.buffer]
+    x_total = insn.x_pad_0 + insn.x_size + insn.x_pad_1
+    y_total = insn.y_pad_0 + insn.y_size + insn.y_pad_1
+    sram_end = insn.sram_base + x_total * y_total
+    if sram_end > buffer.depth:
+        raise fail(insn, index, "sram_base",
+                   f"{fmt.buffer}[{insn.sram_base}:{sram_end}] exceeds the buffer depth "
+                   f"{buffer.depth}")
+    return fmt, buffer, x_total, y_total, sram_end
+
+
 def load(insn: Load, state: MachineState, index: int, flavor: Flavor = FSIM) -> Access:
     """LOAD: copy a y_size x x_size block of elements from DRAM, zero-padding it on all sides.
 
@@ -78,23 +103,8 @@ def load(insn: Load, state: MachineState, index: int, flavor: Flavor = FSIM) -> 
     """
     if insn.x_size == 0:
         return Access()
-    try:
-        memory_type = MemType(insn.memory_type)
-    except ValueError:
-        memory_type = None
-    if memory_type in (None, MemType.OUT):
-        raise fail(insn, index, "memory_type",
-                   f"{insn.memory_type} is not a loadable memory type "
-                   "(UOP=0, WGT=1, INP=2, ACC=3, ACC_8BIT=5)")
-    fmt = state.formats[memory_type]
-    buffer = state[fmt.buffer]
-    x_total = insn.x_pad_0 + insn.x_size + insn.x_pad_1
-    y_total = insn.y_pad_0 + insn.y_size + insn.y_pad_1
-    sram_end = insn.sram_base + x_total * y_total
-    if sram_end > buffer.depth:
-        raise fail(insn, index, "sram_base",
-                   f"{fmt.buffer}[{insn.sram_base}:{sram_end}] exceeds the buffer depth "
-                   f"{buffer.depth}")
+    fmt, buffer, x_total, y_total, sram_end = check_load(insn, state, index)
+    memory_type = MemType(insn.memory_type)
     row_addrs, ranges = _dram_rows(insn, state, index, fmt.bytes, insn.y_size)
     offsets = row_addrs[:, None] - state.dram.base + np.arange(insn.x_size * fmt.bytes)
     raw = state.dram.data[offsets].reshape(insn.y_size * insn.x_size, fmt.bytes)

@@ -47,6 +47,7 @@ from .errors import ConfigError
 from .image import ProgramImage
 from .isa import Alu, AluOp, Finish, Gemm, Insn, Load, MemType, Stage, Store, Uop
 from .packing import pack, unpack, wrap
+from .semantics import FSIM, alu_apply
 from .state import element_formats
 
 __all__ = [
@@ -1146,20 +1147,6 @@ def conv2d_programs(draw, config: VtaConfig, *, max_channel_tiles: int = 2, max_
                          with_reference)
 
 
-def _alu_reference(op: AluOp, a: np.ndarray, b, width: int) -> np.ndarray:
-    if op == AluOp.MIN:
-        result = np.minimum(a, b)
-    elif op == AluOp.MAX:
-        result = np.maximum(a, b)
-    elif op == AluOp.ADD:
-        result = a + b
-    elif op == AluOp.MUL:
-        result = a * b
-    else:
-        result = a >> b
-    return wrap(result, width)
-
-
 @st.composite
 def requantize_programs(draw, config: VtaConfig, *, max_ops: int = 6, max_tiles: int = 3,
                         alu_ops: Sequence[AluOp] = tuple(AluOp), max_rows: int = 64,
@@ -1222,7 +1209,7 @@ def requantize_programs(draw, config: VtaConfig, *, max_ops: int = 6, max_tiles:
     y = values[1].astype(np.int64) if vector else None
     result = x
     for op, imm in ops:
-        result = _alu_reference(op, result, y if imm is None else imm, config.acc_width)
+        result = alu_apply(op, result, y if imm is None else imm, config.acc_width, FSIM)
     result = wrap(result, config.out_width)
     shape = (tiles, rows, cols, lanes)
     inputs = {"x": x, "y": y, "ops": ops}

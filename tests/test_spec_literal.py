@@ -185,8 +185,8 @@ def mem_fields(draw, cls: type, state: MachineState, memory_type: int, depth: in
 
 @st.composite
 def loads(draw, state: MachineState):
-    memory_type = usually(draw, st.sampled_from(literal.LOADABLE), st.integers(0, 7))
-    fmt = state.formats.get(memory_type) if memory_type in literal.LOADABLE else None
+    memory_type = usually(draw, st.sampled_from(semantics.LOADABLE), st.integers(0, 7))
+    fmt = state.formats.get(memory_type) if memory_type in semantics.LOADABLE else None
     depth = state[fmt.buffer].depth if fmt else 8
     fields = mem_fields(draw, Load, state, memory_type, depth)
     pads = {pad: small_field(draw, Load, pad, state.config, 1, one_in=30)
