@@ -1,0 +1,125 @@
+"""The VTA control registers (VCR): an AXI4-Lite register file that starts a run and counts.
+
+Register map (32-bit registers, byte offsets):
+
+======  ===========  ==========================================================================
+offset  name         meaning
+======  ===========  ==========================================================================
+0x00    CTRL         write bit 0 = 1: start a run (ignored while one is running). Read: bit 0
+                     BUSY (a run is in progress), bit 1 DONE (the last run's FINISH retired;
+                     cleared by start)
+0x04    INSN_ADDR    byte address of the first instruction (read/write)
+0x08    INSN_COUNT   number of instructions (read/write)
+0x0C +  counters     read-only, one per name in :data:`COUNTERS`, in that order, each counting
+4*i                  cycles of the last run (cleared by start, frozen at DONE)
+======  ===========  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from . import axi
+
+CTRL = 0x00
+INSN_ADDR = 0x04
+INSN_COUNT = 0x08
+COUNTERS_BASE = 0x0C
+CTRL_START = 1 << 0  # write
+CTRL_BUSY = 1 << 0  # read
+CTRL_DONE = 1 << 1  # read
+
+# Each counter counts the cycles of a run in which its condition held.
+COUNTERS = (
+    "cycles",  # every cycle from start to DONE
+    "fetch_busy",  # fetch has instructions left to read or dispatch
+    "load_busy",  # load executes an instruction (including token waits)
+    "load_token_wait",  # load waits for a token to pop or for room to push one
+    "compute_busy",
+    "compute_token_wait",
+    "store_busy",
+    "store_token_wait",
+    "gemm_visits",  # the GEMM core retires a micro-op visit
+    "alu_visits",  # the tensor ALU retires a micro-op visit
+)
+
+
+def counter_offset(name: str) -> int:
+    """Return the register offset of counter ``name``."""
+    return COUNTERS_BASE + 4 * COUNTERS.index(name)
+
+
+class Vcr(wiring.Component):
+    """The control register file on an AXI4-Lite port, with the run state machine.
+
+    ``start`` pulses for one cycle when CTRL is written with bit 0 set while no run is in
+    progress; ``insn_addr`` and ``insn_count`` hold the registers. A run ends in the first
+    cycle ``done`` is high after the start pulse. Each counter counts the cycles of the run
+    in which its ``events`` bit is high (``cycles``: every cycle). Writes to read-only or
+    unmapped registers are ignored; reads of unmapped registers return 0; every response is
+    OKAY. Byte strobes are ignored (registers are written whole).
+    """
+
+    def __init__(self):
+        super().__init__({
+            "bus": In(axi.axi4_lite()),
+            "start": Out(1),
+            "insn_addr": Out(32),
+            "insn_count": Out(32),
+            "done": In(1),
+            "events": In(data.StructLayout({name: 1 for name in COUNTERS[1:]})),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        bus = self.bus
+        busy, finished = Signal(), Signal()
+        counters = [Signal(32, name=f"counter_{name}") for name in COUNTERS]
+
+        # Runs and counters.
+        with m.If(self.start):
+            m.d.sync += [busy.eq(1), finished.eq(0)]
+            m.d.sync += [counter.eq(0) for counter in counters]
+        with m.Elif(busy):
+            with m.If(self.done):
+                m.d.sync += [busy.eq(0), finished.eq(1)]
+            m.d.sync += counters[0].eq(counters[0] + 1)
+            for name, counter in zip(COUNTERS[1:], counters[1:]):
+                with m.If(self.events[name]):
+                    m.d.sync += counter.eq(counter + 1)
+
+        # Writes: take an address and its data together, then answer OKAY.
+        write = bus.awvalid & bus.wvalid & ~bus.bvalid
+        m.d.comb += [bus.awready.eq(write), bus.wready.eq(write), bus.bresp.eq(axi.RESP_OKAY)]
+        with m.If(bus.bvalid & bus.bready):
+            m.d.sync += bus.bvalid.eq(0)
+        with m.If(write):
+            m.d.sync += bus.bvalid.eq(1)
+            with m.Switch(bus.awaddr[2:]):
+                with m.Case(CTRL >> 2):
+                    m.d.comb += self.start.eq(bus.wdata[0] & ~busy)
+                with m.Case(INSN_ADDR >> 2):
+                    m.d.sync += self.insn_addr.eq(bus.wdata)
+                with m.Case(INSN_COUNT >> 2):
+                    m.d.sync += self.insn_count.eq(bus.wdata)
+
+        # Reads: one at a time, answered the cycle after the address.
+        read = bus.arvalid & ~bus.rvalid
+        m.d.comb += [bus.arready.eq(read), bus.rresp.eq(axi.RESP_OKAY)]
+        with m.If(bus.rvalid & bus.rready):
+            m.d.sync += bus.rvalid.eq(0)
+        with m.If(read):
+            m.d.sync += [bus.rvalid.eq(1), bus.rdata.eq(0)]
+            with m.Switch(bus.araddr[2:]):
+                with m.Case(CTRL >> 2):
+                    m.d.sync += bus.rdata.eq(Cat(busy, finished))
+                with m.Case(INSN_ADDR >> 2):
+                    m.d.sync += bus.rdata.eq(self.insn_addr)
+                with m.Case(INSN_COUNT >> 2):
+                    m.d.sync += bus.rdata.eq(self.insn_count)
+                for index, counter in enumerate(counters):
+                    with m.Case((COUNTERS_BASE >> 2) + index):
+                        m.d.sync += bus.rdata.eq(counter)
+        return m
