@@ -16,6 +16,7 @@ from vtaref.spec.config import INS_WIDTH, VtaConfig
 from vtaref.spec.runner import DEFAULT_TOKEN_DEPTH
 
 from .alu import DatapathSpec, TensorAluSpec, tiny_config
+from .gemm import TensorGemmSpec, tiny_gemm_config
 from .queue import QueueSpec, TokenQueueSpec
 from .sby import ProofResult, prove
 
@@ -42,10 +43,12 @@ def proofs(config: VtaConfig) -> list[Proof]:
     The queues are proved by k-induction for every reachable state. The ALU datapath is proved
     for every operand at the config's accumulator width on one lane (every lane is the same
     circuit). The whole ALU unit is proved for a bounded run on a tiny 8-bit configuration:
-    its loop, forwarding and timing do not depend on the widths.
+    its loop, forwarding and timing do not depend on the widths. So is the GEMM core, on a
+    1x2x2 configuration with 8-bit lanes.
     """
     lane = tiny_config(config.LOG_ACC_WIDTH)
     tiny = tiny_config(3)
+    gemm = tiny_gemm_config()
     return [
         Proof(f"token_queue_{DEFAULT_TOKEN_DEPTH}",
               lambda: TokenQueueSpec(TokenQueue(DEFAULT_TOKEN_DEPTH)), "prove", 1),
@@ -55,6 +58,8 @@ def proofs(config: VtaConfig) -> list[Proof]:
         Proof(f"alu_datapath_acc{config.acc_width}", lambda: DatapathSpec(AluDatapath(lane)),
               "prove", 1),
         Proof("tensor_alu_tiny", lambda: TensorAluSpec(tiny), "bmc", TensorAluSpec.bound(tiny)),
+        Proof("tensor_gemm_tiny", lambda: TensorGemmSpec(gemm), "bmc",
+              TensorGemmSpec.bound(gemm)),
     ]
 
 

@@ -6,10 +6,12 @@ from amaranth.hdl import Fragment
 
 import vtaref.proofs
 from vtaref.impl.alu import AluDatapath, TensorAlu
+from vtaref.impl.gemm import TensorGemm
 from vtaref.impl.isa import AluOp
 from vtaref.impl.queue import Queue, TokenQueue
 from vtaref.proofs import proofs, run_all, sby
 from vtaref.proofs.alu import DatapathSpec, TensorAluSpec, tiny_config
+from vtaref.proofs.gemm import TensorGemmSpec, tiny_gemm_config
 from vtaref.proofs.queue import QueueSpec, TokenQueueSpec
 from vtaref.spec import VtaConfig
 
@@ -57,12 +59,20 @@ class SlowAlu(TensorAlu):
     LATENCY = TensorAlu.LATENCY + 1
 
 
+class SlowGemm(TensorGemm):
+    """Claims one cycle more latency than it has."""
+
+    LATENCY = TensorGemm.LATENCY + 1
+
+
 @pytest.mark.parametrize("name, spec, mode, depth", [
     ("overfull_queue", lambda: QueueSpec(OverfullQueue(8, 3)), "prove", 4),
     ("underflowing_tokens", lambda: TokenQueueSpec(UnderflowingTokenQueue(4)), "prove", 2),
     ("bad_shift", lambda: DatapathSpec(ShiftLeftByWidth(tiny_config(3))), "prove", 1),
     ("slow_alu", lambda: TensorAluSpec(tiny_config(3), SlowAlu), "bmc",
      TensorAluSpec.bound(tiny_config(3))),
+    ("slow_gemm", lambda: TensorGemmSpec(tiny_gemm_config(), SlowGemm), "bmc",
+     TensorGemmSpec.bound(tiny_gemm_config())),
 ])
 def test_broken_design_fails(name, spec, mode, depth):
     result = sby.prove(name, spec(), mode=mode, depth=depth, timeout=TIMEOUT)
