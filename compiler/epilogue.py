@@ -18,6 +18,9 @@ def emit_requantize(stream: CommandStream, base: int, dims: tuple[int, ...], shi
     """Queue ``acc = clip(acc >> shift)`` over the row-major block ``dims`` from ``base``."""
     low, high = out_range(stream.config)
     nest = block_nest(base, dims)
+    # Accumulators hold acc_width-bit values, which any larger shift takes to the same 0 or -1;
+    # larger amounts would not fit the HLS design's SHR operand (it keeps LOG_ACC_WIDTH bits).
+    shift = min(shift, stream.config.acc_width - 1)
     if shift:
         stream.alu(AluOp.SHR, nest, imm=shift)
     stream.alu(AluOp.MAX, nest, imm=0 if relu else low)

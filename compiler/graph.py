@@ -16,18 +16,33 @@ pairs::
         Node("dense", ("f",), "logits", dict(w=w2, bias=b2, shift=6)),
     ])
     graph.run(images, config=config, backend="spec") == graph.reference(images, config=config)
+
+:meth:`Graph.profile` runs the network like :meth:`Graph.run` and also reports, node by node,
+compile and run times, the layer's multiply-accumulates and what its program moves and computes
+(:class:`ProgramCost`, counted from the instructions, with the cycles :func:`.tiling.cycles`
+predicts).
 """
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from vtaref.spec import DEFAULT_CONFIG, VtaConfig
+from vtaref.spec import DEFAULT_CONFIG, Gemm, Load, MemType, Store, VtaConfig
+from vtaref.spec.runner import fetch
+from vtaref.spec.state import element_formats
 
 from . import operators, reference
-from .backend import Backend
+from .backend import Backend, get_backend
+from .conv import compile_conv2d, compile_dense
+from .elementwise import compile_bias_requantize, compile_sum
+from .pooling import compile_global_avg_pool, compile_max_pool2d
+from .runtime import Compiled
+from .tiling import cycles
 
 
 def flatten(x: np.ndarray) -> np.ndarray:
@@ -41,6 +56,17 @@ HOST = {"flatten": flatten, "upsample_nearest": operators.upsample_nearest}
 ON_VTA = {name: getattr(operators, name) for name in (
     "conv2d", "dense", "bias_add", "requantize", "relu", "add", "max_pool2d", "global_avg_pool")}
 ON_CPU = {name: getattr(reference, name) for name in ON_VTA}
+# The program each operator of ON_VTA compiles, with the operator's arguments.
+COMPILERS = {
+    "conv2d": compile_conv2d,
+    "dense": compile_dense,
+    "bias_add": compile_bias_requantize,
+    "requantize": compile_bias_requantize,
+    "relu": lambda x, *, config: compile_sum([x], relu=True, config=config),
+    "add": lambda a, b, **attrs: compile_sum([a, b], **attrs),
+    "max_pool2d": compile_max_pool2d,
+    "global_avg_pool": compile_global_avg_pool,
+}
 
 
 @dataclass(frozen=True)
@@ -57,6 +83,107 @@ class Node:
             known = ", ".join(sorted([*HOST, *ON_VTA]))
             raise ValueError(f"unknown operator {self.op!r} (known: {known})")
 
+    def arguments(self, tensors: dict[str, np.ndarray]) -> tuple[list, dict]:
+        """Return the positional and keyword arguments of ``op`` given the graph's tensors."""
+        args = [tensors[name] for name in self.inputs]
+        attrs = dict(self.attrs)
+        if self.op in WEIGHTED:
+            args += [attrs.pop("w"), attrs.pop("bias", None)]
+        return args, attrs
+
+    def macs(self, output: np.ndarray) -> int:
+        """Return the multiply-accumulates the layer computes (0 for all but conv2d and dense)."""
+        if self.op not in WEIGHTED:
+            return 0
+        per_output = math.prod(np.shape(self.attrs["w"])[1:])
+        return int(np.size(output)) * per_output
+
+
+# How a node is computed: (node, positional arguments, attributes) -> its output.
+Evaluator = Callable[[Node, list, dict], np.ndarray]
+
+
+def on_host(node: Node, args: list, attrs: dict) -> np.ndarray:
+    """Compute a node of HOST with numpy."""
+    return HOST[node.op](*args, **attrs)
+
+
+@dataclass(frozen=True)
+class ProgramCost:
+    """What one program moves and computes, counted from its instructions (each runs once).
+
+    ``uops`` are the micro-ops placed in DRAM (emitted), ``uop_visits`` the GEMM and ALU
+    micro-op executions, ``gemm_macs`` the multiply-accumulates of the non-reset GEMMs (padding
+    and identity GEMMs included). ``load_bytes`` counts LOADs of every kind, ``store_bytes``
+    STOREs and ``insn_bytes`` instruction fetch. ``predicted_cycles`` is :func:`.tiling.cycles`
+    of these counts: the busiest of load, compute (one micro-op visit per cycle) and store,
+    plus a fixed cost per instruction.
+    """
+
+    instructions: int
+    uops: int
+    uop_visits: int
+    gemm_macs: int
+    load_bytes: int
+    store_bytes: int
+    insn_bytes: int
+    predicted_cycles: float
+
+    @property
+    def dram_bytes(self) -> int:
+        """Return every byte moved between DRAM and VTA, instructions included."""
+        return self.load_bytes + self.store_bytes + self.insn_bytes
+
+    @classmethod
+    def of(cls, program: Compiled) -> ProgramCost:
+        """Count ``program``'s instructions."""
+        image = program.image
+        config = image.config
+        formats = element_formats(config)
+        lanes = config.batch * config.block_in * config.block_out
+        load_bytes = store_bytes = visits = macs = 0
+        insns = fetch(image.make_dram(), image.insn_addr, image.insn_count, config)
+        for insn in insns:
+            if isinstance(insn, Load | Store):
+                moved = insn.y_size * insn.x_size * formats[MemType(insn.memory_type)].bytes
+                if isinstance(insn, Load):
+                    load_bytes += moved
+                else:
+                    store_bytes += moved
+            elif hasattr(insn, "uop_end"):
+                count = insn.iter_out * insn.iter_in * max(0, insn.uop_end - insn.uop_bgn)
+                visits += count
+                if isinstance(insn, Gemm) and not insn.reset_reg:
+                    macs += count * lanes
+        return cls(instructions=len(insns), uops=program.stats.get("uops placed", 0),
+                   uop_visits=visits, gemm_macs=macs, load_bytes=load_bytes,
+                   store_bytes=store_bytes, insn_bytes=len(insns) * config.ins_elem_bytes,
+                   predicted_cycles=float(cycles(load_bytes, visits, store_bytes, len(insns))))
+
+
+@dataclass(frozen=True)
+class NodeProfile:
+    """One node of a profiled run: on VTA when ``cost`` is set, else on the host.
+
+    ``macs`` are the layer's own multiply-accumulates (:meth:`Node.macs`); ``backend_stats`` is
+    the backend's ``last_stats`` after the node ran, if it keeps one (the spec's ``RunStats``).
+    """
+
+    node: Node
+    macs: int
+    compile_seconds: float
+    run_seconds: float
+    cost: ProgramCost | None
+    backend_stats: object = None
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Every tensor of a run on VTA, and a :class:`NodeProfile` per node in execution order."""
+
+    tensors: dict[str, np.ndarray]
+    nodes: list[NodeProfile]
+
 
 @dataclass(frozen=True)
 class Graph:
@@ -65,25 +192,64 @@ class Graph:
     input: str
     output: str
     nodes: list[Node]
+    input_shape: tuple[int, ...] | None = None  # what the network is built for, if it says
 
     def run(self, x: np.ndarray, *, config: VtaConfig = DEFAULT_CONFIG,
             backend: str | Backend = "spec") -> np.ndarray:
         """Compute the network on ``backend``, one VTA program per node."""
-        return self._evaluate(x, ON_VTA, dict(config=config, backend=backend))
+        target = get_backend(backend)
+        tensors = self._evaluate(x, lambda node, args, attrs: COMPILERS[node.op](
+            *args, **attrs, config=config).run(target))
+        return tensors[self.output]
 
     def reference(self, x: np.ndarray, *, config: VtaConfig = DEFAULT_CONFIG) -> np.ndarray:
         """Compute the network with the CPU int8 reference operators."""
-        return self._evaluate(x, ON_CPU, dict(config=config))
+        return self.trace(x, config=config)[self.output]
 
-    def _evaluate(self, x: np.ndarray, functions: dict, options: dict) -> np.ndarray:
+    def trace(self, x: np.ndarray, *, config: VtaConfig = DEFAULT_CONFIG
+              ) -> dict[str, np.ndarray]:
+        """Return every tensor of the network, by name, computed by the CPU int8 reference."""
+        return self._evaluate(x, lambda node, args, attrs: ON_CPU[node.op](
+            *args, **attrs, config=config))
+
+    def profile(self, x: np.ndarray, *, config: VtaConfig = DEFAULT_CONFIG,
+                backend: str | Backend = "spec",
+                on_node: Callable[[NodeProfile], None] | None = None) -> Profile:
+        """Compute the network on ``backend`` like :meth:`run`, measuring every node.
+
+        ``on_node`` is called with each node's profile as soon as the node is done.
+        """
+        target = get_backend(backend)
+        profiles = []
+
+        def done(profile: NodeProfile) -> None:
+            profiles.append(profile)
+            if on_node is not None:
+                on_node(profile)
+
+        def compute(node, args, attrs):
+            started = time.perf_counter()
+            program = COMPILERS[node.op](*args, **attrs, config=config)
+            compiled = time.perf_counter()
+            result = program.run(target)
+            finished = time.perf_counter()
+            done(NodeProfile(node, node.macs(result), compiled - started, finished - compiled,
+                             ProgramCost.of(program), getattr(target, "last_stats", None)))
+            return result
+
+        def host(node, args, attrs):
+            started = time.perf_counter()
+            result = HOST[node.op](*args, **attrs)
+            done(NodeProfile(node, 0, 0.0, time.perf_counter() - started, None))
+            return result
+
+        return Profile(self._evaluate(x, compute, host), profiles)
+
+    def _evaluate(self, x: np.ndarray, compute: Evaluator, host: Evaluator = on_host
+                  ) -> dict[str, np.ndarray]:
+        """Return every tensor by name: ``host`` computes the HOST nodes, ``compute`` the rest."""
         tensors = {self.input: x}
         for node in self.nodes:
-            args = [tensors[name] for name in node.inputs]
-            attrs = dict(node.attrs)
-            if node.op in WEIGHTED:
-                args += [attrs.pop("w"), attrs.pop("bias", None)]
-            if node.op in HOST:
-                tensors[node.output] = HOST[node.op](*args, **attrs)
-            else:
-                tensors[node.output] = functions[node.op](*args, **attrs, **options)
-        return tensors[self.output]
+            args, attrs = node.arguments(tensors)
+            tensors[node.output] = (host if node.op in HOST else compute)(node, args, attrs)
+        return tensors

@@ -2,13 +2,16 @@
 
 Max pooling: an output tile ``cb x oh x ow`` of one image starts at the lowest output value (ALU
 MIN, then MAX, with it); for each chunk ``kh x kw`` of the window, the input rows it needs are
-loaded, copied into the accumulator by an identity GEMM, and folded in with one ALU MAX nest. The
-input is padded in DRAM with the lowest output value (LOAD pads with zeros, which would win
-against negative inputs).
+loaded, copied into the accumulator by an identity GEMM, and folded in with one ALU MAX per
+window position (so no instruction updates an output twice). The input is padded in DRAM with
+the lowest output value (LOAD pads with zeros, which would win against negative inputs).
 
 Global average pooling: ``(sum * m) >> k`` with ``m / 2**k`` close to ``1 / (H*W)``
 (:func:`.reference.average_scale`): a GEMM against the weight ``m * I`` sums positions into one
-accumulator per channel block, then the requantization shifts by ``k``.
+accumulator per channel block, then the requantization shifts by ``k``. Bit-exact for any H*W
+(the reference computes the same), it is the floor of the mean for powers of two; otherwise
+``m / 2**k`` errs by at most ``1 / 2**(k+1)``: for 7x7, 84 / 4096 gives the floor of the mean
+or the integer one further from zero. Needs no ALU MUL, so it runs on every flavor.
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ def _choose_pool_tiling(totals: dict[str, int], stride: tuple[int, int], acc_siz
         chunks = tiles * ceil_div(totals["kh"], t["kh"]) * ceil_div(totals["kw"], t["kw"])
         outputs = tiles * t["cb"] * t["oh"] * t["ow"]
         compute = chunks * 2 * window(t) + outputs * (2 + t["kh"] * t["kw"])
-        return cycles(chunks * window(t), compute, outputs, tiles * 4 + chunks * (t["cb"] + 3))
+        insns = tiles * 4 + chunks * (t["cb"] + 2 + t["kh"] * t["kw"])
+        return cycles(chunks * window(t), compute, outputs, insns)
 
     return search({d: candidates(e) for d, e in totals.items()}, fits, cost)
 
@@ -95,9 +99,12 @@ def compile_max_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig) 
                 stream.gemm(zeroing_nest(staged, (window,), ibase, 0), reset=True)
                 stream.gemm(Nest((window,), dst=Affine(staged, (1,)), src=Affine(ibase, (1,)),
                                  wgt=Affine(0, (0,))))
-                stream.alu(AluOp.MAX, Nest(
-                    (cn, ohn, own, khn, kwn), dst=Affine(out, (ohn * own, own, 1, 0, 0)),
-                    src=Affine(staged, (rows * cols, sh * cols, sw, cols, 1))))
+                # One instruction per window position: no two visits of an instruction
+                # update the same output, so they pipeline (and the spec vectorizes them).
+                for i, j in np.ndindex(khn, kwn):
+                    stream.alu(AluOp.MAX, Nest(
+                        (cn, ohn, own), dst=Affine(out, (ohn * own, own, 1)),
+                        src=Affine(staged + i * cols + j, (rows * cols, sh * cols, sw))))
             stream.store_box(y, out, (b, c0, oh0, ow0), (1, cn, ohn, own))
     return stream.compile(lambda read: unpack_activations(read(y), n, c, config))
 
