@@ -44,7 +44,14 @@ class SpecBackend:
         return state.dram.data.tobytes()
 
 
-BACKENDS = {"spec": SpecBackend}
+def rtl_backend() -> Backend:
+    """Return the RTL backend (imported on use: the compiler itself never needs Amaranth)."""
+    from vtaref.impl.backend import RtlBackend
+
+    return RtlBackend()
+
+
+BACKENDS = {"spec": SpecBackend, "rtl": rtl_backend}
 
 
 def get_backend(backend: str | Backend) -> Backend:

@@ -1,15 +1,19 @@
 """The ``vta`` command: conformance, listings, traces, and a clean one-line error for bad input."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from vtaref.cli import main
+from vtaref.compiler import backend
 from vtaref.spec import ProgramImage, VtaConfig, isa
 
 from .conftest import CONFORMANCE
@@ -107,10 +111,42 @@ def test_disasm_lists_every_instruction():
     assert lines[-1].split()[2] == "FINISH"
 
 
-def test_demo_runs_and_checks_itself():
-    result = vta("demo")
+def test_demo_classifies_digits_on_vta_like_the_cpu(tmp_path):
+    result = vta("demo", "--save", tmp_path)
+    assert result.returncode == 0, result.stderr
+    accuracy = re.search(r"float ([\d.]+)%, int8 on the CPU ([\d.]+)%, int8 on VTA \(spec\) "
+                         r"([\d.]+)%", result.stdout)
+    in_float, on_cpu, on_vta = map(float, accuracy.groups())
+    assert on_vta == on_cpu >= 90 and in_float >= 90
+    assert "VTA predictions identical to the CPU int8 reference: yes" in result.stdout
+    saved = sorted(path.name for path in tmp_path.iterdir())
+    assert saved == ["1_conv2d", "2_max_pool2d", "3_conv2d", "4_max_pool2d", "5_dense"]
+    assert vta("conform", tmp_path).stdout.strip().endswith("5 passed, 0 failed")
+
+
+def test_demo_fails_when_vta_differs_from_the_cpu(monkeypatch):
+    @dataclass
+    class Idle:  # returns DRAM as it was: every output stays zero
+        name: str = "idle"
+
+        def run(self, image):
+            return image.dram
+
+    monkeypatch.setitem(backend.BACKENDS, "idle", Idle)
+    result = CliRunner().invoke(main, ["demo", "--backend", "idle"])
+    assert result.exit_code == 1, result.output
+    assert "VTA predictions identical to the CPU int8 reference: NO" in result.output
+
+
+def test_demo_matmul_runs_and_checks_itself(tmp_path):
+    result = vta("demo", "--matmul", "--save", tmp_path)
     assert result.returncode == 0, result.stderr
     assert "matches numpy: yes" in result.stdout
+    assert vta("conform", tmp_path).stdout.strip().endswith("1 passed, 0 failed")
+
+
+def test_demo_rejects_an_unknown_backend():
+    assert_clean_error(vta("demo", "--backend", "nope"), "unknown backend 'nope'")
 
 
 # -- bad input ---------------------------------------------------------------------------------
@@ -170,8 +206,10 @@ BAD_PROGRAMS = [
     ({"index": 4, "uop_end": 8193}, ["instruction 4 (GEMM): uop_end: 8193 exceeds"]),
     ({"index": 4, "src_factor_out": 2047}, ["instruction 4 (GEMM): src_factor_out/src_factor_in",
                                            "past the buffer depth 2048"]),
-    ({"index": 3, "push_next_dep": 0}, ["deadlock: LOAD #7 (compute stage) waits for a load->compute token"]),
-    ({"index": 12, "pop_next_dep": 0}, ["STORE #11 (store stage) is not ordered before FINISH #12"]),
+    ({"index": 3, "push_next_dep": 0},
+     ["deadlock: LOAD #7 (compute stage) waits for a load->compute token"]),
+    ({"index": 12, "pop_next_dep": 0},
+     ["STORE #11 (store stage) is not ordered before FINISH #12"]),
     ({"index": 4, "pop_prev_dep": 0, "index2": 3}, ["data race on"]),
     ({"index": 2, "pop_prev_dep": 1}, ["pop_prev_dep: the load stage has no previous stage"]),
 ]

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from vtaref.spec import FLAVORS, ProgramImage, VtaError, run_image
+from vtaref.spec import FLAVORS, ProgramImage, VtaConfig, VtaError, run_image
 from vtaref.spec.conform import check_case, find_cases
 from vtaref.spec.disasm import disassemble
 from vtaref.spec.image import write_atomically
@@ -124,6 +124,116 @@ def disasm(image_dir):
         click.echo(line)
 
 
+def _config(path: Path | None) -> VtaConfig:
+    """Return the config in the vta_config.json file ``path``, or the default config."""
+    if path is None:
+        return VtaConfig()
+    try:
+        return VtaConfig.from_json(path)
+    except VtaError as err:
+        raise Failure(str(err)) from None
+
+
+config_option = click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+    help="A vta_config.json file (such as an image's config.json). Default: TVM-VTA's default.")
+
+
+@contextlib.contextmanager
+def _status_line(prefix: str):
+    """Yield a callback that shows ``prefix`` and a status in place on an interactive stderr,
+    or None if stderr is not interactive."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    try:
+        yield lambda status: click.echo(f"\r{prefix}{status}\033[K", nl=False, err=True)
+    finally:
+        click.echo("\r\033[K", nl=False, err=True)
+
+
+# The choices of vtaref.fpga (TARGETS, UNITS), spelled out so that `vta` starts without amaranth.
+FPGA_TARGETS = ("ecp5", "xc7")
+FPGA_UNITS = ("core", "gemm", "alu")
+
+
+@main.command()
+@config_option
+@click.option("--target", type=click.Choice([*FPGA_TARGETS, "all"]), default="all",
+              show_default=True, help="Lattice ECP5, Xilinx 7-series, or both.")
+@click.option("--unit", type=click.Choice(FPGA_UNITS), default="core", show_default=True,
+              help="The whole core, or the GEMM or ALU unit with the scratchpads it uses.")
+@click.option("--data-width", type=int, default=64, show_default=True,
+              help="Bits of the core's AXI4 data port (--unit core only).")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True),
+              help="Seconds allowed per target.")
+def synth(config_path, target, unit, data_width, timeout):
+    """Synthesize the core, or one unit, for FPGAs with yosys and print what it uses.
+
+    Prints one line per target: logic LUTs, flip-flops, 18 Kbit block RAMs, DSP blocks and
+    LUT-RAM cells, and the synthesis time; then the memories not mapped to block RAM, if any.
+    Exits with status 1 if the design has latches or synthesis fails (docs/fpga.md).
+    """
+    from vtaref.fpga import SynthError, build, synthesize
+
+    config = _config(config_path)
+    try:
+        design = build(unit, config, data_width)
+    except ValueError as err:
+        raise Failure(str(err)) from None
+    except ImportError as err:
+        raise Failure(f"cannot build the {unit}: {err}") from None
+    click.echo(f"{unit} of VTA {config.name}" + (
+        f" with a {data_width}-bit AXI4 port" if unit == "core" else ""))
+    for name in FPGA_TARGETS if target == "all" else (target,):
+        try:
+            with _status_line(f"{name}: yosys ") as progress:
+                result = synthesize(design, name, name=f"vta_{unit}", timeout=timeout,
+                                    progress=progress)
+        except SynthError as err:
+            raise Failure(str(err)) from None
+        click.echo(str(result))
+        if result.not_in_bram:
+            click.echo(f"{name}: not in block RAM: " + ", ".join(
+                f"{memory} ({kind})" for memory, kind in sorted(result.not_in_bram.items())))
+
+
+@main.command()
+@config_option
+@click.option("--only", multiple=True, metavar="NAME",
+              help="Run only this proof (repeatable). Default: every proof.")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True),
+              help="Seconds allowed per proof.")
+def prove(config_path, only, timeout):
+    """Run the formal proofs of the RTL with SymbiYosys, one after another.
+
+    Each proof prints its name, result, mode, depth, engine and time; the output of any that
+    does not pass goes to stderr. Exits with status 1 unless every proof passes.
+    """
+    from vtaref.proofs import proofs
+    from vtaref.proofs.sby import ToolError
+
+    chosen = proofs(_config(config_path))
+    known = [proof.name for proof in chosen]
+    unknown = [name for name in only if name not in known]
+    if unknown:
+        raise Failure(f"unknown proof {unknown[0]!r} (known: {', '.join(known)})")
+    if only:
+        chosen = [proof for proof in chosen if proof.name in only]
+    failed = []
+    for proof in chosen:
+        try:
+            result = proof.run(timeout=timeout)
+        except ToolError as err:
+            raise Failure(str(err)) from None
+        if not result.passed:
+            failed.append(f"{result.name} ({result.status})")
+            click.echo(result.log, err=True)
+    click.echo(f"{len(chosen) - len(failed)} passed, {len(failed)} failed"
+               + (f": {', '.join(failed)}" if failed else ""))
+    sys.exit(1 if failed else 0)
+
+
 @main.command()
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--runner", metavar="CMD",
@@ -152,30 +262,114 @@ def conform(root, runner, timeout, verbose, **options):
     sys.exit(1 if failed else 0)
 
 
+class _Recorder:
+    """A backend that runs images on another one and keeps each image with its final DRAM."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.name = backend.name
+        self.runs: list[tuple[ProgramImage, bytes]] = []
+
+    def run(self, image: ProgramImage) -> bytes:
+        dram = self.backend.run(image)
+        self.runs.append((image, dram))
+        return dram
+
+
 @main.command()
+@click.option("--backend", default="spec", show_default=True,
+              help="Which implementation runs the VTA programs (a name registered in "
+                   "vtaref.compiler.backend.BACKENDS).")
+@click.option("--matmul", is_flag=True,
+              help="Run the bundled example program (a requantized int8 matmul) instead.")
 @click.option("--save", type=click.Path(path_type=Path),
-              help="Also write the example image (with expected_dram.bin) to this folder.")
-def demo(save):
-    """Run the bundled example program (a requantized int8 matmul) and show its result."""
+              help="Also write each program run, with its expected_dram.bin, to a numbered "
+                   "folder in this one (for vta conform).")
+def demo(backend, matmul, save):
+    """Classify handwritten digits with an int8 CNN on VTA and check it against the CPU.
+
+    Trains a small CNN on scikit-learn's bundled 8x8 digits, quantizes it to int8, and runs it
+    on the backend and on the CPU int8 reference; exits with status 1 unless the two agree bit
+    for bit. With --matmul, runs the bundled matmul program and checks it against numpy.
+    """
+    from vtaref.compiler.backend import get_backend
+
+    try:
+        recorder = _Recorder(get_backend(backend))
+    except ValueError as err:
+        raise Failure(str(err)) from None
+    except ImportError as err:
+        raise Failure(f"backend {backend!r} is not available: {err}") from None
+    try:
+        same, names = _demo_matmul(recorder) if matmul else _demo_digits(recorder)
+    except VtaError as err:
+        raise Failure(str(err)) from None
+    if save:
+        folders = [f"{index + 1}_{name}" for index, name in enumerate(names)]
+        for (image, dram), folder in zip(recorder.runs, folders):
+            image.expected = dram
+            image.save(save / folder)
+        click.echo(f"wrote {', '.join(folders)} in {save}")
+    sys.exit(0 if same else 1)
+
+
+def _demo_digits(backend: _Recorder) -> tuple[bool, list[str]]:
+    """Train, quantize and run the digits classifier; return whether VTA matched the CPU."""
+    from vtaref.compiler import digits
+    from vtaref.compiler.graph import ON_VTA
+    from vtaref.spec import DEFAULT_CONFIG as config
+
+    try:
+        train_x, train_y, test_x, test_y = digits.load_split()
+    except ImportError as err:
+        raise Failure(f"the digits data set needs scikit-learn ({err})") from None
+    click.echo(f"digits: {len(train_x)} training and {len(test_x)} test images of 8x8 pixels "
+               "(scikit-learn's bundled set)")
+    started = time.perf_counter()
+    layers = digits.train_cnn(train_x, train_y)
+    click.echo(f"float CNN: {digits.describe(layers)}; trained in "
+               f"{time.perf_counter() - started:.1f} s")
+    graph = digits.quantize_cnn(layers, train_x, config)
+    shifts = ", ".join(str(node.attrs["shift"]) for node in graph.nodes if "shift" in node.attrs)
+    click.echo(f"int8 for VTA {config.name}: power-of-two requantization, shifts {shifts}")
+    images = digits.quantize_input(test_x, config)
+    started = time.perf_counter()
+    on_vta = graph.run(images, config=config, backend=backend)
+    instructions = sum(image.insn_count for image, _ in backend.runs)
+    click.echo(f"ran on {backend.name}: {len(backend.runs)} programs, {instructions} "
+               f"instructions in {time.perf_counter() - started:.1f} s")
+    on_cpu = graph.reference(images, config=config)
+    in_float = digits.predict_float(layers, test_x)
+
+    def accuracy(logits: np.ndarray) -> str:
+        return f"{(logits.argmax(axis=1) == test_y).mean():.1%}"
+
+    click.echo(f"accuracy on the {len(test_x)} test images: float {accuracy(in_float)}, "
+               f"int8 on the CPU {accuracy(on_cpu)}, "
+               f"int8 on VTA ({backend.name}) {accuracy(on_vta)}")
+    differ = int((on_vta.argmax(axis=1) != on_cpu.argmax(axis=1)).sum())
+    same = np.array_equal(on_vta, on_cpu)
+    click.echo("VTA predictions identical to the CPU int8 reference: " + (
+        "yes (logits bit for bit)" if same else
+        f"NO ({differ} predictions differ, {int((on_vta != on_cpu).sum())} logits)"))
+    return same, [node.op for node in graph.nodes if node.op in ON_VTA]
+
+
+def _demo_matmul(backend: _Recorder) -> tuple[bool, list[str]]:
+    """Run the bundled example program; return whether it matched numpy."""
     from vtaref.spec.examples import bundled_example, read_matrices, reference
 
     image, layout = bundled_example()
-    state, stats = run_image(image)
-    result = state.dram.data.tobytes()
+    result = backend.run(image)
     matrices = read_matrices(image.config, layout, result, image.dram_base)
     expected = reference(matrices["a"], matrices["b"], layout["shift"], image.config)
     m, k, n = layout["m"], layout["k"], layout["n"]
     click.echo(f"VTA {image.config.name}: C = clip((A @ B) >> {layout['shift']}, -128, 127) "
                f"with A {m}x{k}, B {k}x{n} (int8)")
-    click.echo(f"ran {sum(stats.instructions.values())} instructions, {stats.uops} micro-ops, "
-               f"{stats.macs} MACs; no races, no deadlock")
+    click.echo(f"ran {image.insn_count} instructions on {backend.name}")
     with np.printoptions(linewidth=120):
         click.echo("C =")
         click.echo(str(matrices["c"]))
     same = np.array_equal(matrices["c"], expected)
     click.echo("matches numpy: " + ("yes" if same else "NO"))
-    if save:
-        image.expected = result
-        image.save(save)
-        click.echo(f"wrote the image to {save}")
-    sys.exit(0 if same else 1)
+    return same, ["matmul"]

