@@ -16,6 +16,7 @@ from vtaref.spec.config import INS_WIDTH, VtaConfig
 from vtaref.spec.runner import DEFAULT_TOKEN_DEPTH
 
 from .alu import DatapathSpec, TensorAluSpec, tiny_config
+from .axi import axi_proofs
 from .gemm import TensorGemmSpec, tiny_gemm_config
 from .queue import QueueSpec, TokenQueueSpec
 from .sby import ProofResult, prove
@@ -60,6 +61,7 @@ def proofs(config: VtaConfig) -> list[Proof]:
         Proof("tensor_alu_tiny", lambda: TensorAluSpec(tiny), "bmc", TensorAluSpec.bound(tiny)),
         Proof("tensor_gemm_tiny", lambda: TensorGemmSpec(gemm), "bmc",
               TensorGemmSpec.bound(gemm)),
+        *(Proof(*proof) for proof in axi_proofs()),
     ]
 
 

@@ -1,0 +1,326 @@
+"""The compute stage: UOP and ACC loads, GEMM and ALU instructions, FINISH.
+
+:class:`LocalLoad` moves micro-ops and accumulators from DRAM into the scratchpads;
+:class:`Compute` runs the compute queue in order, issuing GEMMs and ALUs to
+:class:`~.gemm.TensorGemm` and :class:`~.alu.TensorAlu` and taking and giving dependency tokens.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from vtaref.spec import isa as spec_isa
+from vtaref.spec.config import INS_WIDTH, MEMOP_SIZE_BIT_WIDTH, MEMOP_SRAM_ADDR_BIT_WIDTH, VtaConfig
+
+from . import ports, scratchpad
+from .alu import TensorAlu
+from .gemm import TensorGemm
+from .isa import MemType, Opcode, generic_layout, insn_layout
+from .load import exact_log2
+
+LOCAL_TYPES = (MemType.UOP, MemType.ACC, MemType.ACC_8BIT)  # what the compute stage loads
+
+
+def element_ports(config: VtaConfig) -> dict[MemType, wiring.Signature]:
+    """Return the DRAM element port of each memory type the compute stage loads."""
+    return {MemType.UOP: ports.element_read(config.uop_elem_bytes * 8),
+            MemType.ACC: ports.element_read(config.acc_elem_bytes * 8),
+            MemType.ACC_8BIT: ports.element_read(config.batch * config.block_out * 8)}
+
+
+class LocalLoad(wiring.Component):
+    """Run one LOAD of UOP, ACC or ACC_8BIT elements at a time.
+
+    ``cmd`` takes a LOAD instruction (raw bits seen through ``insn_layout(Load)``) when
+    ``busy`` is low. It loads as :func:`vtaref.spec.semantics.load` does: ``y_size`` rows of
+    ``x_size`` elements, element ``x`` of row ``y`` from byte address ``(dram_base + y*x_stride
+    + x) * elem_bytes`` (truncated to 32 bits) on ``uop_mem``, ``acc_mem`` or ``acc8_mem``,
+    zero-padded by ``x_pad_0``/``x_pad_1`` columns and ``y_pad_0``/``y_pad_1`` rows, the padded
+    block written to consecutive rows of uop or acc from ``sram_base`` (truncated to the
+    buffer's address width). ACC_8BIT lanes are sign-extended to the accumulator width.
+    ``x_size == 0``, or another memory type or opcode, moves nothing.
+
+    ``busy`` is high from the cycle after ``cmd`` is taken until every write has landed. No
+    write happens while ``hold`` is high (DRAM commands still go out); each DRAM element is
+    written in the cycle it arrives, padding rows at one per cycle. Rows contiguous in DRAM
+    (``x_stride == x_size``) are read with a single element command, other rows with one each.
+    """
+
+    def __init__(self, config: VtaConfig):
+        self._config = config
+        members = {
+            "cmd": In(stream.Signature(insn_layout(spec_isa.Load, config))),
+            "hold": In(1),
+            "busy": Out(1),
+            "uop_wr": In(scratchpad.write_port("uop", config)),
+            "acc_wr": In(scratchpad.write_port("acc", config)),
+        }
+        names = {MemType.UOP: "uop_mem", MemType.ACC: "acc_mem", MemType.ACC_8BIT: "acc8_mem"}
+        members |= {names[kind]: Out(sig) for kind, sig in element_ports(config).items()}
+        super().__init__(members)
+        self._mem = {kind: getattr(self, name) for kind, name in names.items()}
+
+    def elaborate(self, platform):
+        m = Module()
+        config = self._config
+        log_bytes = {kind: exact_log2(len(port.data.payload) // 8)
+                     for kind, port in self._mem.items()}
+
+        def scaled(view, value):
+            """``value`` elements of ``view``'s memory type, in bytes."""
+            result = value << log_bytes[MemType.UOP]
+            for kind in (MemType.ACC, MemType.ACC_8BIT):
+                result = Mux(view.memory_type == kind, value << log_bytes[kind], result)
+            return result
+
+        def geometry(view):
+            """Whether ``view`` moves anything, and its padded block's width and height."""
+            local = (view.memory_type == MemType.UOP) | (view.memory_type == MemType.ACC) | (
+                view.memory_type == MemType.ACC_8BIT)
+            x_total = view.x_pad_0 + view.x_size + view.x_pad_1
+            y_total = view.y_pad_0 + view.y_size + view.y_pad_1
+            moves = (view.opcode == Opcode.LOAD) & local & (view.x_size != 0) & (y_total != 0)
+            return moves, x_total, y_total
+
+        raw = Signal(INS_WIDTH)  # the LOAD being executed
+        insn = data.View(insn_layout(spec_isa.Load, config), raw)
+        _, x_total, y_total = geometry(insn)
+        selected = {kind: insn.memory_type == kind for kind in LOCAL_TYPES}
+        running = Signal()
+        m.d.comb += [self.cmd.ready.eq(~running), self.busy.eq(running)]
+
+        # The DRAM side: one command for contiguous rows, else one per row.
+        contiguous = insn.x_stride == insn.x_size
+        cmd_count = Mux(contiguous, insn.y_size * insn.x_size, insn.x_size)
+        cmd_addr = Signal(ports.ADDR_WIDTH)
+        cmds_left = Signal(MEMOP_SIZE_BIT_WIDTH)  # commands still to send
+        arriving = Signal(ports.COUNT_WIDTH)  # elements of the last command still to arrive
+        cmd_taken = Signal()
+        for kind, port in self._mem.items():
+            m.d.comb += [port.cmd.valid.eq(running & selected[kind] & (cmds_left != 0)
+                                           & (arriving == 0)),
+                         port.cmd.payload.addr.eq(cmd_addr), port.cmd.payload.count.eq(cmd_count)]
+            with m.If(port.cmd.valid & port.cmd.ready):
+                m.d.comb += cmd_taken.eq(1)
+        with m.If(cmd_taken):
+            m.d.sync += [cmd_addr.eq(cmd_addr + scaled(insn, insn.x_stride)),
+                         cmds_left.eq(cmds_left - 1), arriving.eq(cmd_count)]
+
+        # The scratchpad side: walk the padded block, one row per step.
+        x = Signal(x_total.shape())
+        y = Signal(y_total.shape())
+        sram = Signal(MEMOP_SRAM_ADDR_BIT_WIDTH)
+        in_data = ((x >= insn.x_pad_0) & (x < insn.x_pad_0 + insn.x_size)
+                   & (y >= insn.y_pad_0) & (y < insn.y_pad_0 + insn.y_size))
+        data_valid = Signal()
+        for kind, port in self._mem.items():
+            m.d.comb += port.data.ready.eq(running & ~self.hold & selected[kind] & in_data)
+            with m.If(selected[kind]):
+                m.d.comb += data_valid.eq(port.data.valid)
+        step = running & ~self.hold & Mux(in_data, data_valid, 1)
+        with m.If(step & in_data):
+            m.d.sync += arriving.eq(arriving - 1)
+
+        acc_row = Signal(scratchpad.row_layout("acc", config))
+        with m.If(selected[MemType.ACC_8BIT]):
+            acc8 = self._mem[MemType.ACC_8BIT].data.payload
+            for k, lane in enumerate(scratchpad.lanes(acc_row)):
+                m.d.comb += lane.eq(acc8.word_select(k, 8).as_signed())
+        with m.Else():
+            m.d.comb += acc_row.as_value().eq(self._mem[MemType.ACC].data.payload)
+        m.d.comb += [self.uop_wr.en.eq(step & selected[MemType.UOP]), self.uop_wr.addr.eq(sram),
+                     self.acc_wr.en.eq(step & ~selected[MemType.UOP]), self.acc_wr.addr.eq(sram)]
+        with m.If(in_data):
+            m.d.comb += [self.uop_wr.data.as_value().eq(self._mem[MemType.UOP].data.payload),
+                         self.acc_wr.data.eq(acc_row)]
+
+        last = (x == x_total - 1) & (y == y_total - 1)
+        with m.If(step):
+            m.d.sync += sram.eq(sram + 1)
+            with m.If(x == x_total - 1):
+                m.d.sync += [x.eq(0), y.eq(y + 1)]
+            with m.Else():
+                m.d.sync += x.eq(x + 1)
+            with m.If(last):
+                m.d.sync += running.eq(0)
+
+        # Take a LOAD.
+        with m.If(self.cmd.valid & self.cmd.ready):
+            new = self.cmd.payload
+            moves, _, _ = geometry(new)
+            m.d.sync += [raw.eq(new.as_value()), running.eq(moves), x.eq(0), y.eq(0),
+                         sram.eq(new.sram_base), cmd_addr.eq(scaled(new, new.dram_base)),
+                         cmds_left.eq(Mux(new.y_size == 0, 0,
+                                          Mux(new.x_stride == new.x_size, 1, new.y_size))),
+                         arriving.eq(0)]
+        return m
+
+
+class Compute(wiring.Component):
+    """Run the compute stage's instructions in order: LOADs of UOP/ACC/ACC_8BIT, GEMM, ALU,
+    FINISH (any other instruction does nothing but still takes and gives its tokens).
+
+    Per instruction at the head of ``insn``: pop a token from ``from_load`` if ``pop_prev_dep``
+    and from ``from_store`` if ``pop_next_dep`` (both once both are there); execute it; then, if
+    it has ``push_prev_dep`` or ``push_next_dep``, wait until everything this stage was given
+    so far has taken effect (every scratchpad write landed), push a token to ``to_load`` and/or
+    ``to_store``, and only then take the next instruction. Execution is that of
+    :mod:`vtaref.spec.semantics` (fsim flavor): LOADs as :class:`LocalLoad`, GEMM on
+    :class:`~.gemm.TensorGemm`, ALU on :class:`~.alu.TensorAlu` (empty micro-op loops do
+    nothing). FINISH waits like a push, then sets ``done``, which stays high until ``start``.
+
+    A GEMM or ALU is issued in the cycle its tokens are there and its unit takes it, and then
+    leaves the queue: consecutive GEMMs (or ALUs) without pushes run their micro-ops back to
+    back, one per cycle. A GEMM waits until the ALU is idle and vice versa; a LOAD's
+    scratchpad writes wait until both are idle. Memory ports are those of the units (``uop_gemm``,
+    ``inp``, ``wgt``, ``acc_gemm`` for GEMM; ``uop_alu``, ``acc_dst``, ``acc_src`` for ALU); the
+    acc read ports must be transparent for ``acc_wr``, which GEMM, ALU and ACC loads share.
+
+    ``busy`` is high while an instruction waits at the head of ``insn`` or anything is in
+    flight; ``token_wait`` while the head waits for a token to pop or for room to push one.
+    ``gemm_visit`` and ``alu_visit`` are high in each cycle a micro-op visit writes its result.
+    """
+
+    def __init__(self, config: VtaConfig):
+        self._config = config
+        mem = element_ports(config)
+        super().__init__({
+            "insn": In(ports.instructions()),
+            "from_load": In(ports.token()),
+            "to_load": Out(ports.token()),
+            "from_store": In(ports.token()),
+            "to_store": Out(ports.token()),
+            "uop_mem": Out(mem[MemType.UOP]),
+            "acc_mem": Out(mem[MemType.ACC]),
+            "acc8_mem": Out(mem[MemType.ACC_8BIT]),
+            "uop_wr": In(scratchpad.write_port("uop", config)),
+            "uop_gemm": In(scratchpad.read_port("uop", config)),
+            "uop_alu": In(scratchpad.read_port("uop", config)),
+            "inp": In(scratchpad.read_port("inp", config)),
+            "wgt": In(scratchpad.read_port("wgt", config)),
+            "acc_gemm": In(scratchpad.read_port("acc", config)),
+            "acc_dst": In(scratchpad.read_port("acc", config)),
+            "acc_src": In(scratchpad.read_port("acc", config)),
+            "acc_wr": In(scratchpad.write_port("acc", config)),
+            "start": In(1),
+            "done": Out(1),
+            "busy": Out(1),
+            "token_wait": Out(1),
+            "gemm_visit": Out(1),
+            "alu_visit": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        config = self._config
+        m.submodules.gemm = gemm = TensorGemm(config)
+        m.submodules.alu = alu = TensorAlu(config)
+        m.submodules.loader = loader = LocalLoad(config)
+        for outer, inner in ((self.uop_gemm, gemm.uop), (self.inp, gemm.inp),
+                             (self.wgt, gemm.wgt), (self.acc_gemm, gemm.acc_rd),
+                             (self.uop_alu, alu.uop), (self.acc_dst, alu.acc_dst),
+                             (self.acc_src, alu.acc_src), (self.uop_wr, loader.uop_wr),
+                             (self.uop_mem, loader.uop_mem), (self.acc_mem, loader.acc_mem),
+                             (self.acc8_mem, loader.acc8_mem)):
+            wiring.connect(m, wiring.flipped(outer), inner)
+
+        # The shared acc write port: at most one writer at a time.
+        m.d.comb += self.acc_wr.en.eq(gemm.acc_wr.en | alu.acc_wr.en | loader.acc_wr.en)
+        for writer in (gemm.acc_wr, alu.acc_wr, loader.acc_wr):
+            with m.If(writer.en):
+                m.d.comb += [self.acc_wr.addr.eq(writer.addr), self.acc_wr.data.eq(writer.data)]
+        m.d.comb += [self.gemm_visit.eq(gemm.acc_wr.en), self.alu_visit.eq(alu.acc_wr.en)]
+
+        # Decode the head of the queue.
+        word = self.insn.payload
+        head = data.View(generic_layout(config), word)
+        is_gemm = head.opcode == Opcode.GEMM
+        is_alu = head.opcode == Opcode.ALU
+        is_finish = head.opcode == Opcode.FINISH
+        load = data.View(insn_layout(spec_isa.Load, config), word)
+        is_load = (head.opcode == Opcode.LOAD) & (load.x_size != 0) & (
+            (load.memory_type == MemType.UOP) | (load.memory_type == MemType.ACC)
+            | (load.memory_type == MemType.ACC_8BIT))
+        for unit, cls in ((gemm, spec_isa.Gemm), (alu, spec_isa.Alu)):
+            fields = data.View(insn_layout(cls, config), word)
+            payload = unit.cmd.payload
+            for name, _ in payload.shape():
+                if name != "tag":
+                    m.d.comb += payload[name].eq(fields[name])
+            for name, _ in payload.shape()["tag"].shape:
+                m.d.comb += payload.tag[name].eq(fields[name])
+        m.d.comb += loader.cmd.payload.eq(word)
+
+        units_idle = gemm.idle & alu.idle
+        settled = units_idle & ~loader.busy  # every write issued so far has landed
+        m.d.comb += loader.hold.eq(~units_idle)
+        tokens_there = ((~head.pop_prev_dep | self.from_load.valid)
+                        & (~head.pop_next_dep | self.from_store.valid))
+        drains = head.push_prev_dep | head.push_next_dep | is_finish
+        pushed_prev, pushed_next = Signal(), Signal()  # tokens the head already pushed
+        m.d.comb += self.busy.eq(self.insn.valid | ~settled)
+        with m.If(self.start):
+            m.d.sync += self.done.eq(0)
+
+        def retire():
+            m.d.comb += self.insn.ready.eq(1)
+            m.d.sync += [pushed_prev.eq(0), pushed_next.eq(0)]
+            m.next = "HEAD"
+
+        def executed():
+            with m.If(drains):
+                m.next = "DRAIN"
+            with m.Else():
+                retire()
+
+        def execute():
+            """Issue the head (its tokens are taken in this cycle or before)."""
+            with m.If(is_gemm | is_alu):
+                m.d.comb += [gemm.cmd.valid.eq(is_gemm & alu.idle),
+                             alu.cmd.valid.eq(is_alu & gemm.idle)]
+                with m.If((gemm.cmd.valid & gemm.cmd.ready) | (alu.cmd.valid & alu.cmd.ready)):
+                    executed()
+                with m.Else():
+                    m.next = "ISSUE"
+            with m.Elif(is_load):
+                m.d.comb += loader.cmd.valid.eq(1)
+                with m.If(loader.cmd.ready):
+                    m.next = "LOAD"
+                with m.Else():
+                    m.next = "ISSUE"
+            with m.Else():
+                executed()
+
+        with m.FSM():
+            with m.State("HEAD"):
+                with m.If(self.insn.valid):
+                    m.d.comb += self.token_wait.eq(~tokens_there)
+                    with m.If(tokens_there):
+                        m.d.comb += [self.from_load.ready.eq(head.pop_prev_dep),
+                                     self.from_store.ready.eq(head.pop_next_dep)]
+                        execute()
+            with m.State("ISSUE"):
+                execute()
+            with m.State("LOAD"):
+                with m.If(~loader.busy):
+                    executed()
+            with m.State("DRAIN"):
+                with m.If(settled):
+                    want_prev = head.push_prev_dep & ~pushed_prev
+                    want_next = head.push_next_dep & ~pushed_next
+                    m.d.comb += [self.to_load.valid.eq(want_prev),
+                                 self.to_store.valid.eq(want_next)]
+                    prev_done = ~want_prev | self.to_load.ready
+                    next_done = ~want_next | self.to_store.ready
+                    m.d.comb += self.token_wait.eq(~(prev_done & next_done))
+                    with m.If(prev_done & next_done):
+                        retire()
+                        with m.If(is_finish):
+                            m.d.sync += self.done.eq(1)
+                    with m.Else():
+                        m.d.sync += [pushed_prev.eq(pushed_prev | (want_prev & self.to_load.ready)),
+                                     pushed_next.eq(pushed_next
+                                                    | (want_next & self.to_store.ready))]
+        return m

@@ -1,0 +1,140 @@
+"""The whole VTA core: fetch, load, compute and store around shared scratchpads.
+
+::
+
+               ctrl (AXI4-Lite)                              axi (AXI4 manager)
+                     |                                              ^
+                    VCR --start--> fetch ---------------------------+ (DmaEngine)
+                                   | | |                            |
+           +-----------------------+ | +---------------+            |
+        load queue          compute queue         store queue       |
+           |                         |                 |            |
+         load  <==tokens==>       compute  <==tokens==> store ------+
+           |  inp, wgt               | uop, acc, GEMM, ALU  | acc
+           +--> inp/wgt scratchpads -+--> acc scratchpad --+
+
+Fetch dispatches instructions to three queues; the stages synchronize only through the four
+dependency-token queues, as in TVM-VTA. One :class:`~.dma.DmaEngine` serves every DRAM
+transfer on the AXI4 port. The control registers are those of :mod:`.vcr`.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from vtaref.spec.config import INS_WIDTH, VtaConfig
+from vtaref.spec.runner import DEFAULT_TOKEN_DEPTH
+
+from . import axi, scratchpad
+from .compute import Compute
+from .dma import DmaEngine
+from .fetch import Fetch
+from .load import Load
+from .queue import Queue, TokenQueue
+from .store import Store
+from .vcr import Vcr
+
+INSN_QUEUE_DEPTH = 32  # entries of each stage's instruction queue
+DEFAULT_DATA_WIDTH = 64  # bits of the AXI4 memory port
+
+
+class VtaCore(wiring.Component):
+    """The VTA core for ``config`` with a ``data_width``-bit AXI4 memory port.
+
+    Start a run through ``ctrl`` (:mod:`.vcr`): the core runs ``INSN_COUNT`` instructions from
+    ``INSN_ADDR`` until FINISH retires, then reads DONE. Token queues hold ``token_depth``
+    tokens (a push into a full queue waits), instruction queues ``insn_queue_depth``
+    instructions (fetch waits while the target queue is full).
+    """
+
+    def __init__(self, config: VtaConfig, data_width: int = DEFAULT_DATA_WIDTH, *,
+                 insn_queue_depth: int = INSN_QUEUE_DEPTH,
+                 token_depth: int = DEFAULT_TOKEN_DEPTH):
+        axi.check_data_width(data_width)
+        self.config = config
+        self.data_width = data_width
+        self.insn_queue_depth = insn_queue_depth
+        self.token_depth = token_depth
+        super().__init__({
+            "axi": Out(axi.axi4(data_width)),
+            "ctrl": In(axi.axi4_lite()),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        config = self.config
+        m.submodules.vcr = vcr = Vcr()
+        m.submodules.fetch = fetch = Fetch(config)
+        m.submodules.load = load = Load(config)
+        m.submodules.compute = compute = Compute(config)
+        m.submodules.store = store = Store(config)
+        wiring.connect(m, wiring.flipped(self.ctrl), vcr.bus)
+
+        # Control and counters.
+        m.d.comb += [fetch.start.eq(vcr.start), fetch.insn_addr.eq(vcr.insn_addr),
+                     fetch.insn_count.eq(vcr.insn_count), compute.start.eq(vcr.start),
+                     vcr.done.eq(compute.done)]
+        events = vcr.events
+        m.d.comb += [
+            events.fetch_busy.eq(fetch.busy),
+            events.load_busy.eq(load.busy), events.load_token_wait.eq(load.token_wait),
+            events.compute_busy.eq(compute.busy),
+            events.compute_token_wait.eq(compute.token_wait),
+            events.store_busy.eq(store.busy), events.store_token_wait.eq(store.token_wait),
+            events.gemm_visits.eq(compute.gemm_visit), events.alu_visits.eq(compute.alu_visit),
+        ]
+
+        # Instruction queues.
+        for name, stage in (("load", load), ("compute", compute), ("store", store)):
+            queue = Queue(INS_WIDTH, self.insn_queue_depth)
+            m.submodules[f"{name}_queue"] = queue
+            wiring.connect(m, getattr(fetch, name), queue.w)
+            wiring.connect(m, queue.r, stage.insn)
+
+        # Dependency-token queues.
+        for name, producer, consumer in (("load_to_compute", load.to_compute, compute.from_load),
+                                         ("compute_to_load", compute.to_load, load.from_compute),
+                                         ("compute_to_store", compute.to_store,
+                                          store.from_compute),
+                                         ("store_to_compute", store.to_compute,
+                                          compute.from_store)):
+            tokens = TokenQueue(self.token_depth)
+            m.submodules[f"{name}_tokens"] = tokens
+            wiring.connect(m, producer, tokens.push)
+            wiring.connect(m, tokens.pop, consumer)
+
+        # Scratchpads: acc reads that feed the units see their own writes (transparent).
+        memories = {name: memory.Memory(shape=scratchpad.row_layout(name, config),
+                                        depth=1 << scratchpad.addr_width(name, config), init=[])
+                    for name in scratchpad.BUFFERS}
+        for name, mem in memories.items():
+            m.submodules[f"{name}_buffer"] = mem
+        inp_wr, wgt_wr = memories["inp"].write_port(), memories["wgt"].write_port()
+        uop_wr, acc_wr = memories["uop"].write_port(), memories["acc"].write_port()
+        wiring.connect(m, load.inp_wr, inp_wr)
+        wiring.connect(m, load.wgt_wr, wgt_wr)
+        wiring.connect(m, compute.uop_wr, uop_wr)
+        wiring.connect(m, compute.acc_wr, acc_wr)
+        for port, name in ((compute.inp, "inp"), (compute.wgt, "wgt"),
+                           (compute.uop_gemm, "uop"), (compute.uop_alu, "uop")):
+            wiring.connect(m, port, memories[name].read_port())
+        for port in (compute.acc_gemm, compute.acc_dst, compute.acc_src):
+            wiring.connect(m, port, memories["acc"].read_port(transparent_for=(acc_wr,)))
+        wiring.connect(m, store.acc, memories["acc"].read_port())
+
+        # DRAM.
+        readers = {"fetch": INS_WIDTH, "load_inp": config.inp_elem_bytes * 8,
+                   "load_wgt": config.wgt_elem_bytes * 8, "compute_uop": 32,
+                   "compute_acc": config.acc_elem_bytes * 8,
+                   "compute_acc8": config.batch * config.block_out * 8}
+        writers = {"store": config.out_elem_bytes * 8}
+        m.submodules.dma = dma = DmaEngine(self.data_width, readers, writers)
+        for name, port in (("fetch", fetch.mem), ("load_inp", load.inp_mem),
+                           ("load_wgt", load.wgt_mem), ("compute_uop", compute.uop_mem),
+                           ("compute_acc", compute.acc_mem), ("compute_acc8", compute.acc8_mem),
+                           ("store", store.mem)):
+            wiring.connect(m, port, getattr(dma, name))
+        wiring.connect(m, dma.axi, wiring.flipped(self.axi))
+        return m

@@ -1,0 +1,401 @@
+"""The DMA engine: element transfers (:mod:`.ports`) carried out as AXI4 bursts (:mod:`.axi`).
+
+:class:`DmaEngine` serves any number of element read ports and element write ports on one AXI4
+manager port. Reads and writes are independent: :class:`ReadDma` owns the AR and R channels,
+:class:`WriteDma` the AW, W and B channels, so a store can write while loads read.
+
+A command (``addr``, ``count``) on a port of ``element_bits``-bit elements covers the DRAM bytes
+``[addr, addr + count * element_bits / 8)``; it becomes INCR bursts of full-width beats over the
+beat-aligned span of those bytes, each burst as long as possible: it ends at the end of the
+command, at a 4 KiB boundary or after 256 beats. An element narrower than the bus is picked out
+of its beat by address; a write of one sets only its own WSTRB byte lanes, so the other bytes of
+the beat keep their DRAM contents. An element wider than the bus spans consecutive beats. A
+command with ``count == 0`` moves nothing (a write's ``done`` still comes).
+
+Each direction runs one command at a time, granted round robin among the ports with a command
+waiting; the granted port keeps the channel until its command is finished (a read: its last
+element delivered; a write: its ``done`` taken). In steady state data moves at one beat per cycle:
+the next burst's address goes out while the current burst's data moves.
+
+Read data is passed through without a register: the element of a port is valid in the cycle its
+last beat is on R (so it stays valid and stable until taken, as R does). The engine counts beats
+itself: RLAST, RRESP and BRESP are ignored (error responses are not reported). Write beats
+leave from a register, and write data is taken one element per handshake (a wide element is held
+while its beats go out), so the AXI rules hold whatever the stages and the subordinate do;
+:mod:`vtaref.proofs.axi` proves them.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from . import axi, ports
+
+WRITE_AHEAD = 2  # write bursts whose address may be accepted before their data is all sent
+MAX_WRITE_RESPONSES = 8  # write bursts that may await their response (B) at once
+READ_CHANNELS = ("ar", "r")
+WRITE_CHANNELS = ("aw", "w", "b")
+
+
+def _log2(n: int) -> int:
+    return n.bit_length() - 1
+
+
+def check_ports(readers: dict[str, int], writers: dict[str, int]) -> None:
+    """Raise ValueError unless the port names are usable and every element size is valid."""
+    for kind, group in (("reader", readers), ("writer", writers)):
+        for name, bits in group.items():
+            if not isinstance(name, str) or not name.isidentifier() or name.startswith("_") \
+                    or name == "axi":
+                raise ValueError(f"DMA port name must be an identifier not starting with '_' "
+                                 f"and other than 'axi', not {name!r}")
+            if not isinstance(bits, int) or bits < 8 or bits & (bits - 1):
+                raise ValueError(f"Element size of {kind} {name!r} must be a power of two of "
+                                 f"at least 8 bits, not {bits!r}")
+    for name in readers:
+        if name in writers:
+            raise ValueError(f"DMA port name {name!r} is used by both a reader and a writer")
+
+
+def bus_half(data_width: int, channels: tuple[str, ...]) -> wiring.Signature:
+    """Return the members of ``axi4(data_width)`` that belong to ``channels`` (``ar``, ``r``...).
+
+    A member belongs to the channel its name starts with, less its last (5 or 4) letters:
+    ``arvalid`` to ``ar``, ``rdata`` to ``r``.
+    """
+    members = axi.axi4(data_width).members
+    return wiring.Signature({name: member for name, member in members.items()
+                             if _channel(name) in channels})
+
+
+def _channel(name: str) -> str:
+    for suffix in ("addr", "len", "size", "burst", "valid", "ready", "data", "strb", "last",
+                   "resp"):
+        if name.endswith(suffix):
+            return name.removesuffix(suffix)
+    raise AssertionError(name)
+
+
+def total_beats(addr: Value, count: Value, element_bytes: int, beat_bytes: int) -> Value:
+    """Return the number of bus beats covering ``count`` elements from byte address ``addr``."""
+    if element_bytes >= beat_bytes:
+        return count << _log2(element_bytes // beat_bytes)
+    span_end = addr[:_log2(beat_bytes)] + (count << _log2(element_bytes)) - 1
+    return Mux(count == 0, 0, (span_end >> _log2(beat_bytes)) + 1)
+
+
+def burst_beats(beat: Value, beats: Value, beat_bytes: int) -> Value:
+    """Return the beats of the burst from beat index ``beat`` with ``beats`` left to move.
+
+    That is ``beats``, at most 256 and at most up to the next 4 KiB boundary.
+    """
+    page = axi.BOUNDARY_BYTES // beat_bytes
+    to_boundary = page - beat[:_log2(page)]
+    limit = to_boundary if page <= axi.MAX_BURST_BEATS else Mux(
+        to_boundary > axi.MAX_BURST_BEATS, axi.MAX_BURST_BEATS, to_boundary)
+    return Mux(beats < limit, beats, limit)
+
+
+def round_robin(m: Module, requests: list[Value], last: Signal) -> Signal:
+    """Return the index of the request to grant: the first one after ``last``, cyclically."""
+    grant = Signal(range(max(len(requests), 2)))
+    with m.Switch(last):
+        for previous in range(len(requests)):
+            with m.Case(previous):
+                # The last assignment that applies wins: go from lowest to highest priority.
+                for offset in range(len(requests), 0, -1):
+                    index = (previous + offset) % len(requests)
+                    with m.If(requests[index]):
+                        m.d.comb += grant.eq(index)
+    return grant
+
+
+class _Commands:
+    """The arbitration of one direction: which port's command is taken, and its payload."""
+
+    def __init__(self, m: Module, port_list: list, idle: Value):
+        self.last = Signal(range(max(len(port_list), 2)), name="last_grant")
+        self.grant = round_robin(m, [port.cmd.valid for port in port_list], self.last)
+        self.payload = Signal(ports.command_layout(), name="granted_cmd")
+        self.taken = Signal(name="cmd_taken")
+        for index, port in enumerate(port_list):
+            m.d.comb += port.cmd.ready.eq(idle & (self.grant == index))
+            with m.If(self.grant == index):
+                m.d.comb += [self.payload.eq(port.cmd.payload),
+                             self.taken.eq(idle & port.cmd.valid)]
+        with m.If(self.taken):
+            m.d.sync += self.last.eq(self.grant)
+
+
+class ReadDma(wiring.Component):
+    """The read half of :class:`DmaEngine`: element read ports on the AR and R channels.
+
+    Public state (for the proofs): ``busy`` while a command's elements are due, ``client`` the
+    port served, ``left`` its elements still to deliver, ``ar_beat``/``ar_beats`` the beat index
+    of the next burst and the beats still to request.
+    """
+
+    def __init__(self, data_width: int, readers: dict[str, int]):
+        axi.check_data_width(data_width)
+        check_ports(readers, {})
+        self.data_width = data_width
+        self.readers = dict(readers)
+        beat_bytes = data_width // 8
+        wide = max([bits // data_width for bits in readers.values()] + [1])
+        self.busy = Signal()
+        self.client = Signal(range(max(len(readers), 2)))
+        self.left = Signal(ports.COUNT_WIDTH)
+        self.ar_beat = Signal(axi.ADDR_WIDTH - _log2(beat_bytes))
+        self.ar_beats = Signal(ports.COUNT_WIDTH + _log2(wide) + 1)
+        super().__init__({name: In(ports.element_read(bits)) for name, bits in readers.items()}
+                         | {"axi": Out(bus_half(data_width, READ_CHANNELS))})
+
+    def elaborate(self, platform):
+        m = Module()
+        bus, width = self.axi, self.data_width
+        beat_bytes = width // 8
+        m.d.comb += [bus.arsize.eq(_log2(beat_bytes)), bus.arburst.eq(axi.BURST_INCR)]
+        if not self.readers:
+            return m
+        port_list = [getattr(self, name) for name in self.readers]
+        # An element's position: its lane in the beat (narrow) or its beat so far (wide).
+        pos = Signal(max(_log2(max(bits, width) // min(bits, width))
+                         for bits in self.readers.values()))
+        collect = Signal(max([bits - width for bits in self.readers.values()] + [0]))
+
+        cmds = _Commands(m, port_list, ~self.busy & (self.ar_beats == 0))
+        with m.If(cmds.taken):
+            cmd = cmds.payload
+            m.d.sync += [self.client.eq(cmds.grant), self.left.eq(cmd.count),
+                         self.busy.eq(cmd.count != 0),
+                         self.ar_beat.eq(cmd.addr >> _log2(beat_bytes))]
+            for index, bits in enumerate(self.readers.values()):
+                with m.If(cmds.grant == index):
+                    m.d.sync += self.ar_beats.eq(
+                        total_beats(cmd.addr, cmd.count, bits // 8, beat_bytes))
+                    if bits < width:
+                        m.d.sync += pos.eq(cmd.addr[_log2(bits // 8):_log2(beat_bytes)])
+                    else:
+                        m.d.sync += pos.eq(0)
+
+        # Addresses: one burst after another, as long as there are beats to request.
+        burst = burst_beats(self.ar_beat, self.ar_beats, beat_bytes)
+        m.d.comb += [bus.arvalid.eq(self.ar_beats != 0),
+                     bus.araddr.eq(Cat(Const(0, _log2(beat_bytes)), self.ar_beat)),
+                     bus.arlen.eq(burst - 1)]
+        with m.If(bus.arvalid & bus.arready):
+            m.d.sync += [self.ar_beat.eq(self.ar_beat + burst),
+                         self.ar_beats.eq(self.ar_beats - burst)]
+
+        # Data: the served port takes elements straight from R.
+        last_element = self.left == 1
+        for index, (port, bits) in enumerate(zip(port_list, self.readers.values())):
+            active = self.busy & (self.client == index)
+            if bits <= width:
+                lanes = width // bits
+                lane = pos[:_log2(lanes)]
+                beat_ends = (lane == lanes - 1) | last_element
+                m.d.comb += [port.data.valid.eq(active & bus.rvalid),
+                             port.data.payload.eq(bus.rdata.word_select(lane, bits)
+                                                  if lanes > 1 else bus.rdata)]
+                with m.If(active):
+                    m.d.comb += bus.rready.eq(port.data.ready & beat_ends)
+                with m.If(port.data.valid & port.data.ready):
+                    m.d.sync += [self.left.eq(self.left - 1), self.busy.eq(~last_element),
+                                 pos.eq((lane + 1)[:len(lane)])]
+            else:
+                beats = bits // width
+                slot = pos[:_log2(beats)]
+                element_ends = slot == beats - 1
+                m.d.comb += [port.data.valid.eq(active & bus.rvalid & element_ends),
+                             port.data.payload.eq(Cat(collect[len(collect) - (bits - width):],
+                                                      bus.rdata))]
+                with m.If(active):
+                    m.d.comb += bus.rready.eq(~element_ends | port.data.ready)
+                with m.If(active & bus.rvalid & bus.rready):
+                    with m.If(element_ends):
+                        m.d.sync += [self.left.eq(self.left - 1), self.busy.eq(~last_element),
+                                     pos.eq(0)]
+                    with m.Else():
+                        m.d.sync += [collect.eq(Cat(collect[width:], bus.rdata)),
+                                     pos.eq(slot + 1)]
+        return m
+
+
+class WriteDma(wiring.Component):
+    """The write half of :class:`DmaEngine`: element write ports on the AW, W and B channels.
+
+    A write burst's data goes out only after its address has been accepted, at most
+    :data:`WRITE_AHEAD` addresses ahead of the data, and at most :data:`MAX_WRITE_RESPONSES`
+    bursts await their response.
+
+    Public state (for the proofs): ``active`` while a command runs, ``client`` its port,
+    ``aw_beat``/``aw_beats`` as in :class:`ReadDma`; ``lens``/``level`` the queue of the
+    accepted bursts' AWLEN whose beats are not all in the W register yet (oldest first),
+    ``w_beat`` the beats of the oldest one already in it, ``responses`` the bursts whose
+    address is accepted and whose response is not.
+    """
+
+    def __init__(self, data_width: int, writers: dict[str, int]):
+        axi.check_data_width(data_width)
+        check_ports({}, writers)
+        self.data_width = data_width
+        self.writers = dict(writers)
+        beat_bytes = data_width // 8
+        wide = max([bits // data_width for bits in writers.values()] + [1])
+        self.active = Signal()
+        self.client = Signal(range(max(len(writers), 2)))
+        self.left = Signal(ports.COUNT_WIDTH)
+        self.aw_beat = Signal(axi.ADDR_WIDTH - _log2(beat_bytes))
+        self.aw_beats = Signal(ports.COUNT_WIDTH + _log2(wide) + 1)
+        self.lens = [Signal(8, name=f"len_{k}") for k in range(WRITE_AHEAD)]
+        self.level = Signal(range(WRITE_AHEAD + 1))
+        self.w_beat = Signal(8)
+        self.responses = Signal(range(MAX_WRITE_RESPONSES + 1))
+        super().__init__({name: In(ports.element_write(bits)) for name, bits in writers.items()}
+                         | {"axi": Out(bus_half(data_width, WRITE_CHANNELS))})
+
+    def elaborate(self, platform):
+        m = Module()
+        bus, width = self.axi, self.data_width
+        beat_bytes = width // 8
+        m.d.comb += [bus.awsize.eq(_log2(beat_bytes)), bus.awburst.eq(axi.BURST_INCR)]
+        if not self.writers:
+            return m
+        port_list = [getattr(self, name) for name in self.writers]
+        pos = Signal(max(_log2(max(bits, width) // min(bits, width))
+                         for bits in self.writers.values()))
+        hold = Signal(max([bits - width for bits in self.writers.values()] + [0]))
+        held_beats = Signal(range(max(max(self.writers.values()) // width, 2)))
+        gather = Signal(width)  # the narrow elements of the beat being filled...
+        gather_strb = Signal(beat_bytes)  # ...and their byte lanes
+
+        cmds = _Commands(m, port_list, ~self.active)
+        with m.If(cmds.taken):
+            cmd = cmds.payload
+            m.d.sync += [self.active.eq(1), self.client.eq(cmds.grant), self.left.eq(cmd.count),
+                         self.aw_beat.eq(cmd.addr >> _log2(beat_bytes)), gather_strb.eq(0)]
+            for index, bits in enumerate(self.writers.values()):
+                with m.If(cmds.grant == index):
+                    m.d.sync += self.aw_beats.eq(
+                        total_beats(cmd.addr, cmd.count, bits // 8, beat_bytes))
+                    if bits < width:
+                        m.d.sync += pos.eq(cmd.addr[_log2(bits // 8):_log2(beat_bytes)])
+                    else:
+                        m.d.sync += pos.eq(0)
+
+        # Addresses, each length queued for the data side.
+        burst = burst_beats(self.aw_beat, self.aw_beats, beat_bytes)
+        m.d.comb += [bus.awvalid.eq((self.aw_beats != 0) & (self.level < WRITE_AHEAD)
+                                    & (self.responses < MAX_WRITE_RESPONSES)),
+                     bus.awaddr.eq(Cat(Const(0, _log2(beat_bytes)), self.aw_beat)),
+                     bus.awlen.eq(burst - 1)]
+        push = bus.awvalid & bus.awready
+        with m.If(push):
+            m.d.sync += [self.aw_beat.eq(self.aw_beat + burst),
+                         self.aw_beats.eq(self.aw_beats - burst)]
+
+        # Responses.
+        m.d.comb += bus.bready.eq(self.responses != 0)
+        m.d.sync += self.responses.eq(self.responses + push - (bus.bvalid & bus.bready))
+
+        # Data: a beat enters the W register when it is free and the beat's address is queued.
+        load = Signal()
+        beat, strb = Signal(width), Signal(beat_bytes)
+        can_load = (~bus.wvalid | bus.wready) & (self.level != 0)
+        ends_burst = self.w_beat == self.lens[0]
+        with m.If(load):
+            m.d.sync += [bus.wdata.eq(beat), bus.wstrb.eq(strb), bus.wlast.eq(ends_burst),
+                         bus.wvalid.eq(1), self.w_beat.eq(Mux(ends_burst, 0, self.w_beat + 1))]
+        with m.Elif(bus.wready):
+            m.d.sync += bus.wvalid.eq(0)
+        pop = load & ends_burst
+        after_pop = [Mux(pop, self.lens[k + 1] if k + 1 < WRITE_AHEAD else entry, entry)
+                     for k, entry in enumerate(self.lens)]
+        for k, entry in enumerate(self.lens):
+            m.d.sync += entry.eq(Mux(push & (self.level - pop == k), burst - 1, after_pop[k]))
+        m.d.sync += self.level.eq(self.level + push - pop)
+
+        last_element = self.left == 1
+        for index, (port, bits) in enumerate(zip(port_list, self.writers.values())):
+            active = self.active & (self.client == index)
+            m.d.comb += port.done.valid.eq(
+                active & (self.left == 0) & (held_beats == 0) & (self.aw_beats == 0)
+                & (self.level == 0) & ~bus.wvalid & (self.responses == 0))
+            with m.If(port.done.valid & port.done.ready):
+                m.d.sync += self.active.eq(0)
+            taken = port.data.valid & port.data.ready
+            if bits <= width:
+                lanes = width // bits
+                lane = pos[:_log2(lanes)]
+                flush = (lane == lanes - 1) | last_element
+                m.d.comb += port.data.ready.eq(active & (self.left != 0) & (~flush | can_load))
+                with m.If(active):
+                    m.d.comb += [beat.eq(gather), strb.eq(gather_strb)]
+                    if lanes > 1:
+                        m.d.comb += [beat.word_select(lane, bits).eq(port.data.payload),
+                                     strb.word_select(lane, bits // 8).eq(-1)]
+                    else:
+                        m.d.comb += [beat.eq(port.data.payload), strb.eq(-1)]
+                with m.If(taken):
+                    m.d.sync += [self.left.eq(self.left - 1), pos.eq((lane + 1)[:len(lane)])]
+                    with m.If(flush):
+                        m.d.comb += load.eq(1)
+                        m.d.sync += gather_strb.eq(0)
+                    with m.Else():
+                        m.d.sync += [gather.eq(beat), gather_strb.eq(strb)]
+            else:
+                with m.If(active):
+                    m.d.comb += strb.eq(-1)
+                    with m.If(held_beats == 0):
+                        m.d.comb += [port.data.ready.eq((self.left != 0) & can_load),
+                                     beat.eq(port.data.payload[:width])]
+                        with m.If(taken):
+                            m.d.comb += load.eq(1)
+                            m.d.sync += [hold.eq(port.data.payload[width:]),
+                                         held_beats.eq(bits // width - 1),
+                                         self.left.eq(self.left - 1)]
+                    with m.Else():
+                        m.d.comb += beat.eq(hold[:width])
+                        with m.If(can_load):
+                            m.d.comb += load.eq(1)
+                            m.d.sync += [hold.eq(hold[width:]), held_beats.eq(held_beats - 1)]
+        return m
+
+
+class DmaEngine(wiring.Component):
+    """Serve element read and write ports (:mod:`.ports`) on one AXI4 manager port.
+
+    ``readers`` and ``writers`` map port names to element sizes in bits (powers of two of at
+    least 8, narrower or wider than ``data_width``); each name becomes a member taking
+    ``element_read(bits)`` or ``element_write(bits)`` flipped. ``axi`` is the ``axi4(data_width)``
+    manager port. ``reads`` and ``writes`` are the two halves (:class:`ReadDma`,
+    :class:`WriteDma`).
+    """
+
+    def __init__(self, data_width: int, readers: dict[str, int], writers: dict[str, int]):
+        axi.check_data_width(data_width)
+        check_ports(readers, writers)
+        self.data_width = data_width
+        self.reads = ReadDma(data_width, readers)
+        self.writes = WriteDma(data_width, writers)
+        members = {name: In(ports.element_read(bits)) for name, bits in readers.items()}
+        members |= {name: In(ports.element_write(bits)) for name, bits in writers.items()}
+        super().__init__(members | {"axi": Out(axi.axi4(data_width))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.reads = self.reads
+        m.submodules.writes = self.writes
+        for half, names in ((self.reads, self.reads.readers), (self.writes, self.writes.writers)):
+            for name in names:
+                wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(half, name))
+            for name, member in half.axi.signature.members.items():
+                ours, theirs = getattr(self.axi, name), getattr(half.axi, name)
+                if member.flow == Out:
+                    m.d.comb += ours.eq(theirs)
+                else:
+                    m.d.comb += theirs.eq(ours)
+        return m

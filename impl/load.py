@@ -1,0 +1,154 @@
+"""The load stage: LOADs of input and weight tiles from DRAM into the inp and wgt scratchpads."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from vtaref.spec import isa as spec_isa
+from vtaref.spec.config import (
+    INS_WIDTH,
+    MEMOP_SIZE_BIT_WIDTH,
+    MEMOP_SRAM_ADDR_BIT_WIDTH,
+    VtaConfig,
+)
+
+from . import ports, scratchpad
+from .isa import MemType, Opcode, insn_layout
+
+
+class Load(wiring.Component):
+    """Run the load stage's instructions in order: LOADs of INP and WGT elements.
+
+    Per instruction taken from ``insn``: if ``pop_next_dep``, pop a token from ``from_compute``;
+    then load as :func:`vtaref.spec.semantics.load` does: ``y_size`` rows of ``x_size``
+    elements, element ``x`` of row ``y`` from byte address ``(dram_base + y*x_stride + x) *
+    elem_bytes`` (truncated to 32 bits) on ``inp_mem`` or ``wgt_mem``, zero-padded by
+    ``x_pad_0``/``x_pad_1`` columns and ``y_pad_0``/``y_pad_1`` rows, the padded block written
+    to consecutive scratchpad rows from ``sram_base`` (truncated to the buffer's address width).
+    ``x_size == 0`` moves nothing, and so does an instruction that is not a LOAD of INP or WGT.
+    Then, once every write has landed, if ``push_next_dep``, push a token to ``to_compute``.
+    ``pop_prev_dep`` and ``push_prev_dep`` are ignored (the load stage has no previous stage).
+
+    Padded rows are written at one per cycle while DRAM data is on its way, DRAM rows at one
+    element per cycle as they arrive. Rows that are contiguous in DRAM (``x_stride == x_size``)
+    are read with a single element command, other rows with one command each. ``busy`` is high
+    while an instruction executes (token waits included); ``token_wait`` while it waits for a
+    token to pop or for room to push one.
+    """
+
+    def __init__(self, config: VtaConfig):
+        self._config = config
+        super().__init__({
+            "insn": In(ports.instructions()),
+            "inp_mem": Out(ports.element_read(config.inp_elem_bytes * 8)),
+            "wgt_mem": Out(ports.element_read(config.wgt_elem_bytes * 8)),
+            "inp_wr": In(scratchpad.write_port("inp", config)),
+            "wgt_wr": In(scratchpad.write_port("wgt", config)),
+            "to_compute": Out(ports.token()),
+            "from_compute": In(ports.token()),
+            "busy": Out(1),
+            "token_wait": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        config = self._config
+        raw = Signal(INS_WIDTH)  # the instruction being executed
+        insn = data.View(insn_layout(spec_isa.Load, config), raw)
+        is_wgt = insn.memory_type == MemType.WGT
+        moves = ((insn.opcode == Opcode.LOAD) & (is_wgt | (insn.memory_type == MemType.INP))
+                 & (insn.x_size != 0))
+        x_total = insn.x_pad_0 + insn.x_size + insn.x_pad_1
+        y_total = insn.y_pad_0 + insn.y_size + insn.y_pad_1
+        log_bytes = {"inp": exact_log2(config.inp_elem_bytes),
+                     "wgt": exact_log2(config.wgt_elem_bytes)}
+
+        # The DRAM side: one command for contiguous rows, else one per row.
+        contiguous = insn.x_stride == insn.x_size
+        cmd_count = Mux(contiguous, insn.y_size * insn.x_size, insn.x_size)
+        pitch = Mux(is_wgt, insn.x_stride << log_bytes["wgt"], insn.x_stride << log_bytes["inp"])
+        cmd_addr = Signal(ports.ADDR_WIDTH)
+        cmds_left = Signal(MEMOP_SIZE_BIT_WIDTH)  # commands still to send
+        arriving = Signal(ports.COUNT_WIDTH)  # elements of the last command still to arrive
+        running = Signal()
+        for port, selected in ((self.inp_mem, ~is_wgt), (self.wgt_mem, is_wgt)):
+            m.d.comb += [port.cmd.valid.eq(running & selected & (cmds_left != 0)
+                                           & (arriving == 0)),
+                         port.cmd.payload.addr.eq(cmd_addr), port.cmd.payload.count.eq(cmd_count)]
+        cmd_taken = ((self.inp_mem.cmd.valid & self.inp_mem.cmd.ready)
+                     | (self.wgt_mem.cmd.valid & self.wgt_mem.cmd.ready))
+        with m.If(cmd_taken):
+            m.d.sync += [cmd_addr.eq(cmd_addr + pitch), cmds_left.eq(cmds_left - 1),
+                         arriving.eq(cmd_count)]
+
+        # The scratchpad side: walk the padded block, one row per step.
+        x = Signal(x_total.shape())
+        y = Signal(y_total.shape())
+        sram = Signal(MEMOP_SRAM_ADDR_BIT_WIDTH)
+        in_data = ((x >= insn.x_pad_0) & (x < insn.x_pad_0 + insn.x_size)
+                   & (y >= insn.y_pad_0) & (y < insn.y_pad_0 + insn.y_size))
+        data_valid = Mux(is_wgt, self.wgt_mem.data.valid, self.inp_mem.data.valid)
+        step = running & Mux(in_data, data_valid, 1)
+        for port, wr, selected in ((self.inp_mem, self.inp_wr, ~is_wgt),
+                                   (self.wgt_mem, self.wgt_wr, is_wgt)):
+            m.d.comb += [port.data.ready.eq(running & selected & in_data),
+                         wr.en.eq(step & selected), wr.addr.eq(sram),
+                         wr.data.as_value().eq(Mux(in_data, port.data.payload, 0))]
+        with m.If(step & in_data):
+            m.d.sync += arriving.eq(arriving - 1)
+        last = (x == x_total - 1) & (y == y_total - 1)
+        with m.If(step):
+            m.d.sync += sram.eq(sram + 1)
+            with m.If(x == x_total - 1):
+                m.d.sync += [x.eq(0), y.eq(y + 1)]
+            with m.Else():
+                m.d.sync += x.eq(x + 1)
+            with m.If(last):
+                m.d.sync += running.eq(0)
+
+        # Instructions and tokens.
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.insn.ready.eq(1)
+                with m.If(self.insn.valid):
+                    m.d.sync += raw.eq(self.insn.payload)
+                    m.next = "POP"
+            with m.State("POP"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(insn.pop_next_dep):
+                    m.d.comb += [self.from_compute.ready.eq(1),
+                                 self.token_wait.eq(~self.from_compute.valid)]
+                with m.If(~insn.pop_next_dep | self.from_compute.valid):
+                    first = Mux(is_wgt, insn.dram_base << log_bytes["wgt"],
+                                insn.dram_base << log_bytes["inp"])
+                    m.d.sync += [x.eq(0), y.eq(0), sram.eq(insn.sram_base), cmd_addr.eq(first),
+                                 cmds_left.eq(Mux(insn.y_size == 0, 0,
+                                                  Mux(contiguous, 1, insn.y_size))),
+                                 arriving.eq(0)]
+                    with m.If(moves & (y_total != 0)):
+                        m.d.sync += running.eq(1)
+                        m.next = "RUN"
+                    with m.Else():
+                        m.next = "PUSH"
+            with m.State("RUN"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(step & last):
+                    m.next = "PUSH"
+            with m.State("PUSH"):
+                # The last write landed at the end of the previous cycle.
+                m.d.comb += self.busy.eq(1)
+                with m.If(insn.push_next_dep):
+                    m.d.comb += [self.to_compute.valid.eq(1),
+                                 self.token_wait.eq(~self.to_compute.ready)]
+                with m.If(~insn.push_next_dep | self.to_compute.ready):
+                    m.next = "IDLE"
+        return m
+
+
+def exact_log2(value: int) -> int:
+    """Return ``log2(value)`` for a power of two ``value``."""
+    if value < 1 or value & (value - 1):
+        raise ValueError(f"{value} is not a power of two")
+    return value.bit_length() - 1

