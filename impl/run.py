@@ -53,22 +53,35 @@ def cycle_budget(image: ProgramImage, stats: RunStats) -> int:
     return 100_000 + 20 * (image.insn_count + stats.uops + elements * element_beats)
 
 
+PAGE_BYTES = 4096  # DRAM is allocated in pages: whole bus words around the image are there
+
+
 def simulate(image: ProgramImage, *, simulator: str = "verilator",
              data_width: int = DEFAULT_DATA_WIDTH, max_cycles: int,
              vcd: Path | None = None) -> RtlRun:
-    """Run ``image`` on ``simulator`` (one of :data:`SIMULATORS`) without checking it."""
+    """Run ``image`` on ``simulator`` (one of :data:`SIMULATORS`) without checking it.
+
+    The memory behind the AXI port is the image's DRAM widened to whole pages (zeros around
+    it), as a real allocation is: a bus word that straddles the end of the image is not an
+    error. Accesses outside those pages raise RtlError.
+    """
     if simulator not in SIMULATORS:
         raise ValueError(f"unknown simulator {simulator!r} (known: {', '.join(SIMULATORS)})")
-    args = (image.dram, image.dram_base, image.insn_addr, image.insn_count)
+    before = image.dram_base % PAGE_BYTES
+    after = -(image.dram_base + len(image.dram)) % PAGE_BYTES
+    dram = bytes(before) + image.dram + bytes(after)
+    args = (dram, image.dram_base - before, image.insn_addr, image.insn_count)
     if simulator == "amaranth":
         from .pysim import simulate as simulate_amaranth
 
-        return simulate_amaranth(image.config, *args, data_width=data_width,
-                                 max_cycles=max_cycles, vcd=vcd)
-    from .verilator import VerilatedCore
+        run = simulate_amaranth(image.config, *args, data_width=data_width,
+                                max_cycles=max_cycles, vcd=vcd)
+    else:
+        from .verilator import VerilatedCore
 
-    core = VerilatedCore(image.config, data_width, trace=vcd is not None)
-    return core.run(*args, max_cycles=max_cycles, vcd=vcd)
+        core = VerilatedCore(image.config, data_width, trace=vcd is not None)
+        run = core.run(*args, max_cycles=max_cycles, vcd=vcd)
+    return replace(run, dram=run.dram[before:before + len(image.dram)])
 
 
 def run_image(image: ProgramImage, *, simulator: str = "verilator",

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The fetch, load and store stages against the spec: bit-exact scratchpads and DRAM, tokens
 taken and given at the right moments, instructions dispatched in order, one row per cycle."""
 

@@ -26,7 +26,7 @@ def test_wrap():
 @pytest.mark.parametrize("width", [1, 2, 4, 8, 16, 32])
 @given(data=st.data())
 def test_round_trip(width, data):
-    lanes = data.draw(st.sampled_from([l for l in (1, 2, 4, 8, 16, 32) if l * width % 8 == 0]))
+    lanes = data.draw(st.sampled_from([n for n in (1, 2, 4, 8, 16, 32) if n * width % 8 == 0]))
     low, high = -(1 << (width - 1)), (1 << (width - 1)) - 1
     values = data.draw(hnp.arrays(np.int64, (3, lanes), elements=st.integers(low, high)))
     raw = pack(values, width)
