@@ -42,7 +42,7 @@ def main() -> int:
     image = ProgramImage.load(args.image) if args.image else matmul_image(args.size)
     what = args.image or f"matmul {args.size}x{args.size}x{args.size}"
     start = time.perf_counter()
-    VerilatedCore(image.config, args.data_width).build()
+    VerilatedCore(image.config, args.data_width).executable()
     build = time.perf_counter() - start
     checked = run_image(image, data_width=args.data_width)
     rtl = checked.rtl

@@ -12,6 +12,7 @@ from vtaref import cli
 from vtaref.proofs import Proof
 from vtaref.proofs.queue import QueueSpec
 
+from .conftest import CONFORMANCE
 from .impl_support import sized_config
 from .test_cli import assert_clean_error, vta
 from .test_proofs import OverfullQueue
@@ -75,3 +76,39 @@ def test_synth_rejects_a_bad_config(tmp_path):
 def test_cli_choices_are_those_of_the_fpga_package():
     assert cli.FPGA_TARGETS == tuple(vtaref.fpga.TARGETS)
     assert cli.FPGA_UNITS == vtaref.fpga.UNITS
+
+
+SMALL_CASES = CONFORMANCE / "block4_small"
+
+
+def test_run_on_rtl_writes_the_spec_output_and_counts_cycles(tmp_path):
+    case = SMALL_CASES / "conv2d_00"
+    rtl = vta("run", case, "-o", tmp_path / "rtl.bin", "--backend", "rtl")
+    assert rtl.returncode == 0, rtl.stdout + rtl.stderr
+    assert (tmp_path / "rtl.bin").read_bytes() == (case / "expected_dram.bin").read_bytes()
+    first = rtl.stdout.splitlines()[0]
+    assert re.search(r": \d+ cycles on the RTL, ideal 144 \(micro-op visits\)", first), first
+    assert "matches the spec" in first
+    assert re.search(r"^  gemm_visits +72 ", rtl.stdout, re.MULTILINE)
+
+
+def test_run_on_rtl_dumps_a_waveform(tmp_path):
+    vcd = tmp_path / "run.vcd"
+    result = vta("run", SMALL_CASES / "requant_00", "-o", tmp_path / "out.bin", "--backend",
+                 "rtl", "--simulator", "amaranth", "--vcd", vcd)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "$enddefinitions" in vcd.read_text()
+
+
+def test_conform_on_rtl():
+    result = vta("conform", SMALL_CASES, "--backend", "rtl")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == "8 passed, 0 failed"
+
+
+def test_rtl_options_are_checked(tmp_path):
+    case = SMALL_CASES / "requant_00"
+    assert_clean_error(vta("run", case, "-o", tmp_path / "o.bin", "--vcd", tmp_path / "x.vcd"),
+                       "--vcd needs --backend rtl")
+    assert_clean_error(vta("run", case, "-o", tmp_path / "o.bin", "--backend", "rtl",
+                           "--flavor", "hls"), "--flavor fsim")

@@ -16,7 +16,7 @@ import click
 import numpy as np
 
 from vtaref.spec import FLAVORS, ProgramImage, VtaConfig, VtaError, run_image
-from vtaref.spec.conform import check_case, find_cases
+from vtaref.spec.conform import CaseResult, check_case, explain_difference, find_cases
 from vtaref.spec.disasm import disassemble
 from vtaref.spec.image import write_atomically
 from vtaref.spec.runner import DEFAULT_TOKEN_DEPTH
@@ -79,18 +79,64 @@ def main():
     """vtaref: the reference implementation of the VTA tensor accelerator."""
 
 
+def rtl_options(function):
+    """Attach the options of commands that can run programs on the RTL."""
+    decorators = [
+        click.option("--backend", type=click.Choice(["spec", "rtl"]), default="spec",
+                     show_default=True,
+                     help="Which implementation runs the program: the spec, or the simulated "
+                          "core (checked against the spec)."),
+        click.option("--simulator", type=click.Choice(["verilator", "amaranth"]),
+                     default="verilator", show_default=True,
+                     help="With --backend rtl: compiled (fast) or Amaranth's simulator."),
+        click.option("--data-width", type=click.Choice(["64", "128", "256", "512"]),
+                     default="64", show_default=True,
+                     help="With --backend rtl: bits of the core's AXI4 memory port."),
+    ]
+    for decorate in reversed(decorators):
+        function = decorate(function)
+    return function
+
+
+def _run_rtl(image: ProgramImage, where, simulator: str, data_width: str, vcd: Path | None,
+             flavor: str):
+    """Run ``image`` on the RTL (checked by the spec); return the CheckedRun."""
+    if flavor != "fsim":
+        raise Failure("the RTL follows TVM-VTA's functional simulator: use --flavor fsim")
+    from vtaref.impl.run import run_image as run_rtl
+    from vtaref.impl.verilator import BuildError, RtlError
+
+    try:
+        return run_rtl(image, simulator=simulator, data_width=int(data_width), vcd=vcd)
+    except (VtaError, RtlError, BuildError) as err:
+        raise Failure(f"{where}: {err}") from None
+
+
 @main.command()
 @click.argument("image_dir", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Where to write the final DRAM contents (same base and size as dram.bin).")
 @click.option("--trace", type=click.Path(path_type=Path),
-              help="Write one JSON line per executed instruction to this file.")
-@click.option("--backend", type=click.Choice(["spec"]), default="spec", show_default=True,
-              help="Which implementation runs the program.")
+              help="Write one JSON line per executed instruction to this file (spec).")
+@click.option("--vcd", type=click.Path(path_type=Path),
+              help="With --backend rtl: write a waveform of the run to this VCD file.")
+@rtl_options
 @run_options
-def run(image_dir, output, trace, backend, **options):
+def run(image_dir, output, trace, vcd, backend, simulator, data_width, **options):
     """Run the program image IMAGE_DIR and write the final DRAM to OUTPUT."""
     image = _load(image_dir)
+    if backend == "rtl":
+        if trace:
+            raise Failure("--trace is a spec trace: run it with --backend spec")
+        checked = _run_rtl(image, image_dir, simulator, data_width, vcd, options["flavor"])
+        _write(output, checked.rtl.dram)
+        _report_rtl(image_dir, checked)
+        if not checked.matches:
+            raise Failure(f"{image_dir}: the RTL differs from the spec: {checked.mismatch}")
+        click.echo(f"wrote {output}" + (f" and {vcd}" if vcd else ""))
+        return
+    if vcd:
+        raise Failure("--vcd needs --backend rtl")
     options = _run_options(**options)
     tracer = options["tracer"] = JsonTracer() if trace else None
     started = time.perf_counter()
@@ -100,17 +146,33 @@ def run(image_dir, output, trace, backend, **options):
     except VtaError as err:
         raise Failure(f"{image_dir}: {err}") from None
     elapsed = time.perf_counter() - started
-    try:
-        write_atomically(output, state.dram.data.tobytes())
-        if tracer is not None:
-            lines = io.StringIO()
-            tracer.dump(lines)
-            write_atomically(trace, lines.getvalue().encode())
-    except OSError as err:
-        raise Failure(f"cannot write {err.filename}: {err.strerror}") from None
+    _write(output, state.dram.data.tobytes())
+    if tracer is not None:
+        lines = io.StringIO()
+        tracer.dump(lines)
+        _write(trace, lines.getvalue().encode())
     counts = ", ".join(f"{n} {name}" for name, n in sorted(stats.instructions.items()))
     click.echo(f"{image_dir}: {sum(stats.instructions.values())} instructions ({counts}), "
                f"{stats.macs} MACs in {elapsed:.3f} s; wrote {output}")
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        write_atomically(path, data)
+    except OSError as err:
+        raise Failure(f"cannot write {err.filename}: {err.strerror}") from None
+
+
+def _report_rtl(image_dir, checked) -> None:
+    """Print an RTL run's cycles against the ideal and its per-stage counters."""
+    rtl = checked.rtl
+    ratio = rtl.cycles / checked.ideal_cycles if checked.ideal_cycles else float("nan")
+    click.echo(f"{image_dir}: {rtl.cycles} cycles on the RTL, ideal {checked.ideal_cycles} "
+               f"(micro-op visits), ratio {ratio:.3f}; {rtl.seconds:.3f} s simulated, DRAM "
+               + ("matches the spec" if checked.matches else "DIFFERS from the spec"))
+    for name, value in rtl.counters.items():
+        if name != "cycles":
+            click.echo(f"  {name:20s} {value:10d}  {value / max(1, rtl.cycles):6.1%}")
 
 
 @main.command()
@@ -242,15 +304,21 @@ def prove(config_path, only, timeout):
 @click.option("--timeout", type=float, default=600.0, show_default=True,
               help="Seconds allowed per case for --runner.")
 @click.option("-v", "--verbose", is_flag=True, help="Also print passing cases.")
+@rtl_options
 @run_options
-def conform(root, runner, timeout, verbose, **options):
+def conform(root, runner, timeout, verbose, backend, simulator, data_width, **options):
     """Check every image under ROOT that has an expected_dram.bin."""
     cases = find_cases(root)
     if not cases:
         raise Failure(f"{root}: no image with an expected_dram.bin")
+    if backend == "rtl" and runner:
+        raise Failure("--runner and --backend rtl are two implementations: choose one")
     passed = failed = 0
     for case in cases:
-        result = check_case(case, root, runner, timeout, **_run_options(**options))
+        if backend == "rtl":
+            result = _check_rtl_case(case, root, simulator, data_width, options["flavor"])
+        else:
+            result = check_case(case, root, runner, timeout, **_run_options(**options))
         if result.passed:
             passed += 1
             if verbose:
@@ -260,6 +328,22 @@ def conform(root, runner, timeout, verbose, **options):
             click.echo(f"FAIL {result.name}: {result.detail}")
     click.echo(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
+
+
+def _check_rtl_case(case: Path, root: Path, simulator: str, data_width: str,
+                    flavor: str) -> CaseResult:
+    """Run one conformance case on the RTL and compare with its expected DRAM."""
+    name = str(case.relative_to(root)) if case != root else case.name
+    try:
+        image = ProgramImage.load(case)
+        dram = _run_rtl(image, name, simulator, data_width, None, flavor).rtl.dram
+    except VtaError as err:
+        return CaseResult(name, False, str(err))
+    except Failure as err:
+        return CaseResult(name, False, err.message)
+    if dram == image.expected:
+        return CaseResult(name, True)
+    return CaseResult(name, False, explain_difference(image, dram))
 
 
 class _Recorder:
