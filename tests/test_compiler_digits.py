@@ -98,3 +98,15 @@ def test_gradients_match_finite_differences():
             down, _ = digits.loss_and_gradients(layers, x, labels)
             value[index] = original
             assert grad[index] == pytest.approx((up - down) / (2 * step), rel=1e-4, abs=1e-7)
+
+
+def test_classifier_runs_bit_exact_on_the_rtl(data, model):
+    """The whole test set through the Verilator model of the core (each program also checked
+    against the spec by the rtl backend)."""
+    train_x, _, test_x, test_y = data
+    config = CONFIGS["default"]
+    graph = digits.quantize_cnn(model, train_x, config)
+    images = digits.quantize_input(test_x, config)
+    on_rtl = graph.run(images, config=config, backend="rtl")
+    np.testing.assert_array_equal(on_rtl, graph.reference(images, config=config))
+    assert (on_rtl.argmax(axis=1) == test_y).mean() >= 0.95
