@@ -23,6 +23,14 @@ from .load import exact_log2
 LOCAL_TYPES = (MemType.UOP, MemType.ACC, MemType.ACC_8BIT)  # what the compute stage loads
 
 
+def is_local(memory_type):
+    """Return whether a LOAD of ``memory_type`` (a ``MemType`` value) runs in the compute stage."""
+    result = memory_type == LOCAL_TYPES[0]
+    for kind in LOCAL_TYPES[1:]:
+        result = result | (memory_type == kind)
+    return result
+
+
 def element_ports(config: VtaConfig) -> dict[MemType, wiring.Signature]:
     """Return the DRAM element port of each memory type the compute stage loads."""
     return {MemType.UOP: ports.element_read(config.uop_elem_bytes * 8),
@@ -77,11 +85,10 @@ class LocalLoad(wiring.Component):
 
         def geometry(view):
             """Whether ``view`` moves anything, and its padded block's width and height."""
-            local = (view.memory_type == MemType.UOP) | (view.memory_type == MemType.ACC) | (
-                view.memory_type == MemType.ACC_8BIT)
             x_total = view.x_pad_0 + view.x_size + view.x_pad_1
             y_total = view.y_pad_0 + view.y_size + view.y_pad_1
-            moves = (view.opcode == Opcode.LOAD) & local & (view.x_size != 0) & (y_total != 0)
+            moves = ((view.opcode == Opcode.LOAD) & is_local(view.memory_type)
+                     & (view.x_size != 0) & (y_total != 0))
             return moves, x_total, y_total
 
         raw = Signal(INS_WIDTH)  # the LOAD being executed
@@ -240,9 +247,8 @@ class Compute(wiring.Component):
         is_alu = head.opcode == Opcode.ALU
         is_finish = head.opcode == Opcode.FINISH
         load = data.View(insn_layout(spec_isa.Load, config), word)
-        is_load = (head.opcode == Opcode.LOAD) & (load.x_size != 0) & (
-            (load.memory_type == MemType.UOP) | (load.memory_type == MemType.ACC)
-            | (load.memory_type == MemType.ACC_8BIT))
+        is_load = ((head.opcode == Opcode.LOAD) & is_local(load.memory_type)
+                   & (load.x_size != 0))
         for unit, cls in ((gemm, spec_isa.Gemm), (alu, spec_isa.Alu)):
             fields = data.View(insn_layout(cls, config), word)
             payload = unit.cmd.payload
