@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from amaranth.hdl import Elaboratable
 
 from vtaref.impl.alu import AluDatapath
+from vtaref.impl.core import INSN_QUEUE_DEPTH
+from vtaref.impl.fetch import BUFFER_DEPTH
 from vtaref.impl.queue import Queue, TokenQueue
-from vtaref.spec.config import INS_WIDTH, VtaConfig
+from vtaref.spec.config import VtaConfig
 from vtaref.spec.runner import DEFAULT_TOKEN_DEPTH
 
 from .alu import DatapathSpec, TensorAluSpec, tiny_config
@@ -21,7 +23,7 @@ from .gemm import TensorGemmSpec, tiny_gemm_config
 from .queue import QueueSpec, TokenQueueSpec
 from .sby import ProofResult, prove
 
-INSN_QUEUE_DEPTH = 8  # the instruction queue depth proved (the proof holds per depth)
+QUEUE_PROOF_WIDTH = 8  # entry bits in queue proofs: order and counts do not depend on them
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,9 @@ def proofs(config: VtaConfig) -> list[Proof]:
         Proof(f"token_queue_{DEFAULT_TOKEN_DEPTH}",
               lambda: TokenQueueSpec(TokenQueue(DEFAULT_TOKEN_DEPTH)), "prove", 1),
         Proof(f"insn_queue_{INSN_QUEUE_DEPTH}",
-              lambda: QueueSpec(Queue(INS_WIDTH, INSN_QUEUE_DEPTH)), "prove", 1),
+              lambda: QueueSpec(Queue(QUEUE_PROOF_WIDTH, INSN_QUEUE_DEPTH)), "prove", 1),
+        Proof(f"fetch_buffer_{BUFFER_DEPTH}",
+              lambda: QueueSpec(Queue(QUEUE_PROOF_WIDTH, BUFFER_DEPTH)), "prove", 1),
         Proof("queue_3", lambda: QueueSpec(Queue(8, 3)), "prove", 1),
         Proof(f"alu_datapath_acc{config.acc_width}", lambda: DatapathSpec(AluDatapath(lane)),
               "prove", 1),
