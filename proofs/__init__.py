@@ -22,6 +22,7 @@ from .axi import axi_proofs
 from .gemm import TensorGemmSpec, tiny_gemm_config
 from .queue import QueueSpec, TokenQueueSpec
 from .sby import ProofResult, prove
+from .tokens import SIZE_BITS, ComputeTokensSpec, LoadTokensSpec, StoreTokensSpec
 
 QUEUE_PROOF_WIDTH = 8  # entry bits in queue proofs: order and counts do not depend on them
 
@@ -48,6 +49,11 @@ def proofs(config: VtaConfig) -> list[Proof]:
     circuit). The whole ALU unit is proved for a bounded run on a tiny 8-bit configuration:
     its loop, forwarding and timing do not depend on the widths. So is the GEMM core, on a
     1x2x2 configuration with 8-bit lanes.
+
+    The dependency-token protocol of the load and store stages is proved by k-induction for
+    every instruction, and with element counting for instructions of up to ``2**SIZE_BITS - 1``
+    rows and columns; that of the compute stage for a bounded run on the tiny GEMM
+    configuration.
     """
     lane = tiny_config(config.LOG_ACC_WIDTH)
     tiny = tiny_config(3)
@@ -66,6 +72,14 @@ def proofs(config: VtaConfig) -> list[Proof]:
         Proof("tensor_gemm_tiny", lambda: TensorGemmSpec(gemm), "bmc",
               TensorGemmSpec.bound(gemm)),
         *(Proof(*proof) for proof in axi_proofs()),
+        Proof("tokens_load", lambda: LoadTokensSpec(config), "prove", 1),
+        Proof(f"tokens_load_sizes{SIZE_BITS}",
+              lambda: LoadTokensSpec(config, size_bits=SIZE_BITS), "prove", 1),
+        Proof("tokens_store", lambda: StoreTokensSpec(config), "prove", 1),
+        Proof(f"tokens_store_sizes{SIZE_BITS}",
+              lambda: StoreTokensSpec(config, size_bits=SIZE_BITS), "prove", 1),
+        Proof("tokens_compute_tiny", lambda: ComputeTokensSpec(gemm), "bmc",
+              ComputeTokensSpec.bound()),
     ]
 
 

@@ -3,16 +3,21 @@
 
 import pytest
 from amaranth.hdl import Fragment
+from amaranth.lib import data, stream
 
 import vtaref.proofs
 from vtaref.impl.alu import AluDatapath, TensorAlu
+from vtaref.impl.compute import Compute
 from vtaref.impl.gemm import TensorGemm
-from vtaref.impl.isa import AluOp
+from vtaref.impl.isa import AluOp, generic_layout
+from vtaref.impl.load import Load
 from vtaref.impl.queue import Queue, TokenQueue
+from vtaref.impl.store import Store
 from vtaref.proofs import proofs, run_all, sby
 from vtaref.proofs.alu import DatapathSpec, TensorAluSpec, tiny_config
 from vtaref.proofs.gemm import TensorGemmSpec, tiny_gemm_config
 from vtaref.proofs.queue import QueueSpec, TokenQueueSpec
+from vtaref.proofs.tokens import SIZE_BITS, ComputeTokensSpec, LoadTokensSpec, StoreTokensSpec
 from vtaref.spec import VtaConfig
 
 TIMEOUT = 120
@@ -65,6 +70,73 @@ class SlowGemm(TensorGemm):
     LATENCY = TensorGemm.LATENCY + 1
 
 
+class GreedyLoad(Load):
+    """Offers to take a token in every cycle, whether or not its instruction pops one."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        m.d.comb += self.from_compute.ready.eq(1)
+        return m
+
+
+def tokenless(stage: type, name: str) -> type:
+    """Return a subclass of ``stage`` that sees token stream ``name`` always valid (it runs an
+    instruction with a pop flag without waiting for the token, and pops it if there is one)."""
+
+    def elaborate(self, platform):
+        real = getattr(self, name)
+        setattr(self, name, stream.Signature(0).create())
+        try:
+            m = stage.elaborate(self, platform)
+        finally:
+            fake = getattr(self, name)
+            setattr(self, name, real)
+        m.d.comb += [fake.valid.eq(1), real.ready.eq(fake.ready & real.valid)]
+        return m
+
+    return type(f"Tokenless{stage.__name__}", (stage,), {"elaborate": elaborate})
+
+
+class EarlyPushLoad(Load):
+    """Pushes a token in any cycle it writes the scratchpad."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        with m.If(self.inp_wr.en | self.wgt_wr.en):
+            m.d.comb += self.to_compute.valid.eq(1)
+        return m
+
+
+class GreedyStore(Store):
+    """Offers to take a token in every cycle, whether or not its instruction pops one."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        m.d.comb += self.from_compute.ready.eq(1)
+        return m
+
+
+class EarlyPushStore(Store):
+    """Pushes a token in any cycle it sends an element."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        with m.If(self.mem.data.valid):
+            m.d.comb += self.to_compute.valid.eq(1)
+        return m
+
+
+class EarlyPushCompute(Compute):
+    """Pushes to the store stage as soon as a head with push_next_dep shows up."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        head = data.View(generic_layout(self._config), self.insn.payload)
+        with m.If(self.insn.valid & head.push_next_dep):
+            m.d.comb += self.to_store.valid.eq(1)
+        return m
+
+
 @pytest.mark.parametrize("name, spec, mode, depth", [
     ("overfull_queue", lambda: QueueSpec(OverfullQueue(8, 3)), "prove", 4),
     ("underflowing_tokens", lambda: TokenQueueSpec(UnderflowingTokenQueue(4)), "prove", 2),
@@ -73,6 +145,18 @@ class SlowGemm(TensorGemm):
      TensorAluSpec.bound(tiny_config(3))),
     ("slow_gemm", lambda: TensorGemmSpec(tiny_gemm_config(), SlowGemm), "bmc",
      TensorGemmSpec.bound(tiny_gemm_config())),
+    ("greedy_load", lambda: LoadTokensSpec(VtaConfig(), GreedyLoad), "bmc", 8),
+    ("tokenless_load", lambda: LoadTokensSpec(VtaConfig(), tokenless(Load, "from_compute")),
+     "bmc", 8),
+    ("early_push_load", lambda: LoadTokensSpec(VtaConfig(), EarlyPushLoad), "bmc", 8),
+    ("greedy_store", lambda: StoreTokensSpec(VtaConfig(), GreedyStore), "bmc", 8),
+    ("tokenless_store", lambda: StoreTokensSpec(VtaConfig(), tokenless(Store, "from_compute"),
+                                                size_bits=SIZE_BITS), "bmc", 8),
+    ("early_push_store", lambda: StoreTokensSpec(VtaConfig(), EarlyPushStore), "bmc", 8),
+    ("tokenless_compute",
+     lambda: ComputeTokensSpec(tiny_gemm_config(), tokenless(Compute, "from_load")), "bmc", 8),
+    ("early_push_compute", lambda: ComputeTokensSpec(tiny_gemm_config(), EarlyPushCompute),
+     "bmc", 8),
 ])
 def test_broken_design_fails(name, spec, mode, depth):
     result = sby.prove(name, spec(), mode=mode, depth=depth, timeout=TIMEOUT)
