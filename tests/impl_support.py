@@ -1,7 +1,9 @@
-"""Shared by the RTL tests: fixed configs, scratchpad memories from a spec state, a driver."""
+"""Shared by the RTL tests: fixed configs, scratchpad memories from a spec state, a driver, and
+the testbench pieces of the stage tests (token sources and sinks, event monitors)."""
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass
 
@@ -11,7 +13,7 @@ from amaranth.lib import memory, wiring
 from amaranth.sim import Simulator
 
 from vtaref.impl import scratchpad
-from vtaref.spec import VtaConfig
+from vtaref.spec import VtaConfig, isa
 from vtaref.spec.packing import pack
 from vtaref.spec.state import MachineState
 
@@ -138,3 +140,59 @@ def run_unit(dut: wiring.Component, state: MachineState, insns: list) -> Run:
     start = time.perf_counter()
     sim.run()
     return Run(result["acc"], result["cycles"], time.perf_counter() - start)
+
+
+def encoded(insn, config) -> int:
+    return int.from_bytes(isa.encode(insn, config), "little")
+
+
+# -- testbench pieces shared by the stage tests ------------------------------------------------
+
+
+def token_source(port, rng: random.Random, stall: float, delay: int = 0):
+    """Offer tokens on ``port`` (held once offered, like a token queue) from cycle ``delay``,
+    stalling at random."""
+    async def run(ctx):
+        offer = False
+        if delay:
+            await ctx.tick().repeat(delay)
+        while True:
+            offer = offer or rng.random() >= stall
+            ctx.set(port.valid, offer)
+            _, _, ready = await ctx.tick().sample(port.ready)
+            if ready:
+                offer = False
+    return run
+
+
+def stream_sink(port, rng: random.Random, stall: float, received: list | None = None):
+    """Take from ``port`` at random; check that an offer stays valid and unchanged until taken."""
+    async def run(ctx):
+        waiting = None
+        while True:
+            ready = rng.random() >= stall
+            ctx.set(port.ready, ready)
+            _, _, valid, payload = await ctx.tick().sample(port.valid, port.payload)
+            assert waiting is None or (valid and payload == waiting), "offer withdrawn"
+            waiting = payload if valid and not ready else None
+            if valid and ready and received is not None:
+                received.append(payload)
+    return run
+
+
+def monitor(events: dict[str, list[int]], signals: dict):
+    """Record in ``events[name]`` every cycle in which ``signals[name]`` is non-zero."""
+    async def run(ctx):
+        for name in signals:
+            events[name] = []
+        cycle = 0
+        async for _, _, *values in ctx.tick().sample(*signals.values()):
+            for name, value in zip(signals, values):
+                if value:
+                    events[name].append(cycle)
+            cycle += 1
+    return run
+
+
+def handshake(stream):
+    return stream.valid & stream.ready

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections import deque
 
 import numpy as np
 import pytest
@@ -23,7 +22,17 @@ from vtaref.spec import isa, semantics
 from vtaref.spec.isa import AluOp, MemType
 from vtaref.spec.state import Dram, element_formats
 
-from .impl_support import random_state, rows, sized_config
+from .element_model import ElementMemory
+from .impl_support import (
+    encoded,
+    handshake,
+    monitor,
+    random_state,
+    rows,
+    sized_config,
+    stream_sink,
+    token_source,
+)
 
 # BATCH=2 with 8-bit lanes and 32-bit acc; sub-byte inp/wgt lanes with 16-bit acc, 32 rows.
 CONFIGS = {
@@ -40,10 +49,6 @@ LOCAL = (MemType.UOP, MemType.ACC, MemType.ACC_8BIT)
 # Which scratchpad each memory member of Compute reaches; ``*_wr`` members write.
 PORTS = {"uop_wr": "uop", "acc_wr": "acc", "uop_gemm": "uop", "uop_alu": "uop", "inp": "inp",
          "wgt": "wgt", "acc_gemm": "acc", "acc_dst": "acc", "acc_src": "acc"}
-
-
-def encoded(insn, config) -> int:
-    return int.from_bytes(isa.encode(insn, config), "little")
 
 
 def uop_words(config, rng: np.random.Generator, count: int) -> list[int]:
@@ -96,87 +101,6 @@ class Harness(Elaboratable):
 # -- testbench pieces ---------------------------------------------------------------------------
 
 
-def dram_reader(port, state, rng: random.Random, stall: float):
-    """Serve element read port ``port`` from ``state.dram`` as the DMA engine would (first
-    element the cycle after the command), withholding ready/valid with probability ``stall``;
-    check the unit's side of the protocol."""
-    size = len(port.data.payload) // 8
-    dram = state.dram
-
-    async def serve(ctx):
-        pending, offer, held = deque(), False, None
-        while True:
-            cmd_ready = not pending and rng.random() >= stall
-            offer = bool(pending) and (offer or rng.random() >= stall)
-            ctx.set(port.cmd.ready, cmd_ready)
-            ctx.set(port.data.valid, offer)
-            if offer:
-                ctx.set(port.data.payload, pending[0])
-            _, _, valid, cmd, data_ready = await ctx.tick().sample(
-                port.cmd.valid, port.cmd.payload, port.data.ready)
-            cmd = (cmd.addr, cmd.count) if valid else None
-            assert held is None or cmd == held, "command withdrawn or changed"
-            held = cmd if valid and not cmd_ready else None
-            assert not (valid and pending), "command before the previous one was delivered"
-            if valid and cmd_ready:
-                addr, count = cmd
-                start = addr - dram.base
-                assert count >= 1 and addr % size == 0, cmd
-                assert 0 <= start and start + count * size <= len(dram.data), cmd
-                for k in range(count):
-                    raw = dram.data[start + k * size:start + (k + 1) * size]
-                    pending.append(int.from_bytes(raw.tobytes(), "little"))
-            if offer and data_ready:
-                pending.popleft()
-                offer = False
-
-    return serve
-
-
-def token_source(port, rng: random.Random, stall: float, delay: int = 0):
-    """Offer tokens on ``port`` from cycle ``delay`` on, held once offered, stalling at random."""
-    async def run(ctx):
-        if delay:
-            await ctx.tick().repeat(delay)
-        offer = False
-        while True:
-            offer = offer or rng.random() >= stall
-            ctx.set(port.valid, offer)
-            _, _, ready = await ctx.tick().sample(port.ready)
-            offer = offer and not ready
-    return run
-
-
-def token_sink(port, rng: random.Random, stall: float):
-    """Take tokens from ``port`` at random; check that an offer is held until taken."""
-    async def run(ctx):
-        waiting = False
-        while True:
-            ready = rng.random() >= stall
-            ctx.set(port.ready, ready)
-            _, _, valid = await ctx.tick().sample(port.valid)
-            assert valid or not waiting, "token offer withdrawn"
-            waiting = valid and not ready
-    return run
-
-
-def handshake(stream):
-    return stream.valid & stream.ready
-
-
-def monitor(events: dict[str, list[int]], signals: dict):
-    """Record in ``events[name]`` every cycle in which ``signals[name]`` is non-zero."""
-    async def run(ctx):
-        events.update((name, []) for name in signals)
-        cycle = 0
-        async for _, _, *values in ctx.tick().sample(*signals.values()):
-            for name, value in zip(signals, values):
-                if value:
-                    events[name].append(cycle)
-            cycle += 1
-    return run
-
-
 def simulate(config, state, insns, *, seed=0, memory_stall=0.0, token_stall=0.0, idle=0.0,
              delay=0, start_after: int | None = None) -> dict:
     """Run ``insns`` (ending in FINISH) on Compute from ``state`` until ``done``.
@@ -220,14 +144,15 @@ def simulate(config, state, insns, *, seed=0, memory_stall=0.0, token_stall=0.0,
 
     sim = Simulator(harness)
     sim.add_clock(1e-6)
-    for port in (dut.uop_mem, dut.acc_mem, dut.acc8_mem):
-        sim.add_testbench(dram_reader(port, state, random.Random(rng.random()), memory_stall),
-                          background=True)
+    dram = ElementMemory(state.dram.data, state.dram.base)
+    for name in ("uop_mem", "acc_mem", "acc8_mem"):
+        sim.add_testbench(dram.reader(getattr(dut, name), name=name, stall=memory_stall,
+                                      seed=rng.random()), background=True)
     for port in (dut.from_load, dut.from_store):
         sim.add_testbench(token_source(port, random.Random(rng.random()), token_stall, delay),
                           background=True)
     for port in (dut.to_load, dut.to_store):
-        sim.add_testbench(token_sink(port, random.Random(rng.random()), token_stall),
+        sim.add_testbench(stream_sink(port, random.Random(rng.random()), token_stall),
                           background=True)
     sim.add_testbench(monitor(events, {
         "insn": handshake(dut.insn),

@@ -24,7 +24,16 @@ from vtaref.spec.isa import INSN_BYTES, MemType, Stage
 from vtaref.spec.state import Dram, element_formats
 
 from .element_model import ElementMemory
-from .impl_support import random_state, rows, sized_config
+from .impl_support import (
+    encoded,
+    handshake,
+    monitor,
+    random_state,
+    rows,
+    sized_config,
+    stream_sink,
+    token_source,
+)
 
 # Small configs: BATCH=2 with 8-bit lanes; sub-byte lanes (4-bit inp/out, 2-bit wgt, 16-bit
 # acc); BLOCK=8 with 8-row buffers.
@@ -36,10 +45,6 @@ CONFIGS = {
 DRAM_BASE = 0x10000  # a multiple of every element size
 MAX_CYCLES = 5000
 FLAGS = ("pop_prev_dep", "pop_next_dep", "push_prev_dep", "push_next_dep")
-
-
-def encoded(insn, config) -> int:
-    return int.from_bytes(isa.encode(insn, config), "little")
 
 
 class Harness(Elaboratable):
@@ -71,55 +76,6 @@ class Harness(Elaboratable):
 
 
 # -- testbench pieces ---------------------------------------------------------------------------
-
-
-def token_source(port, rng: random.Random, stall: float, delay: int = 0):
-    """Offer tokens on ``port`` (held once offered, like a token queue) from cycle ``delay``,
-    stalling at random."""
-    async def run(ctx):
-        offer = False
-        if delay:
-            await ctx.tick().repeat(delay)
-        while True:
-            offer = offer or rng.random() >= stall
-            ctx.set(port.valid, offer)
-            _, _, ready = await ctx.tick().sample(port.ready)
-            if ready:
-                offer = False
-    return run
-
-
-def stream_sink(port, rng: random.Random, stall: float, received: list | None = None):
-    """Take from ``port`` at random; check that an offer stays valid and unchanged until taken."""
-    async def run(ctx):
-        waiting = None
-        while True:
-            ready = rng.random() >= stall
-            ctx.set(port.ready, ready)
-            _, _, valid, payload = await ctx.tick().sample(port.valid, port.payload)
-            assert waiting is None or (valid and payload == waiting), "offer withdrawn"
-            waiting = payload if valid and not ready else None
-            if valid and ready and received is not None:
-                received.append(payload)
-    return run
-
-
-def monitor(events: dict[str, list[int]], signals: dict):
-    """Record in ``events[name]`` every cycle in which ``signals[name]`` is non-zero."""
-    async def run(ctx):
-        for name in signals:
-            events[name] = []
-        cycle = 0
-        async for _, _, *values in ctx.tick().sample(*signals.values()):
-            for name, value in zip(signals, values):
-                if value:
-                    events[name].append(cycle)
-            cycle += 1
-    return run
-
-
-def handshake(stream):
-    return stream.valid & stream.ready
 
 
 def issue(dut, words: list[int], rng: random.Random, idle: float, result: dict,
