@@ -20,8 +20,10 @@ from amaranth.lib.wiring import In, Out
 
 from vtaref.impl import scratchpad
 from vtaref.impl.alu import AluDatapath, TensorAlu, operand_layout
-from vtaref.impl.isa import AluOp, uop_layout
+from vtaref.impl.isa import AluOp
 from vtaref.spec.config import VtaConfig
+
+from .loop import walk_loop
 
 MAX_ITER = 2  # TensorAluSpec's bound on iter_out and iter_in
 
@@ -154,18 +156,9 @@ class TensorAluSpec(Elaboratable):
         m.d.sync += [seen[name].eq(Value.cast(getattr(datapath, name))) for name in seen]
 
         # The model walks the loop in order, one visit per write of the unit.
-        outer, inner = Signal.like(cmd.iter_out), Signal.like(cmd.iter_in)
-        uop_idx = Signal.like(cmd.uop_end)
-        done = Signal(range(bound + 1))
-        with m.If(~started):
-            m.d.sync += uop_idx.eq(cmd.uop_bgn)
-        uop = data.View(uop_layout(config), uops[uop_idx])
-        index = {}
-        for target in ("dst", "src"):
-            index[target] = Signal(scratchpad.addr_width("acc", config), name=f"model_{target}")
-            m.d.comb += index[target].eq(uop[f"{target}_idx"]
-                                         + outer * cmd[f"{target}_factor_out"]
-                                         + inner * cmd[f"{target}_factor_in"])
+        walk = walk_loop(m, "model", write.en, cmd, uops, config, started, bound,
+                         {"dst": "acc", "src": "acc"})
+        index, done = walk, walk["count"]
         operand = Signal(operand_layout(config))
         source = data.View(row, model_acc[index["src"]])
         for lane, lane_src in zip(scratchpad.lanes(operand), scratchpad.lanes(source)):
@@ -180,15 +173,7 @@ class TensorAluSpec(Elaboratable):
                          Assert(seen["a"] == model_acc[index["dst"]]),
                          Assert(seen["b"] == Value.cast(operand)),
                          Assert(Value.cast(write.data) == seen["y"])]
-            m.d.sync += [model_acc[index["dst"]].eq(seen["y"]), done.eq(done + 1)]
-            with m.If(uop_idx + 1 != cmd.uop_end):
-                m.d.sync += uop_idx.eq(uop_idx + 1)
-            with m.Else():
-                m.d.sync += uop_idx.eq(cmd.uop_bgn)
-                with m.If(inner + 1 != cmd.iter_in):
-                    m.d.sync += inner.eq(inner + 1)
-                with m.Else():
-                    m.d.sync += [inner.eq(0), outer.eq(outer + 1)]
+            m.d.sync += model_acc[index["dst"]].eq(seen["y"])
 
         # Exactly visits + LATENCY cycles after the command, the unit is idle and done.
         with m.If(started & (visits != 0)):

@@ -18,10 +18,12 @@ from amaranth.lib import data
 
 from vtaref.impl import scratchpad
 from vtaref.impl.gemm import TensorGemm, tree_sum
-from vtaref.impl.isa import uop_layout
 from vtaref.spec.config import VtaConfig
 
+from .loop import walk_loop
+
 MAX_ITER = 2  # the bound on iter_out and iter_in
+GEMM_TARGETS = {"dst": "acc", "src": "inp", "wgt": "wgt"}  # buffer each index reads
 
 
 def tiny_gemm_config() -> VtaConfig:
@@ -89,8 +91,10 @@ class TensorGemmSpec(Elaboratable):
         # Two in-order walks of the loop: one checks the reads of each visit, one its write.
         empty = (cmd.iter_out == 0) | (cmd.iter_in == 0) | (cmd.uop_end <= cmd.uop_bgn)
         visits = Mux(empty, 0, cmd.iter_out * cmd.iter_in * (cmd.uop_end - cmd.uop_bgn))
-        reads = _walk(m, "read", dut.inp.en, cmd, contents["uop"], config, started, bound)
-        writes = _walk(m, "write", write.en, cmd, contents["uop"], config, started, bound)
+        reads = walk_loop(m, "read", dut.inp.en, cmd, contents["uop"], config, started, bound,
+                          GEMM_TARGETS)
+        writes = walk_loop(m, "write", write.en, cmd, contents["uop"], config, started, bound,
+                           GEMM_TARGETS)
         with m.If(dut.inp.en):
             m.d.comb += [Assert(reads["count"] < visits), Assert(dut.wgt.en),
                          Assert(dut.inp.addr == reads["src"]),
@@ -124,34 +128,3 @@ class TensorGemmSpec(Elaboratable):
         with m.If(started & dut.idle):
             m.d.comb += Assert(writes["count"] == visits)
         return m
-
-
-def _walk(m: Module, name: str, step, cmd, uops, config: VtaConfig, started, bound: int) -> dict:
-    """Walk ``cmd``'s loop in order, one visit per cycle with ``step`` high.
-
-    Returns the current visit's ``dst``, ``src`` and ``wgt`` indices and ``count``, the number
-    of visits walked so far.
-    """
-    outer = Signal.like(cmd.iter_out, name=f"{name}_outer")
-    inner = Signal.like(cmd.iter_in, name=f"{name}_inner")
-    uop_idx = Signal.like(cmd.uop_end, name=f"{name}_uop")
-    count = Signal(range(bound + 1), name=f"{name}_count")
-    with m.If(~started):
-        m.d.sync += uop_idx.eq(cmd.uop_bgn)
-    uop = data.View(uop_layout(config), uops[uop_idx])
-    walk = {"count": count}
-    for target, buffer in (("dst", "acc"), ("src", "inp"), ("wgt", "wgt")):
-        walk[target] = Signal(scratchpad.addr_width(buffer, config), name=f"{name}_{target}")
-        m.d.comb += walk[target].eq(uop[f"{target}_idx"] + outer * cmd[f"{target}_factor_out"]
-                                    + inner * cmd[f"{target}_factor_in"])
-    with m.If(step):
-        m.d.sync += count.eq(count + 1)
-        with m.If(uop_idx + 1 != cmd.uop_end):
-            m.d.sync += uop_idx.eq(uop_idx + 1)
-        with m.Else():
-            m.d.sync += uop_idx.eq(cmd.uop_bgn)
-            with m.If(inner + 1 != cmd.iter_in):
-                m.d.sync += inner.eq(inner + 1)
-            with m.Else():
-                m.d.sync += [inner.eq(0), outer.eq(outer + 1)]
-    return walk
