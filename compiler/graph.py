@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vtaref.spec import DEFAULT_CONFIG, Gemm, Load, MemType, Store, VtaConfig
+from vtaref.spec import DEFAULT_CONFIG, Gemm, Load, LoopInsn, MemType, Store, VtaConfig
 from vtaref.spec.runner import fetch
 from vtaref.spec.state import element_formats
 
@@ -140,7 +140,6 @@ class ProgramCost:
         image = program.image
         config = image.config
         formats = element_formats(config)
-        lanes = config.batch * config.block_in * config.block_out
         load_bytes = store_bytes = visits = macs = 0
         insns = fetch(image.make_dram(), image.insn_addr, image.insn_count, config)
         for insn in insns:
@@ -150,11 +149,10 @@ class ProgramCost:
                     load_bytes += moved
                 else:
                     store_bytes += moved
-            elif hasattr(insn, "uop_end"):
-                count = insn.iter_out * insn.iter_in * max(0, insn.uop_end - insn.uop_bgn)
-                visits += count
-                if isinstance(insn, Gemm) and not insn.reset_reg:
-                    macs += count * lanes
+            elif isinstance(insn, LoopInsn):
+                visits += insn.visit_count
+                if isinstance(insn, Gemm):
+                    macs += insn.macs(config)
         return cls(instructions=len(insns), uops=program.stats.get("uops placed", 0),
                    uop_visits=visits, gemm_macs=macs, load_bytes=load_bytes,
                    store_bytes=store_bytes, insn_bytes=len(insns) * config.ins_elem_bytes,

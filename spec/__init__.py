@@ -18,7 +18,21 @@ from .errors import (
     VtaError,
 )
 from .image import ProgramImage
-from .isa import Alu, AluOp, Finish, Gemm, Load, MemType, Opcode, Stage, Store, Uop, decode, encode
+from .isa import (
+    Alu,
+    AluOp,
+    Finish,
+    Gemm,
+    Load,
+    LoopInsn,
+    MemType,
+    Opcode,
+    Stage,
+    Store,
+    Uop,
+    decode,
+    encode,
+)
 from .runner import RunStats, run_program
 from .semantics import FLAVORS, Flavor
 from .state import MachineState
@@ -35,8 +49,8 @@ def run_image(image: ProgramImage, **options) -> tuple[MachineState, RunStats]:
 
 __all__ = [
     "Alu", "AluOp", "ConfigError", "DEFAULT_CONFIG", "DeadlockError", "FLAVORS", "Finish",
-    "Flavor", "Gemm", "ImageError", "Load", "MachineState", "MemType", "Opcode", "ProgramBuilder",
-    "ProgramError", "ProgramImage", "RaceError", "RunStats", "Stage", "Store",
+    "Flavor", "Gemm", "ImageError", "Load", "LoopInsn", "MachineState", "MemType", "Opcode",
+    "ProgramBuilder", "ProgramError", "ProgramImage", "RaceError", "RunStats", "Stage", "Store",
     "TokenOverflowError", "Uop", "VtaConfig", "VtaError", "decode", "encode", "run_image",
     "run_program",
 ]

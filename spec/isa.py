@@ -78,7 +78,17 @@ def bits(width: Width, *, signed: bool = False, default: int = 0):
     return field(default=default, metadata={"width": width, "signed": signed})
 
 
-def _width(f, config: VtaConfig) -> int:
+def factor(target: str):
+    """Declare a loop factor of index ``target``, as wide as the scratchpad address it steps.
+
+    The scratchpad is the instruction class's ``BUFFERS[target]`` (see :class:`LoopInsn`).
+    """
+    return field(default=0, metadata={"width": None, "index": target, "signed": False})
+
+
+def _width(f, config: VtaConfig, cls: type | None = None) -> int:
+    if "index" in f.metadata:
+        return getattr(config, f"log_{cls.BUFFERS[f.metadata['index']]}_buff_depth")
     width = f.metadata["width"]
     return width if isinstance(width, int) else width(config)
 
@@ -162,39 +172,74 @@ class Store(MemInsn):
 
 
 @dataclass(frozen=True)
-class Gemm(Insn):
+class LoopInsn(Insn):
+    """GEMM and ALU (the head of ``VTAGemInsn`` and ``VTAAluInsn``): a two-level micro-op loop.
+
+    The loop is ``for o in iter_out: for i in iter_in: for u in [uop_bgn, uop_end)``. Each visit
+    carries one scratchpad index per name in ``BUFFERS`` (``dst``, ``src`` and, for GEMM,
+    ``wgt``): index ``t`` is :func:`visit_index`, ``uop[u].<t>_idx + o * <t>_factor_out +
+    i * <t>_factor_in``, into scratchpad ``BUFFERS[t]``. A factor is as wide as that
+    scratchpad's address, so GEMM's ``src`` factors (INP) and ALU's (ACC) differ in width.
+    """
+
+    BUFFERS: ClassVar[dict[str, str]]  # index name -> the scratchpad it addresses
+    reset_reg: int = bits(1)
+    uop_bgn: int = bits(lambda c: c.log_uop_buff_depth)
+    uop_end: int = bits(lambda c: c.log_uop_buff_depth + 1)
+    iter_out: int = bits(LOOP_ITER_WIDTH)
+    iter_in: int = bits(LOOP_ITER_WIDTH)
+    dst_factor_out: int = factor("dst")
+    dst_factor_in: int = factor("dst")
+    src_factor_out: int = factor("src")
+    src_factor_in: int = factor("src")
+
+    @property
+    def visit_count(self) -> int:
+        """Return how many uop visits the loop makes (0 for an empty or reversed uop range)."""
+        return self.iter_out * self.iter_in * max(0, self.uop_end - self.uop_bgn)
+
+    @property
+    def is_empty(self) -> bool:
+        """Return whether the loop visits nothing (a zero count or ``uop_end <= uop_bgn``)."""
+        return self.visit_count == 0
+
+
+def visit_index(loop, target: str, uop_idx, outer, inner):
+    """Return index ``target`` of a visit: ``uop_idx + outer * <target>_factor_out + inner *
+    <target>_factor_in``.
+
+    ``uop_idx`` is the micro-op's ``<target>_idx`` field; ``loop`` is anything with the factor
+    fields as attributes (a :class:`LoopInsn`, an RTL view of one). The arguments may be ints,
+    numpy arrays or Amaranth values.
+    """
+    return (uop_idx + outer * getattr(loop, f"{target}_factor_out")
+            + inner * getattr(loop, f"{target}_factor_in"))
+
+
+@dataclass(frozen=True)
+class Gemm(LoopInsn):
     """GEMM (``VTAGemInsn``): ``acc[dst] += inp[src] . wgt[wgt]^T`` over a two-level uop loop."""
 
     OPCODE = Opcode.GEMM
     MNEMONIC = "GEMM"
-    reset_reg: int = bits(1)
-    uop_bgn: int = bits(lambda c: c.log_uop_buff_depth)
-    uop_end: int = bits(lambda c: c.log_uop_buff_depth + 1)
-    iter_out: int = bits(LOOP_ITER_WIDTH)
-    iter_in: int = bits(LOOP_ITER_WIDTH)
-    dst_factor_out: int = bits(lambda c: c.log_acc_buff_depth)
-    dst_factor_in: int = bits(lambda c: c.log_acc_buff_depth)
-    src_factor_out: int = bits(lambda c: c.log_inp_buff_depth)
-    src_factor_in: int = bits(lambda c: c.log_inp_buff_depth)
-    wgt_factor_out: int = bits(lambda c: c.log_wgt_buff_depth)
-    wgt_factor_in: int = bits(lambda c: c.log_wgt_buff_depth)
+    BUFFERS = {"dst": "acc", "src": "inp", "wgt": "wgt"}
+    wgt_factor_out: int = factor("wgt")
+    wgt_factor_in: int = factor("wgt")
+
+    def macs(self, config: VtaConfig) -> int:
+        """Return the multiply-accumulates the instruction makes (none with ``reset_reg``)."""
+        if self.reset_reg:
+            return 0
+        return self.visit_count * config.batch * config.block_in * config.block_out
 
 
 @dataclass(frozen=True)
-class Alu(Insn):
+class Alu(LoopInsn):
     """ALU (``VTAAluInsn``): ``acc[dst] = op(acc[dst], acc[src] or imm)`` over a uop loop."""
 
     OPCODE = Opcode.ALU
     MNEMONIC = "ALU"
-    reset_reg: int = bits(1)
-    uop_bgn: int = bits(lambda c: c.log_uop_buff_depth)
-    uop_end: int = bits(lambda c: c.log_uop_buff_depth + 1)
-    iter_out: int = bits(LOOP_ITER_WIDTH)
-    iter_in: int = bits(LOOP_ITER_WIDTH)
-    dst_factor_out: int = bits(lambda c: c.log_acc_buff_depth)
-    dst_factor_in: int = bits(lambda c: c.log_acc_buff_depth)
-    src_factor_out: int = bits(lambda c: c.log_acc_buff_depth)
-    src_factor_in: int = bits(lambda c: c.log_acc_buff_depth)
+    BUFFERS = {"dst": "acc", "src": "acc"}
     alu_opcode: int = bits(ALU_OPCODE_BIT_WIDTH)
     use_imm: int = bits(1)
     imm: int = bits(ALUOP_IMM_BIT_WIDTH, signed=True)
@@ -224,7 +269,8 @@ INSN_CLASSES: dict[Opcode, type[Insn]] = {
 
 def _insn_specs(cls: type[Insn], config: VtaConfig) -> list[tuple[str, int, bool]]:
     specs = [("opcode", OPCODE_BIT_WIDTH, False)]
-    return specs + [(f.name, _width(f, config), f.metadata["signed"]) for f in fields(cls)]
+    return specs + [(f.name, _width(f, config, cls), f.metadata["signed"])
+                    for f in fields(cls)]
 
 
 def _uop_specs(config: VtaConfig) -> list[tuple[str, int, bool]]:

@@ -18,9 +18,18 @@ from __future__ import annotations
 import numpy as np
 
 from .access import Access, ByteRanges
-from .isa import Alu, AluOp, Finish, Gemm, Load, MemType, Store, decode_uop
+from .isa import Alu, AluOp, Finish, Gemm, Load, LoopInsn, MemType, Store, decode_uop, visit_index
 from .packing import wrap as wrap_array
-from .semantics import FSIM, Flavor, check_load, fail
+from .semantics import (
+    FSIM,
+    Flavor,
+    check_alu,
+    check_load,
+    check_store,
+    check_uop_range,
+    fail,
+    index_fault,
+)
 from .state import MachineState
 
 
@@ -163,18 +172,7 @@ def store(insn: Store, state: MachineState, index: int, flavor: Flavor = FSIM) -
     """
     if insn.x_size == 0:
         return Access()
-    if insn.memory_type != MemType.OUT:
-        raise fail(insn, index, "memory_type",
-                   f"{insn.memory_type} cannot be stored; STORE takes OUT=4")
-    for pad in ("y_pad_0", "y_pad_1", "x_pad_0", "x_pad_1"):
-        if getattr(insn, pad):
-            raise fail(insn, index, pad, "STORE does not support padding")
-    fmt = state.formats[MemType.OUT]
-    sram_end = insn.sram_base + insn.y_size * insn.x_size
-    if sram_end > state["acc"].depth:
-        raise fail(insn, index, "sram_base",
-                   f"acc[{insn.sram_base}:{sram_end}] exceeds the buffer depth "
-                   f"{state['acc'].depth}")
+    fmt, _ = check_store(insn, state, index)
     rows = dram_rows(insn, state, index, fmt.bytes)
 
     source = "acc" if flavor.store_from == "acc" else "out"
@@ -194,48 +192,44 @@ def store(insn: Store, state: MachineState, index: int, flavor: Flavor = FSIM) -
 # -- the micro-op loop ----------------------------------------------------------------------
 
 
-def visits(insn: Gemm | Alu, state: MachineState):
+def visits(insn: LoopInsn, state: MachineState):
     """Yield ``(o, i, u, dst, src, wgt)`` for every uop visit, in the order they run.
 
     The loop is ``for o in iter_out: for i in iter_in: for u in [uop_bgn, uop_end)``; each index
-    is the uop's field plus ``o * <name>_factor_out + i * <name>_factor_in``. ``src`` indexes INP
-    for GEMM and ACC for ALU; ``wgt`` is None for ALU.
+    is the uop's field plus ``o * <name>_factor_out + i * <name>_factor_in``
+    (:func:`~vtaref.spec.isa.visit_index`) and addresses the scratchpad ``insn.BUFFERS[name]``.
+    ``wgt`` is None for ALU.
     """
     for o in range(insn.iter_out):
         for i in range(insn.iter_in):
             for u in range(insn.uop_bgn, insn.uop_end):
                 word = int(state["uop"].data[u, 0])
                 uop = decode_uop(word.to_bytes(4, "little"), state.config)
-                dst = uop.dst_idx + o * insn.dst_factor_out + i * insn.dst_factor_in
-                src = uop.src_idx + o * insn.src_factor_out + i * insn.src_factor_in
+                dst = visit_index(insn, "dst", uop.dst_idx, o, i)
+                src = visit_index(insn, "src", uop.src_idx, o, i)
                 wgt = None
-                if isinstance(insn, Gemm):
-                    wgt = uop.wgt_idx + o * insn.wgt_factor_out + i * insn.wgt_factor_in
+                if "wgt" in insn.BUFFERS:
+                    wgt = visit_index(insn, "wgt", uop.wgt_idx, o, i)
                 yield o, i, u, dst, src, wgt
 
 
-def check_visits(insn: Gemm | Alu, state: MachineState, index: int,
-                 targets: list[tuple[str, str]]) -> None:
+def check_visits(insn: LoopInsn, state: MachineState, index: int,
+                 names: tuple[str, ...] = ("dst", "src", "wgt")) -> None:
     """Raise ProgramError if the uop loop would index past a buffer.
 
-    ``targets`` lists ``(index name, buffer)`` pairs. They are checked one after another, each
-    over every visit in loop order, so a bad ``dst`` in any visit is reported before a bad
-    ``src``. An empty loop (a zero iteration count, or uop_end <= uop_bgn) visits nothing and so
-    is never at fault, whatever uop_end is.
+    The indices of ``insn.BUFFERS`` named in ``names`` are checked one after another, each over
+    every visit in loop order, so a bad ``dst`` in any visit is reported before a bad ``src``.
+    An empty loop visits nothing and so is never at fault, whatever uop_end is.
     """
-    if insn.iter_out == 0 or insn.iter_in == 0 or insn.uop_end <= insn.uop_bgn:
-        return
-    if insn.uop_end > state["uop"].depth:
-        raise fail(insn, index, "uop_end",
-                   f"{insn.uop_end} exceeds the uop buffer depth {state['uop'].depth}")
-    for name, buffer in targets:
+    check_uop_range(insn, state, index)
+    for name, buffer in insn.BUFFERS.items():
+        if name not in names:
+            continue
         depth = state[buffer].depth
         for o, i, u, dst, src, wgt in visits(insn, state):
             value = {"dst": dst, "src": src, "wgt": wgt}[name]
             if value >= depth:
-                raise fail(insn, index, f"{name}_factor_out/{name}_factor_in",
-                           f"uop {u} at iteration ({o}, {i}) indexes {buffer}[{value}], past "
-                           f"the buffer depth {depth}")
+                raise index_fault(insn, index, name, u, o, i, value, depth)
 
 
 # -- GEMM -----------------------------------------------------------------------------------
@@ -256,7 +250,7 @@ def gemm(insn: Gemm, state: MachineState, index: int, flavor: Flavor = FSIM) -> 
     acc, inp, wgt, out = state["acc"], state["inp"], state["wgt"], state["out"]
     with_out_buffer = flavor.store_from == "out"
     if insn.reset_reg and not with_out_buffer:
-        check_visits(insn, state, index, [("dst", "acc")])
+        check_visits(insn, state, index, ("dst",))
         written = []
         for _, _, _, d, _, _ in visits(insn, state):
             for lane in range(acc.lanes):
@@ -264,7 +258,7 @@ def gemm(insn: Gemm, state: MachineState, index: int, flavor: Flavor = FSIM) -> 
             written.append(d)
         return Access(writes={"acc": indices(written)})
 
-    check_visits(insn, state, index, [("dst", "acc"), ("src", "inp"), ("wgt", "wgt")])
+    check_visits(insn, state, index)
     dsts, srcs, wgts = [], [], []
     for _, _, _, d, s, w in visits(insn, state):
         for b in range(config.batch):
@@ -333,13 +327,8 @@ def alu(insn: Alu, state: MachineState, index: int, flavor: Flavor = FSIM) -> Ac
     visits of the same instruction wrote. The HLS flavor also writes each result, truncated to
     the out width, to the out buffer. The fsim flavor has MUL; the HLS flavor does not.
     """
-    if insn.alu_opcode not in set(AluOp):
-        raise fail(insn, index, "alu_opcode",
-                   f"{insn.alu_opcode} is not an ALU opcode (MIN=0, MAX=1, ADD=2, SHR=3, MUL=4)")
-    op = AluOp(insn.alu_opcode)
-    if op == AluOp.MUL and not flavor.mul:
-        raise fail(insn, index, "alu_opcode", f"MUL does not exist in the {flavor.name} flavor")
-    check_visits(insn, state, index, [("dst", "acc"), ("src", "acc")])
+    op = check_alu(insn, index, flavor)
+    check_visits(insn, state, index)
     config = state.config
     acc, out = state["acc"], state["out"]
     with_out_buffer = flavor.store_from == "out"

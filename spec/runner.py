@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 from .access import Access
 from .config import VtaConfig
 from .errors import DeadlockError, ProgramError, RaceError, TokenOverflowError
-from .isa import INSN_BYTES, DecodeError, Finish, Gemm, Insn, Stage, decode
+from .isa import INSN_BYTES, DecodeError, Finish, Gemm, Insn, LoopInsn, Stage, decode
 from .races import RaceChecker
 from .semantics import EXECUTE, FSIM, Flavor
 from .state import Dram, MachineState
@@ -102,7 +102,7 @@ def check_portable(insn: Insn, index: int) -> None:
     The functional simulator runs no iteration; the Chisel design tests ``count - 1`` for the
     last iteration, so its counters wrap and run 2^14 iterations (or wrap the uop index).
     """
-    if not hasattr(insn, "uop_end"):
+    if not isinstance(insn, LoopInsn):
         return
     for name in ("iter_out", "iter_in"):
         if getattr(insn, name) == 0:
@@ -245,13 +245,10 @@ class Runner:
 
     def _count(self, insn: Insn, access: Access) -> None:
         self.stats.instructions[insn.MNEMONIC] += 1
-        if isinstance(insn, Gemm) and not insn.reset_reg:
-            visits = insn.iter_out * insn.iter_in * max(0, insn.uop_end - insn.uop_bgn)
-            config = self.state.config
-            self.stats.uops += visits
-            self.stats.macs += visits * config.batch * config.block_in * config.block_out
-        elif hasattr(insn, "uop_end"):
-            self.stats.uops += insn.iter_out * insn.iter_in * max(0, insn.uop_end - insn.uop_bgn)
+        if isinstance(insn, LoopInsn):
+            self.stats.uops += insn.visit_count
+        if isinstance(insn, Gemm):
+            self.stats.macs += insn.macs(self.state.config)
 
     def _deadlock_message(self) -> str:
         waits = []

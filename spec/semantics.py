@@ -17,7 +17,19 @@ import numpy as np
 
 from .access import Access, ByteRanges
 from .errors import ProgramError
-from .isa import Alu, AluOp, Finish, Gemm, Insn, Load, MemType, Store, uop_layout
+from .isa import (
+    Alu,
+    AluOp,
+    Finish,
+    Gemm,
+    Insn,
+    Load,
+    LoopInsn,
+    MemType,
+    Store,
+    uop_layout,
+    visit_index,
+)
 from .packing import pack, unpack, wrap
 from .state import MachineState
 
@@ -120,6 +132,26 @@ def load(insn: Load, state: MachineState, index: int, flavor: Flavor = FSIM) -> 
     return Access(writes={fmt.buffer: written}, dram_reads=ranges if insn.y_size else None)
 
 
+def check_store(insn: Store, state: MachineState, index: int):
+    """Check a STORE's memory type, padding and scratchpad range (``x_size > 0``).
+
+    Returns the element format and the scratchpad index past the last element read; raises
+    ProgramError naming the faulty field.
+    """
+    if insn.memory_type != MemType.OUT:
+        raise fail(insn, index, "memory_type",
+                   f"{insn.memory_type} cannot be stored; STORE takes OUT=4")
+    for pad in ("y_pad_0", "y_pad_1", "x_pad_0", "x_pad_1"):
+        if getattr(insn, pad):
+            raise fail(insn, index, pad, "STORE does not support padding")
+    sram_end = insn.sram_base + insn.y_size * insn.x_size
+    if sram_end > state["acc"].depth:
+        raise fail(insn, index, "sram_base",
+                   f"acc[{insn.sram_base}:{sram_end}] exceeds the buffer depth "
+                   f"{state['acc'].depth}")
+    return state.formats[MemType.OUT], sram_end
+
+
 def store(insn: Store, state: MachineState, index: int, flavor: Flavor = FSIM) -> Access:
     """STORE: write y_size rows of x_size accumulator elements, truncated to the output width.
 
@@ -128,19 +160,7 @@ def store(insn: Store, state: MachineState, index: int, flavor: Flavor = FSIM) -
     """
     if insn.x_size == 0:
         return Access()
-    if insn.memory_type != MemType.OUT:
-        raise fail(insn, index, "memory_type",
-                   f"{insn.memory_type} cannot be stored; STORE takes OUT=4")
-    for pad in ("y_pad_0", "y_pad_1", "x_pad_0", "x_pad_1"):
-        if getattr(insn, pad):
-            raise fail(insn, index, pad, "STORE does not support padding")
-    fmt = state.formats[MemType.OUT]
-    count = insn.y_size * insn.x_size
-    sram_end = insn.sram_base + count
-    if sram_end > state["acc"].depth:
-        raise fail(insn, index, "sram_base",
-                   f"acc[{insn.sram_base}:{sram_end}] exceeds the buffer depth "
-                   f"{state['acc'].depth}")
+    fmt, sram_end = check_store(insn, state, index)
     row_addrs, ranges = _dram_rows(insn, state, index, fmt.bytes, insn.y_size)
     source = "acc" if flavor.store_from == "acc" else "out"
     read = np.arange(insn.sram_base, sram_end)
@@ -159,40 +179,47 @@ def decode_uops(words: np.ndarray, state: MachineState) -> dict[str, np.ndarray]
     return {f.name: (words >> f.offset) & f.mask for f in uop_layout(state.config)}
 
 
-def uop_indices(insn: Gemm | Alu, state: MachineState, index: int,
+def check_uop_range(insn: LoopInsn, state: MachineState, index: int) -> None:
+    """Raise ProgramError if a loop that visits anything runs past the uop buffer.
+
+    An empty loop (:attr:`~vtaref.spec.isa.LoopInsn.is_empty`) visits nothing and so is never
+    at fault, whatever ``uop_end`` is, as in TVM-VTA's simulator.
+    """
+    if not insn.is_empty and insn.uop_end > state["uop"].depth:
+        raise fail(insn, index, "uop_end",
+                   f"{insn.uop_end} exceeds the uop buffer depth {state['uop'].depth}")
+
+
+def index_fault(insn: LoopInsn, index: int, target: str, u: int, o: int, i: int,
+                value: int, depth: int) -> ProgramError:
+    """Return the error for index ``target`` of visit ``(o, i, u)`` past its buffer's depth."""
+    return fail(insn, index, f"{target}_factor_out/{target}_factor_in",
+                f"uop {u} at iteration ({o}, {i}) indexes {insn.BUFFERS[target]}[{value}], "
+                f"past the buffer depth {depth}")
+
+
+def uop_indices(insn: LoopInsn, state: MachineState, index: int,
                 keys: tuple[str, ...] = ("dst", "src", "wgt")) -> dict[str, np.ndarray]:
     """Return each index the uop loop visits, shaped ``(iter_out, iter_in, uops)``.
 
-    ``dst`` always indexes ACC; ``src`` indexes INP for GEMM and ACC for ALU; ``wgt`` is present
-    for GEMM only. Only the grids named in ``keys`` are computed and checked. A zero iteration
-    count or an empty (or reversed) uop range visits nothing, as in TVM-VTA's simulator; an
-    index past a buffer's depth raises ProgramError.
+    The indices are those of ``insn.BUFFERS`` named in ``keys``, computed and checked in that
+    order. An empty loop visits nothing; an index past its buffer's depth raises ProgramError.
     """
-    if insn.iter_out == 0 or insn.iter_in == 0 or insn.uop_end <= insn.uop_bgn:
+    check_uop_range(insn, state, index)
+    if insn.is_empty:
         return {key: np.zeros((0, 0, 0), dtype=np.int64) for key in keys}
-    if insn.uop_end > state["uop"].depth:
-        raise fail(insn, index, "uop_end",
-                   f"{insn.uop_end} exceeds the uop buffer depth {state['uop'].depth}")
     uops = decode_uops(state["uop"].data[insn.uop_bgn:insn.uop_end, 0], state)
     outer = np.arange(insn.iter_out, dtype=np.int64)[:, None, None]
     inner = np.arange(insn.iter_in, dtype=np.int64)[None, :, None]
-    targets = [("dst", "dst_idx", "dst_factor", "acc"),
-               ("src", "src_idx", "src_factor", "inp" if isinstance(insn, Gemm) else "acc")]
-    if isinstance(insn, Gemm):
-        targets.append(("wgt", "wgt_idx", "wgt_factor", "wgt"))
     result = {}
-    for key, uop_field, factor, buffer in targets:
+    for key, buffer in insn.BUFFERS.items():
         if key not in keys:
             continue
-        base = uops[uop_field][None, None, :]
-        idx = (base + outer * getattr(insn, factor + "_out")
-               + inner * getattr(insn, factor + "_in"))
+        idx = visit_index(insn, key, uops[f"{key}_idx"][None, None, :], outer, inner)
         depth = state[buffer].depth
         if idx.size and idx.max() >= depth:
             o, i, u = np.unravel_index(int(np.argmax(idx >= depth)), idx.shape)
-            raise fail(insn, index, f"{factor}_out/{factor}_in",
-                       f"uop {insn.uop_bgn + u} at iteration ({o}, {i}) indexes "
-                       f"{buffer}[{idx[o, i, u]}], past the buffer depth {depth}")
+            raise index_fault(insn, index, key, insn.uop_bgn + u, o, i, idx[o, i, u], depth)
         result[key] = idx
     return result
 
@@ -370,19 +397,23 @@ def alu_apply(op: AluOp, a: np.ndarray, b: np.ndarray, width: int, flavor: Flavo
     return wrap(result, width)
 
 
+def check_alu(insn: Alu, index: int, flavor: Flavor) -> AluOp:
+    """Return the ALU instruction's operation; raise ProgramError if ``flavor`` has none such."""
+    if insn.alu_opcode not in set(AluOp):
+        raise fail(insn, index, "alu_opcode",
+                   f"{insn.alu_opcode} is not an ALU opcode (MIN=0, MAX=1, ADD=2, SHR=3, MUL=4)")
+    op = AluOp(insn.alu_opcode)
+    if op == AluOp.MUL and not flavor.mul:
+        raise fail(insn, index, "alu_opcode", f"MUL does not exist in the {flavor.name} flavor")
+    return op
+
+
 def alu(insn: Alu, state: MachineState, index: int, flavor: Flavor = FSIM) -> Access:
     """ALU: for every uop visit in loop order, ``acc[dst] = op(acc[dst], imm or acc[src])``.
 
     Visits run in order, so a visit sees what earlier visits of the same instruction wrote.
     """
-    try:
-        op = AluOp(insn.alu_opcode)
-    except ValueError:
-        raise fail(insn, index, "alu_opcode",
-                   f"{insn.alu_opcode} is not an ALU opcode (MIN=0, MAX=1, ADD=2, SHR=3, MUL=4)"
-                   ) from None
-    if op == AluOp.MUL and not flavor.mul:
-        raise fail(insn, index, "alu_opcode", f"MUL does not exist in the {flavor.name} flavor")
+    op = check_alu(insn, index, flavor)
     idx = uop_indices(insn, state, index)
     dst, src = idx["dst"].reshape(-1), idx["src"].reshape(-1)
     acc = state["acc"].data
