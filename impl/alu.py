@@ -11,6 +11,7 @@ from __future__ import annotations
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
 from vtaref.spec import isa
 from vtaref.spec.config import ALUOP_IMM_BIT_WIDTH, VtaConfig
@@ -56,7 +57,7 @@ class AluDatapath(wiring.Component):
 
     def _lane(self, m: Module, a, b, y) -> None:
         width = self._config.acc_width
-        amount_bits = (width - 1).bit_length()
+        amount_bits = ceil_log2(width)
         with m.Switch(self.op):
             with m.Case(AluOp.MIN):
                 m.d.comb += y.eq(Mux(a < b, a, b))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
 
 from vtaref.spec import isa as spec_isa
 from vtaref.spec.config import INS_WIDTH, MEMOP_SIZE_BIT_WIDTH, MEMOP_SRAM_ADDR_BIT_WIDTH, VtaConfig
@@ -18,7 +19,6 @@ from . import ports, scratchpad
 from .alu import TensorAlu
 from .gemm import TensorGemm
 from .isa import MemType, Opcode, generic_layout, insn_layout
-from .load import exact_log2
 
 LOCAL_TYPES = (MemType.UOP, MemType.ACC, MemType.ACC_8BIT)  # what the compute stage loads
 

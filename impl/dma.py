@@ -30,6 +30,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
 
 from . import axi, ports
 
@@ -37,10 +38,6 @@ WRITE_AHEAD = 2  # write bursts whose address may be accepted before their data 
 MAX_WRITE_RESPONSES = 8  # write bursts that may await their response (B) at once
 READ_CHANNELS = ("ar", "r")
 WRITE_CHANNELS = ("aw", "w", "b")
-
-
-def _log2(n: int) -> int:
-    return n.bit_length() - 1
 
 
 def check_ports(readers: dict[str, int], writers: dict[str, int]) -> None:
@@ -81,9 +78,9 @@ def _channel(name: str) -> str:
 def total_beats(addr: Value, count: Value, element_bytes: int, beat_bytes: int) -> Value:
     """Return the number of bus beats covering ``count`` elements from byte address ``addr``."""
     if element_bytes >= beat_bytes:
-        return count << _log2(element_bytes // beat_bytes)
-    span_end = addr[:_log2(beat_bytes)] + (count << _log2(element_bytes)) - 1
-    return Mux(count == 0, 0, (span_end >> _log2(beat_bytes)) + 1)
+        return count << exact_log2(element_bytes // beat_bytes)
+    span_end = addr[:exact_log2(beat_bytes)] + (count << exact_log2(element_bytes)) - 1
+    return Mux(count == 0, 0, (span_end >> exact_log2(beat_bytes)) + 1)
 
 
 def burst_beats(beat: Value, beats: Value, beat_bytes: int) -> Value:
@@ -92,7 +89,7 @@ def burst_beats(beat: Value, beats: Value, beat_bytes: int) -> Value:
     That is ``beats``, at most 256 and at most up to the next 4 KiB boundary.
     """
     page = axi.BOUNDARY_BYTES // beat_bytes
-    to_boundary = page - beat[:_log2(page)]
+    to_boundary = page - beat[:exact_log2(page)]
     limit = to_boundary if page <= axi.MAX_BURST_BEATS else Mux(
         to_boundary > axi.MAX_BURST_BEATS, axi.MAX_BURST_BEATS, to_boundary)
     return Mux(beats < limit, beats, limit)
@@ -147,8 +144,8 @@ class ReadDma(wiring.Component):
         self.busy = Signal()
         self.client = Signal(range(max(len(readers), 2)))
         self.left = Signal(ports.COUNT_WIDTH)
-        self.ar_beat = Signal(axi.ADDR_WIDTH - _log2(beat_bytes))
-        self.ar_beats = Signal(ports.COUNT_WIDTH + _log2(wide) + 1)
+        self.ar_beat = Signal(axi.ADDR_WIDTH - exact_log2(beat_bytes))
+        self.ar_beats = Signal(ports.COUNT_WIDTH + exact_log2(wide) + 1)
         super().__init__({name: In(ports.element_read(bits)) for name, bits in readers.items()}
                          | {"axi": Out(bus_half(data_width, READ_CHANNELS))})
 
@@ -156,12 +153,12 @@ class ReadDma(wiring.Component):
         m = Module()
         bus, width = self.axi, self.data_width
         beat_bytes = width // 8
-        m.d.comb += [bus.arsize.eq(_log2(beat_bytes)), bus.arburst.eq(axi.BURST_INCR)]
+        m.d.comb += [bus.arsize.eq(exact_log2(beat_bytes)), bus.arburst.eq(axi.BURST_INCR)]
         if not self.readers:
             return m
         port_list = [getattr(self, name) for name in self.readers]
         # An element's position: its lane in the beat (narrow) or its beat so far (wide).
-        pos = Signal(max(_log2(max(bits, width) // min(bits, width))
+        pos = Signal(max(exact_log2(max(bits, width) // min(bits, width))
                          for bits in self.readers.values()))
         collect = Signal(max([bits - width for bits in self.readers.values()] + [0]))
 
@@ -170,20 +167,20 @@ class ReadDma(wiring.Component):
             cmd = cmds.payload
             m.d.sync += [self.client.eq(cmds.grant), self.left.eq(cmd.count),
                          self.busy.eq(cmd.count != 0),
-                         self.ar_beat.eq(cmd.addr >> _log2(beat_bytes))]
+                         self.ar_beat.eq(cmd.addr >> exact_log2(beat_bytes))]
             for index, bits in enumerate(self.readers.values()):
                 with m.If(cmds.grant == index):
                     m.d.sync += self.ar_beats.eq(
                         total_beats(cmd.addr, cmd.count, bits // 8, beat_bytes))
                     if bits < width:
-                        m.d.sync += pos.eq(cmd.addr[_log2(bits // 8):_log2(beat_bytes)])
+                        m.d.sync += pos.eq(cmd.addr[exact_log2(bits // 8):exact_log2(beat_bytes)])
                     else:
                         m.d.sync += pos.eq(0)
 
         # Addresses: one burst after another, as long as there are beats to request.
         burst = burst_beats(self.ar_beat, self.ar_beats, beat_bytes)
         m.d.comb += [bus.arvalid.eq(self.ar_beats != 0),
-                     bus.araddr.eq(Cat(Const(0, _log2(beat_bytes)), self.ar_beat)),
+                     bus.araddr.eq(Cat(Const(0, exact_log2(beat_bytes)), self.ar_beat)),
                      bus.arlen.eq(burst - 1)]
         with m.If(bus.arvalid & bus.arready):
             m.d.sync += [self.ar_beat.eq(self.ar_beat + burst),
@@ -195,7 +192,7 @@ class ReadDma(wiring.Component):
             active = self.busy & (self.client == index)
             if bits <= width:
                 lanes = width // bits
-                lane = pos[:_log2(lanes)]
+                lane = pos[:exact_log2(lanes)]
                 beat_ends = (lane == lanes - 1) | last_element
                 m.d.comb += [port.data.valid.eq(active & bus.rvalid),
                              port.data.payload.eq(bus.rdata.word_select(lane, bits)
@@ -207,7 +204,7 @@ class ReadDma(wiring.Component):
                                  pos.eq((lane + 1)[:len(lane)])]
             else:
                 beats = bits // width
-                slot = pos[:_log2(beats)]
+                slot = pos[:exact_log2(beats)]
                 element_ends = slot == beats - 1
                 m.d.comb += [port.data.valid.eq(active & bus.rvalid & element_ends),
                              port.data.payload.eq(Cat(collect[len(collect) - (bits - width):],
@@ -248,8 +245,8 @@ class WriteDma(wiring.Component):
         self.active = Signal()
         self.client = Signal(range(max(len(writers), 2)))
         self.left = Signal(ports.COUNT_WIDTH)
-        self.aw_beat = Signal(axi.ADDR_WIDTH - _log2(beat_bytes))
-        self.aw_beats = Signal(ports.COUNT_WIDTH + _log2(wide) + 1)
+        self.aw_beat = Signal(axi.ADDR_WIDTH - exact_log2(beat_bytes))
+        self.aw_beats = Signal(ports.COUNT_WIDTH + exact_log2(wide) + 1)
         self.lens = [Signal(8, name=f"len_{k}") for k in range(WRITE_AHEAD)]
         self.level = Signal(range(WRITE_AHEAD + 1))
         self.w_beat = Signal(8)
@@ -261,11 +258,11 @@ class WriteDma(wiring.Component):
         m = Module()
         bus, width = self.axi, self.data_width
         beat_bytes = width // 8
-        m.d.comb += [bus.awsize.eq(_log2(beat_bytes)), bus.awburst.eq(axi.BURST_INCR)]
+        m.d.comb += [bus.awsize.eq(exact_log2(beat_bytes)), bus.awburst.eq(axi.BURST_INCR)]
         if not self.writers:
             return m
         port_list = [getattr(self, name) for name in self.writers]
-        pos = Signal(max(_log2(max(bits, width) // min(bits, width))
+        pos = Signal(max(exact_log2(max(bits, width) // min(bits, width))
                          for bits in self.writers.values()))
         hold = Signal(max([bits - width for bits in self.writers.values()] + [0]))
         held_beats = Signal(range(max(max(self.writers.values()) // width, 2)))
@@ -276,13 +273,13 @@ class WriteDma(wiring.Component):
         with m.If(cmds.taken):
             cmd = cmds.payload
             m.d.sync += [self.active.eq(1), self.client.eq(cmds.grant), self.left.eq(cmd.count),
-                         self.aw_beat.eq(cmd.addr >> _log2(beat_bytes)), gather_strb.eq(0)]
+                         self.aw_beat.eq(cmd.addr >> exact_log2(beat_bytes)), gather_strb.eq(0)]
             for index, bits in enumerate(self.writers.values()):
                 with m.If(cmds.grant == index):
                     m.d.sync += self.aw_beats.eq(
                         total_beats(cmd.addr, cmd.count, bits // 8, beat_bytes))
                     if bits < width:
-                        m.d.sync += pos.eq(cmd.addr[_log2(bits // 8):_log2(beat_bytes)])
+                        m.d.sync += pos.eq(cmd.addr[exact_log2(bits // 8):exact_log2(beat_bytes)])
                     else:
                         m.d.sync += pos.eq(0)
 
@@ -290,7 +287,7 @@ class WriteDma(wiring.Component):
         burst = burst_beats(self.aw_beat, self.aw_beats, beat_bytes)
         m.d.comb += [bus.awvalid.eq((self.aw_beats != 0) & (self.level < WRITE_AHEAD)
                                     & (self.responses < MAX_WRITE_RESPONSES)),
-                     bus.awaddr.eq(Cat(Const(0, _log2(beat_bytes)), self.aw_beat)),
+                     bus.awaddr.eq(Cat(Const(0, exact_log2(beat_bytes)), self.aw_beat)),
                      bus.awlen.eq(burst - 1)]
         push = bus.awvalid & bus.awready
         with m.If(push):
@@ -329,7 +326,7 @@ class WriteDma(wiring.Component):
             taken = port.data.valid & port.data.ready
             if bits <= width:
                 lanes = width // bits
-                lane = pos[:_log2(lanes)]
+                lane = pos[:exact_log2(lanes)]
                 flush = (lane == lanes - 1) | last_element
                 m.d.comb += port.data.ready.eq(active & (self.left != 0) & (~flush | can_load))
                 with m.If(active):

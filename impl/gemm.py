@@ -9,6 +9,7 @@ from __future__ import annotations
 from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
 from vtaref.spec import isa
 from vtaref.spec.config import VtaConfig
@@ -86,7 +87,7 @@ class TensorGemm(wiring.Component):
         m.d.sync += [sum_valid.eq(mul_valid), sum_dst.eq(mul_dst), sum_reset.eq(mul_reset)]
 
         # Sum each dot product; meanwhile read the accumulator row it adds to.
-        dots = [[Signal(signed(product_shape.width + (block_in - 1).bit_length()),
+        dots = [[Signal(signed(product_shape.width + ceil_log2(block_in)),
                         name=f"dot_{b}_{o}") for o in range(block_out)] for b in range(batch)]
         for b in range(batch):
             for o in range(block_out):

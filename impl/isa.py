@@ -1,9 +1,11 @@
 """Amaranth views of VTA instructions and micro-ops, built from the spec's field tables.
 
-Nothing here restates a width or an offset: :func:`insn_layout` and :func:`uop_layout` place every
-field exactly where :func:`vtaref.spec.isa.insn_layout` / :func:`~vtaref.spec.isa.uop_layout` put
-it for the given config, so ``data.View(insn_layout(Gemm, config), raw)`` reads the bits
-:func:`vtaref.spec.isa.encode` wrote. The layouts are built when asked for; no file is generated.
+Nothing here restates a width, an offset or an enum value: :func:`insn_layout` and
+:func:`uop_layout` place every field exactly where :func:`vtaref.spec.isa.insn_layout` /
+:func:`~vtaref.spec.isa.uop_layout` put it for the given config, so
+``data.View(insn_layout(Gemm, config), raw)`` reads the bits :func:`vtaref.spec.isa.encode` wrote,
+and the enums take their members from the spec's. The layouts are built when asked for; no file
+is generated.
 
 The C bit-field placement leaves gaps (a field that would straddle a 64-bit boundary starts at the
 next one), so the layouts are :class:`~amaranth.lib.data.FlexibleLayout` with explicit offsets
@@ -12,6 +14,7 @@ rather than back-to-back structs.
 
 from __future__ import annotations
 
+from enum import IntEnum
 from functools import cache
 
 from amaranth.hdl import signed, unsigned
@@ -29,36 +32,21 @@ from vtaref.spec.config import (
 )
 
 
-class Opcode(enum.Enum, shape=OPCODE_BIT_WIDTH):
-    """The instruction opcode (same values as :class:`vtaref.spec.isa.Opcode`)."""
-
-    LOAD = isa.Opcode.LOAD.value
-    STORE = isa.Opcode.STORE.value
-    GEMM = isa.Opcode.GEMM.value
-    FINISH = isa.Opcode.FINISH.value
-    ALU = isa.Opcode.ALU.value
-
-
-class MemType(enum.Enum, shape=MEMOP_ID_BIT_WIDTH):
-    """The memory type of a LOAD or STORE (same values as :class:`vtaref.spec.isa.MemType`)."""
-
-    UOP = isa.MemType.UOP.value
-    WGT = isa.MemType.WGT.value
-    INP = isa.MemType.INP.value
-    ACC = isa.MemType.ACC.value
-    OUT = isa.MemType.OUT.value
-    ACC_8BIT = isa.MemType.ACC_8BIT.value
+def _from_spec(spec_enum: type[IntEnum], shape: int) -> type[enum.Enum]:
+    """Return an Amaranth enum of ``shape`` bits with the members and values of ``spec_enum``."""
+    name = spec_enum.__name__
+    namespace = enum.EnumMeta.__prepare__(name, (enum.Enum,))
+    namespace["__module__"] = __name__
+    namespace["__qualname__"] = name
+    namespace["__doc__"] = f"The spec's :class:`vtaref.spec.isa.{name}` in {shape} bits."
+    for member in spec_enum:
+        namespace[member.name] = member.value
+    return enum.EnumMeta(name, (enum.Enum,), namespace, shape=shape)
 
 
-class AluOp(enum.Enum, shape=ALU_OPCODE_BIT_WIDTH):
-    """The ALU operation (same values as :class:`vtaref.spec.isa.AluOp`)."""
-
-    MIN = isa.AluOp.MIN.value
-    MAX = isa.AluOp.MAX.value
-    ADD = isa.AluOp.ADD.value
-    SHR = isa.AluOp.SHR.value
-    MUL = isa.AluOp.MUL.value
-
+Opcode = _from_spec(isa.Opcode, OPCODE_BIT_WIDTH)
+MemType = _from_spec(isa.MemType, MEMOP_ID_BIT_WIDTH)
+AluOp = _from_spec(isa.AluOp, ALU_OPCODE_BIT_WIDTH)
 
 # Fields whose values are enumerations get the enum as their shape.
 ENUM_FIELDS = {"opcode": Opcode, "memory_type": MemType, "alu_opcode": AluOp}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
 
 from vtaref.spec import isa as spec_isa
 from vtaref.spec.config import (
@@ -145,10 +146,3 @@ class Load(wiring.Component):
                 with m.If(~insn.push_next_dep | self.to_compute.ready):
                     m.next = "IDLE"
         return m
-
-
-def exact_log2(value: int) -> int:
-    """Return ``log2(value)`` for a power of two ``value``."""
-    if value < 1 or value & (value - 1):
-        raise ValueError(f"{value} is not a power of two")
-    return value.bit_length() - 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Module, Mux, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
 
 from vtaref.spec import isa as spec_isa
 from vtaref.spec.config import (
@@ -16,7 +17,6 @@ from vtaref.spec.config import (
 
 from . import ports, scratchpad
 from .isa import Opcode, insn_layout
-from .load import exact_log2
 
 
 class Store(wiring.Component):

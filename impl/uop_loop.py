@@ -23,17 +23,16 @@ from .isa import field_shape
 LOOP_FIELDS = ("uop_bgn", "uop_end", "iter_out", "iter_in")
 
 
-def targets(insn_cls: type[isa.Insn], config: VtaConfig) -> dict[str, int]:
+def targets(insn_cls: type[isa.LoopInsn], config: VtaConfig) -> dict[str, int]:
     """Return each index target of ``insn_cls`` with its address width, in field order.
 
-    Each ``t_factor_out`` field of the instruction names a target ``t``; the factor is as wide
-    as the log2 of the depth of the buffer ``t`` indexes, so that is the target's address width.
+    The targets are ``insn_cls.BUFFERS``; each is as wide as the scratchpad it addresses.
     """
-    return {f.name.removesuffix("_factor_out"): f.width
-            for f in isa.insn_layout(insn_cls, config) if f.name.endswith("_factor_out")}
+    return {target: scratchpad.addr_width(buffer, config)
+            for target, buffer in insn_cls.BUFFERS.items()}
 
 
-def command_layout(insn_cls: type[isa.Insn], config: VtaConfig,
+def command_layout(insn_cls: type[isa.LoopInsn], config: VtaConfig,
                    tag: tuple[str, ...]) -> data.StructLayout:
     """Return the layout of a loop command: the loop fields of ``insn_cls`` plus ``tag``.
 
@@ -49,7 +48,7 @@ def command_layout(insn_cls: type[isa.Insn], config: VtaConfig,
     return data.StructLayout(members)
 
 
-def visit_layout(insn_cls: type[isa.Insn], config: VtaConfig,
+def visit_layout(insn_cls: type[isa.LoopInsn], config: VtaConfig,
                  tag: tuple[str, ...]) -> data.StructLayout:
     """Return the layout of one visit: an address per target, then the command's tag."""
     members = {t: unsigned(width) for t, width in targets(insn_cls, config).items()}
@@ -69,7 +68,7 @@ class UopLoop(wiring.Component):
     micro-op scratchpad.
     """
 
-    def __init__(self, config: VtaConfig, insn_cls: type[isa.Insn], tag: tuple[str, ...]):
+    def __init__(self, config: VtaConfig, insn_cls: type[isa.LoopInsn], tag: tuple[str, ...]):
         self._targets = targets(insn_cls, config)
         super().__init__({
             "cmd": In(stream.Signature(command_layout(insn_cls, config, tag))),

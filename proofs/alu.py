@@ -22,8 +22,9 @@ from vtaref.impl import scratchpad
 from vtaref.impl.alu import AluDatapath, TensorAlu, operand_layout
 from vtaref.impl.isa import AluOp
 from vtaref.spec.config import VtaConfig
+from vtaref.spec.isa import Alu
 
-from .loop import walk_loop
+from .loop import visit_count, walk_loop
 
 MAX_ITER = 2  # TensorAluSpec's bound on iter_out and iter_in
 
@@ -156,16 +157,14 @@ class TensorAluSpec(Elaboratable):
         m.d.sync += [seen[name].eq(Value.cast(getattr(datapath, name))) for name in seen]
 
         # The model walks the loop in order, one visit per write of the unit.
-        walk = walk_loop(m, "model", write.en, cmd, uops, config, started, bound,
-                         {"dst": "acc", "src": "acc"})
+        walk = walk_loop(m, "model", write.en, cmd, uops, config, started, bound, Alu)
         index, done = walk, walk["count"]
         operand = Signal(operand_layout(config))
         source = data.View(row, model_acc[index["src"]])
         for lane, lane_src in zip(scratchpad.lanes(operand), scratchpad.lanes(source)):
             m.d.comb += lane.eq(Mux(cmd.tag.use_imm, cmd.tag.imm, lane_src))
 
-        empty = (cmd.iter_out == 0) | (cmd.iter_in == 0) | (cmd.uop_end <= cmd.uop_bgn)
-        visits = Mux(empty, 0, cmd.iter_out * cmd.iter_in * (cmd.uop_end - cmd.uop_bgn))
+        visits = visit_count(cmd)
         with m.If(write.en):
             m.d.comb += [Assert(done < visits),
                          Assert(write.addr == index["dst"]),

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from amaranth.asserts import AnySeq
 from amaranth.hdl import Assert, Cat, Elaboratable, Module, Mux, Signal, Value
 from amaranth.lib.wiring import In
+from amaranth.utils import exact_log2
 
 from vtaref.impl import axi
 from vtaref.impl.dma import WRITE_AHEAD, DmaEngine
@@ -43,7 +44,7 @@ def _address(m: Module, bus, prefix: str, beat_bytes: int) -> None:
     addr, length = getattr(bus, f"{prefix}addr"), getattr(bus, f"{prefix}len")
     with m.If(getattr(bus, f"{prefix}valid")):
         offset = addr[:12]  # the offset in the 4 KiB page
-        m.d.comb += [Assert(getattr(bus, f"{prefix}size") == beat_bytes.bit_length() - 1),
+        m.d.comb += [Assert(getattr(bus, f"{prefix}size") == exact_log2(beat_bytes)),
                      Assert(getattr(bus, f"{prefix}burst") == axi.BURST_INCR),
                      Assert(addr % beat_bytes == 0),
                      Assert(offset + (length + 1) * beat_bytes <= axi.BOUNDARY_BYTES)]

@@ -19,11 +19,11 @@ from amaranth.lib import data
 from vtaref.impl import scratchpad
 from vtaref.impl.gemm import TensorGemm, tree_sum
 from vtaref.spec.config import VtaConfig
+from vtaref.spec.isa import Gemm
 
-from .loop import walk_loop
+from .loop import visit_count, walk_loop
 
 MAX_ITER = 2  # the bound on iter_out and iter_in
-GEMM_TARGETS = {"dst": "acc", "src": "inp", "wgt": "wgt"}  # buffer each index reads
 
 
 def tiny_gemm_config() -> VtaConfig:
@@ -89,12 +89,11 @@ class TensorGemmSpec(Elaboratable):
             m.d.sync += read.data.eq(Mux(bypass, Value.cast(write.data), acc[read.addr]))
 
         # Two in-order walks of the loop: one checks the reads of each visit, one its write.
-        empty = (cmd.iter_out == 0) | (cmd.iter_in == 0) | (cmd.uop_end <= cmd.uop_bgn)
-        visits = Mux(empty, 0, cmd.iter_out * cmd.iter_in * (cmd.uop_end - cmd.uop_bgn))
+        visits = visit_count(cmd)
         reads = walk_loop(m, "read", dut.inp.en, cmd, contents["uop"], config, started, bound,
-                          GEMM_TARGETS)
+                          Gemm)
         writes = walk_loop(m, "write", write.en, cmd, contents["uop"], config, started, bound,
-                           GEMM_TARGETS)
+                           Gemm)
         with m.If(dut.inp.en):
             m.d.comb += [Assert(reads["count"] < visits), Assert(dut.wgt.en),
                          Assert(dut.inp.addr == reads["src"]),
