@@ -38,9 +38,6 @@ from vtaref.spec.state import element_formats
 
 from . import operators, reference
 from .backend import Backend, get_backend
-from .conv import compile_conv2d, compile_dense
-from .elementwise import compile_bias_requantize, compile_sum
-from .pooling import compile_global_avg_pool, compile_max_pool2d
 from .runtime import Compiled
 from .tiling import cycles
 
@@ -53,20 +50,8 @@ def flatten(x: np.ndarray) -> np.ndarray:
 # Operators whose weights come first among the arguments: (input, w, bias).
 WEIGHTED = {"conv2d", "dense"}
 HOST = {"flatten": flatten, "upsample_nearest": operators.upsample_nearest}
-ON_VTA = {name: getattr(operators, name) for name in (
-    "conv2d", "dense", "bias_add", "requantize", "relu", "add", "max_pool2d", "global_avg_pool")}
+ON_VTA = operators.COMPILERS  # operator -> the program it compiles, with its arguments
 ON_CPU = {name: getattr(reference, name) for name in ON_VTA}
-# The program each operator of ON_VTA compiles, with the operator's arguments.
-COMPILERS = {
-    "conv2d": compile_conv2d,
-    "dense": compile_dense,
-    "bias_add": compile_bias_requantize,
-    "requantize": compile_bias_requantize,
-    "relu": lambda x, *, config: compile_sum([x], relu=True, config=config),
-    "add": lambda a, b, **attrs: compile_sum([a, b], **attrs),
-    "max_pool2d": compile_max_pool2d,
-    "global_avg_pool": compile_global_avg_pool,
-}
 
 
 @dataclass(frozen=True)
@@ -196,7 +181,7 @@ class Graph:
             backend: str | Backend = "spec") -> np.ndarray:
         """Compute the network on ``backend``, one VTA program per node."""
         target = get_backend(backend)
-        tensors = self._evaluate(x, lambda node, args, attrs: COMPILERS[node.op](
+        tensors = self._evaluate(x, lambda node, args, attrs: ON_VTA[node.op](
             *args, **attrs, config=config).run(target))
         return tensors[self.output]
 
@@ -227,7 +212,7 @@ class Graph:
 
         def compute(node, args, attrs):
             started = time.perf_counter()
-            program = COMPILERS[node.op](*args, **attrs, config=config)
+            program = ON_VTA[node.op](*args, **attrs, config=config)
             compiled = time.perf_counter()
             result = program.run(target)
             finished = time.perf_counter()

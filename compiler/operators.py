@@ -5,7 +5,8 @@ Each call compiles one program for ``config`` (:mod:`.conv`, :mod:`.elementwise`
 :class:`~.backend.Backend`) and decodes the result. Inputs are integer arrays whose values fit
 the configuration (int8 activations and weights, int32 accumulators and biases by default);
 results are in the output range. :mod:`.reference` states what each one computes, bit for bit.
-Operators VTA has no instructions for run on the host (:mod:`.cpu`).
+:data:`COMPILERS` names the program each one compiles. ``upsample_nearest``, which VTA has no
+instructions for, runs on the host.
 """
 
 from __future__ import annotations
@@ -16,11 +17,24 @@ from vtaref.spec import DEFAULT_CONFIG, VtaConfig
 
 from .backend import Backend
 from .conv import compile_conv2d, compile_dense
-from .cpu import upsample_nearest
 from .elementwise import compile_bias_requantize, compile_sum
 from .pooling import compile_global_avg_pool, compile_max_pool2d
+from .validate import pair
 
 Target = str | Backend
+
+# The program each operator that runs on VTA compiles, called with the operator's arguments
+# (``config`` but no ``backend``).
+COMPILERS = {
+    "conv2d": compile_conv2d,
+    "dense": compile_dense,
+    "bias_add": compile_bias_requantize,
+    "requantize": compile_bias_requantize,
+    "relu": lambda x, *, config: compile_sum([x], relu=True, config=config),
+    "add": lambda a, b, **attrs: compile_sum([a, b], **attrs),
+    "max_pool2d": compile_max_pool2d,
+    "global_avg_pool": compile_global_avg_pool,
+}
 
 
 def conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu: bool = False,
@@ -75,6 +89,15 @@ def global_avg_pool(x, *, config: VtaConfig = DEFAULT_CONFIG,
                     backend: Target = "spec") -> np.ndarray:
     """Return ``(N, C)`` averages of ``x (N, C, H, W)`` (see reference.average_scale)."""
     return compile_global_avg_pool(x, config=config).run(backend)
+
+
+def upsample_nearest(x: np.ndarray, scale: int | tuple[int, int] = 2) -> np.ndarray:
+    """Return ``x (N, C, H, W)`` with every pixel repeated ``scale`` times along H and W.
+
+    VTA has no instructions for it: it runs on the host, with numpy.
+    """
+    sh, sw = pair(scale, "scale", 1)
+    return np.repeat(np.repeat(np.asarray(x), sh, axis=2), sw, axis=3)
 
 
 __all__ = ["add", "bias_add", "conv2d", "dense", "global_avg_pool", "matmul", "max_pool2d",
