@@ -26,7 +26,6 @@ MEMOP_STRIDE_BIT_WIDTH = 16
 MEMOP_PAD_BIT_WIDTH = 4
 LOOP_ITER_WIDTH = 14
 ALUOP_IMM_BIT_WIDTH = 16
-MUL_ARG_BIT_WIDTH = 8
 
 TARGETS = ("sim", "tsim", "bsim", "pynq", "ultra96", "zcu104", "de10nano", "intelfocl")
 
@@ -181,10 +180,6 @@ class VtaConfig:
 
     block_in = block
     block_out = block
-
-    @property
-    def shr_arg_bit_width(self) -> int:
-        return self.LOG_ACC_WIDTH
 
     # -- elements ------------------------------------------------------------------------
 

@@ -339,8 +339,3 @@ def encode_uop(uop: Uop, config: VtaConfig) -> bytes:
 def decode_uop(raw: bytes, config: VtaConfig) -> Uop:
     """Decode 4 little-endian bytes into a micro-op (unused high bits are ignored)."""
     return Uop(**bitfields.unpack(uop_layout(config), int.from_bytes(raw, "little")))
-
-
-def uop_field(layout_name: str, config: VtaConfig) -> bitfields.BitField:
-    """Return one placed micro-op field, for vectorized extraction from raw uop words."""
-    return next(f for f in uop_layout(config) if f.name == layout_name)
