@@ -13,8 +13,8 @@ idle: a bounded proof, for a tiny configuration. Together: TensorAlu equals the 
 
 from __future__ import annotations
 
-from amaranth.asserts import AnyConst, AnySeq
-from amaranth.hdl import Array, Assert, Assume, Elaboratable, Module, Mux, Signal, Value, signed
+from amaranth.asserts import AnySeq
+from amaranth.hdl import Assert, Elaboratable, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -24,9 +24,8 @@ from vtaref.impl.isa import AluOp
 from vtaref.spec.config import VtaConfig
 from vtaref.spec.isa import Alu
 
-from .loop import visit_count, walk_loop
-
-MAX_ITER = 2  # TensorAluSpec's bound on iter_out and iter_in
+from . import loop
+from .loop import acc_and_model, check_idle, one_command, read_only, visit_count, walk_loop
 
 
 def tiny_config(log_acc_width: int) -> VtaConfig:
@@ -110,45 +109,21 @@ class TensorAluSpec(Elaboratable):
     @staticmethod
     def bound(config: VtaConfig) -> int:
         """Return the number of steps that covers the longest command under ``config``."""
-        return MAX_ITER * MAX_ITER * config.uop_buff_depth + TensorAlu.LATENCY + 2
+        return loop.bound(config, TensorAlu.LATENCY)
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.dut = dut = self.dut
         config = self.config
         row = scratchpad.row_layout("acc", config)
-        rows = config.acc_buff_depth
-        started = Signal()
         bound = self.bound(config)
-        cycle = Signal(range(bound + 1))
-        m.d.sync += [started.eq(1), cycle.eq(Mux(cycle == bound, cycle, cycle + 1))]
-
         # One arbitrary command, offered (and accepted) in the first cycle.
-        cmd = Signal(dut.cmd.payload.shape())
-        m.d.comb += [Value.cast(cmd).eq(AnyConst(len(Value.cast(cmd)))),
-                     dut.cmd.payload.eq(cmd), dut.cmd.valid.eq(~started)]
-        m.d.comb += [Assume(cmd.iter_out <= MAX_ITER), Assume(cmd.iter_in <= MAX_ITER),
-                     Assume(cmd.uop_end <= config.uop_buff_depth)]
-        with m.If(~started):
-            m.d.comb += Assert(dut.cmd.ready)
+        cmd, started, cycle = one_command(m, dut, config, bound)
 
         # The scratchpads, and the model's copy of acc, with the same arbitrary contents.
-        uops = Array(AnyConst(len(Value.cast(dut.uop.data))) for _ in range(config.uop_buff_depth))
-        with m.If(dut.uop.en):
-            m.d.sync += dut.uop.data.eq(uops[dut.uop.addr])
-        acc = Array(Signal(row.size, name=f"acc_{k}") for k in range(rows))
-        model_acc = Array(Signal(row.size, name=f"model_acc_{k}") for k in range(rows))
-        with m.If(~started):
-            for k in range(rows):
-                initial = AnyConst(row.size)
-                m.d.sync += [acc[k].eq(initial), model_acc[k].eq(initial)]
+        uops = read_only(m, dut.uop)
         write = dut.acc_wr
-        with m.If(write.en):
-            m.d.sync += acc[write.addr].eq(write.data)
-        for port in (dut.acc_dst, dut.acc_src):
-            with m.If(port.en):
-                bypass = write.en & (write.addr == port.addr)
-                m.d.sync += port.data.eq(Mux(bypass, Value.cast(write.data), acc[port.addr]))
+        _, model_acc = acc_and_model(m, config, started, write, [dut.acc_dst, dut.acc_src])
 
         # What the datapath saw and computed in the previous cycle.
         datapath = dut.datapath
@@ -175,8 +150,5 @@ class TensorAluSpec(Elaboratable):
             m.d.sync += model_acc[index["dst"]].eq(seen["y"])
 
         # Exactly visits + LATENCY cycles after the command, the unit is idle and done.
-        with m.If(started & (visits != 0)):
-            m.d.comb += Assert(dut.idle == (cycle >= visits + dut.LATENCY))
-        with m.If(started & dut.idle):
-            m.d.comb += Assert(done == visits)
+        check_idle(m, dut, started, cycle, visits, done)
         return m

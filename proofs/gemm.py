@@ -12,8 +12,7 @@ out even at 4-bit lanes), while the address checks make those the right rows.
 
 from __future__ import annotations
 
-from amaranth.asserts import AnyConst
-from amaranth.hdl import Array, Assert, Assume, Elaboratable, Module, Mux, Signal, Value
+from amaranth.hdl import Assert, Elaboratable, Module, Signal, Value
 from amaranth.lib import data
 
 from vtaref.impl import scratchpad
@@ -21,9 +20,8 @@ from vtaref.impl.gemm import TensorGemm, tree_sum
 from vtaref.spec.config import VtaConfig
 from vtaref.spec.isa import Gemm
 
-from .loop import visit_count, walk_loop
-
-MAX_ITER = 2  # the bound on iter_out and iter_in
+from . import loop
+from .loop import acc_and_model, check_idle, one_command, read_only, visit_count, walk_loop
 
 
 def tiny_gemm_config() -> VtaConfig:
@@ -45,55 +43,29 @@ class TensorGemmSpec(Elaboratable):
     @staticmethod
     def bound(config: VtaConfig) -> int:
         """Return the number of steps that covers the longest command under ``config``."""
-        return MAX_ITER * MAX_ITER * config.uop_buff_depth + TensorGemm.LATENCY + 2
+        return loop.bound(config, TensorGemm.LATENCY)
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.dut = dut = self.dut
         config = self.config
         bound = self.bound(config)
-        started = Signal()
-        cycle = Signal(range(bound + 1))
-        m.d.sync += [started.eq(1), cycle.eq(Mux(cycle == bound, cycle, cycle + 1))]
-
-        cmd = Signal(dut.cmd.payload.shape())
-        m.d.comb += [Value.cast(cmd).eq(AnyConst(len(Value.cast(cmd)))),
-                     dut.cmd.payload.eq(cmd), dut.cmd.valid.eq(~started)]
-        m.d.comb += [Assume(cmd.iter_out <= MAX_ITER), Assume(cmd.iter_in <= MAX_ITER),
-                     Assume(cmd.uop_end <= config.uop_buff_depth)]
-        with m.If(~started):
-            m.d.comb += Assert(dut.cmd.ready)
+        cmd, started, cycle = one_command(m, dut, config, bound)
 
         # Read-only buffers: arbitrary constants behind synchronous read ports.
-        contents = {}
-        for name, port in (("uop", dut.uop), ("inp", dut.inp), ("wgt", dut.wgt)):
-            width = len(Value.cast(port.data))
-            contents[name] = Array(AnyConst(width) for _ in range(1 << len(port.addr)))
-            with m.If(port.en):
-                m.d.sync += port.data.eq(contents[name][port.addr])
+        uops = read_only(m, dut.uop)
+        read_only(m, dut.inp)
+        read_only(m, dut.wgt)
 
         # acc, and the model's copy, start equal and arbitrary; reads see the same-cycle write.
         row = scratchpad.row_layout("acc", config)
-        rows = config.acc_buff_depth
-        acc = Array(Signal(row.size, name=f"acc_{k}") for k in range(rows))
-        model_acc = Array(Signal(row.size, name=f"model_acc_{k}") for k in range(rows))
-        with m.If(~started):
-            for k in range(rows):
-                initial = AnyConst(row.size)
-                m.d.sync += [acc[k].eq(initial), model_acc[k].eq(initial)]
-        write, read = dut.acc_wr, dut.acc_rd
-        with m.If(write.en):
-            m.d.sync += acc[write.addr].eq(write.data)
-        with m.If(read.en):
-            bypass = write.en & (write.addr == read.addr)
-            m.d.sync += read.data.eq(Mux(bypass, Value.cast(write.data), acc[read.addr]))
+        write = dut.acc_wr
+        _, model_acc = acc_and_model(m, config, started, write, [dut.acc_rd])
 
         # Two in-order walks of the loop: one checks the reads of each visit, one its write.
         visits = visit_count(cmd)
-        reads = walk_loop(m, "read", dut.inp.en, cmd, contents["uop"], config, started, bound,
-                          Gemm)
-        writes = walk_loop(m, "write", write.en, cmd, contents["uop"], config, started, bound,
-                           Gemm)
+        reads = walk_loop(m, "read", dut.inp.en, cmd, uops, config, started, bound, Gemm)
+        writes = walk_loop(m, "write", write.en, cmd, uops, config, started, bound, Gemm)
         with m.If(dut.inp.en):
             m.d.comb += [Assert(reads["count"] < visits), Assert(dut.wgt.en),
                          Assert(dut.inp.addr == reads["src"]),
@@ -122,8 +94,5 @@ class TensorGemmSpec(Elaboratable):
                          Assert(Value.cast(write.data) == Value.cast(expected))]
             m.d.sync += model_acc[writes["dst"]].eq(expected)
 
-        with m.If(started & (visits != 0)):
-            m.d.comb += Assert(dut.idle == (cycle >= visits + dut.LATENCY))
-        with m.If(started & dut.idle):
-            m.d.comb += Assert(writes["count"] == visits)
+        check_idle(m, dut, started, cycle, visits, writes["count"])
         return m
