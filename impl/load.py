@@ -118,10 +118,8 @@ class Load(wiring.Component):
                     m.next = "POP"
             with m.State("POP"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(insn.pop_next_dep):
-                    m.d.comb += [self.from_compute.ready.eq(1),
-                                 self.token_wait.eq(~self.from_compute.valid)]
-                with m.If(~insn.pop_next_dep | self.from_compute.valid):
+                popped = ports.pop_token(m, insn.pop_next_dep, self.from_compute, self.token_wait)
+                with m.If(popped):
                     first = Mux(is_wgt, insn.dram_base << log_bytes["wgt"],
                                 insn.dram_base << log_bytes["inp"])
                     m.d.sync += [x.eq(0), y.eq(0), sram.eq(insn.sram_base), cmd_addr.eq(first),
@@ -140,9 +138,7 @@ class Load(wiring.Component):
             with m.State("PUSH"):
                 # The last write landed at the end of the previous cycle.
                 m.d.comb += self.busy.eq(1)
-                with m.If(insn.push_next_dep):
-                    m.d.comb += [self.to_compute.valid.eq(1),
-                                 self.token_wait.eq(~self.to_compute.ready)]
-                with m.If(~insn.push_next_dep | self.to_compute.ready):
+                with m.If(ports.push_token(m, insn.push_next_dep, self.to_compute,
+                                           self.token_wait)):
                     m.next = "IDLE"
         return m

@@ -26,7 +26,7 @@ Dependency tokens are zero-width streams: a stage pushes a token with a handshak
 
 from __future__ import annotations
 
-from amaranth.hdl import unsigned
+from amaranth.hdl import Module, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -61,6 +61,26 @@ def element_write(element_bits: int) -> wiring.Signature:
 def token() -> stream.Signature:
     """Return the signature of a dependency-token stream (no payload)."""
     return stream.Signature(0)
+
+
+def pop_token(m: Module, wanted: Value, tokens, token_wait: Value) -> Value:
+    """If ``wanted``, pop a token from ``tokens``, raising ``token_wait`` while there is none.
+
+    Returns whether the instruction may go on: no token wanted, or one popped in this cycle.
+    """
+    with m.If(wanted):
+        m.d.comb += [tokens.ready.eq(1), token_wait.eq(~tokens.valid)]
+    return ~wanted | tokens.valid
+
+
+def push_token(m: Module, wanted: Value, tokens, token_wait: Value) -> Value:
+    """If ``wanted``, push a token to ``tokens``, raising ``token_wait`` while it has no room.
+
+    Returns whether the instruction may go on: no token wanted, or one pushed in this cycle.
+    """
+    with m.If(wanted):
+        m.d.comb += [tokens.valid.eq(1), token_wait.eq(~tokens.ready)]
+    return ~wanted | tokens.ready
 
 
 def instructions() -> stream.Signature:

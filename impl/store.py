@@ -93,10 +93,8 @@ class Store(wiring.Component):
                     m.next = "POP"
             with m.State("POP"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(insn.pop_prev_dep):
-                    m.d.comb += [self.from_compute.ready.eq(1),
-                                 self.token_wait.eq(~self.from_compute.valid)]
-                with m.If(~insn.pop_prev_dep | self.from_compute.valid):
+                popped = ports.pop_token(m, insn.pop_prev_dep, self.from_compute, self.token_wait)
+                with m.If(popped):
                     with m.If(moves):
                         m.d.sync += [read_addr.eq(insn.sram_base),
                                      reads_left.eq(insn.y_size * insn.x_size),
@@ -126,9 +124,7 @@ class Store(wiring.Component):
                         m.next = "PUSH"
             with m.State("PUSH"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(insn.push_prev_dep):
-                    m.d.comb += [self.to_compute.valid.eq(1),
-                                 self.token_wait.eq(~self.to_compute.ready)]
-                with m.If(~insn.push_prev_dep | self.to_compute.ready):
+                with m.If(ports.push_token(m, insn.push_prev_dep, self.to_compute,
+                                           self.token_wait)):
                     m.next = "IDLE"
         return m
