@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from vtaref.compiler.conv import compile_dense
-from vtaref.impl.run import run_image
+from vtaref.impl.run import run_checked
 from vtaref.impl.verilator import VerilatedCore
 from vtaref.spec import DEFAULT_CONFIG, ProgramImage
 
@@ -44,7 +44,7 @@ def main() -> int:
     start = time.perf_counter()
     VerilatedCore(image.config, args.data_width).executable()
     build = time.perf_counter() - start
-    checked = run_image(image, data_width=args.data_width)
+    checked = run_checked(image, data_width=args.data_width)
     rtl = checked.rtl
     print(f"image: {what} ({image.config.name}, {image.insn_count} instructions, "
           f"{checked.spec_stats.macs / 1e6:.1f} M MACs), AXI {args.data_width} bits")

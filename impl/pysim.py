@@ -18,7 +18,7 @@ from vtaref.spec.config import VtaConfig
 from . import vcr
 from .axi_ram import AxiError, AxiRam
 from .core import DEFAULT_DATA_WIDTH, VtaCore
-from .verilator import RtlError, RtlRun
+from .run import RtlError, RtlRun
 
 POLL_CYCLES = 64  # cycles between two reads of CTRL
 
@@ -55,7 +55,8 @@ def simulate(config: VtaConfig, dram: bytes, dram_base: int, insn_addr: int, ins
              vcd: Path | None = None) -> RtlRun:
     """Run ``insn_count`` instructions from ``insn_addr`` on the core; return DRAM and counts.
 
-    Raises RtlError if the core touches memory outside DRAM or is not done within
+    The same contract as :func:`.verilator.simulate`: ``vcd`` receives a waveform. Raises
+    RtlError if the core touches memory outside DRAM or is not done within
     ``max_cycles`` cycles (a deadlock, for instance).
     """
     core = VtaCore(config, data_width)
@@ -90,5 +91,4 @@ def simulate(config: VtaConfig, dram: bytes, dram_base: int, insn_addr: int, ins
     except AxiError as err:
         raise RtlError(str(err)) from None
     seconds = time.perf_counter() - start
-    counters = result["counters"]
-    return RtlRun(bytes(ram.data), counters["cycles"], counters, seconds)
+    return RtlRun(bytes(ram.data), result["counters"], seconds)

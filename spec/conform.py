@@ -1,20 +1,19 @@
 """Conformance checking: run images that carry ``expected_dram.bin`` and compare byte for byte.
 
-The implementation under test is either this spec or any command line that runs an image and
-writes the final DRAM (``--runner 'CMD {image} {out}'``), so other VTA implementations can use
-the conformance suite and our diagnosis of their failures.
+The implementation under test is any :class:`~.backends.Backend`: this spec, the RTL, or a
+command line that runs an image and writes the final DRAM (:class:`~.backends.ExternalBackend`,
+``--runner 'CMD {image} {out}'``), so other VTA implementations can use the conformance suite
+and our diagnosis of their failures.
 """
 
 from __future__ import annotations
 
-import shlex
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .backends import Backend, BackendError
 from .errors import VtaError
 from .image import ProgramImage
 from .isa import Store
@@ -33,12 +32,6 @@ def find_cases(root: str | Path) -> list[Path]:
     """Return every image folder under ``root`` (itself included) with an expected_dram.bin."""
     root = Path(root)
     return sorted(path.parent for path in root.rglob("expected_dram.bin"))
-
-
-def spec_dram(image: ProgramImage, **options) -> bytes:
-    """Run ``image`` on the spec and return the final DRAM contents."""
-    state, _ = run_with_store_log(image, **options)
-    return state.dram.data.tobytes()
 
 
 def run_with_store_log(image: ProgramImage, **options):
@@ -80,34 +73,17 @@ def explain_difference(image: ProgramImage, got: bytes) -> str:
     return text + f", written by STORE #{writer}"
 
 
-def run_external(command: str, image_dir: Path, timeout: float) -> bytes:
-    """Run ``command`` with {image} and {out} substituted; return the DRAM it wrote."""
-    with tempfile.TemporaryDirectory() as scratch:
-        out = Path(scratch) / "out.bin"
-        argv = [part.replace("{image}", str(image_dir)).replace("{out}", str(out))
-                for part in shlex.split(command)]
-        try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-        except FileNotFoundError:
-            raise RuntimeError(f"runner command not found: {argv[0]}") from None
-        except subprocess.TimeoutExpired:
-            raise RuntimeError(f"runner timed out after {timeout:g} s") from None
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
-            raise RuntimeError(f"runner exited with status {done.returncode}: {last}")
-        if not out.exists():
-            raise RuntimeError("runner wrote no output file")
-        return out.read_bytes()
+def check_case(case: Path, backend: Backend, root: Path | None = None) -> CaseResult:
+    """Run one case on ``backend`` and compare with its expected DRAM.
 
-
-def check_case(case: Path, root: Path, runner: str | None = None, timeout: float = 600.0,
-               **options) -> CaseResult:
-    """Run one case on the spec (or ``runner``) and compare with its expected DRAM."""
-    name = str(case.relative_to(root)) if case != root else case.name
+    The case is named by its path relative to ``root`` (its folder name if it is ``root`` or
+    ``root`` is not given). A bad image, a bad program or a failing backend fails the case.
+    """
+    name = str(case.relative_to(root)) if root is not None and case != root else case.name
     try:
         image = ProgramImage.load(case)
-        got = run_external(runner, case, timeout) if runner else spec_dram(image, **options)
-    except (VtaError, RuntimeError) as err:
+        got = backend.run(image)
+    except (VtaError, BackendError) as err:
         return CaseResult(name, False, str(err))
     if got == image.expected:
         return CaseResult(name, True)

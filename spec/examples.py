@@ -2,17 +2,20 @@
 
 Matrices are tiled into VTA elements: an INP element holds ``batch`` rows by ``block`` columns
 of A, a WGT element a ``block`` x ``block`` tile of B (one row per output column), and an
-ACC/OUT element ``batch`` rows by ``block`` columns of C.
+ACC/OUT element ``batch`` rows by ``block`` columns of C. :func:`demo_matmul` is what
+``vta demo --matmul`` runs.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from .backends import Backend
 from .builder import ProgramBuilder
 from .config import VtaConfig
 from .image import ProgramImage
@@ -121,3 +124,24 @@ def bundled_example() -> tuple[ProgramImage, dict]:
     folder = resources.files("vtaref.spec") / EXAMPLE_DIR
     with resources.as_file(folder) as path:
         return ProgramImage.load(path), json.loads((path / "layout.json").read_text())
+
+
+def demo_matmul(backend: Backend, echo: Callable[[str], None] = print) -> tuple[bool, list[str]]:
+    """Run the bundled example on ``backend`` and check C against numpy, saying so via ``echo``.
+
+    Returns whether C matched, and the name of the one program run (``["matmul"]``).
+    """
+    image, layout = bundled_example()
+    result = backend.run(image)
+    matrices = read_matrices(image.config, layout, result, image.dram_base)
+    expected = reference(matrices["a"], matrices["b"], layout["shift"], image.config)
+    m, k, n = layout["m"], layout["k"], layout["n"]
+    echo(f"VTA {image.config.name}: C = clip((A @ B) >> {layout['shift']}, -128, 127) "
+         f"with A {m}x{k}, B {k}x{n} (int8)")
+    echo(f"ran {image.insn_count} instructions on {backend.name}")
+    with np.printoptions(linewidth=120):
+        echo("C =")
+        echo(str(matrices["c"]))
+    same = np.array_equal(matrices["c"], expected)
+    echo("matches numpy: " + ("yes" if same else "NO"))
+    return same, ["matmul"]

@@ -90,6 +90,24 @@ def test_conform_with_an_external_runner(tmp_path):
     assert broken.stdout.strip().endswith("0 passed, 8 failed")
 
 
+def test_run_on_an_external_runner(tmp_path):
+    runner = f"{sys.executable} -m vtaref run {{image}} -o {{out}}"
+    result = vta("run", CASE, "-o", tmp_path / "out.bin", "--runner", runner)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{CASE}: ran on external in ")
+    assert (tmp_path / "out.bin").read_bytes() == (CASE / "expected_dram.bin").read_bytes()
+
+
+def test_backend_options_are_checked(tmp_path):
+    assert_clean_error(vta("conform", CONFORMANCE, "--backend", "external"),
+                       "--backend external needs --runner")
+    assert_clean_error(vta("conform", CONFORMANCE, "--backend", "rtl", "--runner", "x"),
+                       "--runner and --backend rtl are two implementations: choose one")
+    assert_clean_error(vta("run", CASE, "-o", tmp_path / "o.bin", "--backend", "nope"),
+                       "unknown backend 'nope' (known: external, rtl, spec)")
+    assert not (tmp_path / "o.bin").exists()
+
+
 def test_run_writes_dram_and_a_trace_in_program_order(tmp_path):
     out, trace = tmp_path / "out.bin", tmp_path / "trace.jsonl"
     result = vta("run", CASE, "-o", out, "--trace", trace)

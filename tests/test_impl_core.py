@@ -7,8 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vtaref.impl import vcr
-from vtaref.impl.run import run_image, simulate
-from vtaref.impl.verilator import RtlError
+from vtaref.impl.run import RtlError, run_checked, simulate
 from vtaref.spec import DEFAULT_CONFIG, Finish, Load, MemType, ProgramBuilder, VtaConfig
 from vtaref.spec.conform import find_cases
 from vtaref.spec.image import ProgramImage
@@ -30,7 +29,7 @@ CONFIGS = {"default": DEFAULT_CONFIG, "batch2_block8": conformance_config("batch
                          + "/" + case.name)
 def test_conformance_image_on_rtl(case):
     image = ProgramImage.load(case)
-    checked = run_image(image)
+    checked = run_checked(image)
     assert checked.rtl.dram == image.expected, checked.mismatch
 
 
@@ -39,31 +38,31 @@ def test_conformance_image_on_rtl(case):
 @given(data=st.data())
 def test_programs_match_spec_on_rtl(name, data):
     image = data.draw(programs(CONFIGS[name]))
-    checked = run_image(image)
+    checked = run_checked(image)
     assert checked.matches, checked.mismatch
 
 
 @pytest.mark.parametrize("data_width", [128, 512])
 def test_memory_port_width_does_not_change_results(data_width):
     image = ProgramImage.load(CONFORMANCE / "default" / "random_00")
-    checked = run_image(image, data_width=data_width)
+    checked = run_checked(image, data_width=data_width)
     assert checked.rtl.dram == image.expected, checked.mismatch
 
 
 def test_amaranth_simulator_agrees_and_dumps_a_waveform(tmp_path):
     image = ProgramImage.load(CONFORMANCE / "block4_small" / "edge_alu_chain_00")
     vcd = tmp_path / "run.vcd"
-    checked = run_image(image, simulator="amaranth", vcd=vcd)
+    checked = run_checked(image, simulator="amaranth", vcd=vcd)
     assert checked.rtl.dram == image.expected, checked.mismatch
     text = vcd.read_text()
     assert "$enddefinitions" in text and "compute" in text
-    compiled = run_image(image)
+    compiled = run_checked(image)
     assert compiled.rtl.counters == checked.rtl.counters
 
 
 def test_counters_describe_the_run():
     image = ProgramImage.load(CONFORMANCE / "default" / "matmul_00")
-    checked = run_image(image)
+    checked = run_checked(image)
     counters = checked.rtl.counters
     assert set(counters) == set(vcr.COUNTERS)
     assert counters["gemm_visits"] + counters["alu_visits"] == checked.ideal_cycles

