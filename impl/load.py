@@ -12,7 +12,7 @@ from vtaref.spec.config import INS_WIDTH, VtaConfig
 
 from . import ports, scratchpad
 from .isa import MemType, Opcode, insn_layout
-from .memop import BlockCommands, PaddedWalk, take_insn
+from .memop import BlockCommands, PaddedWalk, stage_members, take_insn
 
 
 class Load(wiring.Component):
@@ -38,15 +38,11 @@ class Load(wiring.Component):
     def __init__(self, config: VtaConfig):
         self._config = config
         super().__init__({
-            "insn": In(ports.instructions()),
+            **stage_members(),
             "inp_mem": Out(ports.element_read(config.inp_elem_bytes * 8)),
             "wgt_mem": Out(ports.element_read(config.wgt_elem_bytes * 8)),
             "inp_wr": In(scratchpad.write_port("inp", config)),
             "wgt_wr": In(scratchpad.write_port("wgt", config)),
-            "to_compute": Out(ports.token()),
-            "from_compute": In(ports.token()),
-            "busy": Out(1),
-            "token_wait": Out(1),
         })
 
     def elaborate(self, platform):

@@ -8,10 +8,23 @@ The signals keep the names the token proofs read (:func:`vtaref.proofs.tokens.in
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, Value
+from amaranth.lib.wiring import In, Out
 
 from vtaref.spec.config import MEMOP_SIZE_BIT_WIDTH, MEMOP_SRAM_ADDR_BIT_WIDTH
 
 from . import ports
+
+
+def stage_members() -> dict:
+    """Return the members every stage beside compute has: its instruction queue ``insn``, its
+    token streams to and from compute, ``busy`` and ``token_wait``."""
+    return {
+        "insn": In(ports.instructions()),
+        "to_compute": Out(ports.token()),
+        "from_compute": In(ports.token()),
+        "busy": Out(1),
+        "token_wait": Out(1),
+    }
 
 
 def commands_of(view) -> Value:

@@ -12,7 +12,7 @@ from vtaref.spec.config import INS_WIDTH, MEMOP_SRAM_ADDR_BIT_WIDTH, VtaConfig
 
 from . import ports, scratchpad
 from .isa import Opcode, insn_layout
-from .memop import BlockCommands, take_insn
+from .memop import BlockCommands, stage_members, take_insn
 
 
 class Store(wiring.Component):
@@ -39,13 +39,9 @@ class Store(wiring.Component):
     def __init__(self, config: VtaConfig):
         self._config = config
         super().__init__({
-            "insn": In(ports.instructions()),
+            **stage_members(),
             "mem": Out(ports.element_write(config.out_elem_bytes * 8)),
             "acc": In(scratchpad.read_port("acc", config)),
-            "to_compute": Out(ports.token()),
-            "from_compute": In(ports.token()),
-            "busy": Out(1),
-            "token_wait": Out(1),
         })
 
     def elaborate(self, platform):
