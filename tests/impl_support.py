@@ -40,6 +40,14 @@ def sized_config(log_depths: dict[str, int] | int = 4, **keys) -> VtaConfig:
                      LOG_ACC_BUFF_SIZE=depth["acc"] + batch + block + widths["LOG_ACC_WIDTH"] - 3)
 
 
+# BATCH=2 with 8-bit lanes and 32-bit acc; sub-byte lanes (4-bit inp/out, 2-bit wgt) with
+# 16-bit acc.
+SMALL_CONFIGS = {
+    "2x4": sized_config(4, LOG_BATCH=1, LOG_BLOCK=2),
+    "subbyte": sized_config(5, LOG_INP_WIDTH=2, LOG_WGT_WIDTH=1, LOG_ACC_WIDTH=4, LOG_BLOCK=1),
+}
+
+
 def random_state(config: VtaConfig, rng: np.random.Generator) -> MachineState:
     """Return a state whose inp, wgt and acc rows hold random lanes (uops stay zero)."""
     state = MachineState(config, dram=None)
@@ -178,6 +186,15 @@ def stream_sink(port, rng: random.Random, stall: float, received: list | None = 
             if valid and ready and received is not None:
                 received.append(payload)
     return run
+
+
+def token_pressure(sim: Simulator, dut: wiring.Component, rng: random.Random, press: dict) -> None:
+    """Add testbenches that offer ``dut.from_compute`` tokens and take ``dut.to_compute`` ones,
+    stalling with probability ``press["tokens"]`` (first offer after ``press["delay"]``)."""
+    sim.add_testbench(token_source(dut.from_compute, random.Random(rng.random()),
+                                   press["tokens"], press.get("delay", 0)), background=True)
+    sim.add_testbench(stream_sink(dut.to_compute, random.Random(rng.random()),
+                                  press["tokens"]), background=True)
 
 
 def monitor(events: dict[str, list[int]], signals: dict):

@@ -24,21 +24,18 @@ from vtaref.spec.state import Dram, element_formats
 
 from .element_model import ElementMemory
 from .impl_support import (
+    SMALL_CONFIGS,
     encoded,
     handshake,
     monitor,
     random_state,
     rows,
-    sized_config,
     stream_sink,
     token_source,
 )
 
-# BATCH=2 with 8-bit lanes and 32-bit acc; sub-byte inp/wgt lanes with 16-bit acc, 32 rows.
-CONFIGS = {
-    "2x4": sized_config(4, LOG_BATCH=1, LOG_BLOCK=2),
-    "subbyte": sized_config(5, LOG_INP_WIDTH=2, LOG_WGT_WIDTH=1, LOG_ACC_WIDTH=4, LOG_BLOCK=1),
-}
+# The small configs (the subbyte one with 32-row buffers).
+CONFIGS = SMALL_CONFIGS
 DRAM_BASE = 0x10000  # a multiple of every element size
 DRAM_BYTES = 512
 UOP_WORDS = 32  # DRAM starts with micro-ops whose indices are < MAX_IDX

@@ -25,6 +25,7 @@ from vtaref.spec.state import Dram, element_formats
 
 from .element_model import ElementMemory
 from .impl_support import (
+    SMALL_CONFIGS,
     encoded,
     handshake,
     monitor,
@@ -32,16 +33,11 @@ from .impl_support import (
     rows,
     sized_config,
     stream_sink,
-    token_source,
+    token_pressure,
 )
 
-# Small configs: BATCH=2 with 8-bit lanes; sub-byte lanes (4-bit inp/out, 2-bit wgt, 16-bit
-# acc); BLOCK=8 with 8-row buffers.
-CONFIGS = {
-    "2x4": sized_config(4, LOG_BATCH=1, LOG_BLOCK=2),
-    "subbyte": sized_config(5, LOG_INP_WIDTH=2, LOG_WGT_WIDTH=1, LOG_ACC_WIDTH=4, LOG_BLOCK=1),
-    "1x8": sized_config(3, LOG_BLOCK=3),
-}
+# The small configs, and BLOCK=8 with 8-row buffers.
+CONFIGS = {**SMALL_CONFIGS, "1x8": sized_config(3, LOG_BLOCK=3)}
 DRAM_BASE = 0x10000  # a multiple of every element size
 MAX_CYCLES = 5000
 FLAGS = ("pop_prev_dep", "pop_next_dep", "push_prev_dep", "push_next_dep")
@@ -224,10 +220,7 @@ def run_load(config, state, dram: ElementMemory, insns, press: dict, *, wrap=Non
                                   seed=rng.random()), background=True)
     sim.add_testbench(dram.reader(dut.wgt_mem, name="wgt", stall=press["memory"],
                                   seed=rng.random()), background=True)
-    sim.add_testbench(token_source(dut.from_compute, random.Random(rng.random()),
-                                   press["tokens"], press.get("delay", 0)), background=True)
-    sim.add_testbench(stream_sink(dut.to_compute, random.Random(rng.random()),
-                                  press["tokens"]), background=True)
+    token_pressure(sim, dut, rng, press)
     sim.add_testbench(monitor(events, {
         "pop": handshake(dut.from_compute), "push": handshake(dut.to_compute),
         "write": dut.inp_wr.en | dut.wgt_wr.en,
@@ -345,10 +338,7 @@ def run_store(config, state, dram: ElementMemory, insns, press: dict, *, wrap=No
     sim.add_clock(1e-6)
     sim.add_testbench(dram.writer(dut.mem, name="out", stall=press["memory"],
                                   seed=rng.random()), background=True)
-    sim.add_testbench(token_source(dut.from_compute, random.Random(rng.random()),
-                                   press["tokens"], press.get("delay", 0)), background=True)
-    sim.add_testbench(stream_sink(dut.to_compute, random.Random(rng.random()),
-                                  press["tokens"]), background=True)
+    token_pressure(sim, dut, rng, press)
     sim.add_testbench(monitor(events, {
         "pop": handshake(dut.from_compute), "push": handshake(dut.to_compute),
         "acc_read": dut.acc.en, "write": handshake(dut.mem.data),
