@@ -66,6 +66,16 @@ def rows(state: MachineState, name: str) -> list[int]:
     return [int.from_bytes(row.tobytes(), "little") for row in pack(buffer.data, buffer.width)]
 
 
+
+def scratchpad_memories(state: MachineState, buffers) -> dict[str, memory.Memory]:
+    """Return a memory for each scratchpad in ``buffers``, holding ``state``'s rows."""
+    memories = {}
+    for buffer in sorted(buffers):
+        layout = scratchpad.row_layout(buffer, state.config)
+        init = [layout.from_bits(row) for row in rows(state, buffer)]
+        memories[buffer] = memory.Memory(shape=layout, depth=state[buffer].depth, init=init)
+    return memories
+
 class Scratchpads(Elaboratable):
     """A unit under test wired to scratchpad memories that start with a spec state's contents.
 
@@ -74,14 +84,8 @@ class Scratchpads(Elaboratable):
 
     def __init__(self, dut: wiring.Component, state: MachineState):
         self.dut = dut
-        config = state.config
         used = {PORT_BUFFERS[name] for name in dut.signature.members if name in PORT_BUFFERS}
-        self.memories = {}
-        for name in sorted(used):
-            layout = scratchpad.row_layout(name, config)
-            self.memories[name] = memory.Memory(
-                shape=layout, depth=state[name].depth,
-                init=[layout.from_bits(row) for row in rows(state, name)])
+        self.memories = scratchpad_memories(state, used)
 
     def elaborate(self, platform):
         m = Module()

@@ -9,7 +9,7 @@ import random
 import numpy as np
 import pytest
 from amaranth.hdl import Elaboratable, Module
-from amaranth.lib import memory, wiring
+from amaranth.lib import wiring
 from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -30,6 +30,7 @@ from .impl_support import (
     monitor,
     random_state,
     rows,
+    scratchpad_memories,
     stream_sink,
     token_source,
 )
@@ -72,12 +73,7 @@ class Harness(Elaboratable):
 
     def __init__(self, dut: Compute, state):
         self.dut = dut
-        self.memories = {}
-        for buffer in scratchpad.BUFFERS:
-            layout = scratchpad.row_layout(buffer, state.config)
-            self.memories[buffer] = memory.Memory(
-                shape=layout, depth=state[buffer].depth,
-                init=[layout.from_bits(row) for row in rows(state, buffer)])
+        self.memories = scratchpad_memories(state, scratchpad.BUFFERS)
 
     def elaborate(self, platform):
         m = Module()

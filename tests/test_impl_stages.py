@@ -15,7 +15,6 @@ from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vtaref.impl import scratchpad
 from vtaref.impl.fetch import BUFFER_DEPTH, Fetch
 from vtaref.impl.load import Load
 from vtaref.impl.store import Store
@@ -31,6 +30,7 @@ from .impl_support import (
     monitor,
     random_state,
     rows,
+    scratchpad_memories,
     sized_config,
     stream_sink,
     token_pressure,
@@ -52,12 +52,7 @@ class Harness(Elaboratable):
     def __init__(self, dut: wiring.Component, state, ports: dict[str, str]):
         self.dut = dut
         self.ports = ports
-        self.memories = {}
-        for buffer in sorted(set(ports.values())):
-            layout = scratchpad.row_layout(buffer, state.config)
-            self.memories[buffer] = memory.Memory(
-                shape=layout, depth=state[buffer].depth,
-                init=[layout.from_bits(row) for row in rows(state, buffer)])
+        self.memories = scratchpad_memories(state, set(ports.values()))
 
     def elaborate(self, platform):
         m = Module()
@@ -234,8 +229,10 @@ def run_load(config, state, dram: ElementMemory, insns, press: dict, *, wrap=Non
 
 
 @st.composite
-def load_cases(draw, config):
-    drawn = draw(st.lists(loads(config), min_size=1, max_size=3))
+def memop_cases(draw, insns_of):
+    """Draw up to three instructions from ``insns_of`` (with the DRAM bytes they reach), whether
+    the RTL word of each wraps, the initial DRAM and the pressure."""
+    drawn = draw(st.lists(insns_of, min_size=1, max_size=3))
     insns = [insn for insn, _ in drawn]
     wrap = [draw(st.booleans()) for _ in insns]
     size = max(64, max(reach for _, reach in drawn))
@@ -248,7 +245,7 @@ def load_cases(draw, config):
 @given(data=st.data())
 def test_load_matches_spec(name, data):
     config = CONFIGS[name]
-    insns, wrap, dram, press = data.draw(load_cases(config))
+    insns, wrap, dram, press = data.draw(memop_cases(loads(config)))
     state = random_state(config, np.random.default_rng(press["seed"]))
     state.dram = Dram(DRAM_BASE, dram.copy())
     result = run_load(config, state, ElementMemory(dram, DRAM_BASE), insns, press, wrap=wrap)
@@ -349,14 +346,6 @@ def run_store(config, state, dram: ElementMemory, insns, press: dict, *, wrap=No
     return result
 
 
-@st.composite
-def store_cases(draw, config):
-    drawn = draw(st.lists(stores(config), min_size=1, max_size=3))
-    insns = [insn for insn, _ in drawn]
-    wrap = [draw(st.booleans()) for _ in insns]
-    size = max(64, max(reach for _, reach in drawn))
-    dram = draw(st.binary(min_size=size, max_size=size))
-    return insns, wrap, np.frombuffer(dram, dtype=np.uint8).copy(), draw(pressure())
 
 
 def store_commands(insn) -> int:
@@ -371,7 +360,7 @@ def store_commands(insn) -> int:
 @given(data=st.data())
 def test_store_matches_spec(name, data):
     config = CONFIGS[name]
-    insns, wrap, dram, press = data.draw(store_cases(config))
+    insns, wrap, dram, press = data.draw(memop_cases(stores(config)))
     state = random_state(config, np.random.default_rng(press["seed"]))
     state.dram = Dram(DRAM_BASE, dram.copy())
     memory_model = ElementMemory(dram, DRAM_BASE)
