@@ -13,12 +13,13 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
 from vtaref.spec import isa as spec_isa
-from vtaref.spec.config import INS_WIDTH, MEMOP_SIZE_BIT_WIDTH, MEMOP_SRAM_ADDR_BIT_WIDTH, VtaConfig
+from vtaref.spec.config import INS_WIDTH, VtaConfig
 
 from . import ports, scratchpad
 from .alu import TensorAlu
 from .gemm import TensorGemm
 from .isa import MemType, Opcode, generic_layout, insn_layout
+from .memop import BlockCommands, PaddedWalk
 
 LOCAL_TYPES = (MemType.UOP, MemType.ACC, MemType.ACC_8BIT)  # what the compute stage loads
 
@@ -83,44 +84,36 @@ class LocalLoad(wiring.Component):
                 result = Mux(view.memory_type == kind, value << log_bytes[kind], result)
             return result
 
-        def geometry(view):
-            """Whether ``view`` moves anything, and its padded block's width and height."""
-            x_total = view.x_pad_0 + view.x_size + view.x_pad_1
+        def moves(view):
+            """Whether the LOAD ``view`` moves anything."""
             y_total = view.y_pad_0 + view.y_size + view.y_pad_1
-            moves = ((view.opcode == Opcode.LOAD) & is_local(view.memory_type)
-                     & (view.x_size != 0) & (y_total != 0))
-            return moves, x_total, y_total
+            return ((view.opcode == Opcode.LOAD) & is_local(view.memory_type)
+                    & (view.x_size != 0) & (y_total != 0))
 
         raw = Signal(INS_WIDTH)  # the LOAD being executed
         insn = data.View(insn_layout(spec_isa.Load, config), raw)
-        _, x_total, y_total = geometry(insn)
         selected = {kind: insn.memory_type == kind for kind in LOCAL_TYPES}
         running = Signal()
         m.d.comb += [self.cmd.ready.eq(~running), self.busy.eq(running)]
 
-        # The DRAM side: one command for contiguous rows, else one per row.
-        contiguous = insn.x_stride == insn.x_size
-        cmd_count = Mux(contiguous, insn.y_size * insn.x_size, insn.x_size)
-        cmd_addr = Signal(ports.ADDR_WIDTH)
-        cmds_left = Signal(MEMOP_SIZE_BIT_WIDTH)  # commands still to send
+        # The DRAM side.
+        commands = BlockCommands(insn)
         arriving = Signal(ports.COUNT_WIDTH)  # elements of the last command still to arrive
         cmd_taken = Signal()
         for kind, port in self._mem.items():
-            m.d.comb += [port.cmd.valid.eq(running & selected[kind] & (cmds_left != 0)
+            m.d.comb += [port.cmd.valid.eq(running & selected[kind] & (commands.left != 0)
                                            & (arriving == 0)),
-                         port.cmd.payload.addr.eq(cmd_addr), port.cmd.payload.count.eq(cmd_count)]
+                         port.cmd.payload.addr.eq(commands.addr),
+                         port.cmd.payload.count.eq(commands.count)]
             with m.If(port.cmd.valid & port.cmd.ready):
                 m.d.comb += cmd_taken.eq(1)
         with m.If(cmd_taken):
-            m.d.sync += [cmd_addr.eq(cmd_addr + scaled(insn, insn.x_stride)),
-                         cmds_left.eq(cmds_left - 1), arriving.eq(cmd_count)]
+            m.d.sync += [*commands.sent(scaled(insn, insn.x_stride)),
+                         arriving.eq(commands.count)]
 
-        # The scratchpad side: walk the padded block, one row per step.
-        x = Signal(x_total.shape())
-        y = Signal(y_total.shape())
-        sram = Signal(MEMOP_SRAM_ADDR_BIT_WIDTH)
-        in_data = ((x >= insn.x_pad_0) & (x < insn.x_pad_0 + insn.x_size)
-                   & (y >= insn.y_pad_0) & (y < insn.y_pad_0 + insn.y_size))
+        # The scratchpad side.
+        walk = PaddedWalk(insn)
+        in_data = walk.in_data
         data_valid = Signal()
         for kind, port in self._mem.items():
             m.d.comb += port.data.ready.eq(running & ~self.hold & selected[kind] & in_data)
@@ -137,31 +130,22 @@ class LocalLoad(wiring.Component):
                 m.d.comb += lane.eq(acc8.word_select(k, 8).as_signed())
         with m.Else():
             m.d.comb += acc_row.as_value().eq(self._mem[MemType.ACC].data.payload)
-        m.d.comb += [self.uop_wr.en.eq(step & selected[MemType.UOP]), self.uop_wr.addr.eq(sram),
-                     self.acc_wr.en.eq(step & ~selected[MemType.UOP]), self.acc_wr.addr.eq(sram)]
+        m.d.comb += [self.uop_wr.en.eq(step & selected[MemType.UOP]),
+                     self.uop_wr.addr.eq(walk.sram),
+                     self.acc_wr.en.eq(step & ~selected[MemType.UOP]),
+                     self.acc_wr.addr.eq(walk.sram)]
         with m.If(in_data):
             m.d.comb += [self.uop_wr.data.as_value().eq(self._mem[MemType.UOP].data.payload),
                          self.acc_wr.data.eq(acc_row)]
 
-        last = (x == x_total - 1) & (y == y_total - 1)
-        with m.If(step):
-            m.d.sync += sram.eq(sram + 1)
-            with m.If(x == x_total - 1):
-                m.d.sync += [x.eq(0), y.eq(y + 1)]
-            with m.Else():
-                m.d.sync += x.eq(x + 1)
-            with m.If(last):
-                m.d.sync += running.eq(0)
+        walk.advance(m, step, running)
 
         # Take a LOAD.
         with m.If(self.cmd.valid & self.cmd.ready):
             new = self.cmd.payload
-            moves, _, _ = geometry(new)
-            m.d.sync += [raw.eq(new.as_value()), running.eq(moves), x.eq(0), y.eq(0),
-                         sram.eq(new.sram_base), cmd_addr.eq(scaled(new, new.dram_base)),
-                         cmds_left.eq(Mux(new.y_size == 0, 0,
-                                          Mux(new.x_stride == new.x_size, 1, new.y_size))),
-                         arriving.eq(0)]
+            m.d.sync += [raw.eq(new.as_value()), running.eq(moves(new)),
+                         *walk.start(new.sram_base),
+                         *commands.start(new, scaled(new, new.dram_base)), arriving.eq(0)]
         return m
 
 

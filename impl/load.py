@@ -8,15 +8,11 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
 from vtaref.spec import isa as spec_isa
-from vtaref.spec.config import (
-    INS_WIDTH,
-    MEMOP_SIZE_BIT_WIDTH,
-    MEMOP_SRAM_ADDR_BIT_WIDTH,
-    VtaConfig,
-)
+from vtaref.spec.config import INS_WIDTH, VtaConfig
 
 from . import ports, scratchpad
 from .isa import MemType, Opcode, insn_layout
+from .memop import BlockCommands, PaddedWalk, stage_members, take_insn
 
 
 class Load(wiring.Component):
@@ -42,15 +38,11 @@ class Load(wiring.Component):
     def __init__(self, config: VtaConfig):
         self._config = config
         super().__init__({
-            "insn": In(ports.instructions()),
+            **stage_members(),
             "inp_mem": Out(ports.element_read(config.inp_elem_bytes * 8)),
             "wgt_mem": Out(ports.element_read(config.wgt_elem_bytes * 8)),
             "inp_wr": In(scratchpad.write_port("inp", config)),
             "wgt_wr": In(scratchpad.write_port("wgt", config)),
-            "to_compute": Out(ports.token()),
-            "from_compute": In(ports.token()),
-            "busy": Out(1),
-            "token_wait": Out(1),
         })
 
     def elaborate(self, platform):
@@ -61,79 +53,57 @@ class Load(wiring.Component):
         is_wgt = insn.memory_type == MemType.WGT
         moves = ((insn.opcode == Opcode.LOAD) & (is_wgt | (insn.memory_type == MemType.INP))
                  & (insn.x_size != 0))
-        x_total = insn.x_pad_0 + insn.x_size + insn.x_pad_1
-        y_total = insn.y_pad_0 + insn.y_size + insn.y_pad_1
         log_bytes = {"inp": exact_log2(config.inp_elem_bytes),
                      "wgt": exact_log2(config.wgt_elem_bytes)}
 
-        # The DRAM side: one command for contiguous rows, else one per row.
-        contiguous = insn.x_stride == insn.x_size
-        cmd_count = Mux(contiguous, insn.y_size * insn.x_size, insn.x_size)
+        # The DRAM side.
+        commands = BlockCommands(insn)
         pitch = Mux(is_wgt, insn.x_stride << log_bytes["wgt"], insn.x_stride << log_bytes["inp"])
-        cmd_addr = Signal(ports.ADDR_WIDTH)
-        cmds_left = Signal(MEMOP_SIZE_BIT_WIDTH)  # commands still to send
         arriving = Signal(ports.COUNT_WIDTH)  # elements of the last command still to arrive
         running = Signal()
         for port, selected in ((self.inp_mem, ~is_wgt), (self.wgt_mem, is_wgt)):
-            m.d.comb += [port.cmd.valid.eq(running & selected & (cmds_left != 0)
+            m.d.comb += [port.cmd.valid.eq(running & selected & (commands.left != 0)
                                            & (arriving == 0)),
-                         port.cmd.payload.addr.eq(cmd_addr), port.cmd.payload.count.eq(cmd_count)]
+                         port.cmd.payload.addr.eq(commands.addr),
+                         port.cmd.payload.count.eq(commands.count)]
         cmd_taken = ((self.inp_mem.cmd.valid & self.inp_mem.cmd.ready)
                      | (self.wgt_mem.cmd.valid & self.wgt_mem.cmd.ready))
         with m.If(cmd_taken):
-            m.d.sync += [cmd_addr.eq(cmd_addr + pitch), cmds_left.eq(cmds_left - 1),
-                         arriving.eq(cmd_count)]
+            m.d.sync += [*commands.sent(pitch), arriving.eq(commands.count)]
 
-        # The scratchpad side: walk the padded block, one row per step.
-        x = Signal(x_total.shape())
-        y = Signal(y_total.shape())
-        sram = Signal(MEMOP_SRAM_ADDR_BIT_WIDTH)
-        in_data = ((x >= insn.x_pad_0) & (x < insn.x_pad_0 + insn.x_size)
-                   & (y >= insn.y_pad_0) & (y < insn.y_pad_0 + insn.y_size))
+        # The scratchpad side.
+        walk = PaddedWalk(insn)
         data_valid = Mux(is_wgt, self.wgt_mem.data.valid, self.inp_mem.data.valid)
-        step = running & Mux(in_data, data_valid, 1)
+        step = running & Mux(walk.in_data, data_valid, 1)
         for port, wr, selected in ((self.inp_mem, self.inp_wr, ~is_wgt),
                                    (self.wgt_mem, self.wgt_wr, is_wgt)):
-            m.d.comb += [port.data.ready.eq(running & selected & in_data),
-                         wr.en.eq(step & selected), wr.addr.eq(sram),
-                         wr.data.as_value().eq(Mux(in_data, port.data.payload, 0))]
-        with m.If(step & in_data):
+            m.d.comb += [port.data.ready.eq(running & selected & walk.in_data),
+                         wr.en.eq(step & selected), wr.addr.eq(walk.sram),
+                         wr.data.as_value().eq(Mux(walk.in_data, port.data.payload, 0))]
+        with m.If(step & walk.in_data):
             m.d.sync += arriving.eq(arriving - 1)
-        last = (x == x_total - 1) & (y == y_total - 1)
-        with m.If(step):
-            m.d.sync += sram.eq(sram + 1)
-            with m.If(x == x_total - 1):
-                m.d.sync += [x.eq(0), y.eq(y + 1)]
-            with m.Else():
-                m.d.sync += x.eq(x + 1)
-            with m.If(last):
-                m.d.sync += running.eq(0)
+        walk.advance(m, step, running)
 
         # Instructions and tokens.
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.insn.ready.eq(1)
-                with m.If(self.insn.valid):
-                    m.d.sync += raw.eq(self.insn.payload)
-                    m.next = "POP"
+                take_insn(m, self.insn, raw, "POP")
             with m.State("POP"):
                 m.d.comb += self.busy.eq(1)
-                popped = ports.pop_token(m, insn.pop_next_dep, self.from_compute, self.token_wait)
-                with m.If(popped):
+                with m.If(ports.pop_token(m, insn.pop_next_dep, self.from_compute,
+                                          self.token_wait)):
                     first = Mux(is_wgt, insn.dram_base << log_bytes["wgt"],
                                 insn.dram_base << log_bytes["inp"])
-                    m.d.sync += [x.eq(0), y.eq(0), sram.eq(insn.sram_base), cmd_addr.eq(first),
-                                 cmds_left.eq(Mux(insn.y_size == 0, 0,
-                                                  Mux(contiguous, 1, insn.y_size))),
+                    m.d.sync += [*walk.start(insn.sram_base), *commands.start(insn, first),
                                  arriving.eq(0)]
-                    with m.If(moves & (y_total != 0)):
+                    with m.If(moves & (walk.y_total != 0)):
                         m.d.sync += running.eq(1)
                         m.next = "RUN"
                     with m.Else():
                         m.next = "PUSH"
             with m.State("RUN"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(step & last):
+                with m.If(step & walk.last):
                     m.next = "PUSH"
             with m.State("PUSH"):
                 # The last write landed at the end of the previous cycle.

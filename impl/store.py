@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
 from vtaref.spec import isa as spec_isa
-from vtaref.spec.config import (
-    INS_WIDTH,
-    MEMOP_SIZE_BIT_WIDTH,
-    MEMOP_SRAM_ADDR_BIT_WIDTH,
-    VtaConfig,
-)
+from vtaref.spec.config import INS_WIDTH, MEMOP_SRAM_ADDR_BIT_WIDTH, VtaConfig
 
 from . import ports, scratchpad
 from .isa import Opcode, insn_layout
+from .memop import BlockCommands, stage_members, take_insn
 
 
 class Store(wiring.Component):
@@ -43,13 +39,9 @@ class Store(wiring.Component):
     def __init__(self, config: VtaConfig):
         self._config = config
         super().__init__({
-            "insn": In(ports.instructions()),
+            **stage_members(),
             "mem": Out(ports.element_write(config.out_elem_bytes * 8)),
             "acc": In(scratchpad.read_port("acc", config)),
-            "to_compute": Out(ports.token()),
-            "from_compute": In(ports.token()),
-            "busy": Out(1),
-            "token_wait": Out(1),
         })
 
     def elaborate(self, platform):
@@ -61,13 +53,10 @@ class Store(wiring.Component):
         moves = (insn.opcode == Opcode.STORE) & (insn.x_size != 0) & (insn.y_size != 0)
         log_bytes = exact_log2(config.out_elem_bytes)
 
-        # The DRAM side: one command for contiguous rows, else one per row.
-        contiguous = insn.x_stride == insn.x_size
-        cmd_count = Mux(contiguous, insn.y_size * insn.x_size, insn.x_size)
-        cmd_addr = Signal(ports.ADDR_WIDTH)
-        cmds_left = Signal(MEMOP_SIZE_BIT_WIDTH)  # commands still to send
+        # The DRAM side.
+        commands = BlockCommands(insn)
         sending = Signal(ports.COUNT_WIDTH)  # elements of the current command still to send
-        m.d.comb += [cmd.payload.addr.eq(cmd_addr), cmd.payload.count.eq(cmd_count)]
+        m.d.comb += [cmd.payload.addr.eq(commands.addr), cmd.payload.count.eq(commands.count)]
 
         # The scratchpad side: read rows ahead into one output register, stalling the read
         # port (en low holds its data) while the element waits.
@@ -87,27 +76,23 @@ class Store(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.insn.ready.eq(1)
-                with m.If(self.insn.valid):
-                    m.d.sync += raw.eq(self.insn.payload)
-                    m.next = "POP"
+                take_insn(m, self.insn, raw, "POP")
             with m.State("POP"):
                 m.d.comb += self.busy.eq(1)
-                popped = ports.pop_token(m, insn.pop_prev_dep, self.from_compute, self.token_wait)
-                with m.If(popped):
+                with m.If(ports.pop_token(m, insn.pop_prev_dep, self.from_compute,
+                                          self.token_wait)):
                     with m.If(moves):
                         m.d.sync += [read_addr.eq(insn.sram_base),
                                      reads_left.eq(insn.y_size * insn.x_size),
-                                     cmd_addr.eq(insn.dram_base << log_bytes),
-                                     cmds_left.eq(Mux(contiguous, 1, insn.y_size))]
+                                     *commands.start(insn, insn.dram_base << log_bytes)]
                         m.next = "CMD"
                     with m.Else():
                         m.next = "PUSH"
             with m.State("CMD"):
                 m.d.comb += [self.busy.eq(1), cmd.valid.eq(1)]
                 with m.If(cmd.ready):
-                    m.d.sync += [cmd_addr.eq(cmd_addr + (insn.x_stride << log_bytes)),
-                                 cmds_left.eq(cmds_left - 1), sending.eq(cmd_count)]
+                    m.d.sync += [*commands.sent(insn.x_stride << log_bytes),
+                                 sending.eq(commands.count)]
                     m.next = "SEND"
             with m.State("SEND"):
                 m.d.comb += [self.busy.eq(1), element.valid.eq(held)]
@@ -118,7 +103,7 @@ class Store(wiring.Component):
             with m.State("DONE"):
                 m.d.comb += [self.busy.eq(1), done.ready.eq(1)]
                 with m.If(done.valid):
-                    with m.If(cmds_left != 0):
+                    with m.If(commands.left != 0):
                         m.next = "CMD"
                     with m.Else():
                         m.next = "PUSH"

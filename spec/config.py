@@ -42,6 +42,9 @@ KEY_RANGES: dict[str, tuple[int, int]] = {
     "LOG_WGT_BUFF_SIZE": (3, 26),
     "LOG_ACC_BUFF_SIZE": (3, 26),
 }
+# Keys of older vta_config.json files that must agree with the key they restate.
+ALIASES = {"LOG_BLOCK_IN": "LOG_BLOCK", "LOG_BLOCK_OUT": "LOG_BLOCK",
+           "LOG_OUT_WIDTH": "LOG_INP_WIDTH"}
 # A scratchpad index must fit the 16-bit sram_base field and a named C bit-field is >= 1 bit.
 LOG_DEPTH_RANGE = (1, MEMOP_SRAM_ADDR_BIT_WIDTH)
 
@@ -107,23 +110,31 @@ class VtaConfig:
     # -- construction ---------------------------------------------------------------------
 
     @classmethod
-    def from_dict(cls, data: dict) -> VtaConfig:
-        """Build a config from vta_config.json keys; unknown keys are refused."""
+    def from_dict(cls, data: dict, *, complete: bool = False) -> VtaConfig:
+        """Build a config from vta_config.json keys; unknown keys are refused.
+
+        With ``complete``, every key must be named (an interchange file that leaves one out
+        would otherwise run with TVM-VTA's default, say 32-bit accumulators for a 16-bit
+        design); without it, missing keys take their defaults.
+        """
         if not isinstance(data, dict):
             raise ConfigError(f"a config must be a JSON object, not {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known - {"LOG_BLOCK_IN", "LOG_BLOCK_OUT", "LOG_OUT_WIDTH"})
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(data) - set(known) - set(ALIASES))
         if unknown:
             raise ConfigError(f"unknown config key {unknown[0]!r} (known: {', '.join(known)})")
-        for alias, key in (("LOG_BLOCK_IN", "LOG_BLOCK"), ("LOG_BLOCK_OUT", "LOG_BLOCK"),
-                           ("LOG_OUT_WIDTH", "LOG_INP_WIDTH")):
+        missing = [key for key in known if key not in data]
+        if complete and missing:
+            raise ConfigError(f"missing config key {missing[0]!r} (a config file names every "
+                              f"key: {', '.join(known)})")
+        for alias, key in ALIASES.items():
             if alias in data and data[alias] != data.get(key, getattr(cls, key)):
                 raise ConfigError(f"{alias} must equal {key} (VTA has square blocks, out = inp)")
         return cls(**{k: v for k, v in data.items() if k in known})
 
     @classmethod
     def from_json(cls, path: str | Path) -> VtaConfig:
-        """Read a vta_config.json file."""
+        """Read a vta_config.json file, which must name every key (see :meth:`from_dict`)."""
         try:
             data = json.loads(Path(path).read_text())
         except OSError as err:
@@ -131,7 +142,7 @@ class VtaConfig:
         except json.JSONDecodeError as err:
             raise ConfigError(f"{path}: bad JSON at line {err.lineno}: {err.msg}") from None
         try:
-            return cls.from_dict(data)
+            return cls.from_dict(data, complete=True)
         except ConfigError as err:
             raise ConfigError(f"{path}: {err}") from None
 

@@ -40,6 +40,14 @@ def sized_config(log_depths: dict[str, int] | int = 4, **keys) -> VtaConfig:
                      LOG_ACC_BUFF_SIZE=depth["acc"] + batch + block + widths["LOG_ACC_WIDTH"] - 3)
 
 
+# BATCH=2 with 8-bit lanes and 32-bit acc; sub-byte lanes (4-bit inp/out, 2-bit wgt) with
+# 16-bit acc.
+SMALL_CONFIGS = {
+    "2x4": sized_config(4, LOG_BATCH=1, LOG_BLOCK=2),
+    "subbyte": sized_config(5, LOG_INP_WIDTH=2, LOG_WGT_WIDTH=1, LOG_ACC_WIDTH=4, LOG_BLOCK=1),
+}
+
+
 def random_state(config: VtaConfig, rng: np.random.Generator) -> MachineState:
     """Return a state whose inp, wgt and acc rows hold random lanes (uops stay zero)."""
     state = MachineState(config, dram=None)
@@ -58,6 +66,16 @@ def rows(state: MachineState, name: str) -> list[int]:
     return [int.from_bytes(row.tobytes(), "little") for row in pack(buffer.data, buffer.width)]
 
 
+
+def scratchpad_memories(state: MachineState, buffers) -> dict[str, memory.Memory]:
+    """Return a memory for each scratchpad in ``buffers``, holding ``state``'s rows."""
+    memories = {}
+    for buffer in sorted(buffers):
+        layout = scratchpad.row_layout(buffer, state.config)
+        init = [layout.from_bits(row) for row in rows(state, buffer)]
+        memories[buffer] = memory.Memory(shape=layout, depth=state[buffer].depth, init=init)
+    return memories
+
 class Scratchpads(Elaboratable):
     """A unit under test wired to scratchpad memories that start with a spec state's contents.
 
@@ -66,14 +84,8 @@ class Scratchpads(Elaboratable):
 
     def __init__(self, dut: wiring.Component, state: MachineState):
         self.dut = dut
-        config = state.config
         used = {PORT_BUFFERS[name] for name in dut.signature.members if name in PORT_BUFFERS}
-        self.memories = {}
-        for name in sorted(used):
-            layout = scratchpad.row_layout(name, config)
-            self.memories[name] = memory.Memory(
-                shape=layout, depth=state[name].depth,
-                init=[layout.from_bits(row) for row in rows(state, name)])
+        self.memories = scratchpad_memories(state, used)
 
     def elaborate(self, platform):
         m = Module()
@@ -178,6 +190,15 @@ def stream_sink(port, rng: random.Random, stall: float, received: list | None = 
             if valid and ready and received is not None:
                 received.append(payload)
     return run
+
+
+def token_pressure(sim: Simulator, dut: wiring.Component, rng: random.Random, press: dict) -> None:
+    """Add testbenches that offer ``dut.from_compute`` tokens and take ``dut.to_compute`` ones,
+    stalling with probability ``press["tokens"]`` (first offer after ``press["delay"]``)."""
+    sim.add_testbench(token_source(dut.from_compute, random.Random(rng.random()),
+                                   press["tokens"], press.get("delay", 0)), background=True)
+    sim.add_testbench(stream_sink(dut.to_compute, random.Random(rng.random()),
+                                  press["tokens"]), background=True)
 
 
 def monitor(events: dict[str, list[int]], signals: dict):

@@ -188,6 +188,12 @@ def _bad_config(d):
     (d / "config.json").write_text(json.dumps(config))
 
 
+def _incomplete_config(d):
+    config = json.loads((d / "config.json").read_text())
+    del config["LOG_ACC_WIDTH"]
+    (d / "config.json").write_text(json.dumps(config))
+
+
 def _misaligned(d):
     run = json.loads((d / "run.json").read_text())
     run["insn_addr"] += 4
@@ -199,6 +205,7 @@ BAD_IMAGES = [
     (_truncated, ["dram.bin may be truncated"]),
     (_missing_config, ["config.json", "cannot read"]),
     (_bad_config, ["LOG_BLOCK must be an integer in [0, 7]"]),
+    (_incomplete_config, ["config.json", "missing config key 'LOG_ACC_WIDTH'"]),
     (_misaligned, ["insn_addr", "is not a multiple of 16"]),
 ]
 

@@ -11,6 +11,7 @@ import vtaref.proofs
 from vtaref import cli
 from vtaref.proofs import Proof
 from vtaref.proofs.queue import QueueSpec
+from vtaref.spec import VtaConfig
 
 from .conftest import CONFORMANCE
 from .impl_support import sized_config
@@ -22,7 +23,7 @@ RESOURCES = re.compile(r"^ecp5: \d+ LUTs, \d+ FFs, \d+ BRAMs \(18 Kbit\), \d+ DS
 
 
 def test_prove_runs_the_chosen_proof():
-    result = vta("prove", "--only", "queue_3", "--timeout", "120")
+    result = vta("prove", "--only", "queue_3", "--timeout", "86400")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("queue_3: PASS (prove, depth 1, smtbmc yices) in ")
@@ -69,7 +70,7 @@ def test_synth_fails_cleanly_on_latches(monkeypatch):
 
 def test_synth_rejects_a_bad_config(tmp_path):
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"LOG_BLOCK": 12}))
+    config.write_text(json.dumps({**VtaConfig().to_dict(), "LOG_BLOCK": 12}))
     assert_clean_error(vta("synth", "--config", config), "LOG_BLOCK must be an integer in")
 
 

@@ -9,7 +9,7 @@ import random
 import numpy as np
 import pytest
 from amaranth.hdl import Elaboratable, Module
-from amaranth.lib import memory, wiring
+from amaranth.lib import wiring
 from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,21 +24,19 @@ from vtaref.spec.state import Dram, element_formats
 
 from .element_model import ElementMemory
 from .impl_support import (
+    SMALL_CONFIGS,
     encoded,
     handshake,
     monitor,
     random_state,
     rows,
-    sized_config,
+    scratchpad_memories,
     stream_sink,
     token_source,
 )
 
-# BATCH=2 with 8-bit lanes and 32-bit acc; sub-byte inp/wgt lanes with 16-bit acc, 32 rows.
-CONFIGS = {
-    "2x4": sized_config(4, LOG_BATCH=1, LOG_BLOCK=2),
-    "subbyte": sized_config(5, LOG_INP_WIDTH=2, LOG_WGT_WIDTH=1, LOG_ACC_WIDTH=4, LOG_BLOCK=1),
-}
+# The small configs (the subbyte one with 32-row buffers).
+CONFIGS = SMALL_CONFIGS
 DRAM_BASE = 0x10000  # a multiple of every element size
 DRAM_BYTES = 512
 UOP_WORDS = 32  # DRAM starts with micro-ops whose indices are < MAX_IDX
@@ -75,12 +73,7 @@ class Harness(Elaboratable):
 
     def __init__(self, dut: Compute, state):
         self.dut = dut
-        self.memories = {}
-        for buffer in scratchpad.BUFFERS:
-            layout = scratchpad.row_layout(buffer, state.config)
-            self.memories[buffer] = memory.Memory(
-                shape=layout, depth=state[buffer].depth,
-                init=[layout.from_bits(row) for row in rows(state, buffer)])
+        self.memories = scratchpad_memories(state, scratchpad.BUFFERS)
 
     def elaborate(self, platform):
         m = Module()

@@ -400,18 +400,23 @@ async def _offer_read(ctx, bus, addr: int, beats: int) -> None:
     ctx.set(bus.arvalid, 0)
 
 
+async def _write_address(ctx, bus, addr: int, beats: int) -> None:
+    """Send a write burst's address: ``beats`` 8-byte beats from ``addr``."""
+    ctx.set(bus.awaddr, addr)
+    ctx.set(bus.awlen, beats - 1)
+    ctx.set(bus.awsize, 3)
+    ctx.set(bus.awburst, axi.BURST_INCR)
+    ctx.set(bus.awvalid, 1)
+    await ctx.tick().until(bus.awready)
+    ctx.set(bus.awvalid, 0)
+
+
 def test_ram_reads_and_writes_with_strobes():
     bus = _manager()
     ram = AxiRam(bus, bytes(range(32)), base=0x100, read_latency=2)
 
     async def bench(ctx):
-        ctx.set(bus.awaddr, 0x108)
-        ctx.set(bus.awlen, 1)
-        ctx.set(bus.awsize, 3)
-        ctx.set(bus.awburst, axi.BURST_INCR)
-        ctx.set(bus.awvalid, 1)
-        await ctx.tick().until(bus.awready)
-        ctx.set(bus.awvalid, 0)
+        await _write_address(ctx, bus, 0x108, 2)
         for data, strb, last in ((0xAAAA_AAAA_AAAA_AAAA, 0x0F, 0), (0xBB << 56, 0x80, 1)):
             ctx.set(bus.wdata, data)
             ctx.set(bus.wstrb, strb)
@@ -469,12 +474,7 @@ def test_ram_rejects_early_wlast_and_dropped_valid():
     ram = AxiRam(bus, bytes(64), stall=0.5, seed=3)
 
     async def wlast_early(ctx):
-        ctx.set(bus.awlen, 3)
-        ctx.set(bus.awsize, 3)
-        ctx.set(bus.awburst, axi.BURST_INCR)
-        ctx.set(bus.awvalid, 1)
-        await ctx.tick().until(bus.awready)
-        ctx.set(bus.awvalid, 0)
+        await _write_address(ctx, bus, 0, 4)
         ctx.set(bus.wlast, 1)
         ctx.set(bus.wvalid, 1)
         for _ in range(20):

@@ -15,7 +15,6 @@ from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vtaref.impl import scratchpad
 from vtaref.impl.fetch import BUFFER_DEPTH, Fetch
 from vtaref.impl.load import Load
 from vtaref.impl.store import Store
@@ -25,23 +24,20 @@ from vtaref.spec.state import Dram, element_formats
 
 from .element_model import ElementMemory
 from .impl_support import (
+    SMALL_CONFIGS,
     encoded,
     handshake,
     monitor,
     random_state,
     rows,
+    scratchpad_memories,
     sized_config,
     stream_sink,
-    token_source,
+    token_pressure,
 )
 
-# Small configs: BATCH=2 with 8-bit lanes; sub-byte lanes (4-bit inp/out, 2-bit wgt, 16-bit
-# acc); BLOCK=8 with 8-row buffers.
-CONFIGS = {
-    "2x4": sized_config(4, LOG_BATCH=1, LOG_BLOCK=2),
-    "subbyte": sized_config(5, LOG_INP_WIDTH=2, LOG_WGT_WIDTH=1, LOG_ACC_WIDTH=4, LOG_BLOCK=1),
-    "1x8": sized_config(3, LOG_BLOCK=3),
-}
+# The small configs, and BLOCK=8 with 8-row buffers.
+CONFIGS = {**SMALL_CONFIGS, "1x8": sized_config(3, LOG_BLOCK=3)}
 DRAM_BASE = 0x10000  # a multiple of every element size
 MAX_CYCLES = 5000
 FLAGS = ("pop_prev_dep", "pop_next_dep", "push_prev_dep", "push_next_dep")
@@ -56,12 +52,7 @@ class Harness(Elaboratable):
     def __init__(self, dut: wiring.Component, state, ports: dict[str, str]):
         self.dut = dut
         self.ports = ports
-        self.memories = {}
-        for buffer in sorted(set(ports.values())):
-            layout = scratchpad.row_layout(buffer, state.config)
-            self.memories[buffer] = memory.Memory(
-                shape=layout, depth=state[buffer].depth,
-                init=[layout.from_bits(row) for row in rows(state, buffer)])
+        self.memories = scratchpad_memories(state, set(ports.values()))
 
     def elaborate(self, platform):
         m = Module()
@@ -224,10 +215,7 @@ def run_load(config, state, dram: ElementMemory, insns, press: dict, *, wrap=Non
                                   seed=rng.random()), background=True)
     sim.add_testbench(dram.reader(dut.wgt_mem, name="wgt", stall=press["memory"],
                                   seed=rng.random()), background=True)
-    sim.add_testbench(token_source(dut.from_compute, random.Random(rng.random()),
-                                   press["tokens"], press.get("delay", 0)), background=True)
-    sim.add_testbench(stream_sink(dut.to_compute, random.Random(rng.random()),
-                                  press["tokens"]), background=True)
+    token_pressure(sim, dut, rng, press)
     sim.add_testbench(monitor(events, {
         "pop": handshake(dut.from_compute), "push": handshake(dut.to_compute),
         "write": dut.inp_wr.en | dut.wgt_wr.en,
@@ -241,8 +229,10 @@ def run_load(config, state, dram: ElementMemory, insns, press: dict, *, wrap=Non
 
 
 @st.composite
-def load_cases(draw, config):
-    drawn = draw(st.lists(loads(config), min_size=1, max_size=3))
+def memop_cases(draw, insns_of):
+    """Draw up to three instructions from ``insns_of`` (with the DRAM bytes they reach), whether
+    the RTL word of each wraps, the initial DRAM and the pressure."""
+    drawn = draw(st.lists(insns_of, min_size=1, max_size=3))
     insns = [insn for insn, _ in drawn]
     wrap = [draw(st.booleans()) for _ in insns]
     size = max(64, max(reach for _, reach in drawn))
@@ -255,7 +245,7 @@ def load_cases(draw, config):
 @given(data=st.data())
 def test_load_matches_spec(name, data):
     config = CONFIGS[name]
-    insns, wrap, dram, press = data.draw(load_cases(config))
+    insns, wrap, dram, press = data.draw(memop_cases(loads(config)))
     state = random_state(config, np.random.default_rng(press["seed"]))
     state.dram = Dram(DRAM_BASE, dram.copy())
     result = run_load(config, state, ElementMemory(dram, DRAM_BASE), insns, press, wrap=wrap)
@@ -345,10 +335,7 @@ def run_store(config, state, dram: ElementMemory, insns, press: dict, *, wrap=No
     sim.add_clock(1e-6)
     sim.add_testbench(dram.writer(dut.mem, name="out", stall=press["memory"],
                                   seed=rng.random()), background=True)
-    sim.add_testbench(token_source(dut.from_compute, random.Random(rng.random()),
-                                   press["tokens"], press.get("delay", 0)), background=True)
-    sim.add_testbench(stream_sink(dut.to_compute, random.Random(rng.random()),
-                                  press["tokens"]), background=True)
+    token_pressure(sim, dut, rng, press)
     sim.add_testbench(monitor(events, {
         "pop": handshake(dut.from_compute), "push": handshake(dut.to_compute),
         "acc_read": dut.acc.en, "write": handshake(dut.mem.data),
@@ -359,14 +346,6 @@ def run_store(config, state, dram: ElementMemory, insns, press: dict, *, wrap=No
     return result
 
 
-@st.composite
-def store_cases(draw, config):
-    drawn = draw(st.lists(stores(config), min_size=1, max_size=3))
-    insns = [insn for insn, _ in drawn]
-    wrap = [draw(st.booleans()) for _ in insns]
-    size = max(64, max(reach for _, reach in drawn))
-    dram = draw(st.binary(min_size=size, max_size=size))
-    return insns, wrap, np.frombuffer(dram, dtype=np.uint8).copy(), draw(pressure())
 
 
 def store_commands(insn) -> int:
@@ -381,7 +360,7 @@ def store_commands(insn) -> int:
 @given(data=st.data())
 def test_store_matches_spec(name, data):
     config = CONFIGS[name]
-    insns, wrap, dram, press = data.draw(store_cases(config))
+    insns, wrap, dram, press = data.draw(memop_cases(stores(config)))
     state = random_state(config, np.random.default_rng(press["seed"]))
     state.dram = Dram(DRAM_BASE, dram.copy())
     memory_model = ElementMemory(dram, DRAM_BASE)

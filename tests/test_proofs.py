@@ -21,12 +21,10 @@ from vtaref.proofs.queue import QueueSpec, TokenQueueSpec
 from vtaref.proofs.tokens import SIZE_BITS, ComputeTokensSpec, LoadTokensSpec, StoreTokensSpec
 from vtaref.spec import VtaConfig
 
-TIMEOUT = 120
-
 
 @pytest.mark.parametrize("proof", proofs(VtaConfig()), ids=lambda proof: proof.name)
 def test_proof_passes(proof):
-    result = proof.run(timeout=TIMEOUT)
+    result = proof.run()  # no time limit: a slow machine is not a counterexample
     assert result.passed, result.log
     assert (result.engine, result.mode, result.depth) == ("smtbmc yices", proof.mode, proof.depth)
 
@@ -160,7 +158,7 @@ class EarlyPushCompute(Compute):
      "bmc", 8),
 ])
 def test_broken_design_fails(name, spec, mode, depth):
-    result = sby.prove(name, spec(), mode=mode, depth=depth, timeout=TIMEOUT)
+    result = sby.prove(name, spec(), mode=mode, depth=depth)
     assert result.status == "FAIL", result.log
     assert "Assert failed" in result.log
 

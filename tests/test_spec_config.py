@@ -50,10 +50,19 @@ def test_other_refusals():
         VtaConfig(LOG_ACC_BUFF_SIZE=20, LOG_INP_BUFF_SIZE=20, LOG_WGT_BUFF_SIZE=20)
 
 
+def test_from_dict_takes_defaults_unless_complete():
+    assert VtaConfig.from_dict({"LOG_BATCH": 1}) == VtaConfig(LOG_BATCH=1)
+    with pytest.raises(ConfigError, match="missing config key 'LOG_INP_WIDTH'"):
+        VtaConfig.from_dict({"LOG_BATCH": 1}, complete=True)
+
+
 def test_from_json(tmp_path):
     path = tmp_path / "vta_config.json"
     path.write_text(json.dumps(VtaConfig(LOG_BATCH=1).to_dict()))
     assert VtaConfig.from_json(path) == VtaConfig(LOG_BATCH=1)
+    path.write_text(json.dumps({"LOG_BATCH": 1}))
+    with pytest.raises(ConfigError, match="missing config key 'LOG_INP_WIDTH'"):
+        VtaConfig.from_json(path)
     path.write_text("{ not json")
     with pytest.raises(ConfigError, match="bad JSON at line 1"):
         VtaConfig.from_json(path)
