@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from vtaref.spec import FLAVORS, ProgramImage, RunStats, run_image
-from vtaref.spec.runner import DEFAULT_TOKEN_DEPTH
+from vtaref.spec.pipeline import DEFAULT_TOKEN_DEPTH
 
 
 class Backend(Protocol):

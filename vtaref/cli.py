@@ -19,7 +19,7 @@ from vtaref.spec import FLAVORS, ProgramImage, VtaConfig, VtaError, run_image
 from vtaref.spec.conform import CaseResult, check_case, explain_difference, find_cases
 from vtaref.spec.disasm import disassemble
 from vtaref.spec.image import write_atomically
-from vtaref.spec.runner import DEFAULT_TOKEN_DEPTH
+from vtaref.spec.pipeline import DEFAULT_TOKEN_DEPTH
 from vtaref.spec.trace import JsonTracer
 
 PROGRESS_MIN_INSNS = 20_000
