@@ -234,6 +234,9 @@ class TokenSchedule:
                                  allow_nop=False)
                     changed = True
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def count(self, stage: Stage) -> int:
         """Return how many instructions ``stage`` has so far (its latest position)."""
         return len(self._clocks[stage])
