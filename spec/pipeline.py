@@ -12,7 +12,7 @@ from .isa import Insn, Load, MemType, Stage, Store
 
 __all__ = [
     "ADJACENT", "BUFFER_STAGES", "DEFAULT_TOKEN_DEPTH", "DEP_FLAGS", "NEXT", "NOPS", "PREV",
-    "QUEUES", "QUEUE_FLAGS", "Stage", "flag_queue", "pop_flag", "push_flag", "token_queue_name",
+    "QUEUES", "Stage", "flag_queue", "pop_flag", "push_flag", "token_queue_name",
 ]
 
 # Token queue depth checked by default: the smallest TVM-VTA declares (STREAM_IN_DEPTH = 8 in
@@ -56,11 +56,6 @@ def push_flag(producer: Stage, consumer: Stage) -> str:
 def pop_flag(consumer: Stage, producer: Stage) -> str:
     """Return the flag with which a ``consumer`` instruction pops a token from ``producer``."""
     return "pop_prev_dep" if PREV.get(consumer) == producer else "pop_next_dep"
-
-
-# Token queue (producer, consumer) -> (push flag on the producer, pop flag on the consumer).
-QUEUE_FLAGS = {(producer, consumer): (push_flag(producer, consumer), pop_flag(consumer, producer))
-               for producer, consumer in QUEUES}
 
 
 def flag_queue(stage: Stage, flag: str) -> tuple[Stage, Stage] | None:
