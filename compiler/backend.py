@@ -9,7 +9,5 @@ a backend or one of those names.
 from __future__ import annotations
 
 from vtaref.spec.backends import BACKENDS, Backend, BackendError, SpecBackend, get_backend
-from vtaref.spec.runner import DEFAULT_TOKEN_DEPTH
 
-__all__ = ["BACKENDS", "DEFAULT_TOKEN_DEPTH", "Backend", "BackendError", "SpecBackend",
-           "get_backend"]
+__all__ = ["BACKENDS", "Backend", "BackendError", "SpecBackend", "get_backend"]

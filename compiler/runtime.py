@@ -37,7 +37,7 @@ from vtaref.spec import (
     VtaConfig,
 )
 from vtaref.spec.packing import unpack
-from vtaref.spec.runner import DEFAULT_TOKEN_DEPTH
+from vtaref.spec.pipeline import DEFAULT_TOKEN_DEPTH
 from vtaref.spec.state import element_formats
 
 from .backend import Backend, get_backend

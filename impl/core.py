@@ -25,7 +25,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from vtaref.spec.config import INS_WIDTH, VtaConfig
-from vtaref.spec.runner import DEFAULT_TOKEN_DEPTH
+from vtaref.spec.pipeline import DEFAULT_TOKEN_DEPTH
 
 from . import axi, scratchpad
 from .compute import Compute

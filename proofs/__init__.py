@@ -15,7 +15,7 @@ from vtaref.impl.core import INSN_QUEUE_DEPTH
 from vtaref.impl.fetch import BUFFER_DEPTH
 from vtaref.impl.queue import Queue, TokenQueue
 from vtaref.spec.config import VtaConfig
-from vtaref.spec.runner import DEFAULT_TOKEN_DEPTH
+from vtaref.spec.pipeline import DEFAULT_TOKEN_DEPTH
 
 from .alu import DatapathSpec, TensorAluSpec, tiny_config
 from .axi import axi_proofs

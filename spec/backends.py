@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Protocol
 
 from .image import ProgramImage
-from .runner import DEFAULT_TOKEN_DEPTH, RunStats, Tracer, run_program
+from .pipeline import DEFAULT_TOKEN_DEPTH
+from .runner import RunStats, Tracer, run_program
 from .semantics import FLAVORS
 
 

@@ -20,16 +20,7 @@ import numpy as np
 
 from .access import Access, ByteRanges
 from .errors import RaceError
-from .isa import Stage
-
-# Which stages may touch each scratchpad (every other pair is ordered by program order).
-BUFFER_STAGES = {
-    "inp": (Stage.LOAD, Stage.COMPUTE),
-    "wgt": (Stage.LOAD, Stage.COMPUTE),
-    "acc": (Stage.COMPUTE, Stage.STORE),
-    "out": (Stage.COMPUTE, Stage.STORE),
-    "uop": (Stage.COMPUTE,),
-}
+from .pipeline import BUFFER_STAGES, Stage
 
 
 class RaceChecker:

@@ -25,20 +25,10 @@ from .access import Access
 from .config import VtaConfig
 from .errors import DeadlockError, ProgramError, RaceError, TokenOverflowError
 from .isa import INSN_BYTES, DecodeError, Finish, Gemm, Insn, LoopInsn, Stage, decode
+from .pipeline import DEFAULT_TOKEN_DEPTH, DEP_FLAGS, flag_queue, token_queue_name
 from .races import RaceChecker
 from .semantics import EXECUTE, FSIM, Flavor
 from .state import Dram, MachineState
-
-# Token queue depth checked by default: the smallest TVM-VTA declares (STREAM_IN_DEPTH = 8 in
-# the HLS sources; its Vivado build uses 1024-deep FIFOs and the Chisel design 8-bit counters).
-DEFAULT_TOKEN_DEPTH = 8
-
-PREV = {Stage.COMPUTE: Stage.LOAD, Stage.STORE: Stage.COMPUTE}
-NEXT = {Stage.LOAD: Stage.COMPUTE, Stage.COMPUTE: Stage.STORE}
-
-
-def token_queue_name(producer: Stage, consumer: Stage) -> str:
-    return f"{producer.name.lower()}->{consumer.name.lower()}"
 
 
 @dataclass
@@ -79,20 +69,15 @@ def _token_queues(insn: Insn, index: int) -> tuple[list[tuple], list[tuple]]:
     """Return the (producer, consumer) queues ``insn`` pops from and pushes to."""
     stage = insn.stage
     pops, pushes = [], []
-    for flag, neighbours, popping in (("pop_prev_dep", PREV, True), ("pop_next_dep", NEXT, True),
-                                      ("push_prev_dep", PREV, False),
-                                      ("push_next_dep", NEXT, False)):
+    for flag in DEP_FLAGS:
         if not getattr(insn, flag):
             continue
-        if stage not in neighbours:
-            side = "previous" if neighbours is PREV else "next"
+        q = flag_queue(stage, flag)
+        if q is None:
+            side = "previous" if flag.endswith("prev_dep") else "next"
             raise ProgramError(index, insn.MNEMONIC, flag,
                                f"the {stage.name.lower()} stage has no {side} stage")
-        other = neighbours[stage]
-        if popping:
-            pops.append((other, stage))
-        else:
-            pushes.append((stage, other))
+        (pops if flag.startswith("pop") else pushes).append(q)
     return pops, pushes
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from .access import Access
 from .isa import Insn, Stage
-from .runner import token_queue_name
+from .pipeline import token_queue_name
 from .state import MachineState
 
 

@@ -5,13 +5,20 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
 from vtaref.impl import vcr
 from vtaref.impl.run import RtlError, run_checked, simulate
 from vtaref.spec import DEFAULT_CONFIG, Finish, Load, MemType, ProgramBuilder, VtaConfig
 from vtaref.spec.conform import find_cases
 from vtaref.spec.image import ProgramImage
-from vtaref.spec.strategies import programs
+from vtaref.spec.strategies import (
+    conv2d_programs,
+    pipelined_programs,
+    requantize_programs,
+    tiled_gemm_programs,
+)
+from vtaref.spec.strategies.actions import ACTIONS, RandomProgram
 
 from .conftest import CONFORMANCE
 
@@ -33,13 +40,49 @@ def test_conformance_image_on_rtl(case):
     assert checked.rtl.dram == image.expected, checked.mismatch
 
 
-@pytest.mark.parametrize("name", sorted(CONFIGS))
-@settings(max_examples=25)
+STRUCTURED = [tiled_gemm_programs, conv2d_programs, requantize_programs, pipelined_programs]
+
+
+@settings(max_examples=12)
 @given(data=st.data())
-def test_programs_match_spec_on_rtl(name, data):
-    image = data.draw(programs(CONFIGS[name]))
+def test_structured_programs_match_spec_on_rtl(data):
+    config = CONFIGS[data.draw(st.sampled_from(sorted(CONFIGS)))]
+    image = data.draw(st.one_of(*(family(config) for family in STRUCTURED)))
     checked = run_checked(image)
     assert checked.matches, checked.mismatch
+
+
+class RandomProgramsOnRtl(RuleBasedStateMachine):
+    """Random instructions, one action of RandomProgram per step (a rule per action, added
+    below); the finished program gives the same DRAM on the spec and on the RTL (checked at
+    teardown, so a failure shrinks to a short list of steps)."""
+
+    program = None
+
+    @initialize(name=st.sampled_from(sorted(CONFIGS)), data=st.data())
+    def start(self, name, data):
+        self.program = RandomProgram(data.draw, CONFIGS[name])
+
+    def teardown(self):
+        if self.program is not None:  # None only when start itself failed
+            checked = run_checked(self.program.build())
+            assert checked.matches, checked.mismatch
+
+
+def action_rule(action: str):
+    """Return a rule that runs ``action`` on the program when it can."""
+    def step(self, data):
+        getattr(self.program, action)(data.draw)
+
+    step.__name__ = step.__qualname__ = action
+    return precondition(lambda machine: machine.program.can(action))(rule(data=st.data())(step))
+
+
+for _action in dict.fromkeys(ACTIONS):
+    setattr(RandomProgramsOnRtl, _action, action_rule(_action))
+
+RandomProgramsOnRtl.TestCase.settings = settings(max_examples=40, stateful_step_count=16)
+test_random_programs_match_spec_on_rtl = RandomProgramsOnRtl.TestCase
 
 
 @pytest.mark.parametrize("data_width", [128, 512])

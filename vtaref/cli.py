@@ -19,7 +19,7 @@ from vtaref.spec.backends import Backend, BackendError, SpecBackend, get_backend
 from vtaref.spec.conform import check_case, find_cases
 from vtaref.spec.disasm import disassemble
 from vtaref.spec.image import write_atomically
-from vtaref.spec.runner import DEFAULT_TOKEN_DEPTH
+from vtaref.spec.pipeline import DEFAULT_TOKEN_DEPTH
 from vtaref.spec.trace import JsonTracer
 
 PROGRESS_MIN_INSNS = 20_000
