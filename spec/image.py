@@ -8,8 +8,6 @@ from physical byte address ``dram_base``) and ``run.json`` (``dram_base``, ``ins
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +43,10 @@ class ProgramImage:
         except ConfigError as err:
             raise ImageError(str(err)) from None
         run = _read_json(folder / "run.json")
+        unknown = sorted(set(run) - set(RUN_KEYS))
+        if unknown:
+            raise ImageError(f"{folder / 'run.json'}: unknown key {unknown[0]!r} (known: "
+                             f"{', '.join(RUN_KEYS)})")
         for key in RUN_KEYS:
             value = run.get(key)
             if type(value) is not int or value < 0:
@@ -89,19 +91,6 @@ class ProgramImage:
         (folder / "dram.bin").write_bytes(self.dram)
         if self.expected is not None:
             (folder / "expected_dram.bin").write_bytes(self.expected)
-
-
-def write_atomically(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that the file either appears whole or not at all."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
 
 
 def _read_json(path: Path) -> dict:

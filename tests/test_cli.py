@@ -121,6 +121,29 @@ def test_run_writes_dram_and_a_trace_in_program_order(tmp_path):
     assert store["pop"] == ["compute->store"]
 
 
+def test_run_writes_files_with_the_umask_permissions(tmp_path):
+    out, trace = tmp_path / "out.bin", tmp_path / "trace.jsonl"
+    script = 'umask 022 && "$0" -m vtaref run "$1" -o "$2" --trace "$3"'
+    result = subprocess.run(["sh", "-c", script, sys.executable, CASE, out, trace],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert [path.stat().st_mode & 0o777 for path in (out, trace)] == [0o644, 0o644]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out.bin", "trace.jsonl"]
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--trace", "missing-dir/t.jsonl"], "cannot write missing-dir/t.jsonl: No such file"),
+    (["--simulator", "amaranth"], "--simulator needs --backend rtl"),
+    (["--data-width", "128"], "--data-width needs --backend rtl"),
+    (["--timeout", "5"], "--timeout needs --backend external"),
+    (["--vcd", "run.vcd"], "--vcd needs --backend rtl"),
+])
+def test_run_refuses_and_writes_nothing(tmp_path, args, named):
+    result = vta("run", CASE, "-o", "o.bin", *args, cwd=tmp_path)
+    assert_clean_error(result, named)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_disasm_lists_every_instruction():
     result = vta("disasm", CASE)
     lines = result.stdout.splitlines()
@@ -194,6 +217,12 @@ def _incomplete_config(d):
     (d / "config.json").write_text(json.dumps(config))
 
 
+def _unknown_run_key(d):
+    run = json.loads((d / "run.json").read_text())
+    run["insn_adr"] = 0
+    (d / "run.json").write_text(json.dumps(run))
+
+
 def _misaligned(d):
     run = json.loads((d / "run.json").read_text())
     run["insn_addr"] += 4
@@ -206,6 +235,7 @@ BAD_IMAGES = [
     (_missing_config, ["config.json", "cannot read"]),
     (_bad_config, ["LOG_BLOCK must be an integer in [0, 7]"]),
     (_incomplete_config, ["config.json", "missing config key 'LOG_ACC_WIDTH'"]),
+    (_unknown_run_key, ["run.json: unknown key 'insn_adr'"]),
     (_misaligned, ["insn_addr", "is not a multiple of 16"]),
 ]
 

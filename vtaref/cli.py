@@ -18,7 +18,7 @@ from vtaref.spec import FLAVORS, ProgramImage, VtaConfig, VtaError
 from vtaref.spec.backends import Backend, BackendError, SpecBackend, get_backend
 from vtaref.spec.conform import check_case, find_cases
 from vtaref.spec.disasm import disassemble
-from vtaref.spec.image import write_atomically
+from vtaref.spec.outputs import OutputError, Outputs
 from vtaref.spec.pipeline import DEFAULT_TOKEN_DEPTH
 from vtaref.spec.trace import JsonTracer
 
@@ -99,6 +99,9 @@ def _backend(backend: str, runner: str | None, timeout: float, simulator: str, d
         backend = "external"
     if vcd and backend != "rtl":
         raise Failure("--vcd needs --backend rtl")
+    for name, needs in (("simulator", "rtl"), ("data_width", "rtl"), ("timeout", "external")):
+        if backend != needs and _given(name):
+            raise Failure(f"--{name.replace('_', '-')} needs --backend {needs}")
     if backend == "rtl" and flavor != "fsim":
         raise Failure("the RTL follows TVM-VTA's functional simulator: use --flavor fsim")
     if backend == "external" and not runner:
@@ -133,22 +136,32 @@ def run(image_dir, output, trace, vcd, **options):
     if trace and not isinstance(backend, SpecBackend):
         raise Failure("--trace is a spec trace: run it with --backend spec")
     tracer = JsonTracer() if trace else None
-    started = time.perf_counter()
-    try:
-        with _progress(image.insn_count if isinstance(backend, SpecBackend) else 0) as update:
-            if isinstance(backend, SpecBackend):
-                backend.tracer, backend.progress = tracer, update
-            dram = backend.run(image)
-    except (VtaError, BackendError) as err:
-        if getattr(backend, "last_run", None) is not None:
-            _report_rtl(image_dir, backend.last_run)
-        raise Failure(f"{image_dir}: {err}") from None
-    elapsed = time.perf_counter() - started
-    _write(output, dram)
-    if tracer is not None:
-        lines = io.StringIO()
-        tracer.dump(lines)
-        _write(trace, lines.getvalue().encode())
+    with Outputs() as outputs:
+        for path in (output, trace, vcd):
+            if path is not None:
+                _reserve(outputs, path)
+        if vcd is not None:
+            backend.vcd = outputs.reserve(vcd)
+        started = time.perf_counter()
+        try:
+            with _progress(image.insn_count if isinstance(backend, SpecBackend) else 0) as update:
+                if isinstance(backend, SpecBackend):
+                    backend.tracer, backend.progress = tracer, update
+                dram = backend.run(image)
+        except (VtaError, BackendError) as err:
+            if getattr(backend, "last_run", None) is not None:
+                _report_rtl(image_dir, backend.last_run)
+            raise Failure(f"{image_dir}: {err}") from None
+        elapsed = time.perf_counter() - started
+        try:
+            outputs.write(output, dram)
+            if tracer is not None:
+                lines = io.StringIO()
+                tracer.dump(lines)
+                outputs.write(trace, lines.getvalue().encode())
+            outputs.commit()
+        except OutputError as err:
+            raise Failure(str(err)) from None
     if isinstance(backend, SpecBackend):
         stats = backend.last_stats
         counts = ", ".join(f"{n} {name}" for name, n in sorted(stats.instructions.items()))
@@ -161,11 +174,17 @@ def run(image_dir, output, trace, vcd, **options):
         click.echo(f"{image_dir}: ran on {backend.name} in {elapsed:.3f} s; wrote {output}")
 
 
-def _write(path: Path, data: bytes) -> None:
+def _given(parameter: str) -> bool:
+    """Return whether the user set ``parameter`` of the running command (not its default)."""
+    source = click.get_current_context().get_parameter_source(parameter)
+    return source not in (None, click.core.ParameterSource.DEFAULT)
+
+
+def _reserve(outputs: Outputs, path: Path) -> None:
     try:
-        write_atomically(path, data)
-    except OSError as err:
-        raise Failure(f"cannot write {err.filename}: {err.strerror}") from None
+        outputs.reserve(path)
+    except OutputError as err:
+        raise Failure(str(err)) from None
 
 
 def _report_rtl(image_dir, checked) -> None:
