@@ -144,6 +144,12 @@ def test_run_refuses_and_writes_nothing(tmp_path, args, named):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_demo_refuses_a_save_folder_it_cannot_make(tmp_path):
+    (tmp_path / "file").write_bytes(b"")
+    assert_clean_error(vta("demo", "--matmul", "--save", tmp_path / "file" / "runs"),
+                       f"cannot write {tmp_path / 'file' / 'runs'}: Not a directory")
+
+
 def test_disasm_lists_every_instruction():
     result = vta("disasm", CASE)
     lines = result.stdout.splitlines()

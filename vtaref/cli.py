@@ -180,6 +180,13 @@ def _given(parameter: str) -> bool:
     return source not in (None, click.core.ParameterSource.DEFAULT)
 
 
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise Failure(f"cannot write {folder}: {err.strerror}") from None
+
+
 def _reserve(outputs: Outputs, path: Path) -> None:
     try:
         outputs.reserve(path)
@@ -362,6 +369,8 @@ def demo(matmul, save, **options):
     from vtaref.spec.examples import demo_matmul
 
     recorder = Recorder(_backend(**options))
+    if save:
+        _make_folder(save)
     try:
         if matmul:
             same, names = demo_matmul(recorder, echo=click.echo)
@@ -372,6 +381,9 @@ def demo(matmul, save, **options):
     except ImportError as err:  # scikit-learn, which only the digits data set needs
         raise Failure(f"the digits data set needs scikit-learn ({err})") from None
     if save:
-        folders = save_runs(recorder, names, save)
+        try:
+            folders = save_runs(recorder, names, save)
+        except OSError as err:
+            raise Failure(f"cannot write {err.filename or save}: {err.strerror}") from None
         click.echo(f"wrote {', '.join(folders)} in {save}")
     sys.exit(0 if same else 1)
