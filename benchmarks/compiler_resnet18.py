@@ -93,7 +93,7 @@ def main() -> int:
     parser.add_argument("--resolution", type=int, default=224)
     parser.add_argument("--width", type=int, default=64, help="channels of the first stage")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--backend", default="spec", help="a name in compiler.backend.BACKENDS")
+    parser.add_argument("--backend", default="spec", help="a name in vtaref.spec.backends.BACKENDS")
     parser.add_argument("--json", action="store_true", help="print the totals only, as JSON")
     args = parser.parse_args()
     from vtaref.compiler.backend import get_backend
