@@ -389,26 +389,17 @@ def _simulate_manager(ram: AxiRam, bench) -> None:
     sim.run()
 
 
-async def _offer_read(ctx, bus, addr: int, beats: int) -> None:
-    ctx.set(bus.araddr, addr)
-    ctx.set(bus.arlen, beats - 1)
-    ctx.set(bus.arsize, 3)
-    ctx.set(bus.arburst, axi.BURST_INCR)
-    ctx.set(bus.arvalid, 1)
-    while not (await ctx.tick().sample(bus.arready))[2]:
+async def _send_address(ctx, bus, channel: str, addr: int, beats: int) -> None:
+    """Send a burst's address on ``channel`` ("ar" or "aw"): ``beats`` 8-byte beats from
+    ``addr``."""
+    ctx.set(getattr(bus, f"{channel}addr"), addr)
+    ctx.set(getattr(bus, f"{channel}len"), beats - 1)
+    ctx.set(getattr(bus, f"{channel}size"), 3)
+    ctx.set(getattr(bus, f"{channel}burst"), axi.BURST_INCR)
+    ctx.set(getattr(bus, f"{channel}valid"), 1)
+    while not (await ctx.tick().sample(getattr(bus, f"{channel}ready")))[2]:
         pass  # (no ``until``: the simulation may stop here with an AxiError)
-    ctx.set(bus.arvalid, 0)
-
-
-async def _write_address(ctx, bus, addr: int, beats: int) -> None:
-    """Send a write burst's address: ``beats`` 8-byte beats from ``addr``."""
-    ctx.set(bus.awaddr, addr)
-    ctx.set(bus.awlen, beats - 1)
-    ctx.set(bus.awsize, 3)
-    ctx.set(bus.awburst, axi.BURST_INCR)
-    ctx.set(bus.awvalid, 1)
-    await ctx.tick().until(bus.awready)
-    ctx.set(bus.awvalid, 0)
+    ctx.set(getattr(bus, f"{channel}valid"), 0)
 
 
 def test_ram_reads_and_writes_with_strobes():
@@ -416,7 +407,7 @@ def test_ram_reads_and_writes_with_strobes():
     ram = AxiRam(bus, bytes(range(32)), base=0x100, read_latency=2)
 
     async def bench(ctx):
-        await _write_address(ctx, bus, 0x108, 2)
+        await _send_address(ctx, bus, "aw", 0x108, 2)
         for data, strb, last in ((0xAAAA_AAAA_AAAA_AAAA, 0x0F, 0), (0xBB << 56, 0x80, 1)):
             ctx.set(bus.wdata, data)
             ctx.set(bus.wstrb, strb)
@@ -427,7 +418,7 @@ def test_ram_reads_and_writes_with_strobes():
         ctx.set(bus.bready, 1)
         await ctx.tick().until(bus.bvalid)
         ctx.set(bus.bready, 0)
-        await _offer_read(ctx, bus, 0x100, 2)
+        await _send_address(ctx, bus, "ar", 0x100, 2)
         ctx.set(bus.rready, 1)
         data, last = await ctx.tick().sample(bus.rdata, bus.rlast).until(bus.rvalid)
         assert (data, last) == (int.from_bytes(bytes(range(8)), "little"), 0)
@@ -448,7 +439,7 @@ def test_ram_rejects_bad_reads(addr, beats, message):
     ram = AxiRam(bus, bytes(32), base=0x100)
 
     async def bench(ctx):
-        await _offer_read(ctx, bus, addr, beats)
+        await _send_address(ctx, bus, "ar", addr, beats)
         for _ in range(2):
             await ctx.tick()
 
@@ -461,7 +452,7 @@ def test_ram_rejects_4k_crossing():
     ram = AxiRam(bus, bytes(2 * PAGE))
 
     async def bench(ctx):
-        await _offer_read(ctx, bus, PAGE - 8, 2)
+        await _send_address(ctx, bus, "ar", PAGE - 8, 2)
         for _ in range(2):
             await ctx.tick()
 
@@ -474,7 +465,7 @@ def test_ram_rejects_early_wlast_and_dropped_valid():
     ram = AxiRam(bus, bytes(64), stall=0.5, seed=3)
 
     async def wlast_early(ctx):
-        await _write_address(ctx, bus, 0, 4)
+        await _send_address(ctx, bus, "aw", 0, 4)
         ctx.set(bus.wlast, 1)
         ctx.set(bus.wvalid, 1)
         for _ in range(20):
