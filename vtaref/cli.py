@@ -136,10 +136,10 @@ def run(image_dir, output, trace, vcd, **options):
     if trace and not isinstance(backend, SpecBackend):
         raise Failure("--trace is a spec trace: run it with --backend spec")
     tracer = JsonTracer() if trace else None
-    with Outputs() as outputs:
-        for path in (output, trace, vcd):
+    with _outputs() as outputs:
+        for path in (output, trace):
             if path is not None:
-                _reserve(outputs, path)
+                outputs.reserve(path)
         if vcd is not None:
             backend.vcd = outputs.reserve(vcd)
         started = time.perf_counter()
@@ -153,15 +153,12 @@ def run(image_dir, output, trace, vcd, **options):
                 _report_rtl(image_dir, backend.last_run)
             raise Failure(f"{image_dir}: {err}") from None
         elapsed = time.perf_counter() - started
-        try:
-            outputs.write(output, dram)
-            if tracer is not None:
-                lines = io.StringIO()
-                tracer.dump(lines)
-                outputs.write(trace, lines.getvalue().encode())
-            outputs.commit()
-        except OutputError as err:
-            raise Failure(str(err)) from None
+        outputs.write(output, dram)
+        if tracer is not None:
+            lines = io.StringIO()
+            tracer.dump(lines)
+            outputs.write(trace, lines.getvalue().encode())
+        outputs.commit()
     if isinstance(backend, SpecBackend):
         stats = backend.last_stats
         counts = ", ".join(f"{n} {name}" for name, n in sorted(stats.instructions.items()))
@@ -187,9 +184,13 @@ def _make_folder(folder: Path) -> None:
         raise Failure(f"cannot write {folder}: {err.strerror}") from None
 
 
-def _reserve(outputs: Outputs, path: Path) -> None:
+@contextlib.contextmanager
+def _outputs():
+    """Yield a set of output files (:class:`Outputs`); one that cannot be written fails the
+    command with one line naming it, and leaves nothing behind."""
     try:
-        outputs.reserve(path)
+        with Outputs() as outputs:
+            yield outputs
     except OutputError as err:
         raise Failure(str(err)) from None
 
