@@ -33,19 +33,9 @@ from .isa import (
     decode,
     encode,
 )
-from .runner import RunStats, run_program
+from .runner import RunStats, run_image, run_program
 from .semantics import FLAVORS, Flavor
 from .state import MachineState
-
-
-def run_image(image: ProgramImage, **options) -> tuple[MachineState, RunStats]:
-    """Run a program image; return the final machine state and the run's counts.
-
-    ``options``: flavor, check_races, strict, token_depth, tracer, progress (see Runner).
-    """
-    return run_program(image.config, image.make_dram(), image.insn_addr, image.insn_count,
-                       **options)
-
 
 __all__ = [
     "Alu", "AluOp", "ConfigError", "DEFAULT_CONFIG", "DeadlockError", "FLAVORS", "Finish",

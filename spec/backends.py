@@ -27,7 +27,7 @@ from typing import Protocol
 
 from .image import ProgramImage
 from .pipeline import DEFAULT_TOKEN_DEPTH
-from .runner import RunStats, Tracer, run_program
+from .runner import RunStats, Tracer, run_image
 from .semantics import FLAVORS
 
 
@@ -63,9 +63,8 @@ class SpecBackend:
     last_stats: RunStats | None = field(default=None, init=False)
 
     def run(self, image: ProgramImage) -> bytes:
-        state, self.last_stats = run_program(
-            image.config, image.make_dram(), image.insn_addr, image.insn_count,
-            check_races=self.check_races, token_depth=self.token_depth,
+        state, self.last_stats = run_image(
+            image, check_races=self.check_races, token_depth=self.token_depth,
             flavor=FLAVORS[self.flavor], strict=self.strict, tracer=self.tracer,
             progress=self.progress)
         return state.dram.data.tobytes()

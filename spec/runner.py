@@ -17,6 +17,7 @@ import bisect
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -29,6 +30,9 @@ from .pipeline import DEFAULT_TOKEN_DEPTH, DEP_FLAGS, flag_queue, token_queue_na
 from .races import RaceChecker
 from .semantics import EXECUTE, FSIM, Flavor
 from .state import Dram, MachineState
+
+if TYPE_CHECKING:
+    from .image import ProgramImage
 
 
 @dataclass
@@ -257,6 +261,15 @@ def run_program(config: VtaConfig, dram: Dram, insn_addr: int, insn_count: int,
     program = fetch(dram, insn_addr, insn_count, config)
     stats = Runner(state, program, **options).run()
     return state, stats
+
+
+def run_image(image: ProgramImage, **options) -> tuple[MachineState, RunStats]:
+    """Run a program image; return the final machine state and the run's counts.
+
+    ``options``: flavor, check_races, strict, token_depth, tracer, progress (see Runner).
+    """
+    return run_program(image.config, image.make_dram(), image.insn_addr, image.insn_count,
+                       **options)
 
 
 def empty_dram(base: int, size: int) -> Dram:
