@@ -20,6 +20,11 @@ MAX_BURST_BEATS = 256  # AXI4 INCR bursts: 1..256 beats (AxLEN + 1)
 BOUNDARY_BYTES = 4096  # a burst must not cross a 4 KiB boundary
 BURST_INCR = 1  # AxBURST encoding of INCR
 RESP_OKAY = 0
+RESP_EXOKAY = 1
+RESP_SLVERR = 2  # the subordinate failed the access
+RESP_DECERR = 3  # no subordinate at the address (from the interconnect)
+RESP_NAMES = {RESP_OKAY: "OKAY", RESP_EXOKAY: "EXOKAY", RESP_SLVERR: "SLVERR",
+              RESP_DECERR: "DECERR"}
 LITE_ADDR_WIDTH = 8
 LITE_DATA_WIDTH = 32
 

@@ -3,21 +3,23 @@
 API::
 
     ram = AxiRam(dut.axi, dram_bytes, base, read_latency=1, write_latency=1,
-                 stall=0.0, seed=0, max_bursts=8)
+                 bus=BusModel(), max_bursts=8)
     sim.add_process(ram.serve)   # or sim.add_testbench(ram.serve, background=True)
     sim.run()
     ram.data                     # a bytearray: the RAM's contents, byte k at address base + k
+    ram.load(other_bytes, base)  # new contents (between runs, while nothing is under way)
 
 - ``port`` is the manager's ``axi4(data_width)`` interface (:func:`vtaref.impl.axi.axi4`); the
   model drives its ``In`` members (``arready``, ``rdata``...) and samples the others.
 - The RAM covers ``[base, base + len(data))``; ``data`` is copied.
-- Timing, with ``stall == 0``: AR and AW are always ready while fewer than ``max_bursts`` bursts
-  of that direction are outstanding; the first beat of a read burst is on R ``read_latency``
-  (>= 1) cycles after its AR handshake, the next ones follow one per cycle (bursts back to back);
-  W is ready while an accepted AW awaits data (the model takes no data before its address); B
-  comes ``write_latency`` (>= 1) cycles after the burst's last W beat. With ``stall > 0`` each
-  ready is withheld, and each new VALID delayed, with that probability in each cycle (seeded by
-  ``seed``: runs repeat). Responses are always OKAY.
+- Timing, with the default ``bus`` (:class:`~.bus_model.BusModel`): AR and AW are always ready
+  while fewer than ``max_bursts`` bursts of that direction are outstanding; the first beat of a
+  read burst is on R ``read_latency`` (>= 1) cycles after its AR handshake, the next ones follow
+  one per cycle (bursts back to back); W is ready while an accepted AW awaits data (the model
+  takes no data before its address); B comes ``write_latency`` (>= 1) cycles after the burst's
+  last W beat. ``bus`` adds random stalls and delays (seeded: runs repeat) and error responses.
+- A write burst's data reaches ``data`` when its response is taken (not at all if that response
+  is an error).
 - ``read_beats``, ``write_beats``, ``read_bursts``, ``write_bursts`` count the transfers.
 - Any access outside the RAM, and any protocol violation the model can see (a VALID dropped
   before READY, a payload changed while waiting, AxSIZE not the full width, a burst type other
@@ -34,6 +36,7 @@ import random
 from collections import deque
 
 from . import axi
+from .bus_model import IDEAL_BUS, BusModel
 
 
 class AxiError(AssertionError):
@@ -50,22 +53,23 @@ class AxiRam:
     """RAM bytes ``data`` at byte address ``base`` behind the AXI4 manager port ``port``."""
 
     def __init__(self, port, data: bytes, base: int = 0, *, read_latency: int = 1,
-                 write_latency: int = 1, stall: float = 0.0, seed: int = 0,
-                 max_bursts: int = 8):
+                 write_latency: int = 1, bus: BusModel = IDEAL_BUS, max_bursts: int = 8):
         if read_latency < 1 or write_latency < 1:
             raise ValueError("AxiRam latencies must be at least 1 cycle")
-        if not 0 <= stall < 1:
-            raise ValueError(f"AxiRam stall must be a probability below 1, not {stall!r}")
         self.port = port
         self.data = bytearray(data)
         self.base = base
         self.read_latency = read_latency
         self.write_latency = write_latency
-        self.stall = stall
-        self.seed = seed
+        self.bus = bus
         self.max_bursts = max_bursts
         self.beat_bytes = len(port.wstrb)
         self.read_beats = self.write_beats = self.read_bursts = self.write_bursts = 0
+
+    def load(self, data: bytes, base: int) -> None:
+        """Replace the RAM's contents by ``data`` at byte address ``base``."""
+        self.data[:] = data
+        self.base = base
 
     def _burst(self, kind: str, addr: int, length: int, size: int, burst: int) -> int:
         """Check an accepted burst; return the RAM offset of its first byte."""
@@ -87,19 +91,20 @@ class AxiRam:
 
     async def serve(self, ctx) -> None:
         """Serve the port forever (a simulator process; see the module docstring)."""
-        port, nbytes, data = self.port, self.beat_bytes, self.data
-        full_strb = (1 << nbytes) - 1
-        rng = random.Random(self.seed)
-        stall = self.stall
+        port, nbytes, bus = self.port, self.beat_bytes, self.bus
+        rng = random.Random(bus.seed)
 
         def go() -> bool:
-            return stall == 0 or rng.random() >= stall
+            return bus.stall == 0 or rng.random() >= bus.stall
 
-        reads = deque()  # accepted read bursts: [first cycle, offset, beats left, addr]
-        writes = deque()  # accepted write bursts awaiting data: [offset, beats, beat, addr]
-        responses = deque()  # the cycle each written burst's response may go
-        driven = {name: 0 for name in ("arready", "rvalid", "rlast", "rdata", "awready",
-                                       "wready", "bvalid")}
+        def delay() -> int:
+            return rng.randint(0, bus.max_delay) if bus.max_delay else 0
+
+        reads = deque()  # accepted read bursts: [first cycle, offset, beats left, resp]
+        writes = deque()  # accepted write bursts awaiting data: [offset, beats, addr, resp, beats]
+        responses = deque()  # written bursts awaiting their B handshake: [cycle, resp, beats]
+        driven = {name: 0 for name in ("arready", "rvalid", "rlast", "rdata", "rresp", "awready",
+                                       "wready", "bvalid", "bresp")}
         waiting = {"ar": None, "aw": None, "w": None}  # payloads offered, not yet taken
         cycle = 0
 
@@ -131,7 +136,8 @@ class AxiRam:
 
                 if arvalid and driven["arready"]:
                     offset = self._burst("read", araddr, arlen, arsize, arburst)
-                    reads.append([cycle + self.read_latency, offset, arlen + 1, araddr])
+                    resp = bus.response(False, araddr, araddr + (arlen + 1) * nbytes)
+                    reads.append([cycle + self.read_latency + delay(), offset, arlen + 1, resp])
                     self.read_bursts += 1
                 if driven["rvalid"] and rready:
                     burst = reads[0]
@@ -142,29 +148,23 @@ class AxiRam:
                         reads.popleft()
                 if awvalid and driven["awready"]:
                     offset = self._burst("write", awaddr, awlen, awsize, awburst)
-                    writes.append([offset, awlen + 1, 0, awaddr])
+                    resp = bus.response(True, awaddr, awaddr + (awlen + 1) * nbytes)
+                    writes.append([offset, awlen + 1, awaddr, resp, []])
                     self.write_bursts += 1
                 if wvalid and driven["wready"]:
-                    burst = writes[0]
-                    offset, beats, beat, addr = burst
-                    if wlast != (beat == beats - 1):
-                        raise AxiError(f"WLAST is {wlast} on beat {beat + 1} of {beats} of the "
-                                       f"write burst at {addr:#x}")
-                    start = offset + beat * nbytes
-                    if wstrb == full_strb:
-                        data[start:start + nbytes] = wdata.to_bytes(nbytes, "little")
-                    else:
-                        raw = wdata.to_bytes(nbytes, "little")
-                        for k in range(nbytes):
-                            if wstrb >> k & 1:
-                                data[start + k] = raw[k]
+                    offset, beats, addr, resp, taken = writes[0]
+                    if wlast != (len(taken) == beats - 1):
+                        raise AxiError(f"WLAST is {wlast} on beat {len(taken) + 1} of {beats} "
+                                       f"of the write burst at {addr:#x}")
+                    taken.append((offset + len(taken) * nbytes, wdata, wstrb))
                     self.write_beats += 1
-                    burst[2] += 1
-                    if burst[2] == beats:
+                    if len(taken) == beats:
                         writes.popleft()
-                        responses.append(cycle + self.write_latency)
+                        responses.append([cycle + self.write_latency + delay(), resp, taken])
                 if driven["bvalid"] and bready:
-                    responses.popleft()
+                    _, resp, taken = responses.popleft()
+                    if resp == axi.RESP_OKAY:
+                        self._write(taken)
                 waiting["ar"] = ar if arvalid and not driven["arready"] else None
                 waiting["aw"] = aw if awvalid and not driven["awready"] else None
                 waiting["w"] = w if wvalid and not driven["wready"] else None
@@ -177,16 +177,31 @@ class AxiRam:
                 if driven["rvalid"] and not rready:
                     pass
                 elif reads and reads[0][0] <= now and go():
-                    _, offset, left, _ = reads[0]
-                    drive("rdata", int.from_bytes(data[offset:offset + nbytes], "little"))
+                    _, offset, left, resp = reads[0]
+                    drive("rdata", int.from_bytes(self.data[offset:offset + nbytes], "little"))
+                    drive("rresp", resp)
                     drive("rlast", int(left == 1))
                     drive("rvalid", 1)
                 else:
                     drive("rvalid", 0)
                 if not (driven["bvalid"] and not bready):
-                    drive("bvalid", int(bool(responses) and responses[0] <= now and go()))
+                    ready = bool(responses) and responses[0][0] <= now and go()
+                    drive("bresp", responses[0][1] if ready else 0)
+                    drive("bvalid", int(ready))
                 if not (arvalid or awvalid or wvalid or reads or writes or responses):
                     break
+
+    def _write(self, beats: list[tuple[int, int, int]]) -> None:
+        """Write each beat (RAM offset, data, strobes) into the RAM."""
+        nbytes, data = self.beat_bytes, self.data
+        for start, wdata, wstrb in beats:
+            raw = wdata.to_bytes(nbytes, "little")
+            if wstrb == (1 << nbytes) - 1:
+                data[start:start + nbytes] = raw
+            else:
+                for k in range(nbytes):
+                    if wstrb >> k & 1:
+                        data[start + k] = raw[k]
 
 
 def _describe(channel: str, payload: tuple) -> str:

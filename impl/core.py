@@ -40,14 +40,28 @@ INSN_QUEUE_DEPTH = 32  # entries of each stage's instruction queue
 DEFAULT_DATA_WIDTH = 64  # bits of the AXI4 memory port
 
 
+def dma_ports(config: VtaConfig) -> tuple[dict[str, int], dict[str, int]]:
+    """Return the DMA engine's readers and writers (port name -> element bits) for ``config``,
+    in the order of the ERROR register's port numbers (:mod:`.vcr`)."""
+    readers = {"fetch": INS_WIDTH, "load_inp": config.inp_elem_bytes * 8,
+               "load_wgt": config.wgt_elem_bytes * 8, "compute_uop": 32,
+               "compute_acc": config.acc_elem_bytes * 8,
+               "compute_acc8": config.batch * config.block_out * 8}
+    writers = {"store": config.out_elem_bytes * 8}
+    return readers, writers
+
+
 class VtaCore(wiring.Component):
     """The VTA core for ``config`` with a ``data_width``-bit AXI4 memory port.
 
     Start a run through ``ctrl`` (:mod:`.vcr`): the core runs ``INSN_COUNT`` instructions from
     ``INSN_ADDR`` until FINISH retires, then reads DONE. Token queues hold ``token_depth``
     tokens (a push into a full queue waits), instruction queues ``insn_queue_depth``
-    instructions (fetch waits while the target queue is full).
+    instructions (fetch waits while the target queue is full). ``dma_engine`` is the class of
+    the DMA engine (tests replace it with broken ones).
     """
+
+    dma_engine = DmaEngine
 
     def __init__(self, config: VtaConfig, data_width: int = DEFAULT_DATA_WIDTH, *,
                  insn_queue_depth: int = INSN_QUEUE_DEPTH,
@@ -125,16 +139,12 @@ class VtaCore(wiring.Component):
         wiring.connect(m, store.acc, memories["acc"].read_port())
 
         # DRAM.
-        readers = {"fetch": INS_WIDTH, "load_inp": config.inp_elem_bytes * 8,
-                   "load_wgt": config.wgt_elem_bytes * 8, "compute_uop": 32,
-                   "compute_acc": config.acc_elem_bytes * 8,
-                   "compute_acc8": config.batch * config.block_out * 8}
-        writers = {"store": config.out_elem_bytes * 8}
-        m.submodules.dma = dma = DmaEngine(self.data_width, readers, writers)
+        m.submodules.dma = dma = self.dma_engine(self.data_width, *dma_ports(config))
         for name, port in (("fetch", fetch.mem), ("load_inp", load.inp_mem),
                            ("load_wgt", load.wgt_mem), ("compute_uop", compute.uop_mem),
                            ("compute_acc", compute.acc_mem), ("compute_acc8", compute.acc8_mem),
                            ("store", store.mem)):
             wiring.connect(m, port, getattr(dma, name))
         wiring.connect(m, dma.axi, wiring.flipped(self.axi))
+        m.d.comb += vcr.error.eq(dma.error)
         return m

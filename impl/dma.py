@@ -19,7 +19,14 @@ the next burst's address goes out while the current burst's data moves.
 
 Read data is passed through without a register: the element of a port is valid in the cycle its
 last beat is on R (so it stays valid and stable until taken, as R does). The engine counts beats
-itself: RLAST, RRESP and BRESP are ignored (error responses are not reported). Write beats
+itself (RLAST is not looked at).
+
+An error response (RRESP or BRESP other than OKAY: SLVERR or DECERR) halts the engine: the
+first one is latched in ``error`` (:data:`BUS_ERROR`: the direction, the response, the port and
+the DRAM address of the command it belongs to) until reset, and from the next cycle on no port's
+command is taken. The command under way finishes (read data with an error response is delivered
+as it came), and so do its bursts, as AXI4 requires; the stages waiting for DRAM then wait for
+good. Write beats
 leave from a register, and write data is taken one element per handshake (a wide element is held
 while its beats go out), so the AXI rules hold whatever the stages and the subordinate do;
 :mod:`vtaref.proofs.axi` proves them.
@@ -28,7 +35,7 @@ while its beats go out), so the AXI rules hold whatever the stages and the subor
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
@@ -36,6 +43,12 @@ from . import axi, ports
 
 WRITE_AHEAD = 2  # write bursts whose address may be accepted before their data is all sent
 MAX_WRITE_RESPONSES = 8  # write bursts that may await their response (B) at once
+PORT_INDEX_BITS = 8  # the error's port field: at most 256 ports
+# The first error response, latched: ``port`` indexes the readers then the writers, in the order
+# they were given; ``addr`` is the byte address of that port's command.
+BUS_ERROR = data.StructLayout({"valid": 1, "write": 1, "resp": 2, "port": PORT_INDEX_BITS,
+                               "addr": axi.ADDR_WIDTH})
+RESERVED_NAMES = ("axi", "halt", "error")
 READ_CHANNELS = ("ar", "r")
 WRITE_CHANNELS = ("aw", "w", "b")
 
@@ -45,15 +58,19 @@ def check_ports(readers: dict[str, int], writers: dict[str, int]) -> None:
     for kind, group in (("reader", readers), ("writer", writers)):
         for name, bits in group.items():
             if not isinstance(name, str) or not name.isidentifier() or name.startswith("_") \
-                    or name == "axi":
+                    or name in RESERVED_NAMES:
                 raise ValueError(f"DMA port name must be an identifier not starting with '_' "
-                                 f"and other than 'axi', not {name!r}")
+                                 f"and other than {', '.join(map(repr, RESERVED_NAMES))}, "
+                                 f"not {name!r}")
             if not isinstance(bits, int) or bits < 8 or bits & (bits - 1):
                 raise ValueError(f"Element size of {kind} {name!r} must be a power of two of "
                                  f"at least 8 bits, not {bits!r}")
     for name in readers:
         if name in writers:
             raise ValueError(f"DMA port name {name!r} is used by both a reader and a writer")
+    if len(readers) + len(writers) > 1 << PORT_INDEX_BITS:
+        raise ValueError(f"A DMA engine serves at most {1 << PORT_INDEX_BITS} ports, not "
+                         f"{len(readers) + len(writers)}")
 
 
 def bus_half(data_width: int, channels: tuple[str, ...]) -> wiring.Signature:
@@ -129,9 +146,10 @@ class _Commands:
 class ReadDma(wiring.Component):
     """The read half of :class:`DmaEngine`: element read ports on the AR and R channels.
 
-    Public state (for the proofs): ``busy`` while a command's elements are due, ``client`` the
-    port served, ``left`` its elements still to deliver, ``ar_beat``/``ar_beats`` the beat index
-    of the next burst and the beats still to request.
+    No command is taken while ``halt`` is high. Public state (for the proofs and the error
+    report): ``busy`` while a command's elements are due, ``client`` the port served and
+    ``cmd_addr`` its command's address, ``left`` its elements still to deliver,
+    ``ar_beat``/``ar_beats`` the beat index of the next burst and the beats still to request.
     """
 
     def __init__(self, data_width: int, readers: dict[str, int]):
@@ -143,11 +161,12 @@ class ReadDma(wiring.Component):
         wide = max([bits // data_width for bits in readers.values()] + [1])
         self.busy = Signal()
         self.client = Signal(range(max(len(readers), 2)))
+        self.cmd_addr = Signal(ports.ADDR_WIDTH)
         self.left = Signal(ports.COUNT_WIDTH)
         self.ar_beat = Signal(axi.ADDR_WIDTH - exact_log2(beat_bytes))
         self.ar_beats = Signal(ports.COUNT_WIDTH + exact_log2(wide) + 1)
         super().__init__({name: In(ports.element_read(bits)) for name, bits in readers.items()}
-                         | {"axi": Out(bus_half(data_width, READ_CHANNELS))})
+                         | {"axi": Out(bus_half(data_width, READ_CHANNELS)), "halt": In(1)})
 
     def elaborate(self, platform):
         m = Module()
@@ -162,10 +181,11 @@ class ReadDma(wiring.Component):
                          for bits in self.readers.values()))
         collect = Signal(max([bits - width for bits in self.readers.values()] + [0]))
 
-        cmds = _Commands(m, port_list, ~self.busy & (self.ar_beats == 0))
+        cmds = _Commands(m, port_list, ~self.halt & ~self.busy & (self.ar_beats == 0))
         with m.If(cmds.taken):
             cmd = cmds.payload
-            m.d.sync += [self.client.eq(cmds.grant), self.left.eq(cmd.count),
+            m.d.sync += [self.client.eq(cmds.grant), self.cmd_addr.eq(cmd.addr),
+                         self.left.eq(cmd.count),
                          self.busy.eq(cmd.count != 0),
                          self.ar_beat.eq(cmd.addr >> exact_log2(beat_bytes))]
             for index, bits in enumerate(self.readers.values()):
@@ -228,8 +248,9 @@ class WriteDma(wiring.Component):
     :data:`WRITE_AHEAD` addresses ahead of the data, and at most :data:`MAX_WRITE_RESPONSES`
     bursts await their response.
 
-    Public state (for the proofs): ``active`` while a command runs, ``client`` its port,
-    ``aw_beat``/``aw_beats`` as in :class:`ReadDma`; ``lens``/``level`` the queue of the
+    No command is taken while ``halt`` is high. Public state (for the proofs and the error
+    report): ``active`` while a command runs, ``client`` its port and ``cmd_addr`` its command's
+    address, ``aw_beat``/``aw_beats`` as in :class:`ReadDma`; ``lens``/``level`` the queue of the
     accepted bursts' AWLEN whose beats are not all in the W register yet (oldest first),
     ``w_beat`` the beats of the oldest one already in it, ``responses`` the bursts whose
     address is accepted and whose response is not.
@@ -244,6 +265,7 @@ class WriteDma(wiring.Component):
         wide = max([bits // data_width for bits in writers.values()] + [1])
         self.active = Signal()
         self.client = Signal(range(max(len(writers), 2)))
+        self.cmd_addr = Signal(ports.ADDR_WIDTH)
         self.left = Signal(ports.COUNT_WIDTH)
         self.aw_beat = Signal(axi.ADDR_WIDTH - exact_log2(beat_bytes))
         self.aw_beats = Signal(ports.COUNT_WIDTH + exact_log2(wide) + 1)
@@ -252,7 +274,7 @@ class WriteDma(wiring.Component):
         self.w_beat = Signal(8)
         self.responses = Signal(range(MAX_WRITE_RESPONSES + 1))
         super().__init__({name: In(ports.element_write(bits)) for name, bits in writers.items()}
-                         | {"axi": Out(bus_half(data_width, WRITE_CHANNELS))})
+                         | {"axi": Out(bus_half(data_width, WRITE_CHANNELS)), "halt": In(1)})
 
     def elaborate(self, platform):
         m = Module()
@@ -269,10 +291,11 @@ class WriteDma(wiring.Component):
         gather = Signal(width)  # the narrow elements of the beat being filled...
         gather_strb = Signal(beat_bytes)  # ...and their byte lanes
 
-        cmds = _Commands(m, port_list, ~self.active)
+        cmds = _Commands(m, port_list, ~self.halt & ~self.active)
         with m.If(cmds.taken):
             cmd = cmds.payload
-            m.d.sync += [self.active.eq(1), self.client.eq(cmds.grant), self.left.eq(cmd.count),
+            m.d.sync += [self.active.eq(1), self.client.eq(cmds.grant), self.cmd_addr.eq(cmd.addr),
+                         self.left.eq(cmd.count),
                          self.aw_beat.eq(cmd.addr >> exact_log2(beat_bytes)), gather_strb.eq(0)]
             for index, bits in enumerate(self.writers.values()):
                 with m.If(cmds.grant == index):
@@ -369,7 +392,8 @@ class DmaEngine(wiring.Component):
     least 8, narrower or wider than ``data_width``); each name becomes a member taking
     ``element_read(bits)`` or ``element_write(bits)`` flipped. ``axi`` is the ``axi4(data_width)``
     manager port. ``reads`` and ``writes`` are the two halves (:class:`ReadDma`,
-    :class:`WriteDma`).
+    :class:`WriteDma`). ``error`` (:data:`BUS_ERROR`) holds the first error response until
+    reset; from the cycle after it, both halves are halted.
     """
 
     def __init__(self, data_width: int, readers: dict[str, int], writers: dict[str, int]):
@@ -380,12 +404,23 @@ class DmaEngine(wiring.Component):
         self.writes = WriteDma(data_width, writers)
         members = {name: In(ports.element_read(bits)) for name, bits in readers.items()}
         members |= {name: In(ports.element_write(bits)) for name, bits in writers.items()}
-        super().__init__(members | {"axi": Out(axi.axi4(data_width))})
+        super().__init__(members | {"axi": Out(axi.axi4(data_width)), "error": Out(BUS_ERROR)})
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.reads = self.reads
-        m.submodules.writes = self.writes
+        m.submodules.reads = reads = self.reads
+        m.submodules.writes = writes = self.writes
+        bus, error = self.axi, self.error
+        m.d.comb += [reads.halt.eq(error.valid), writes.halt.eq(error.valid)]
+        read_error = bus.rvalid & bus.rready & (bus.rresp != axi.RESP_OKAY)
+        write_error = bus.bvalid & bus.bready & (bus.bresp != axi.RESP_OKAY)
+        with m.If(~error.valid & read_error):
+            m.d.sync += [error.valid.eq(1), error.write.eq(0), error.resp.eq(bus.rresp),
+                         error.port.eq(reads.client), error.addr.eq(reads.cmd_addr)]
+        with m.Elif(~error.valid & write_error):
+            m.d.sync += [error.valid.eq(1), error.write.eq(1), error.resp.eq(bus.bresp),
+                         error.port.eq(len(reads.readers) + writes.client),
+                         error.addr.eq(writes.cmd_addr)]
         for half, names in ((self.reads, self.reads.readers), (self.writes, self.writes.writers)):
             for name in names:
                 wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(half, name))

@@ -9,6 +9,7 @@ AXI4 memory port from a copy of DRAM.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from amaranth.sim import Simulator
@@ -17,8 +18,9 @@ from vtaref.spec.config import VtaConfig
 
 from . import vcr
 from .axi_ram import AxiError, AxiRam
+from .bus_model import IDEAL_BUS, BusModel
 from .core import DEFAULT_DATA_WIDTH, VtaCore
-from .run import RtlError, RtlRun
+from .run import RtlBusError, RtlError, RtlRun, RunRequest, describe_bus_error
 
 POLL_CYCLES = 64  # cycles between two reads of CTRL
 
@@ -50,32 +52,45 @@ async def lite_read(ctx, bus, addr: int) -> int:
     return data
 
 
-def simulate(config: VtaConfig, dram: bytes, dram_base: int, insn_addr: int, insn_count: int,
-             *, data_width: int = DEFAULT_DATA_WIDTH, max_cycles: int = 10**6,
-             vcd: Path | None = None) -> RtlRun:
-    """Run ``insn_count`` instructions from ``insn_addr`` on the core; return DRAM and counts.
+def simulate(config: VtaConfig, requests: list[RunRequest], *,
+             data_width: int = DEFAULT_DATA_WIDTH, vcd: Path | None = None,
+             bus: BusModel = IDEAL_BUS) -> list[RtlRun]:
+    """Run ``requests`` back to back on the core, reset only before the first; return each
+    run's DRAM and counts.
 
     The same contract as :func:`.verilator.simulate`: ``vcd`` receives a waveform. Raises
-    RtlError if the core touches memory outside DRAM or is not done within
-    ``max_cycles`` cycles (a deadlock, for instance).
+    RtlError if the core touches memory outside DRAM or a run is not done within its
+    ``max_cycles`` (a deadlock, for instance), RtlBusError if the core stopped on an error
+    response of ``bus``.
     """
     core = VtaCore(config, data_width)
-    ram = AxiRam(core.axi, dram, dram_base)
-    result = {}
+    ram = AxiRam(core.axi, b"", bus=bus)
+    runs = []
 
     async def host(ctx):
-        await lite_write(ctx, core.ctrl, vcr.INSN_ADDR, insn_addr)
-        await lite_write(ctx, core.ctrl, vcr.INSN_COUNT, insn_count)
-        await lite_write(ctx, core.ctrl, vcr.CTRL, vcr.CTRL_START)
-        waited = 0
-        while not await lite_read(ctx, core.ctrl, vcr.CTRL) & vcr.CTRL_DONE:
-            if waited > max_cycles:
-                raise RtlError(f"the core is not done after {max_cycles} cycles "
-                               "(deadlocked tokens or a runaway program?)")
-            await ctx.tick().repeat(POLL_CYCLES)
-            waited += POLL_CYCLES
-        result["counters"] = {name: await lite_read(ctx, core.ctrl, vcr.counter_offset(name))
-                              for name in vcr.COUNTERS}
+        for request in requests:
+            ram.load(request.dram, request.dram_base)  # the core is idle: fill memory
+            await lite_write(ctx, core.ctrl, vcr.INSN_ADDR, request.insn_addr)
+            await lite_write(ctx, core.ctrl, vcr.INSN_COUNT, request.insn_count)
+            await lite_write(ctx, core.ctrl, vcr.CTRL, vcr.CTRL_START)
+            waited = 0
+            while not (ctrl := await lite_read(ctx, core.ctrl, vcr.CTRL)) & (
+                    vcr.CTRL_DONE | vcr.CTRL_ERROR):
+                if waited > request.max_cycles:
+                    raise RtlError(f"the core is not done after {request.max_cycles} cycles "
+                                   "(deadlocked tokens or a runaway program?)" + where())
+                await ctx.tick().repeat(POLL_CYCLES)
+                waited += POLL_CYCLES
+            if ctrl & vcr.CTRL_ERROR:
+                status = await lite_read(ctx, core.ctrl, vcr.ERROR)
+                addr = await lite_read(ctx, core.ctrl, vcr.ERROR_ADDR)
+                raise RtlBusError(describe_bus_error(config, status, addr) + where())
+            counters = {name: await lite_read(ctx, core.ctrl, vcr.counter_offset(name))
+                        for name in vcr.COUNTERS}
+            runs.append(RtlRun(bytes(ram.data), counters, 0.0))
+
+    def where() -> str:
+        return f" (run {len(runs) + 1} of {len(requests)})" if len(requests) > 1 else ""
 
     sim = Simulator(core)
     sim.add_clock(1e-8)
@@ -89,6 +104,6 @@ def simulate(config: VtaConfig, dram: bytes, dram_base: int, insn_addr: int, ins
             with sim.write_vcd(str(vcd)):
                 sim.run()
     except AxiError as err:
-        raise RtlError(str(err)) from None
-    seconds = time.perf_counter() - start
-    return RtlRun(bytes(ram.data), result["counters"], seconds)
+        raise RtlError(str(err) + where()) from None
+    seconds = (time.perf_counter() - start) / max(1, len(requests))
+    return [replace(run, seconds=seconds) for run in runs]

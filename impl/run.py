@@ -1,13 +1,14 @@
 """Run program images on the RTL: the one entry point for ``vta run --backend rtl``, the
 compiler's ``backend="rtl"`` and the tests.
 
-- :func:`simulate` runs an image on a simulation of the core, unchecked: Verilator's compiled
-  model (:mod:`.verilator`) or Amaranth's simulator (:mod:`.pysim`), which take the same
-  arguments and return the same :class:`RtlRun`;
-- :func:`run_checked` first runs the image on the spec (which rejects bad programs with a clear
-  error: out-of-bounds accesses, races, deadlocks, token overflows), then simulates it, and
-  compares the two final DRAMs (:func:`vtaref.spec.conform.explain_difference` names the STORE
-  that wrote the first differing byte);
+- :func:`simulate_many` runs images back to back (no reset between them) on a simulation of the
+  core, unchecked: Verilator's compiled model (:mod:`.verilator`) or Amaranth's simulator
+  (:mod:`.pysim`), which take the same arguments (:class:`RunRequest`) and return the same
+  :class:`RtlRun`; :func:`simulate` runs one;
+- :func:`run_checked_many` first runs each image on the spec (which rejects bad programs with a
+  clear error: out-of-bounds accesses, races, deadlocks, token overflows), then simulates them,
+  and compares the final DRAMs (:func:`vtaref.spec.conform.explain_difference` names the STORE
+  that wrote the first differing byte); :func:`run_checked` checks one;
 - :class:`RtlBackend` is the registry's ``rtl`` backend (:mod:`vtaref.spec.backends`): it runs
   every image checked and raises :class:`RtlMismatchError` if the RTL differs from the spec.
 """
@@ -24,7 +25,9 @@ from vtaref.spec.conform import explain_difference
 from vtaref.spec.isa import Load, Store
 from vtaref.spec.runner import RunStats, fetch
 
-from .core import DEFAULT_DATA_WIDTH
+from . import axi, vcr
+from .bus_model import IDEAL_BUS, BusModel
+from .core import DEFAULT_DATA_WIDTH, dma_ports
 
 # simulator name -> the module whose simulate() runs the core
 SIMULATORS = {"verilator": "verilator", "amaranth": "pysim"}
@@ -37,6 +40,34 @@ class RtlError(BackendError):
 
 class RtlMismatchError(RtlError):
     """The RTL's final DRAM differs from the spec's."""
+
+
+class RtlBusError(RtlError):
+    """DRAM answered a transfer of the core with an error response: the core stopped."""
+
+
+def describe_bus_error(config, status: int, addr: int) -> str:
+    """Return what the core's ERROR (``status``) and ERROR_ADDR (``addr``) registers say."""
+    readers, writers = dma_ports(config)
+    port = status >> vcr.ERROR_PORT_SHIFT
+    names = [*readers, *writers]
+    who = names[port] if port < len(names) else f"port {port}"
+    resp = axi.RESP_NAMES[status & ((1 << vcr.ERROR_RESP_BITS) - 1)]
+    kind = "write" if status & vcr.ERROR_WRITE else "read"
+    return (f"the core stopped on a bus error: DRAM answered {resp} to the {kind} of {who}'s "
+            f"transfer at {addr:#010x}")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One run for a simulator: ``dram`` from byte address ``dram_base``, ``insn_count``
+    instructions from ``insn_addr``, at most ``max_cycles`` cycles."""
+
+    dram: bytes
+    dram_base: int
+    insn_addr: int
+    insn_count: int
+    max_cycles: int
 
 
 @dataclass(frozen=True)
@@ -84,45 +115,79 @@ def cycle_budget(image: ProgramImage, stats: RunStats) -> int:
 
 def simulate(image: ProgramImage, *, simulator: str = "verilator",
              data_width: int = DEFAULT_DATA_WIDTH, max_cycles: int,
-             vcd: Path | None = None) -> RtlRun:
-    """Run ``image`` on ``simulator`` (a name in :data:`SIMULATORS`) without checking it.
+             vcd: Path | None = None, bus: BusModel = IDEAL_BUS) -> RtlRun:
+    """Run ``image`` on ``simulator`` without checking it (:func:`simulate_many`)."""
+    return simulate_many([image], simulator=simulator, data_width=data_width,
+                         max_cycles=[max_cycles], vcd=vcd, bus=bus)[0]
 
-    The memory behind the AXI port is the image's DRAM widened to whole pages (zeros around
+
+def simulate_many(images: list[ProgramImage], *, simulator: str = "verilator",
+                  data_width: int = DEFAULT_DATA_WIDTH, max_cycles: list[int],
+                  vcd: Path | None = None, bus: BusModel = IDEAL_BUS) -> list[RtlRun]:
+    """Run ``images`` (of one config) one after another on one core, without a reset between
+    them, on ``simulator`` (a name in :data:`SIMULATORS`), unchecked.
+
+    The memory behind the AXI port is each image's DRAM widened to whole pages (zeros around
     it), as a real allocation is: a bus word that straddles the end of the image is not an
-    error. Accesses outside those pages, and a core not done within ``max_cycles`` cycles,
-    raise RtlError. ``vcd`` receives a waveform of the run.
+    error. ``bus`` sets its back-pressure, delays and faults. Accesses outside those pages, and
+    a core not done within its ``max_cycles`` entry, raise RtlError; an error response that
+    stops the core raises RtlBusError. ``vcd`` receives a waveform of the runs.
     """
     if simulator not in SIMULATORS:
         raise ValueError(f"unknown simulator {simulator!r} (known: {', '.join(SIMULATORS)})")
+    configs = {image.config for image in images}
+    if len(configs) != 1:
+        raise ValueError("back-to-back runs need images of one config")
     engine = importlib.import_module(f".{SIMULATORS[simulator]}", __package__)
-    before = image.dram_base % PAGE_BYTES
-    after = -(image.dram_base + len(image.dram)) % PAGE_BYTES
-    run = engine.simulate(image.config, bytes(before) + image.dram + bytes(after),
-                          image.dram_base - before, image.insn_addr, image.insn_count,
-                          data_width=data_width, max_cycles=max_cycles, vcd=vcd)
-    return replace(run, dram=run.dram[before:before + len(image.dram)])
+    requests, margins = [], []
+    for image, cycles in zip(images, max_cycles, strict=True):
+        before = image.dram_base % PAGE_BYTES
+        after = -(image.dram_base + len(image.dram)) % PAGE_BYTES
+        requests.append(RunRequest(bytes(before) + image.dram + bytes(after),
+                                   image.dram_base - before, image.insn_addr, image.insn_count,
+                                   cycles))
+        margins.append((before, len(image.dram)))
+    runs = engine.simulate(configs.pop(), requests, data_width=data_width, vcd=vcd, bus=bus)
+    return [replace(run, dram=run.dram[before:before + size])
+            for run, (before, size) in zip(runs, margins, strict=True)]
 
 
 def run_checked(image: ProgramImage, *, simulator: str = "verilator",
-                data_width: int = DEFAULT_DATA_WIDTH, vcd: Path | None = None) -> CheckedRun:
-    """Check ``image`` on the spec, simulate it on the RTL and compare the final DRAMs.
+                data_width: int = DEFAULT_DATA_WIDTH, vcd: Path | None = None,
+                bus: BusModel = IDEAL_BUS) -> CheckedRun:
+    """Check ``image`` on the spec, simulate it on the RTL and compare the final DRAMs
+    (:func:`run_checked_many`)."""
+    return run_checked_many([image], simulator=simulator, data_width=data_width, vcd=vcd,
+                            bus=bus)[0]
+
+
+def run_checked_many(images: list[ProgramImage], *, simulator: str = "verilator",
+                     data_width: int = DEFAULT_DATA_WIDTH, vcd: Path | None = None,
+                     bus: BusModel = IDEAL_BUS) -> list[CheckedRun]:
+    """Check each of ``images`` on the spec, run them back to back on the RTL
+    (:func:`simulate_many`) and compare each final DRAM with the spec's.
 
     Raises the spec's VtaError for a bad program and RtlError if the simulation fails.
     """
-    state, stats = run_image(image)
-    expected = state.dram.data.tobytes()
-    rtl = simulate(image, simulator=simulator, data_width=data_width,
-                   max_cycles=cycle_budget(image, stats), vcd=vcd)
-    mismatch = ""
-    if rtl.dram != expected:
-        mismatch = explain_difference(replace(image, expected=expected), rtl.dram)
-    return CheckedRun(rtl, stats, stats.uops, mismatch)
+    spec_runs = [run_image(image) for image in images]
+    rtl_runs = simulate_many(images, simulator=simulator, data_width=data_width,
+                             max_cycles=[cycle_budget(image, stats)
+                                         for image, (_, stats) in zip(images, spec_runs)],
+                             vcd=vcd, bus=bus)
+    checked = []
+    for image, (state, stats), rtl in zip(images, spec_runs, rtl_runs, strict=True):
+        expected = state.dram.data.tobytes()
+        mismatch = ""
+        if rtl.dram != expected:
+            mismatch = explain_difference(replace(image, expected=expected), rtl.dram)
+        checked.append(CheckedRun(rtl, stats, stats.uops, mismatch))
+    return checked
 
 
 @dataclass
 class RtlBackend:
     """Runs images on the core under ``simulator`` (a name in :data:`SIMULATORS`), checked by
-    the spec; ``vcd`` receives a waveform of each run.
+    the spec, behind the DRAM model ``bus``; ``vcd`` receives a waveform of each run.
 
     ``last_run`` holds the most recent run, also one that differs from the spec: cycles,
     counters, the spec's counts.
@@ -131,12 +196,13 @@ class RtlBackend:
     simulator: str = "verilator"
     data_width: int = DEFAULT_DATA_WIDTH
     vcd: Path | None = None
+    bus: BusModel = field(default=IDEAL_BUS)
     name: str = field(default="rtl", init=False)
     last_run: CheckedRun | None = field(default=None, init=False)
 
     def run(self, image: ProgramImage) -> bytes:
         self.last_run = run_checked(image, simulator=self.simulator, data_width=self.data_width,
-                                    vcd=self.vcd)
+                                    vcd=self.vcd, bus=self.bus)
         if not self.last_run.matches:
             raise RtlMismatchError(f"the RTL differs from the spec: {self.last_run.mismatch}")
         return self.last_run.rtl.dram

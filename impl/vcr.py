@@ -5,31 +5,47 @@ Register map (32-bit registers, byte offsets):
 ======  ===========  ==========================================================================
 offset  name         meaning
 ======  ===========  ==========================================================================
-0x00    CTRL         write bit 0 = 1: start a run (ignored while one is running). Read: bit 0
-                     BUSY (a run is in progress), bit 1 DONE (the last run's FINISH retired;
-                     cleared by start)
+0x00    CTRL         write bit 0 = 1: start a run (ignored while one is running or after a bus
+                     error). Read: bit 0 BUSY (a run is in progress), bit 1 DONE (the last
+                     run's FINISH retired; cleared by start), bit 2 ERROR (a DRAM access got an
+                     error response: the run stopped; only a reset clears it)
 0x04    INSN_ADDR    byte address of the first instruction (read/write)
 0x08    INSN_COUNT   number of instructions (read/write)
-0x0C +  counters     read-only, one per name in :data:`COUNTERS`, in that order, each counting
-4*i                  cycles of the last run (cleared by start, frozen at DONE)
+0x0C    ERROR        read-only, the first error response (0 if none): bits 1:0 the response
+                     (2 SLVERR, 3 DECERR, 1 EXOKAY), bit 2 set for a write, bits 15:8 the DMA
+                     port (:func:`vtaref.impl.core.dma_ports`: readers, then writers)
+0x10    ERROR_ADDR   read-only, the DRAM byte address of that port's transfer
+0x14 +  counters     read-only, one per name in :data:`COUNTERS`, in that order, each counting
+4*i                  cycles of the last run (cleared by start, frozen at DONE or ERROR)
 ======  ===========  ==========================================================================
+
+A bus error ends the run: the DMA engine takes no further transfer (:mod:`.dma`), BUSY falls
+and ERROR rises; the stages stay where they stopped, so the core needs a reset before the next
+run. Without errors, runs follow each other without reset.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import axi
+from .dma import BUS_ERROR
 
 CTRL = 0x00
 INSN_ADDR = 0x04
 INSN_COUNT = 0x08
-COUNTERS_BASE = 0x0C
+ERROR = 0x0C
+ERROR_ADDR = 0x10
+COUNTERS_BASE = 0x14
 CTRL_START = 1 << 0  # write
 CTRL_BUSY = 1 << 0  # read
 CTRL_DONE = 1 << 1  # read
+CTRL_ERROR = 1 << 2  # read
+ERROR_RESP_BITS = 2  # ERROR: the response, then the write bit, then the port from bit 8
+ERROR_WRITE = 1 << 2
+ERROR_PORT_SHIFT = 8
 
 # Each counter counts the cycles of a run in which its condition held.
 COUNTERS = (
@@ -55,8 +71,9 @@ class Vcr(wiring.Component):
     """The control register file on an AXI4-Lite port, with the run state machine.
 
     ``start`` pulses for one cycle when CTRL is written with bit 0 set while no run is in
-    progress; ``insn_addr`` and ``insn_count`` hold the registers. A run ends in the first
-    cycle ``done`` is high after the start pulse. Each counter counts the cycles of the run
+    progress and ``error`` (the DMA engine's, :data:`~.dma.BUS_ERROR`) is clear; ``insn_addr``
+    and ``insn_count`` hold the registers. A run ends in the first cycle ``done`` or
+    ``error.valid`` is high after the start pulse. Each counter counts the cycles of the run
     in which its ``events`` bit is high (``cycles``: every cycle). Writes to read-only or
     unmapped registers are ignored; reads of unmapped registers return 0; every response is
     OKAY. Byte strobes are ignored (registers are written whole).
@@ -69,6 +86,7 @@ class Vcr(wiring.Component):
             "insn_addr": Out(32),
             "insn_count": Out(32),
             "done": In(1),
+            "error": In(BUS_ERROR),
             "events": In(data.StructLayout({name: 1 for name in COUNTERS[1:]})),
         })
 
@@ -76,6 +94,7 @@ class Vcr(wiring.Component):
         m = Module()
         bus = self.bus
         busy, finished = Signal(), Signal()
+        error = self.error
         counters = [Signal(32, name=f"counter_{name}") for name in COUNTERS]
 
         # Runs and counters.
@@ -83,7 +102,7 @@ class Vcr(wiring.Component):
             m.d.sync += [busy.eq(1), finished.eq(0)]
             m.d.sync += [counter.eq(0) for counter in counters]
         with m.Elif(busy):
-            with m.If(self.done):
+            with m.If(self.done | self.error.valid):
                 m.d.sync += [busy.eq(0), finished.eq(1)]
             m.d.sync += counters[0].eq(counters[0] + 1)
             for name, counter in zip(COUNTERS[1:], counters[1:]):
@@ -99,7 +118,7 @@ class Vcr(wiring.Component):
             m.d.sync += bus.bvalid.eq(1)
             with m.Switch(bus.awaddr[2:]):
                 with m.Case(CTRL >> 2):
-                    m.d.comb += self.start.eq(bus.wdata[0] & ~busy)
+                    m.d.comb += self.start.eq(bus.wdata[0] & ~busy & ~error.valid)
                 with m.Case(INSN_ADDR >> 2):
                     m.d.sync += self.insn_addr.eq(bus.wdata)
                 with m.Case(INSN_COUNT >> 2):
@@ -114,7 +133,12 @@ class Vcr(wiring.Component):
             m.d.sync += [bus.rvalid.eq(1), bus.rdata.eq(0)]
             with m.Switch(bus.araddr[2:]):
                 with m.Case(CTRL >> 2):
-                    m.d.sync += bus.rdata.eq(Cat(busy, finished))
+                    m.d.sync += bus.rdata.eq(Cat(busy, finished & ~error.valid, error.valid))
+                with m.Case(ERROR >> 2):
+                    m.d.sync += bus.rdata.eq(Cat(error.resp, error.write,
+                                                 Const(0, ERROR_PORT_SHIFT - 3), error.port))
+                with m.Case(ERROR_ADDR >> 2):
+                    m.d.sync += bus.rdata.eq(error.addr)
                 with m.Case(INSN_ADDR >> 2):
                     m.d.sync += bus.rdata.eq(self.insn_addr)
                 with m.Case(INSN_COUNT >> 2):

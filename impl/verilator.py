@@ -6,11 +6,12 @@ under ``$VTAREF_CACHE`` (default ``~/.cache/vtaref/verilator``), keyed by the RT
 harness source, the Verilator and yosys versions and the build flags. Builds are atomic and
 locked per key, so parallel test workers share one build.
 
-The harness plays the host and DRAM. The host holds reset for a few cycles, writes INSN_ADDR,
-INSN_COUNT and then CTRL = start through AXI4-Lite, reads CTRL every 64 cycles until DONE, and
-reads every counter of :data:`.vcr.COUNTERS`. DRAM is an AXI4 subordinate with this timing
-(cycle-exact, as :class:`.axi_ram.AxiRam` with its default latencies; the counters depend on
-it):
+The harness plays the host and DRAM. The host holds reset for a few cycles, then for each run
+fills DRAM, writes INSN_ADDR, INSN_COUNT and then CTRL = start through AXI4-Lite, reads CTRL
+every 64 cycles until DONE (or ERROR: it then reads ERROR and ERROR_ADDR and stops), and reads
+every counter of :data:`.vcr.COUNTERS`; runs follow each other without a reset. DRAM is an AXI4
+subordinate with this timing under the default :class:`~.bus_model.BusModel` (cycle-exact, as
+:class:`.axi_ram.AxiRam` with its default latencies; the counters depend on it):
 
 - ARREADY is high while fewer than 8 read bursts have beats left to send, AWREADY while fewer
   than 8 write bursts have beats left to receive or responses left to give (both registered:
@@ -20,12 +21,14 @@ it):
   is valid in the cycle after the previous one was taken; a beat stays unchanged until taken;
 - WREADY is high while an accepted write burst has beats left (W data never comes before its
   address); BVALID rises the cycle after a burst's last W beat and stays high while responses
-  are pending.
+  are pending; a burst's data reaches DRAM when its response is taken.
 
-It raises :class:`RtlError` for any burst that is not INCR with full-width beats from an
-aligned address, crosses a 4 KiB boundary or touches bytes outside DRAM (the message names the
-address), a misplaced WLAST, a VALID dropped or a payload changed before READY, or a core not
-done within ``max_cycles`` cycles.
+A :class:`~.bus_model.BusModel` adds random stalls and delays to that timing, and error
+responses. The harness raises :class:`RtlError` for any burst that is not INCR with full-width
+beats from an aligned address, crosses a 4 KiB boundary or touches bytes outside DRAM (the
+message names the address), a misplaced WLAST, a VALID dropped or a payload changed before
+READY, DONE while write responses are outstanding, or a core not done within ``max_cycles``
+cycles; and :class:`~.run.RtlBusError` when the core reports a bus error.
 """
 
 from __future__ import annotations
@@ -52,8 +55,9 @@ from vtaref.spec.backends import BackendError
 from vtaref.spec.config import VtaConfig
 
 from . import axi, vcr
+from .bus_model import IDEAL_BUS, BusModel
 from .core import DEFAULT_DATA_WIDTH
-from .run import RtlError, RtlRun
+from .run import RtlBusError, RtlError, RtlRun, RunRequest, describe_bus_error
 from .tools import find_tool, run_tool
 
 TOP = "vta_core"  # the Verilog module name, and Verilator's prefix V<TOP>
@@ -126,7 +130,9 @@ def harness_defines(data_width: int) -> list[str]:
               "AXI_MAX_BURST_BEATS": axi.MAX_BURST_BEATS, "AXI_BOUNDARY_BYTES": axi.BOUNDARY_BYTES,
               "AXI_MAX_BURSTS": MAX_BURSTS, "VCR_CTRL": vcr.CTRL, "VCR_INSN_ADDR": vcr.INSN_ADDR,
               "VCR_INSN_COUNT": vcr.INSN_COUNT, "VCR_CTRL_START": vcr.CTRL_START,
-              "VCR_CTRL_DONE": vcr.CTRL_DONE}
+              "VCR_CTRL_DONE": vcr.CTRL_DONE, "VCR_CTRL_ERROR": vcr.CTRL_ERROR,
+              "VCR_ERROR": vcr.ERROR, "VCR_ERROR_ADDR": vcr.ERROR_ADDR,
+              "AXI_RESP_OKAY": axi.RESP_OKAY}
     return [f"-D{name}={value}" for name, value in values.items()]
 
 
@@ -318,23 +324,39 @@ class VerilatedCore:
             print(f"done in {time.perf_counter() - start:.0f} s", file=sys.stderr)
 
     def run(self, dram: bytes, dram_base: int, insn_addr: int, insn_count: int, *,
-            max_cycles: int = 10**9, vcd: Path | None = None) -> RtlRun:
+            max_cycles: int = 10**9, vcd: Path | None = None, bus: BusModel = IDEAL_BUS
+            ) -> RtlRun:
         """Run ``insn_count`` instructions from ``insn_addr``; return DRAM and the counters.
 
         ``dram`` holds the bytes from physical address ``dram_base`` on. Raises RtlError if
         the core breaks the AXI4 protocol, touches memory outside DRAM or is not done within
-        ``max_cycles`` cycles; ``vcd`` (with ``trace=True``) receives a waveform.
+        ``max_cycles`` cycles, RtlBusError if it stopped on an error response of ``bus``;
+        ``vcd`` (with ``trace=True``) receives a waveform.
         """
+        return self.run_many([RunRequest(dram, dram_base, insn_addr, insn_count, max_cycles)],
+                             vcd=vcd, bus=bus)[0]
+
+    def run_many(self, requests: list[RunRequest], *, vcd: Path | None = None,
+                 bus: BusModel = IDEAL_BUS) -> list[RtlRun]:
+        """Run ``requests`` one after another on one core, reset only before the first; return
+        each run's DRAM and counters (as :meth:`run`; an error names the run that failed)."""
         if vcd is not None and not self.trace:
             raise ValueError("a VCD waveform needs a VerilatedCore built with trace=True")
         executable = self.executable()
         offsets = {vcr.counter_offset(name): name for name in vcr.COUNTERS}
         with tempfile.TemporaryDirectory(prefix="vtaref-verilator-") as tmp:
-            dram_in, dram_out = Path(tmp) / "dram.bin", Path(tmp) / "dram.out"
-            dram_in.write_bytes(dram)
-            arguments = {"dram_in": dram_in, "dram_out": dram_out, "dram_base": dram_base,
-                         "insn_addr": insn_addr, "insn_count": insn_count,
-                         "max_cycles": max_cycles, "read_latency": self.read_latency,
+            lines = []
+            for index, request in enumerate(requests):
+                dram_in, dram_out = Path(tmp) / f"dram{index}.bin", Path(tmp) / f"out{index}.bin"
+                dram_in.write_bytes(request.dram)
+                lines.append(f"{dram_in} {dram_out} {request.dram_base} {request.insn_addr} "
+                             f"{request.insn_count} {request.max_cycles}\n")
+            (Path(tmp) / "runs").write_text("".join(lines))
+            faults = ",".join(f"{'w' if fault.write else 'r'}:{fault.start}:{fault.end}:"
+                              f"{fault.resp}" for fault in bus.faults)
+            arguments = {"runs": Path(tmp) / "runs", "read_latency": self.read_latency,
+                         "stall_ppm": round(bus.stall * 1_000_000), "max_delay": bus.max_delay,
+                         "seed": bus.seed, "faults": faults,
                          "counters": ",".join(map(hex, offsets))}
             if vcd is not None:
                 arguments["vcd"] = Path(vcd).resolve()
@@ -343,20 +365,28 @@ class VerilatedCore:
                                                         in arguments.items())],
                                     capture_output=True, text=True)
             seconds = time.perf_counter() - start
+            finished = [dict(field.split("=") for field in line.split())
+                        for line in result.stdout.splitlines() if line.startswith("run=")]
+            where = f" (run {len(finished) + 1} of {len(requests)})" if len(requests) > 1 else ""
+            if result.returncode == 3 and result.stderr.startswith("bus-error: "):
+                fields = dict(field.split("=") for field in result.stderr.split()[1:])
+                raise RtlBusError(describe_bus_error(self.config, int(fields["status"], 0),
+                                                     int(fields["addr"], 0)) + where)
             if result.returncode == 2 and result.stderr.startswith("error: "):
-                raise RtlError(result.stderr.removeprefix("error: ").strip())
+                raise RtlError(result.stderr.removeprefix("error: ").strip() + where)
             if result.returncode:
                 raise RuntimeError(f"{executable} failed ({result.returncode}): "
                                    f"{result.stderr.strip()}")
-            values = dict(line.split("=") for line in result.stdout.split())
-            counters = {name: int(values[f"{offset:#04x}"]) for offset, name in offsets.items()}
-            return RtlRun(dram_out.read_bytes(), counters, seconds)
+            return [RtlRun((Path(tmp) / f"out{index}.bin").read_bytes(),
+                           {name: int(values[f"{offset:#04x}"])
+                            for offset, name in offsets.items()}, seconds / len(requests))
+                    for index, values in enumerate(finished)]
 
 
-def simulate(config: VtaConfig, dram: bytes, dram_base: int, insn_addr: int, insn_count: int,
-             *, data_width: int = DEFAULT_DATA_WIDTH, max_cycles: int = 10**9,
-             vcd: Path | None = None) -> RtlRun:
-    """Run ``insn_count`` instructions from ``insn_addr`` on the compiled core; return DRAM and
-    counts (see :meth:`VerilatedCore.run`; with ``vcd``, a tracing model writes a waveform)."""
+def simulate(config: VtaConfig, requests: list[RunRequest], *,
+             data_width: int = DEFAULT_DATA_WIDTH, vcd: Path | None = None,
+             bus: BusModel = IDEAL_BUS) -> list[RtlRun]:
+    """Run ``requests`` back to back on the compiled core; return each one's DRAM and counts
+    (see :meth:`VerilatedCore.run_many`; with ``vcd``, a tracing model writes a waveform)."""
     core = VerilatedCore(config, data_width, trace=vcd is not None)
-    return core.run(dram, dram_base, insn_addr, insn_count, max_cycles=max_cycles, vcd=vcd)
+    return core.run_many(requests, vcd=vcd, bus=bus)

@@ -1,16 +1,21 @@
 // Verilator harness of the VTA core, built and run by vtaref.impl.verilator (see its docstring
 // for the bus timing). The host writes INSN_ADDR, INSN_COUNT and CTRL through the AXI4-Lite
-// port, polls CTRL until DONE and reads the counters; a DRAM model serves the AXI4 port.
+// port, polls CTRL until DONE (or ERROR) and reads the counters; a DRAM model serves the AXI4
+// port. Several runs follow each other without a reset, each with its own DRAM contents.
 //
 // Built with -DDATA_BITS=<AXI data width> and the register map and AXI constants as -D defines
 // (VCR_*, AXI_*), taken from vtaref.impl.vcr, vtaref.impl.axi and vtaref.impl.verilator.
 //
-// Usage: Vvta_core key=value...   keys: dram_in, dram_out (files), dram_base, insn_addr,
-//        insn_count, max_cycles, read_latency, counters (comma-separated register offsets),
+// Usage: Vvta_core key=value...   keys: runs (a file, one run per line: dram_in dram_out
+//        dram_base insn_addr insn_count max_cycles), counters (comma-separated register
+//        offsets), read_latency, stall_ppm, max_delay, seed, faults (r|w:start:end:resp,...),
 //        vcd (optional, needs a --trace build). Numbers may be decimal or 0x-prefixed.
-// Success: DRAM written to dram_out, "offset=value" lines on stdout for each counter, exit 0.
-// Failure of the run (bus violation, access outside DRAM, timeout): "error: <message>" on
-// stderr, exit 2 (the waveform, if any, ends at the failure). Bad arguments: exit 1.
+// Success: each run's DRAM written to its dram_out, a line "run=K offset=value..." on stdout
+// per run as it ends, exit 0. A bus error response stops the core: "bus-error: status=S
+// addr=A" on stderr (the ERROR and ERROR_ADDR registers), exit 3. Any other failure of a run
+// (bus violation, access outside DRAM, timeout, DONE with writes unanswered): "error:
+// <message>" on stderr, exit 2 (the waveform, if any, ends at the failure). Bad arguments:
+// exit 1.
 
 #include <cinttypes>
 #include <cstdarg>
@@ -18,6 +23,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <fstream>
+#include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -75,33 +84,61 @@ static inline uint8_t* lanes(VlWide<N>& value) {
 
 // ---- DRAM: an AXI4 subordinate -----------------------------------------------------------
 
-struct Burst {
+// Random back-pressure and delays (all off by default: the timing is then the documented one).
+static std::mt19937_64 rng;
+static uint64_t stall_ppm = 0;  // each READY, and each new VALID, is withheld with this chance
+static uint64_t max_delay = 0;  // extra cycles (uniform in 0..max_delay) before a burst's
+                                // first read beat and before each write response
+static bool go() { return stall_ppm == 0 || rng() % 1000000 >= stall_ppm; }
+static uint64_t delay() { return max_delay ? rng() % (max_delay + 1) : 0; }
+
+// Address ranges whose bursts get an error response (a burst that touches one).
+struct Fault {
+    bool write;
+    uint64_t start, end;  // [start, end)
+    unsigned resp;
+};
+static std::vector<Fault> faults;
+
+static unsigned response_for(bool write, uint64_t addr, uint64_t end) {
+    for (const Fault& fault : faults)
+        if (fault.write == write && addr < fault.end && fault.start < end) return fault.resp;
+    return AXI_RESP_OKAY;
+}
+
+struct ReadBurst {
     uint64_t addr;         // AxADDR: beat i covers addr + i * DATA_BYTES
     unsigned beats;        // AxLEN + 1
-    uint64_t ready_cycle;  // reads: the first cycle its first beat may be valid
+    uint64_t ready_cycle;  // the first cycle its first beat may be valid
+    unsigned resp;
 };
 
-struct BurstQueue {
-    Burst slots[AXI_MAX_BURSTS];
-    unsigned head = 0, count = 0;
-    Burst& front() { return slots[head]; }
-    void push(const Burst& burst) { slots[(head + count++) % AXI_MAX_BURSTS] = burst; }
-    void pop() { head = (head + 1) % AXI_MAX_BURSTS; --count; }
+// A write burst: its beats are kept until its response is taken, and only then written to
+// DRAM (an interconnect makes a write visible no earlier than its response).
+struct WriteBurst {
+    uint64_t addr;
+    unsigned beats, received = 0;
+    unsigned resp;
+    uint64_t ready_cycle = 0;  // the first cycle its response may be valid
+    std::vector<uint8_t> data, strobes;
 };
 
 static std::vector<uint8_t> dram;
 static uint64_t dram_base = 0, dram_end = 0;
 static uint64_t read_latency = 1;
-static BurstQueue reads, writes;  // reads: until their last beat is taken; writes: given
-static unsigned read_beat = 0, write_beat = 0, pending_responses = 0;
+static std::deque<ReadBurst> reads;      // until their last beat is taken
+static std::deque<WriteBurst> writes;    // accepted, awaiting data
+static std::deque<WriteBurst> responses; // all data in, awaiting their response's handshake
+static unsigned read_beat = 0;
 
-static Burst accept_burst(const char* kind, uint64_t addr, unsigned len, unsigned size,
-                          unsigned burst) {
-    Burst result{addr, len + 1, 0};
-    uint64_t end = addr + uint64_t(result.beats) * DATA_BYTES;  // exclusive
+// Check an accepted burst's attributes; return the byte address after it.
+static uint64_t check_burst(const char* kind, uint64_t addr, unsigned len, unsigned size,
+                            unsigned burst) {
+    unsigned beats = len + 1;
+    uint64_t end = addr + uint64_t(beats) * DATA_BYTES;  // exclusive
     char what[128];
     std::snprintf(what, sizeof what, "AXI %s burst at 0x%08" PRIx64 " (%u beats of %u bytes)",
-                  kind, addr, result.beats, DATA_BYTES);
+                  kind, addr, beats, DATA_BYTES);
     if (burst != AXI_BURST_INCR) fail("%s: AxBURST %u is not INCR", what, burst);
     if (size != LOG_DATA_BYTES) fail("%s: AxSIZE %u is not the full width", what, size);
     if (len >= AXI_MAX_BURST_BEATS) fail("%s: AxLEN %u is over %u", what, len,
@@ -113,41 +150,43 @@ static Burst accept_burst(const char* kind, uint64_t addr, unsigned len, unsigne
     if (addr < dram_base || end > dram_end)
         fail("%s is outside DRAM [0x%08" PRIx64 ", 0x%08" PRIx64 ")", what, dram_base,
              dram_end);
-    return result;
+    return end;
 }
 
 // Present beat `read_beat` of the oldest read burst on the R channel.
 static void present_read_beat() {
-    Burst& burst = reads.front();
+    ReadBurst& burst = reads.front();
     uint64_t addr = burst.addr + uint64_t(read_beat) * DATA_BYTES;
     std::memcpy(lanes(top->AXI(rdata)), &dram[addr - dram_base], DATA_BYTES);
+    top->AXI(rresp) = burst.resp;
     top->AXI(rlast) = read_beat + 1 == burst.beats;
     top->AXI(rvalid) = 1;
 }
 
 // Take the beat on the W channel into the oldest write burst.
 static void take_write_beat() {
-    Burst& burst = writes.front();
-    bool last = write_beat + 1 == burst.beats;
+    WriteBurst& burst = writes.front();
+    bool last = burst.received + 1 == burst.beats;
     if (bool(top->AXI(wlast)) != last)
         fail("AXI write burst at 0x%08" PRIx64 ": WLAST is %d on beat %u of %u", burst.addr,
-             int(top->AXI(wlast)), write_beat + 1, burst.beats);
-    uint8_t* out = &dram[burst.addr - dram_base + uint64_t(write_beat) * DATA_BYTES];
+             int(top->AXI(wlast)), burst.received + 1, burst.beats);
+    size_t at = size_t(burst.received) * DATA_BYTES;
+    std::memcpy(&burst.data[at], lanes(top->AXI(wdata)), DATA_BYTES);
     uint64_t strobes = top->AXI(wstrb);
-    const uint8_t* data = lanes(top->AXI(wdata));
-    if (strobes == (DATA_BYTES == 64 ? ~uint64_t(0) : (uint64_t(1) << DATA_BYTES) - 1)) {
-        std::memcpy(out, data, DATA_BYTES);
-    } else {
-        for (unsigned i = 0; i < DATA_BYTES; ++i)
-            if (strobes >> i & 1) out[i] = data[i];
+    for (unsigned i = 0; i < DATA_BYTES; ++i) burst.strobes[at + i] = strobes >> i & 1;
+    if (++burst.received == burst.beats) {
+        burst.ready_cycle = cycle + 1 + delay();
+        responses.push_back(std::move(burst));
+        writes.pop_front();
     }
-    if (last) {
-        writes.pop();
-        write_beat = 0;
-        ++pending_responses;
-    } else {
-        ++write_beat;
-    }
+}
+
+// Write a burst whose response was taken into DRAM (unless the response was an error).
+static void commit(const WriteBurst& burst) {
+    if (burst.resp != AXI_RESP_OKAY) return;
+    uint8_t* out = &dram[burst.addr - dram_base];
+    for (size_t i = 0; i < burst.data.size(); ++i)
+        if (burst.strobes[i]) out[i] = burst.data[i];
 }
 
 // An offer of the core that was not taken: the next cycle must offer the same again.
@@ -207,6 +246,7 @@ static void tick() {
 
     bool ar_valid = top->AXI(arvalid), aw_valid = top->AXI(awvalid);
     bool w_valid = top->AXI(wvalid), r_fire = top->AXI(rvalid) && top->AXI(rready);
+    bool b_fire = top->AXI(bvalid) && top->AXI(bready);
     if (ar_valid || ar_offer.waiting)
         check_offer(ar_offer, "AR", ar_valid, top->AXI(arready), top->AXI(araddr),
                     top->AXI(arlen), nullptr);
@@ -217,15 +257,23 @@ static void tick() {
         check_offer(w_offer, "W", w_valid, top->AXI(wready), top->AXI(wstrb),
                     top->AXI(wlast), lanes(top->AXI(wdata)));
     if (ar_valid && top->AXI(arready)) {
-        Burst burst = accept_burst("read", top->AXI(araddr), top->AXI(arlen), top->AXI(arsize),
+        uint64_t addr = top->AXI(araddr);
+        uint64_t end = check_burst("read", addr, top->AXI(arlen), top->AXI(arsize),
                                    top->AXI(arburst));
-        burst.ready_cycle = cycle + read_latency;
-        reads.push(burst);
+        reads.push_back({addr, unsigned(top->AXI(arlen)) + 1,
+                         cycle + read_latency + delay(), response_for(false, addr, end)});
     }
-    if (aw_valid && top->AXI(awready))
-        writes.push(accept_burst("write", top->AXI(awaddr), top->AXI(awlen), top->AXI(awsize),
-                                 top->AXI(awburst)));
-    if (top->AXI(bvalid) && top->AXI(bready)) --pending_responses;
+    if (aw_valid && top->AXI(awready)) {
+        WriteBurst burst;
+        burst.addr = top->AXI(awaddr);
+        burst.beats = unsigned(top->AXI(awlen)) + 1;
+        uint64_t end = check_burst("write", burst.addr, top->AXI(awlen), top->AXI(awsize),
+                                   top->AXI(awburst));
+        burst.resp = response_for(true, burst.addr, end);
+        burst.data.resize(size_t(burst.beats) * DATA_BYTES);
+        burst.strobes.resize(burst.data.size());
+        writes.push_back(std::move(burst));
+    }
     if (w_valid && top->AXI(wready)) take_write_beat();
 
     top->clk = 1;
@@ -235,17 +283,27 @@ static void tick() {
 
     if (r_fire) {
         if (++read_beat == reads.front().beats) {
-            reads.pop();
+            reads.pop_front();
             read_beat = 0;
         }
         top->AXI(rvalid) = 0;
     }
-    if (!top->AXI(rvalid) && reads.count && reads.front().ready_cycle <= cycle)
-        present_read_beat();  // a beat stays on the bus, unchanged, until it is taken
-    top->AXI(arready) = reads.count < AXI_MAX_BURSTS;
-    top->AXI(awready) = writes.count + pending_responses < AXI_MAX_BURSTS;
-    top->AXI(wready) = writes.count != 0;
-    top->AXI(bvalid) = pending_responses != 0;
+    if (b_fire) {
+        commit(responses.front());
+        responses.pop_front();
+        top->AXI(bvalid) = 0;
+    }
+    // A VALID, once up, stays up (unchanged) until its handshake; READYs may come and go.
+    if (!top->AXI(rvalid) && !reads.empty() && reads.front().ready_cycle <= cycle && go())
+        present_read_beat();
+    if (!top->AXI(bvalid) && !responses.empty() && responses.front().ready_cycle <= cycle &&
+        go()) {
+        top->AXI(bresp) = responses.front().resp;
+        top->AXI(bvalid) = 1;
+    }
+    top->AXI(arready) = reads.size() < AXI_MAX_BURSTS && go();
+    top->AXI(awready) = writes.size() + responses.size() < AXI_MAX_BURSTS && go();
+    top->AXI(wready) = !writes.empty() && go();
 }
 
 // ---- the host: AXI4-Lite accesses --------------------------------------------------------
@@ -329,16 +387,96 @@ static void save_dram(const std::string& path) {
     }
 }
 
-int main(int argc, char** argv) {
-    load_dram(argument(argc, argv, "dram_in", nullptr));
-    dram_base = number(argc, argv, "dram_base");
+// "r:START:END:RESP,w:START:END:RESP,..." (numbers decimal or 0x-prefixed)
+static void parse_faults(const std::string& list) {
+    for (const char* p = list.c_str(); *p;) {
+        Fault fault;
+        char* next;
+        if ((*p != 'r' && *p != 'w') || p[1] != ':') {
+            std::fprintf(stderr, "bad faults= entry at '%s'\n", p);
+            std::exit(1);
+        }
+        fault.write = *p == 'w';
+        fault.start = std::strtoull(p + 2, &next, 0);
+        fault.end = std::strtoull(next + 1, &next, 0);
+        fault.resp = unsigned(std::strtoul(next + 1, &next, 0));
+        faults.push_back(fault);
+        p = *next == ',' ? next + 1 : next;
+    }
+}
+
+struct Run {
+    std::string dram_in, dram_out;
+    uint64_t dram_base, insn_addr, insn_count, max_cycles;
+};
+
+// One line per run: DRAM_IN DRAM_OUT DRAM_BASE INSN_ADDR INSN_COUNT MAX_CYCLES
+static std::vector<Run> read_runs(const std::string& path) {
+    std::ifstream file(path);
+    if (!file) {
+        std::perror(path.c_str());
+        std::exit(1);
+    }
+    std::vector<Run> runs;
+    std::string line;
+    while (std::getline(file, line)) {
+        if (line.empty()) continue;
+        std::istringstream fields(line);
+        Run run;
+        std::string base, addr, count, cycles;
+        if (!(fields >> run.dram_in >> run.dram_out >> base >> addr >> count >> cycles)) {
+            std::fprintf(stderr, "bad line in %s: %s\n", path.c_str(), line.c_str());
+            std::exit(1);
+        }
+        run.dram_base = std::strtoull(base.c_str(), nullptr, 0);
+        run.insn_addr = std::strtoull(addr.c_str(), nullptr, 0);
+        run.insn_count = std::strtoull(count.c_str(), nullptr, 0);
+        run.max_cycles = std::strtoull(cycles.c_str(), nullptr, 0);
+        runs.push_back(run);
+    }
+    return runs;
+}
+
+// Start one run, wait for DONE or ERROR, check that nothing is left on the bus, print the
+// counters. A bus error ends the harness (the core needs a reset).
+static void execute(const Run& run, size_t index, const std::vector<uint32_t>& counters) {
+    load_dram(run.dram_in);  // the host fills memory while the core is idle
+    dram_base = run.dram_base;
     dram_end = dram_base + dram.size();
-    uint64_t insn_addr = number(argc, argv, "insn_addr");
-    uint64_t insn_count = number(argc, argv, "insn_count");
-    uint64_t max_cycles = number(argc, argv, "max_cycles");
+    lite_write(VCR_INSN_ADDR, uint32_t(run.insn_addr));
+    lite_write(VCR_INSN_COUNT, uint32_t(run.insn_count));
+    uint64_t start = cycle;
+    lite_write(VCR_CTRL, VCR_CTRL_START);
+    uint32_t ctrl;
+    while (!((ctrl = lite_read(VCR_CTRL)) & (VCR_CTRL_DONE | VCR_CTRL_ERROR))) {
+        if (cycle - start > run.max_cycles)
+            fail("the core is not done after %" PRIu64 " cycles (deadlocked tokens or a runaway "
+             "program?)", run.max_cycles);
+        for (uint64_t i = 0; i < POLL_CYCLES; ++i) tick();
+    }
+    if (ctrl & VCR_CTRL_ERROR) {
+        uint32_t status = lite_read(VCR_ERROR), addr = lite_read(VCR_ERROR_ADDR);
+        std::fprintf(stderr, "bus-error: status=0x%x addr=0x%x\n", status, addr);
+        std::exit(3);
+    }
+    if (!writes.empty() || !responses.empty())
+        fail("the core reported DONE with %zu write bursts not yet answered (their data is "
+             "not in DRAM yet)", writes.size() + responses.size());
+    std::printf("run=%zu", index);
+    for (uint32_t reg : counters) std::printf(" 0x%02x=%u", reg, lite_read(reg));
+    std::printf("\n");
+    save_dram(run.dram_out);
+}
+
+int main(int argc, char** argv) {
+    std::vector<Run> runs = read_runs(argument(argc, argv, "runs", nullptr));
     read_latency = number(argc, argv, "read_latency", "1");
-    if (read_latency < 1) {
-        std::fputs("read_latency must be at least 1\n", stderr);
+    stall_ppm = number(argc, argv, "stall_ppm", "0");
+    max_delay = number(argc, argv, "max_delay", "0");
+    rng.seed(number(argc, argv, "seed", "0"));
+    parse_faults(argument(argc, argv, "faults", ""));
+    if (read_latency < 1 || stall_ppm >= 1000000) {
+        std::fputs("read_latency must be at least 1 and stall_ppm below 1000000\n", stderr);
         return 1;
     }
     std::vector<uint32_t> counters;
@@ -369,21 +507,10 @@ int main(int argc, char** argv) {
     top->rst = 1;
     for (unsigned i = 0; i < RESET_CYCLES; ++i) tick();
     top->rst = 0;
-    lite_write(VCR_INSN_ADDR, uint32_t(insn_addr));
-    lite_write(VCR_INSN_COUNT, uint32_t(insn_count));
-    uint64_t start = cycle;
-    lite_write(VCR_CTRL, VCR_CTRL_START);
-    while (!(lite_read(VCR_CTRL) & VCR_CTRL_DONE)) {
-        if (cycle - start > max_cycles)
-            fail("the core is not done after %" PRIu64 " cycles (deadlocked tokens or a "
-                 "runaway program?)", max_cycles);
-        for (uint64_t i = 0; i < POLL_CYCLES; ++i) tick();
-    }
-    for (uint32_t reg : counters) std::printf("0x%02x=%u\n", reg, lite_read(reg));
+    for (size_t index = 0; index < runs.size(); ++index) execute(runs[index], index, counters);
     top->final();
 #if VM_TRACE
     if (vcd) vcd->close();
 #endif
-    save_dram(argument(argc, argv, "dram_out", nullptr));
     return 0;
 }

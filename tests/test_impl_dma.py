@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from vtaref.impl import axi
 from vtaref.impl.axi_ram import AxiError, AxiRam
-from vtaref.impl.dma import DmaEngine
+from vtaref.impl.bus_model import BusFault, BusModel
+from vtaref.impl.dma import BUS_ERROR, DmaEngine
 
 PAGE = axi.BOUNDARY_BYTES
 REGION = 2 * PAGE  # the bytes of the read region and of each writer's region
@@ -43,6 +44,7 @@ class Scenario:
     bus_stall: float
     stage_stall: float
     seed: int
+    bus_delay: int = 0  # random extra cycles before read data and write responses, at most
 
     def region(self, name: str) -> int:
         """Return the first address of the DRAM region of port ``name`` (readers share one)."""
@@ -86,7 +88,8 @@ def scenarios(draw) -> Scenario:
                         latency=draw(st.integers(1, 4)),
                         bus_stall=draw(st.sampled_from([0.0, 0.3])),
                         stage_stall=draw(st.sampled_from([0.0, 0.3])),
-                        seed=draw(st.integers(0, 2**16)))
+                        seed=draw(st.integers(0, 2**16)),
+                        bus_delay=draw(st.sampled_from([0, 0, 6])))
     for name, bits in {**readers, **writers}.items():
         scenario.commands[name] = draw(commands(data_width, bits, scenario.region(name)))
     return scenario
@@ -178,7 +181,9 @@ def run(scenario: Scenario):
     initial = rng.integers(0, 256, scenario.ram_bytes, dtype=np.uint8)
     expected = initial.copy()
     ram = AxiRam(dut.axi, initial.tobytes(), scenario.base, read_latency=scenario.latency,
-                 write_latency=scenario.latency, stall=scenario.bus_stall, seed=scenario.seed)
+                 write_latency=scenario.latency,
+                 bus=BusModel(stall=scenario.bus_stall, max_delay=scenario.bus_delay,
+                              seed=scenario.seed))
     beat_bytes = scenario.data_width // 8
     want = {"read": [0, 0], "write": [0, 0]}  # beats, bursts
 
@@ -351,6 +356,46 @@ def test_throughput_one_beat_per_cycle(data_width):
     assert beats / cycles["write"] >= MIN_BEATS_PER_CYCLE, cycles
 
 
+@pytest.mark.parametrize("write", [False, True], ids=["read", "write"])
+@pytest.mark.parametrize("resp", [axi.RESP_SLVERR, axi.RESP_DECERR], ids=["slverr", "decerr"])
+def test_error_response_is_latched_and_halts_the_engine(write, resp):
+    readers, writers = {"r0": 64, "r1": 32}, {"w": 16}
+    dut = DmaEngine(64, readers, writers)
+    fault = BusFault(write, 0x200, 0x208, resp)  # only bursts touching this beat fail
+    ram = AxiRam(dut.axi, bytes(range(256)) * 4, bus=BusModel(stall=0.3, seed=5, faults=[fault]))
+    port = "w" if write else "r1"
+    addr = 0x1F8  # 8 bytes before the fault: the burst reaches into it
+    seen = {}
+
+    async def bench(ctx):
+        stage = Stage(getattr(dut, port), 0.0, 0)
+        assert ctx.get(dut.error.valid) == 0
+        if write:
+            await stage.write(ctx, addr, list(range(8)))
+        else:
+            assert await stage.read(ctx, addr, 4) == [
+                int.from_bytes(bytes(range(0xF8, 0x100)[k:k + 4]), "little") for k in (0, 4)] \
+                + [int.from_bytes(bytes(range(k, k + 4)), "little") for k in (0, 4)]
+        await ctx.tick().repeat(3)
+        seen.update({name: ctx.get(getattr(dut.error, name)) for name in BUS_ERROR.members})
+        other = dut.r0.cmd  # a later command on any port is not taken
+        ctx.set(other.payload, {"addr": 0, "count": 1})
+        ctx.set(other.valid, 1)
+        for _ in range(20):
+            assert not (await ctx.tick().sample(other.ready))[2]
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_process(ram.serve)
+    sim.add_testbench(bench)
+    sim.run()
+    port_index = [*readers, *writers].index(port)
+    assert seen == {"valid": 1, "write": int(write), "resp": resp, "port": port_index,
+                    "addr": addr}
+    if write:  # the failed burst left DRAM alone
+        assert ram.data[0x1F8:0x208] == (bytes(range(256)) * 4)[0x1F8:0x208]
+
+
 @pytest.mark.parametrize("args, message", [
     ((32, {"r": 8}, {}), r"AXI data width must be one of 64, 128, 256, 512 bits, not 32"),
     ((64, {"r": 12}, {}), r"Element size of reader 'r' must be a power of two of at least "
@@ -360,11 +405,15 @@ def test_throughput_one_beat_per_cycle(data_width):
     ((64, {"r": "64"}, {}), r"Element size of reader 'r' must be a power of two of at least "
                             r"8 bits, not '64'"),
     ((64, {"axi": 64}, {}), r"DMA port name must be an identifier not starting with '_' and "
-                            r"other than 'axi', not 'axi'"),
+                            r"other than 'axi', 'halt', 'error', not 'axi'"),
+    ((64, {}, {"error": 64}), r"DMA port name must be an identifier not starting with '_' "
+                              r"and other than 'axi', 'halt', 'error', not 'error'"),
     ((64, {}, {"_w": 64}), r"DMA port name must be an identifier not starting with '_' and "
-                           r"other than 'axi', not '_w'"),
+                           r"other than 'axi', 'halt', 'error', not '_w'"),
     ((64, {"a b": 64}, {}), r"DMA port name must be an identifier not starting with '_' and "
-                            r"other than 'axi', not 'a b'"),
+                            r"other than 'axi', 'halt', 'error', not 'a b'"),
+    ((64, {f"r{k}": 8 for k in range(257)}, {}), r"A DMA engine serves at most 256 ports, "
+                                                  r"not 257"),
     ((64, {"x": 64}, {"x": 64}), r"DMA port name 'x' is used by both a reader and a writer"),
 ])
 def test_constructor_errors(args, message):
@@ -462,7 +511,7 @@ def test_ram_rejects_4k_crossing():
 
 def test_ram_rejects_early_wlast_and_dropped_valid():
     bus = _manager()
-    ram = AxiRam(bus, bytes(64), stall=0.5, seed=3)
+    ram = AxiRam(bus, bytes(64), bus=BusModel(stall=0.5, seed=3))
 
     async def wlast_early(ctx):
         await _send_address(ctx, bus, "aw", 0, 4)
@@ -475,7 +524,7 @@ def test_ram_rejects_early_wlast_and_dropped_valid():
         _simulate_manager(ram, wlast_early)
 
     bus = _manager()
-    ram = AxiRam(bus, bytes(64), stall=0.9, seed=1)
+    ram = AxiRam(bus, bytes(64), bus=BusModel(stall=0.9, seed=1))
 
     async def dropped(ctx):
         for _ in range(20):
