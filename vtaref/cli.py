@@ -309,9 +309,9 @@ def synth(config_path, target, unit, data_width, timeout):
 def prove(config_path, only, timeout, jobs, traces, junit):
     """Run the formal proofs of the RTL with SymbiYosys, JOBS at a time.
 
-    Prints each proof's name, result, mode, depth, engine and time as it finishes, and the path
-    of the counterexample trace it left in the traces folder; the output of any that does not
-    pass goes to stderr. Exits with status 1 unless every proof passes.
+    Prints each proof's name, result, mode, depth, engine and time as it finishes, with the path
+    of the counterexample trace of one that fails; the output of any that does not pass goes to
+    stderr. Exits with status 1 unless every proof passes.
     """
     from vtaref.impl.tools import ToolError
     from vtaref.proofs import proofs, run_proofs
