@@ -1,11 +1,16 @@
 """Formal proofs of the RTL (:mod:`vtaref.impl`) with SymbiYosys: :func:`run_all` runs them all.
 
-Each proof prints its engine, mode, depth, result and wall time (see :mod:`.sby`).
+Each proof prints its engine, mode, depth, result and wall time (see :mod:`.sby`);
+:func:`run_proofs` runs several at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from amaranth.hdl import Elaboratable
@@ -37,7 +42,7 @@ class Proof:
     depth: int
 
     def run(self, **options) -> ProofResult:
-        """Run the proof; ``options`` go to :func:`.sby.prove` (timeout, workdir, verbose)."""
+        """Run the proof; ``options`` go to :func:`.sby.prove` (timeout, traces, verbose...)."""
         return prove(self.name, self.build(), mode=self.mode, depth=self.depth, **options)
 
 
@@ -84,5 +89,52 @@ def proofs(config: VtaConfig) -> list[Proof]:
 
 
 def run_all(config: VtaConfig, **options) -> list[ProofResult]:
-    """Run every proof for ``config`` in turn; return their results (options: see Proof.run)."""
-    return [proof.run(**options) for proof in proofs(config)]
+    """Run every proof for ``config``; return their results (options: see :func:`run_proofs`)."""
+    return run_proofs(proofs(config), **options)
+
+
+class Stopped(Exception):
+    """Raised inside a proof's run to stop it when the caller of :func:`run_proofs` is
+    interrupted."""
+
+
+def run_proofs(chosen: Sequence[Proof], *, jobs: int | None = None,
+               on_start: Callable[[Proof], None] | None = None,
+               on_result: Callable[[ProofResult], None] | None = None,
+               **options) -> list[ProofResult]:
+    """Run the ``chosen`` proofs, ``jobs`` at a time (default: as many as this process has
+    CPUs); return their results in the same order.
+
+    ``on_start`` gets each proof as it starts and ``on_result`` each result as it comes, both in
+    the calling thread, which starts the next proof when one finishes. ``options`` go to
+    :meth:`Proof.run`. An exception (a missing tool, an interrupt) stops the running proofs
+    and propagates.
+    """
+    jobs = jobs or len(os.sched_getaffinity(0))
+    results: list[ProofResult | None] = [None] * len(chosen)
+    queued = deque(enumerate(chosen))
+    running: dict[Future, int] = {}  # -> index in chosen
+    stopping = threading.Event()
+
+    def stop_if_asked(line: str) -> None:
+        if stopping.is_set():
+            raise Stopped
+
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="proof") as pool:
+        try:
+            while queued or running:
+                while queued and len(running) < jobs:
+                    index, proof = queued.popleft()
+                    if on_start is not None:
+                        on_start(proof)
+                    running[pool.submit(proof.run, on_line=stop_if_asked, **options)] = index
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    index = running.pop(future)
+                    results[index] = future.result()
+                    if on_result is not None:
+                        on_result(results[index])
+        except BaseException:
+            stopping.set()  # the running proofs stop at their next line of output
+            raise
+    return results

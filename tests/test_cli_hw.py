@@ -30,7 +30,8 @@ def test_prove_runs_the_chosen_proof():
     assert lines[-1] == "1 passed, 0 failed"
 
 
-def test_prove_fails_when_a_proof_fails(monkeypatch):
+def test_prove_fails_when_a_proof_fails(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # where its counterexample goes
     broken = Proof("overfull_queue", lambda: QueueSpec(OverfullQueue(8, 3)), "prove", 4)
     monkeypatch.setattr(vtaref.proofs, "proofs", lambda config: [broken])
     result = CliRunner().invoke(cli.main, ["prove"])

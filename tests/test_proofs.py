@@ -173,7 +173,9 @@ def test_run_all_runs_every_proof(monkeypatch):
 
     monkeypatch.setattr(vtaref.proofs, "prove", elaborate_only)
     config = tiny_config(4)
-    assert run_all(config) == ran == [proof.name for proof in proofs(config)]
+    names = [proof.name for proof in proofs(config)]
+    assert run_all(config) == names  # in order, though they run at once
+    assert sorted(ran) == sorted(names)
     assert "alu_datapath_acc16" in ran
 
 

@@ -298,14 +298,24 @@ def synth(config_path, target, unit, data_width, timeout):
               help="Run only this proof (repeatable). Default: every proof.")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True),
               help="Seconds allowed per proof.")
-def prove(config_path, only, timeout):
-    """Run the formal proofs of the RTL with SymbiYosys, one after another.
+@click.option("-j", "--jobs", type=click.IntRange(1),
+              help="How many proofs to run at once. Default: the number of CPUs.")
+@click.option("--traces", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("proof-traces"), show_default=True,
+              help="Folder for the counterexample trace of each proof that fails (NAME.vcd) "
+                   "or whose induction does not close (NAME.induction.vcd).")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a JUnit XML report of the proofs to this file (for CI).")
+def prove(config_path, only, timeout, jobs, traces, junit):
+    """Run the formal proofs of the RTL with SymbiYosys, JOBS at a time.
 
-    Each proof prints its name, result, mode, depth, engine and time; the output of any that
-    does not pass goes to stderr. Exits with status 1 unless every proof passes.
+    Prints each proof's name, result, mode, depth, engine and time as it finishes, with the path
+    of the counterexample trace of one that fails; the output of any that does not pass goes to
+    stderr. Exits with status 1 unless every proof passes.
     """
     from vtaref.impl.tools import ToolError
-    from vtaref.proofs import proofs
+    from vtaref.proofs import proofs, run_proofs
+    from vtaref.proofs.report import junit_xml
 
     chosen = proofs(_config(config_path))
     known = [proof.name for proof in chosen]
@@ -314,18 +324,60 @@ def prove(config_path, only, timeout):
         raise Failure(f"unknown proof {unknown[0]!r} (known: {', '.join(known)})")
     if only:
         chosen = [proof for proof in chosen if proof.name in only]
-    failed = []
-    for proof in chosen:
-        try:
-            result = proof.run(timeout=timeout)
-        except ToolError as err:
-            raise Failure(str(err)) from None
-        if not result.passed:
-            failed.append(f"{result.name} ({result.status})")
-            click.echo(result.log, err=True)
+    new_folder = not traces.exists()
+    _make_folder(traces)
+    started, clock = time.time(), time.perf_counter()
+    try:
+        with _outputs() as outputs, _status_line("") as show:
+            if junit is not None:
+                outputs.reserve(junit)
+            progress = _ProofProgress(len(chosen), show)
+            try:
+                results = run_proofs(chosen, jobs=jobs, timeout=timeout, traces=traces,
+                                     verbose=False, on_start=progress.started,
+                                     on_result=progress.finished)
+            except ToolError as err:
+                raise Failure(str(err)) from None
+            if junit is not None:
+                outputs.write(junit, junit_xml(results, started=started,
+                                               seconds=time.perf_counter() - clock))
+                outputs.commit()
+    finally:
+        if new_folder:
+            with contextlib.suppress(OSError):  # only an empty folder goes
+                traces.rmdir()
+    failed = [f"{result.name} ({result.status})" for result in results if not result.passed]
     click.echo(f"{len(chosen) - len(failed)} passed, {len(failed)} failed"
                + (f": {', '.join(failed)}" if failed else ""))
     sys.exit(1 if failed else 0)
+
+
+class _ProofProgress:
+    """Print each proof's result as it finishes (and its log to stderr unless it passed); keep
+    the status line ``show`` (see :func:`_status_line`), if any, on the proofs done and running."""
+
+    def __init__(self, total: int, show):
+        self.total, self.show = total, show
+        self.done, self.running = 0, []
+
+    def started(self, proof) -> None:
+        self.running.append(proof.name)
+        self._update()
+
+    def finished(self, result) -> None:
+        self.running.remove(result.name)
+        self.done += 1
+        if self.show is not None:
+            self.show("")  # clears the status line for the result line
+        click.echo(str(result))
+        if not result.passed:
+            click.echo(result.log, err=True)
+        self._update()
+
+    def _update(self) -> None:
+        if self.show is not None:
+            self.show(f"vta prove: {self.done} of {self.total} done"
+                      + (f", running {', '.join(self.running)}" if self.running else ""))
 
 
 @main.command()
