@@ -335,13 +335,13 @@ def prove(config_path, only, timeout):
 @main.command()
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("-v", "--verbose", is_flag=True, help="Also print passing cases.")
-@click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
+@click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True, metavar="N",
               help="Cases to run at once, each in a process of its own (only for a backend "
                    "that can run several programs at a time).")
-@click.option("--keep-output", "keep", metavar="DIR",
+@click.option("--keep-output", "keep", metavar="KEPT",
               type=click.Path(file_okay=False, path_type=Path),
-              help="Keep what each case's run left in DIR/<case>/: out.bin (the file the runner "
-                   "wrote, or the final DRAM), and the runner's stdout.txt and stderr.txt.")
+              help="Keep what each case's run left in KEPT/<case>/: out.bin (the file the "
+                   "runner wrote, or the final DRAM), and the runner's stdout.txt and stderr.txt.")
 @backend_options
 def conform(root, verbose, jobs, keep, **options):
     """Check every image under ROOT that has an expected_dram.bin.
