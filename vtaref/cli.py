@@ -360,7 +360,7 @@ def conform(root, verbose, jobs, keep, **options):
     passed = failed = 0
     with _progress(len(cases), label="cases", minimum=1) as update:
         def echo(line: str) -> None:
-            if update is not None:  # clear the bar's line: it is drawn again below
+            if update is not None:  # clear the bar; its next update draws it below this line
                 click.echo("\r\033[K", nl=False, err=True)
             click.echo(line)
 
