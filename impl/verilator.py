@@ -51,7 +51,7 @@ from amaranth.back import rtlil
 from amaranth.lib import wiring
 
 from vtaref import spec
-from vtaref.spec.backends import BackendError
+from vtaref.spec.backends import BackendUnavailableError
 from vtaref.spec.config import VtaConfig
 
 from . import axi, vcr
@@ -73,7 +73,7 @@ MAKE_FLAGS = ("CFG_CXXFLAGS_STD=-std=c++20", "CFG_CXXFLAGS_PCH_I=-include",
               "CFG_LDLIBS_THREADS=-pthread", "OPT_FAST=-O3", "OPT_SLOW=-O1", "OPT_GLOBAL=-O1")
 
 
-class BuildError(BackendError):
+class BuildError(BackendUnavailableError):
     """A tool is missing or the model does not build."""
 
 

@@ -10,14 +10,18 @@ compiler, ``vta run``, ``vta conform`` and ``vta demo`` treat them alike.
 :data:`BACKENDS` names them: ``spec`` (:class:`SpecBackend`), ``rtl``
 (:class:`vtaref.impl.run.RtlBackend`, imported on use: the spec never needs Amaranth) and
 ``external`` (:class:`ExternalBackend`). A backend that cannot run an image for a reason of its
-own (a tool failed, timed out or disagrees with the spec) raises :class:`BackendError`; a bad
-program raises the spec's :class:`~vtaref.spec.VtaError`.
+own (a tool failed, timed out or disagrees with the spec) raises :class:`BackendError`, and
+:class:`BackendUnavailableError` when it cannot run any image at all (its command cannot be
+started, its tool is missing or does not build); a bad program raises the spec's
+:class:`~vtaref.spec.VtaError`.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import shlex
+import signal
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -45,6 +49,11 @@ class BackendError(RuntimeError):
     with the spec."""
 
 
+class BackendUnavailableError(BackendError):
+    """The backend cannot run at all, whatever the image: its command cannot be started, or
+    its tool is missing or does not build. Every further run would fail the same way."""
+
+
 @dataclass
 class SpecBackend:
     """The executable specification, with its race, deadlock and token-depth checks on.
@@ -70,6 +79,19 @@ class SpecBackend:
         return state.dram.data.tobytes()
 
 
+PLACEHOLDERS = ("{image}", "{out}")
+
+
+@dataclass(frozen=True)
+class RunnerOutput:
+    """What a runner command left behind: its standard output and error, and the bytes it
+    wrote to ``{out}`` (None if it wrote no such file)."""
+
+    stdout: bytes
+    stderr: bytes
+    out: bytes | None
+
+
 @dataclass
 class ExternalBackend:
     """Another implementation behind a command line: ``command`` holds ``{image}`` and ``{out}``.
@@ -77,33 +99,77 @@ class ExternalBackend:
     Each run writes the image (without ``expected_dram.bin``) to a fresh folder, runs
     ``command`` with ``{image}`` replaced by that folder and ``{out}`` by a file next to it (split
     like a POSIX shell command line, run without a shell), and returns what it wrote to
-    ``{out}``. A missing command, a non-zero exit status, no output file or a run longer than
-    ``timeout`` seconds raises BackendError.
+    ``{out}``. A command that cannot be split, or that lacks ``{image}`` or ``{out}``, raises
+    ValueError here. A command that cannot be started raises BackendUnavailableError; a non-zero
+    exit status, no output file or a run longer than ``timeout`` seconds raises BackendError.
+    ``last_output`` holds what the most recent run's command left, also when it failed.
     """
 
     command: str
     timeout: float = 600.0
     name: str = field(default="external", init=False)
+    last_output: RunnerOutput | None = field(default=None, init=False)
+    arguments: list[str] = field(init=False, repr=False)  # the command split, placeholders kept
+
+    def __post_init__(self):
+        try:
+            self.arguments = shlex.split(self.command)
+        except ValueError as err:
+            raise ValueError(f"runner command {self.command!r} cannot be split: {err}") from None
+        missing = [name for name in PLACEHOLDERS
+                   if not any(name in argument for argument in self.arguments)]
+        if missing:
+            raise ValueError(f"runner command {self.command!r} has no {' and no '.join(missing)}: "
+                             "{image} stands for the image folder to run and {out} for the file "
+                             "the runner writes the final DRAM to")
 
     def run(self, image: ProgramImage) -> bytes:
+        self.last_output = None
         with tempfile.TemporaryDirectory(prefix="vtaref-external-") as scratch:
             folder, out = Path(scratch) / "image", Path(scratch) / "out.bin"
             replace(image, expected=None).save(folder)
-            argv = [part.replace("{image}", str(folder)).replace("{out}", str(out))
-                    for part in shlex.split(self.command)]
+            argv = [argument.replace("{image}", str(folder)).replace("{out}", str(out))
+                    for argument in self.arguments]
             try:
-                done = subprocess.run(argv, capture_output=True, text=True,
-                                      timeout=self.timeout)
-            except FileNotFoundError:
-                raise BackendError(f"runner command not found: {argv[0]}") from None
-            except subprocess.TimeoutExpired:
+                done = subprocess.run(argv, capture_output=True, timeout=self.timeout)
+            except subprocess.TimeoutExpired as err:
+                self.last_output = RunnerOutput(err.stdout or b"", err.stderr or b"",
+                                                _read_if_written(out))
                 raise BackendError(f"runner timed out after {self.timeout:g} s") from None
+            except OSError as err:
+                raise _cannot_start(argv[0], err) from None
+            self.last_output = RunnerOutput(done.stdout, done.stderr, _read_if_written(out))
             if done.returncode != 0:
-                last = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
-                raise BackendError(f"runner exited with status {done.returncode}: {last}")
-            if not out.exists():
+                lines = done.stderr.decode(errors="replace").strip().splitlines()
+                raise BackendError(f"runner {_exit_status(done.returncode)}: "
+                                   f"{(lines or ['(no message)'])[-1]}")
+            if self.last_output.out is None:
                 raise BackendError("runner wrote no output file")
-            return out.read_bytes()
+            return self.last_output.out
+
+
+def _read_if_written(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() else None
+
+
+def _cannot_start(program: str, err: OSError) -> BackendUnavailableError:
+    """Return the error saying why ``program`` could not be executed, as a user would say it."""
+    reason = err.strerror or str(err)
+    if isinstance(err, FileNotFoundError):
+        if os.sep not in program:
+            reason = "no such command on PATH"
+        elif Path(program).exists():
+            reason = "the interpreter on its #! line does not exist"
+    return BackendUnavailableError(f"runner command {program!r} cannot be started: {reason}")
+
+
+def _exit_status(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"was killed by signal {-returncode}"
+    return f"exited with status {returncode}"
 
 
 # Each name maps to a factory of backends taking the backend's options as keywords, or to

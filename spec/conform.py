@@ -8,30 +8,55 @@ and our diagnosis of their failures.
 
 from __future__ import annotations
 
+import multiprocessing
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import CancelledError, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .backends import Backend, BackendError
+from .backends import Backend, BackendError, BackendUnavailableError, ExternalBackend
+from .disasm import marked_excerpt
 from .errors import VtaError
 from .image import ProgramImage
 from .isa import Store
+from .outputs import OutputError, Outputs
 from .runner import Runner, fetch
 from .state import MachineState
 
 
 @dataclass(frozen=True)
 class CaseResult:
+    """The outcome of one case. ``detail`` says why it failed; ``listing`` is an excerpt of the
+    program around the STORE that wrote the first differing byte, that STORE marked (empty when
+    no STORE is to blame)."""
+
     name: str
     passed: bool
     detail: str = ""
+    listing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Where a final DRAM first differs from the expected one."""
+
+    summary: str  # one line: the address, both bytes and the STORE that wrote it
+    store: int | None  # program index of that STORE, None if there is none (or no spec run)
 
 
 def find_cases(root: str | Path) -> list[Path]:
     """Return every image folder under ``root`` (itself included) with an expected_dram.bin."""
     root = Path(root)
     return sorted(path.parent for path in root.rglob("expected_dram.bin"))
+
+
+def case_name(case: Path, root: Path | None = None) -> str:
+    """Name ``case`` by its path relative to ``root`` (its folder name if it is ``root`` or
+    ``root`` is not given)."""
+    return str(case.relative_to(root)) if root is not None and case != root else case.name
 
 
 def run_with_store_log(image: ProgramImage, **options):
@@ -49,12 +74,13 @@ def run_with_store_log(image: ProgramImage, **options):
     return state, log
 
 
-def explain_difference(image: ProgramImage, got: bytes) -> str:
-    """Describe the first byte where ``got`` differs from the expected DRAM."""
+def find_difference(image: ProgramImage, got: bytes) -> Difference:
+    """Locate the first byte where ``got`` differs from the expected DRAM, and the last STORE
+    (in the spec's own run of the image) that writes it."""
     expected = np.frombuffer(image.expected, dtype=np.uint8)
     actual = np.frombuffer(got, dtype=np.uint8)
     if actual.size != expected.size:
-        return f"DRAM has {actual.size} bytes, expected {expected.size}"
+        return Difference(f"DRAM has {actual.size} bytes, expected {expected.size}", None)
     offset = int(np.flatnonzero(actual != expected)[0])
     address = image.dram_base + offset
     text = (f"first differing byte at {address:#x} (expected {expected[offset]:#04x}, "
@@ -62,29 +88,143 @@ def explain_difference(image: ProgramImage, got: bytes) -> str:
     try:
         _, stores = run_with_store_log(image)
     except VtaError:
-        return text
+        return Difference(text, None)
     writer = None
     for index, ranges in stores:
         hit = np.searchsorted(ranges.ends, address, side="right")
         if hit < len(ranges.starts) and ranges.starts[hit] <= address:
             writer = index
     if writer is None:
-        return text + ", which no STORE writes (it must stay unchanged)"
-    return text + f", written by STORE #{writer}"
+        return Difference(text + ", which no STORE writes (it must stay unchanged)", None)
+    return Difference(text + f", written by STORE #{writer}", writer)
 
 
-def check_case(case: Path, backend: Backend, root: Path | None = None) -> CaseResult:
+def explain_difference(image: ProgramImage, got: bytes) -> str:
+    """Describe the first byte where ``got`` differs from the expected DRAM, in one line."""
+    return find_difference(image, got).summary
+
+
+def check_case(case: Path, backend: Backend, root: Path | None = None,
+               keep: Path | None = None) -> CaseResult:
     """Run one case on ``backend`` and compare with its expected DRAM.
 
-    The case is named by its path relative to ``root`` (its folder name if it is ``root`` or
-    ``root`` is not given). A bad image, a bad program or a failing backend fails the case.
+    The case is named by :func:`case_name`. A bad image, a bad program or a failing backend
+    fails the case; a backend that cannot run at all raises BackendUnavailableError. With
+    ``keep``, what the run left is written to ``keep / name`` (:func:`keep_output`).
     """
-    name = str(case.relative_to(root)) if root is not None and case != root else case.name
+    name = case_name(case, root)
     try:
         image = ProgramImage.load(case)
-        got = backend.run(image)
-    except (VtaError, BackendError) as err:
+    except VtaError as err:
         return CaseResult(name, False, str(err))
+    got = None
+    try:
+        got = backend.run(image)
+    except BackendUnavailableError:
+        raise
+    except (VtaError, BackendError) as err:
+        result = CaseResult(name, False, str(err))
+    else:
+        result = _compare(name, image, got)
+    if keep is not None:
+        keep_output(keep / name, backend, got)
+    return result
+
+
+def _compare(name: str, image: ProgramImage, got: bytes) -> CaseResult:
     if got == image.expected:
         return CaseResult(name, True)
-    return CaseResult(name, False, explain_difference(image, got))
+    difference = find_difference(image, got)
+    listing = () if difference.store is None else tuple(marked_excerpt(image, difference.store))
+    return CaseResult(name, False, difference.summary, listing)
+
+
+def keep_output(folder: Path, backend: Backend, dram: bytes | None) -> None:
+    """Write what the backend's last run left into ``folder``: ``out.bin`` (for a runner, the
+    file it wrote, even if it then failed; otherwise ``dram``, the final DRAM the backend
+    returned) and a runner's ``stdout.txt`` and ``stderr.txt``.
+
+    The files appear together; any of these three that the run did not leave is removed, so
+    the folder never mixes runs. Raises OutputError naming a file that cannot be written.
+    """
+    output = backend.last_output if isinstance(backend, ExternalBackend) else None
+    if output is not None:
+        files = {"out.bin": output.out, "stdout.txt": output.stdout, "stderr.txt": output.stderr}
+    else:
+        files = {"out.bin": dram, "stdout.txt": None, "stderr.txt": None}
+    written = {name: data for name, data in files.items() if data is not None}
+    try:
+        if written:
+            folder.mkdir(parents=True, exist_ok=True)
+        for name in files.keys() - written.keys():
+            (folder / name).unlink(missing_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot write {err.filename or folder}: {err.strerror}") from None
+    with Outputs() as outputs:
+        for name, data in written.items():
+            outputs.write(folder / name, data)
+        outputs.commit()
+
+
+def check_cases(cases: Sequence[Path], backend: Backend, root: Path | None = None, *,
+                jobs: int = 1, keep: Path | None = None,
+                progress: Callable[[int], None] | None = None) -> Iterator[CaseResult]:
+    """Yield :func:`check_case` of each of ``cases``, in that order, running ``jobs`` at once.
+
+    With ``jobs`` above 1 the cases run in worker processes rather than threads: every backend
+    spends CPU time in Python per case (the spec runs the program; rtl checks each image on the
+    spec first; a failing case is replayed on the spec to find its STORE), which threads would
+    serialize. ``progress(1)`` is called as each case finishes, in the order they finish. A
+    BackendUnavailableError or OutputError stops the campaign at once: it is raised, and the
+    cases still waiting are cancelled.
+    """
+    if jobs == 1:
+        for case in cases:
+            yield check_case(case, backend, root, keep)
+            if progress is not None:
+                progress(1)
+        return
+    stopped = multiprocessing.RawValue("b", 0)  # shared with the workers: start no more cases
+    executor = ProcessPoolExecutor(max_workers=min(jobs, len(cases)), initializer=_start_worker,
+                                   initargs=(stopped,))
+    try:
+        futures = [executor.submit(_check_case_in_worker, case, backend, root, keep)
+                   for case in cases]
+        reported = 0
+        for finished in as_completed(futures):
+            finished.result()  # raises the campaign-stopping errors as soon as they happen
+            while reported < len(futures) and futures[reported].done():
+                yield futures[reported].result()
+                reported += 1
+            if progress is not None:
+                progress(1)
+    finally:
+        stopped.value = 1
+        executor.shutdown(cancel_futures=True)
+
+
+# In a worker process of check_cases: the campaign's flag that says to start no more cases.
+_stopped = None
+
+
+def _start_worker(stopped) -> None:
+    """Set up a worker process of :func:`check_cases`.
+
+    Ctrl-C reaches the whole process group. The parent stops the campaign; a worker finishes
+    the case at hand (its runner command gets the signal too, as commands do not inherit a
+    Python handler the way they would SIG_IGN) and starts no other, even one already queued.
+    """
+    global _stopped
+    _stopped = stopped
+    signal.signal(signal.SIGINT, _stop_campaign)
+
+
+def _stop_campaign(signum, frame) -> None:
+    _stopped.value = 1
+
+
+def _check_case_in_worker(*arguments) -> CaseResult:
+    """Run :func:`check_case` unless the campaign has stopped."""
+    if _stopped.value:
+        raise CancelledError("the campaign has stopped")
+    return check_case(*arguments)

@@ -15,9 +15,15 @@ from pathlib import Path
 import click
 
 from vtaref.spec import FLAVORS, ProgramImage, VtaConfig, VtaError
-from vtaref.spec.backends import Backend, BackendError, SpecBackend, get_backend
-from vtaref.spec.conform import check_case, find_cases
-from vtaref.spec.disasm import disassemble
+from vtaref.spec.backends import (
+    Backend,
+    BackendError,
+    BackendUnavailableError,
+    SpecBackend,
+    get_backend,
+)
+from vtaref.spec.conform import check_cases, find_cases
+from vtaref.spec.disasm import disassemble_image
 from vtaref.spec.outputs import OutputError, Outputs
 from vtaref.spec.pipeline import DEFAULT_TOKEN_DEPTH
 from vtaref.spec.trace import JsonTracer
@@ -40,12 +46,13 @@ def _load(image_dir: Path) -> ProgramImage:
 
 
 @contextlib.contextmanager
-def _progress(total: int):
-    """Yield a progress callback: a bar on an interactive stderr for long programs, else None."""
-    if total < PROGRESS_MIN_INSNS or not sys.stderr.isatty():
+def _progress(total: int, label: str = "instructions", minimum: int = PROGRESS_MIN_INSNS):
+    """Yield a progress callback: a bar on an interactive stderr for ``total`` steps of at
+    least ``minimum``, else None."""
+    if total < minimum or not sys.stderr.isatty():
         yield None
         return
-    with click.progressbar(length=total, label="instructions", file=sys.stderr) as bar:
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
         yield bar.update
 
 
@@ -93,7 +100,7 @@ def _backend(backend: str, runner: str | None, timeout: float, simulator: str, d
              flavor: str, strict: bool, allow_races: bool, token_depth: int,
              vcd: Path | None = None) -> Backend:
     """Return the backend that the options of :func:`backend_options` (and --vcd) describe."""
-    if runner:
+    if runner is not None:
         if backend not in ("spec", "external"):
             raise Failure(f"--runner and --backend {backend} are two implementations: choose one")
         backend = "external"
@@ -104,7 +111,7 @@ def _backend(backend: str, runner: str | None, timeout: float, simulator: str, d
             raise Failure(f"--{name.replace('_', '-')} needs --backend {needs}")
     if backend == "rtl" and flavor != "fsim":
         raise Failure("the RTL follows TVM-VTA's functional simulator: use --flavor fsim")
-    if backend == "external" and not runner:
+    if backend == "external" and runner is None:
         raise Failure("--backend external needs --runner 'CMD {image} {out}'")
     options = {
         "spec": {"flavor": flavor, "strict": strict, "check_races": not allow_races,
@@ -211,10 +218,7 @@ def _report_rtl(image_dir, checked) -> None:
 @click.argument("image_dir", type=click.Path(path_type=Path))
 def disasm(image_dir):
     """Print a readable listing of the program in IMAGE_DIR."""
-    image = _load(image_dir)
-    start = image.insn_addr - image.dram_base
-    raw = image.dram[start:start + image.insn_count * 16]
-    for line in disassemble(raw, image.config, image.insn_addr):
+    for line in disassemble_image(_load(image_dir)):
         click.echo(line)
 
 
@@ -383,23 +387,48 @@ class _ProofProgress:
 @main.command()
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("-v", "--verbose", is_flag=True, help="Also print passing cases.")
+@click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True, metavar="N",
+              help="Cases to run at once, each in a process of its own (only for a backend "
+                   "that can run several programs at a time).")
+@click.option("--keep-output", "keep", metavar="KEPT",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Keep what each case's run left in KEPT/<case>/: out.bin (the file the "
+                   "runner wrote, or the final DRAM), and the runner's stdout.txt and stderr.txt.")
 @backend_options
-def conform(root, verbose, **options):
-    """Check every image under ROOT that has an expected_dram.bin."""
+def conform(root, verbose, jobs, keep, **options):
+    """Check every image under ROOT that has an expected_dram.bin.
+
+    Prints a line for each failing case (with -v, for each case) in the order of the case
+    names, whatever order they finish in, then a summary; a wrong DRAM byte comes with a
+    listing of the program around the STORE that wrote it. Exits with status 1 unless every
+    case passes, and at once if the backend cannot run at all.
+    """
     cases = find_cases(root)
     if not cases:
         raise Failure(f"{root}: no image with an expected_dram.bin")
     backend = _backend(**options)
+    if keep is not None:
+        _make_folder(keep)
     passed = failed = 0
-    for case in cases:
-        result = check_case(case, backend, root)
-        if result.passed:
-            passed += 1
-            if verbose:
-                click.echo(f"PASS {result.name}")
-        else:
-            failed += 1
-            click.echo(f"FAIL {result.name}: {result.detail}")
+    with _progress(len(cases), label="cases", minimum=1) as update:
+        def echo(line: str) -> None:
+            if update is not None:  # clear the bar; its next update draws it below this line
+                click.echo("\r\033[K", nl=False, err=True)
+            click.echo(line)
+
+        try:
+            for result in check_cases(cases, backend, root, jobs=jobs, keep=keep,
+                                      progress=update):
+                if result.passed:
+                    passed += 1
+                    if verbose:
+                        echo(f"PASS {result.name}")
+                else:
+                    failed += 1
+                    echo("\n".join([f"FAIL {result.name}: {result.detail}",
+                                    *(f"    {line}" for line in result.listing)]))
+        except (BackendUnavailableError, OutputError) as err:
+            raise Failure(str(err)) from None
     click.echo(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 
