@@ -20,7 +20,9 @@ API::
   last W beat. ``bus`` adds random stalls and delays (seeded: runs repeat) and error responses.
 - A write burst's data reaches ``data`` when its response is taken (not at all if that response
   is an error).
-- ``read_beats``, ``write_beats``, ``read_bursts``, ``write_bursts`` count the transfers.
+- ``read_beats``, ``write_beats``, ``read_bursts``, ``write_bursts`` count the transfers;
+  ``unanswered_writes`` is the number of write bursts whose address was taken and whose
+  response was not.
 - Any access outside the RAM, and any protocol violation the model can see (a VALID dropped
   before READY, a payload changed while waiting, AxSIZE not the full width, a burst type other
   than INCR, an unaligned address, a burst crossing 4 KiB, WLAST on the wrong beat) raises
@@ -65,6 +67,7 @@ class AxiRam:
         self.max_bursts = max_bursts
         self.beat_bytes = len(port.wstrb)
         self.read_beats = self.write_beats = self.read_bursts = self.write_bursts = 0
+        self.unanswered_writes = 0
 
     def load(self, data: bytes, base: int) -> None:
         """Replace the RAM's contents by ``data`` at byte address ``base``."""
@@ -151,6 +154,7 @@ class AxiRam:
                     resp = bus.response(True, awaddr, awaddr + (awlen + 1) * nbytes)
                     writes.append([offset, awlen + 1, awaddr, resp, []])
                     self.write_bursts += 1
+                    self.unanswered_writes += 1
                 if wvalid and driven["wready"]:
                     offset, beats, addr, resp, taken = writes[0]
                     if wlast != (len(taken) == beats - 1):
@@ -163,6 +167,7 @@ class AxiRam:
                         responses.append([cycle + self.write_latency + delay(), resp, taken])
                 if driven["bvalid"] and bready:
                     _, resp, taken = responses.popleft()
+                    self.unanswered_writes -= 1
                     if resp == axi.RESP_OKAY:
                         self._write(taken)
                 waiting["ar"] = ar if arvalid and not driven["arready"] else None

@@ -85,6 +85,10 @@ def simulate(config: VtaConfig, requests: list[RunRequest], *,
                 status = await lite_read(ctx, core.ctrl, vcr.ERROR)
                 addr = await lite_read(ctx, core.ctrl, vcr.ERROR_ADDR)
                 raise RtlBusError(describe_bus_error(config, status, addr) + where())
+            if ram.unanswered_writes:
+                raise RtlError(f"the core reported DONE before DRAM answered "
+                               f"{ram.unanswered_writes} of its write bursts (their data is not "
+                               "in DRAM yet)" + where())
             counters = {name: await lite_read(ctx, core.ctrl, vcr.counter_offset(name))
                         for name in vcr.COUNTERS}
             runs.append(RtlRun(bytes(ram.data), counters, 0.0))

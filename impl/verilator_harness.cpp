@@ -460,8 +460,8 @@ static void execute(const Run& run, size_t index, const std::vector<uint32_t>& c
         std::exit(3);
     }
     if (!writes.empty() || !responses.empty())
-        fail("the core reported DONE with %zu write bursts not yet answered (their data is "
-             "not in DRAM yet)", writes.size() + responses.size());
+        fail("the core reported DONE before DRAM answered %zu of its write bursts (their data "
+             "is not in DRAM yet)", writes.size() + responses.size());
     std::printf("run=%zu", index);
     for (uint32_t reg : counters) std::printf(" 0x%02x=%u", reg, lite_read(reg));
     std::printf("\n");

@@ -1,5 +1,6 @@
 """Shared by the RTL tests: fixed configs, scratchpad memories from a spec state, a driver, and
-the testbench pieces of the stage tests (token sources and sinks, event monitors)."""
+the testbench pieces of the stage tests (token sources and sinks, event monitors), and the DRAM
+behaviours of the whole-core tests."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import numpy as np
 from amaranth.hdl import Elaboratable, Module
 from amaranth.lib import memory, wiring
 from amaranth.sim import Simulator
+from hypothesis import strategies as st
 
 from vtaref.impl import scratchpad
+from vtaref.impl.bus_model import IDEAL_BUS, BusModel
 from vtaref.spec import VtaConfig, isa
 from vtaref.spec.packing import pack
 from vtaref.spec.state import MachineState
@@ -217,3 +220,11 @@ def monitor(events: dict[str, list[int]], signals: dict):
 
 def handshake(stream):
     return stream.valid & stream.ready
+
+
+def bus_models() -> st.SearchStrategy[BusModel]:
+    """Draw a DRAM behaviour: always ready, or random stalls and delays (shrinks to always
+    ready)."""
+    return st.one_of(st.just(IDEAL_BUS), st.builds(
+        BusModel, stall=st.sampled_from([0.2, 0.5]), max_delay=st.sampled_from([0, 4, 30]),
+        seed=st.integers(0, 2**16)))

@@ -1,5 +1,6 @@
 """The whole core against the spec: every conformance image and Hypothesis programs at three
-configs give the spec's DRAM bit for bit (Verilator), and the Amaranth simulator agrees."""
+configs, behind always-ready and randomly stalling DRAM, give the spec's DRAM bit for bit
+(Verilator), and the Amaranth simulator agrees."""
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from vtaref.spec.strategies import (
 from vtaref.spec.strategies.actions import ACTIONS, RandomProgram
 
 from .conftest import CONFORMANCE
+from .impl_support import bus_models
 
 
 def conformance_config(name: str) -> VtaConfig:
@@ -44,11 +46,11 @@ STRUCTURED = [tiled_gemm_programs, conv2d_programs, requantize_programs, pipelin
 
 
 @settings(max_examples=12)
-@given(data=st.data())
-def test_structured_programs_match_spec_on_rtl(data):
+@given(data=st.data(), bus=bus_models())
+def test_structured_programs_match_spec_on_rtl(data, bus):
     config = CONFIGS[data.draw(st.sampled_from(sorted(CONFIGS)))]
     image = data.draw(st.one_of(*(family(config) for family in STRUCTURED)))
-    checked = run_checked(image)
+    checked = run_checked(image, bus=bus)
     assert checked.matches, checked.mismatch
 
 
@@ -59,13 +61,14 @@ class RandomProgramsOnRtl(RuleBasedStateMachine):
 
     program = None
 
-    @initialize(name=st.sampled_from(sorted(CONFIGS)), data=st.data())
-    def start(self, name, data):
+    @initialize(name=st.sampled_from(sorted(CONFIGS)), bus=bus_models(), data=st.data())
+    def start(self, name, bus, data):
         self.program = RandomProgram(data.draw, CONFIGS[name])
+        self.bus = bus
 
     def teardown(self):
         if self.program is not None:  # None only when start itself failed
-            checked = run_checked(self.program.build())
+            checked = run_checked(self.program.build(), bus=self.bus)
             assert checked.matches, checked.mismatch
 
 
