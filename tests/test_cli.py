@@ -102,6 +102,14 @@ def test_run_writes_files_with_the_umask_permissions(tmp_path):
     (["--data-width", "128"], "--data-width needs --backend rtl"),
     (["--timeout", "5"], "--timeout needs --backend external"),
     (["--vcd", "run.vcd"], "--vcd needs --backend rtl"),
+    (["--bus-stall", "0.5"], "--bus-stall needs --backend rtl"),
+    (["--bus-delay", "3"], "--bus-delay needs --backend rtl"),
+    (["--bus-seed", "3"], "--bus-seed needs --backend rtl"),
+    (["--bus-fault", "read:0:slverr"], "--bus-fault needs --backend rtl"),
+    (["--backend", "rtl", "--bus-fault", "read:zz"],
+     "bad bus fault 'read:zz': expected read|write:START[-END]:slverr|decerr"),
+    (["--backend", "rtl", "--bus-fault", "write:0x100-0x80:decerr"],
+     "a bus fault needs 0 <= start < end, not [0x100, 0x80)"),
 ])
 def test_run_refuses_and_writes_nothing(tmp_path, args, named):
     result = vta("run", CASE, "-o", "o.bin", *args, cwd=tmp_path)

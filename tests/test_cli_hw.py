@@ -1,4 +1,5 @@
-"""``vta prove`` and ``vta synth``: one line per proof or target, a summary, a failing status."""
+"""``vta prove`` and ``vta synth``: one line per proof or target, a summary, a failing status;
+``vta run --backend rtl`` behind a stalling or failing DRAM."""
 
 import json
 import re
@@ -114,3 +115,23 @@ def test_rtl_options_are_checked(tmp_path):
                        "--vcd needs --backend rtl")
     assert_clean_error(vta("run", case, "-o", tmp_path / "o.bin", "--backend", "rtl",
                            "--flavor", "hls"), "--flavor fsim")
+
+
+def test_rtl_run_behind_a_stalling_bus_writes_the_same_dram(tmp_path):
+    case = CONFORMANCE / "block4_small" / "two_layer_00"
+    out = tmp_path / "out.bin"
+    result = vta("run", case, "-o", out, "--backend", "rtl", "--bus-stall", "0.4",
+                 "--bus-delay", "25", "--bus-seed", "7")
+    assert result.returncode == 0, result.stderr
+    assert "DRAM matches the spec" in result.stdout
+    assert out.read_bytes() == (case / "expected_dram.bin").read_bytes()
+
+
+def test_rtl_run_stopped_by_a_bus_error_is_one_line(tmp_path):
+    case = CONFORMANCE / "block4_small" / "matmul_00"
+    insn_addr = json.loads((case / "run.json").read_text())["insn_addr"]
+    result = vta("run", case, "-o", tmp_path / "out.bin", "--backend", "rtl", "--bus-fault",
+                 f"read:{insn_addr:#x}:slverr")
+    assert_clean_error(result, f"{case}: the core stopped on a bus error: DRAM answered SLVERR "
+                               f"to the read of fetch's transfer at {insn_addr:#010x}")
+    assert list(tmp_path.iterdir()) == []

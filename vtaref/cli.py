@@ -80,6 +80,19 @@ def backend_options(function):
         click.option("--data-width", type=click.Choice(["64", "128", "256", "512"]),
                      default="64", show_default=True,
                      help="With --backend rtl: bits of the core's AXI4 memory port."),
+        click.option("--bus-stall", type=click.FloatRange(0, 1, max_open=True), default=0.0,
+                     show_default=True,
+                     help="With --backend rtl: the chance, in each cycle, that DRAM withholds "
+                          "each READY and puts off each VALID."),
+        click.option("--bus-delay", type=click.IntRange(0), default=0, show_default=True,
+                     help="With --backend rtl: DRAM delays each read burst and each write "
+                          "response by a random 0..N further cycles."),
+        click.option("--bus-seed", type=int, default=0, show_default=True,
+                     help="With --backend rtl: the seed of DRAM's random stalls and delays."),
+        click.option("--bus-fault", "bus_faults", multiple=True,
+                     metavar="read|write:START[-END]:slverr|decerr",
+                     help="With --backend rtl: DRAM answers the bursts of that direction that "
+                          "touch bytes [START, END) with that error response (repeatable)."),
         click.option("--flavor", type=click.Choice(sorted(FLAVORS)), default="fsim",
                      show_default=True,
                      help="Whose behaviour to follow where TVM-VTA's implementations differ "
@@ -97,6 +110,7 @@ def backend_options(function):
 
 
 def _backend(backend: str, runner: str | None, timeout: float, simulator: str, data_width: str,
+             bus_stall: float, bus_delay: int, bus_seed: int, bus_faults: tuple[str, ...],
              flavor: str, strict: bool, allow_races: bool, token_depth: int,
              vcd: Path | None = None) -> Backend:
     """Return the backend that the options of :func:`backend_options` (and --vcd) describe."""
@@ -106,9 +120,11 @@ def _backend(backend: str, runner: str | None, timeout: float, simulator: str, d
         backend = "external"
     if vcd and backend != "rtl":
         raise Failure("--vcd needs --backend rtl")
-    for name, needs in (("simulator", "rtl"), ("data_width", "rtl"), ("timeout", "external")):
+    for name, needs in (("simulator", "rtl"), ("data_width", "rtl"), ("bus_stall", "rtl"),
+                        ("bus_delay", "rtl"), ("bus_seed", "rtl"), ("bus_faults", "rtl"),
+                        ("timeout", "external")):
         if backend != needs and _given(name):
-            raise Failure(f"--{name.replace('_', '-')} needs --backend {needs}")
+            raise Failure(f"{_flag(name)} needs --backend {needs}")
     if backend == "rtl" and flavor != "fsim":
         raise Failure("the RTL follows TVM-VTA's functional simulator: use --flavor fsim")
     if backend == "external" and runner is None:
@@ -120,6 +136,11 @@ def _backend(backend: str, runner: str | None, timeout: float, simulator: str, d
         "external": {"command": runner, "timeout": timeout},
     }
     try:
+        if backend == "rtl":
+            from vtaref.impl.bus_model import BusFault, BusModel
+
+            options["rtl"]["bus"] = BusModel(bus_stall, bus_delay, bus_seed,
+                                             tuple(map(BusFault.parse, bus_faults)))
         return get_backend(backend, **options.get(backend, {}))
     except ValueError as err:
         raise Failure(str(err)) from None
@@ -182,6 +203,12 @@ def _given(parameter: str) -> bool:
     """Return whether the user set ``parameter`` of the running command (not its default)."""
     source = click.get_current_context().get_parameter_source(parameter)
     return source not in (None, click.core.ParameterSource.DEFAULT)
+
+
+def _flag(parameter: str) -> str:
+    """Return the option the user types for ``parameter`` of the running command."""
+    command = click.get_current_context().command
+    return next(param.opts[0] for param in command.params if param.name == parameter)
 
 
 def _make_folder(folder: Path) -> None:
