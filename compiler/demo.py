@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from vtaref.spec import DEFAULT_CONFIG, ProgramImage, VtaConfig
+from vtaref.spec.outputs import OutputError, Outputs
 
 from . import digits
 from .backend import Backend
@@ -74,11 +75,17 @@ def demo_digits(backend: Recorder, config: VtaConfig = DEFAULT_CONFIG,
     return same, [node.op for node in graph.nodes if node.op in ON_VTA]
 
 
-def save_runs(recorder: Recorder, names: list[str], folder: Path) -> list[str]:
-    """Write each recorded image, its final DRAM as ``expected_dram.bin``, to a numbered
-    subfolder of ``folder`` named after ``names``; return the subfolders' names."""
+def save_runs(recorder: Recorder, names: list[str], folder: Path, outputs: Outputs) -> list[str]:
+    """Stage each recorded image, its final DRAM as ``expected_dram.bin``, as a numbered
+    subfolder of ``folder`` named after ``names`` in ``outputs`` (they appear when it commits);
+    return the subfolders' names. Raises OutputError naming a subfolder that cannot be
+    written."""
     subfolders = [f"{index + 1}_{name}" for index, name in enumerate(names)]
     for (image, dram), subfolder in zip(recorder.runs, subfolders):
         image.expected = dram
-        image.save(folder / subfolder)
+        staging = outputs.reserve_folder(folder / subfolder)
+        try:
+            image.save(staging)
+        except OSError as err:
+            raise OutputError(f"cannot write {folder / subfolder}: {err.strerror}") from None
     return subfolders

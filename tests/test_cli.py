@@ -123,6 +123,25 @@ def test_demo_refuses_a_save_folder_it_cannot_make(tmp_path):
                        f"cannot write {tmp_path / 'file' / 'runs'}: Not a directory")
 
 
+def test_demo_that_fails_saves_nothing(tmp_path):
+    runs = tmp_path / "runs"
+    failing = f"{sys.executable} -c 'raise SystemExit(3)' {{image}} {{out}}"
+    assert_clean_error(vta("demo", "--matmul", "--save", runs, "--runner", failing),
+                       "runner exited with status 3")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_save_replaces_earlier_runs_and_keeps_the_rest(tmp_path):
+    (tmp_path / "1_matmul").mkdir()
+    (tmp_path / "1_matmul" / "stale.bin").write_bytes(b"old")
+    (tmp_path / "notes.txt").write_text("mine")
+    result = vta("demo", "--matmul", "--save", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["1_matmul", "notes.txt"]
+    assert not (tmp_path / "1_matmul" / "stale.bin").exists()
+    assert vta("conform", tmp_path).stdout.strip().endswith("1 passed, 0 failed")
+
+
 def test_disasm_lists_every_instruction():
     result = vta("disasm", CASE)
     lines = result.stdout.splitlines()

@@ -211,6 +211,11 @@ def _flag(parameter: str) -> str:
     return next(param.opts[0] for param in command.params if param.name == parameter)
 
 
+def _remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
 def _make_folder(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -478,21 +483,26 @@ def demo(matmul, save, **options):
     from vtaref.spec.examples import demo_matmul
 
     recorder = Recorder(_backend(**options))
+    made = save is not None and not save.is_dir()
     if save:
-        _make_folder(save)
+        _make_folder(save)  # before the run: a folder that cannot be made fails at once
     try:
-        if matmul:
-            same, names = demo_matmul(recorder, echo=click.echo)
-        else:
-            same, names = demo_digits(recorder, echo=click.echo)
-    except (VtaError, BackendError) as err:
-        raise Failure(str(err)) from None
-    except ImportError as err:  # scikit-learn, which only the digits data set needs
-        raise Failure(f"the digits data set needs scikit-learn ({err})") from None
-    if save:
-        try:
-            folders = save_runs(recorder, names, save)
-        except OSError as err:
-            raise Failure(f"cannot write {err.filename or save}: {err.strerror}") from None
-        click.echo(f"wrote {', '.join(folders)} in {save}")
+        with _outputs() as outputs:
+            try:
+                if matmul:
+                    same, names = demo_matmul(recorder, echo=click.echo)
+                else:
+                    same, names = demo_digits(recorder, echo=click.echo)
+            except (VtaError, BackendError) as err:
+                raise Failure(str(err)) from None
+            except ImportError as err:  # scikit-learn, which only the digits data set needs
+                raise Failure(f"the digits data set needs scikit-learn ({err})") from None
+            if save:
+                folders = save_runs(recorder, names, save, outputs)
+                outputs.commit()
+                click.echo(f"wrote {', '.join(folders)} in {save}")
+    except Failure:
+        if made:
+            _remove_if_empty(save)
+        raise
     sys.exit(0 if same else 1)
