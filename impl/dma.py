@@ -393,15 +393,19 @@ class DmaEngine(wiring.Component):
     ``element_read(bits)`` or ``element_write(bits)`` flipped. ``axi`` is the ``axi4(data_width)``
     manager port. ``reads`` and ``writes`` are the two halves (:class:`ReadDma`,
     :class:`WriteDma`). ``error`` (:data:`BUS_ERROR`) holds the first error response until
-    reset; from the cycle after it, both halves are halted.
+    reset; from the cycle after it, both halves are halted. ``read_half`` and ``write_half``
+    are the halves' classes (tests replace them with broken ones).
     """
+
+    read_half = ReadDma
+    write_half = WriteDma
 
     def __init__(self, data_width: int, readers: dict[str, int], writers: dict[str, int]):
         axi.check_data_width(data_width)
         check_ports(readers, writers)
         self.data_width = data_width
-        self.reads = ReadDma(data_width, readers)
-        self.writes = WriteDma(data_width, writers)
+        self.reads = self.read_half(data_width, readers)
+        self.writes = self.write_half(data_width, writers)
         members = {name: In(ports.element_read(bits)) for name, bits in readers.items()}
         members |= {name: In(ports.element_write(bits)) for name, bits in writers.items()}
         super().__init__(members | {"axi": Out(axi.axi4(data_width)), "error": Out(BUS_ERROR)})

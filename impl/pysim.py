@@ -79,7 +79,8 @@ def simulate(config: VtaConfig, requests: list[RunRequest], *,
                 if waited > request.max_cycles:
                     raise RtlError(f"the core is not done after {request.max_cycles} cycles "
                                    "(deadlocked tokens or a runaway program?)" + where())
-                await ctx.tick().repeat(POLL_CYCLES)
+                for _ in range(POLL_CYCLES):  # (not repeat(): it cannot be closed mid-way
+                    await ctx.tick()          # when the RAM model stops the simulation)
                 waited += POLL_CYCLES
             if ctrl & vcr.CTRL_ERROR:
                 status = await lite_read(ctx, core.ctrl, vcr.ERROR)
