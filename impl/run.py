@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vtaref.spec import ProgramImage, run_image
-from vtaref.spec.backends import BackendError
+from vtaref.spec.backends import BackendError, BackendMismatchError
 from vtaref.spec.conform import explain_difference
 from vtaref.spec.isa import Load, Store
 from vtaref.spec.runner import RunStats, fetch
@@ -38,8 +38,8 @@ class RtlError(BackendError):
     """The simulated core failed: a bus violation, an access outside DRAM or a timeout."""
 
 
-class RtlMismatchError(RtlError):
-    """The RTL's final DRAM differs from the spec's."""
+class RtlMismatchError(RtlError, BackendMismatchError):
+    """The RTL's final DRAM (``dram``) differs from the spec's."""
 
 
 class RtlBusError(RtlError):
@@ -204,5 +204,6 @@ class RtlBackend:
         self.last_run = run_checked(image, simulator=self.simulator, data_width=self.data_width,
                                     vcd=self.vcd, bus=self.bus)
         if not self.last_run.matches:
-            raise RtlMismatchError(f"the RTL differs from the spec: {self.last_run.mismatch}")
+            raise RtlMismatchError(f"the RTL differs from the spec: {self.last_run.mismatch}",
+                                   self.last_run.rtl.dram)
         return self.last_run.rtl.dram

@@ -54,6 +54,18 @@ class BackendUnavailableError(BackendError):
     its tool is missing or does not build. Every further run would fail the same way."""
 
 
+class BackendMismatchError(BackendError):
+    """The backend ran the image to the end, but a check of its own (the RTL's against the
+    spec) found its final DRAM wrong; ``dram`` holds that DRAM."""
+
+    def __init__(self, message: str, dram: bytes):
+        super().__init__(message)
+        self.dram = dram
+
+    def __reduce__(self):
+        return type(self), (str(self), self.dram)
+
+
 @dataclass
 class SpecBackend:
     """The executable specification, with its race, deadlock and token-depth checks on.

@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from vtaref.spec import ProgramImage, run_image
-from vtaref.spec.backends import BackendUnavailableError, ExternalBackend, SpecBackend
+from vtaref.spec.backends import (
+    BackendMismatchError,
+    BackendUnavailableError,
+    ExternalBackend,
+    SpecBackend,
+)
 from vtaref.spec.conform import check_case, check_cases, find_cases, find_difference
 from vtaref.spec.disasm import disassemble_image, marked_excerpt
 
@@ -167,3 +172,25 @@ def test_a_runner_that_cannot_start_is_unavailable(tmp_path):
             "No such file or directory$")):
         backend.run(ProgramImage.load(MATMUL))
     assert backend.last_output is None
+
+
+@dataclass
+class DisagreesWithItself:
+    """Runs the spec, flips a byte of the result and reports it as its own check would (as the
+    rtl backend does when the RTL differs from the spec)."""
+
+    name: str = field(default="self-checking", init=False)
+
+    def run(self, image: ProgramImage) -> bytes:
+        dram = bytearray(SpecBackend().run(image))
+        dram[-1] ^= 1
+        raise BackendMismatchError("differs from its reference", bytes(dram))
+
+
+def test_a_backend_that_finds_its_own_mismatch_gets_the_usual_diagnosis(tmp_path):
+    result = check_case(MATMUL, DisagreesWithItself(), keep=tmp_path)
+    image = ProgramImage.load(MATMUL)
+    assert not result.passed
+    assert result.detail == find_difference(image, (tmp_path / "matmul_00" / "out.bin")
+                                            .read_bytes()).summary
+    assert result.detail.startswith("first differing byte at ")
