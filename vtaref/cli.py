@@ -466,6 +466,72 @@ def conform(root, verbose, jobs, keep, **options):
 
 
 @main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Fuzz this configuration only (a vta_config.json file such as an image's "
+                   "config.json). Default: draw one per program, buffers at most 2^6 deep.")
+@click.option("--max-examples", type=click.IntRange(1),
+              help="Stop after this many programs (default 100 unless --seconds is given).")
+@click.option("--seconds", type=click.FloatRange(0, min_open=True),
+              help="Stop drawing programs after this many seconds (a failure being shrunk is "
+                   "shrunk to the end).")
+@click.option("--db", type=click.Path(file_okay=False, path_type=Path),
+              default=Path(".hypothesis/vta-fuzz"), show_default=True,
+              help="Hypothesis's example database, shared by campaigns on the same backend "
+                   "and config.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("fuzz-findings"), show_default=True,
+              help="Where each failure is written as an image folder with expected_dram.bin.")
+@backend_options
+def fuzz(config_path, max_examples, seconds, db, out, **options):
+    """Fuzz a backend against the spec and write each failure as a conformance image.
+
+    Draws programs (random and structured) with Hypothesis, runs each on the spec and on the
+    backend, and fails on any difference or backend error. Each failure is shrunk and written
+    to OUT/<config>-<hash>/ (once per program), so that `vta conform OUT` with the same backend
+    options replays it. Prints a summary line per failure and the totals.
+
+    Exit status: 0 if no failure was found, 1 if any was (or on an error).
+    """
+    from vtaref.spec.fuzz import Budget, Campaign
+
+    config = _config(config_path) if config_path else None
+    backend = _backend(**options)
+    target = " ".join(f"--{name.replace('_', '-')} {value}"
+                      for name, value in sorted(options.items()) if _given(name)) or "spec"
+    budget = Budget(100 if max_examples is None and seconds is None else max_examples, seconds)
+    with _status_line("vta fuzz: ") as show:
+        campaign = Campaign(backend, target=target, budget=budget, database=db, findings=out,
+                            config=config, progress=show and (lambda r: show(_fuzz_status(r))))
+        try:
+            report = campaign.run()
+        except (BackendUnavailableError, OutputError) as err:
+            raise Failure(str(err)) from None
+    configs = f"config {config.name}" if config else "drawn configs"
+    click.echo(f"vta fuzz: {backend.name} against the spec, {configs}: {report.examples} "
+               f"programs in {report.seconds:.1f} s ({report.hypothesis_runs} Hypothesis runs, "
+               f"{report.shrink_runs} more runs shrinking failures)"
+               + (", interrupted" if report.interrupted else ""))
+    found = {}  # folder -> its findings, in the order first found
+    for finding in report.findings:
+        found.setdefault(finding.folder, []).append(finding)
+    for folder, findings in found.items():
+        state = "new" if findings[0].new else "already there"
+        times = f", found {len(findings)} times" if len(findings) > 1 else ""
+        click.echo(f"FAIL {folder} ({state}{times}): {findings[0].detail}")
+    written = sum(finding.new for finding in report.findings)
+    click.echo(f"{len(report.findings)} failures found ({len(found)} distinct programs), "
+               f"{written} new images in {out}")
+    sys.exit(1 if report.findings else 0)
+
+
+def _fuzz_status(report) -> str:
+    """Return a one-line status of a running campaign."""
+    doing = "shrinking a failure" if report.shrinking else "drawing programs"
+    return (f"{report.examples} programs, {len(report.findings)} failures, "
+            f"{report.seconds:.0f} s; {doing}")
+
+
+@main.command()
 @click.option("--matmul", is_flag=True,
               help="Run the bundled example program (a requantized int8 matmul) instead.")
 @click.option("--save", type=click.Path(path_type=Path),
