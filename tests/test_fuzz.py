@@ -61,7 +61,7 @@ def test_a_wrong_runner_is_found_and_conform_replays_the_images(tmp_path):
     assert found and sorted(found) == sorted(path.name for path in out.iterdir())
     for detail in found.values():
         assert "which no STORE writes (it must stay unchanged)" in detail
-    assert "1 programs" in result.stdout and "new images" in result.stdout
+    assert "1 program in" in result.stdout and f"{len(found)} new image" in result.stdout
 
     replayed = vta("conform", out, "--runner", command)
     assert replayed.returncode == 1 and failures(replayed.stdout) == found, replayed
@@ -81,7 +81,7 @@ def test_a_correct_runner_passes_within_the_example_budget(tmp_path):
     result = vta("fuzz", "--runner", command, "--max-examples", 3, "--db", tmp_path / "db",
                  "--out", out)
     assert result.returncode == 0, result
-    assert "3 programs" in result.stdout and "0 failures found" in result.stdout
+    assert "3 programs in" in result.stdout and "0 failures found" in result.stdout
     assert len(log.read_text().splitlines()) == 3
     assert not out.exists()
 
