@@ -465,12 +465,16 @@ def conform(root, verbose, jobs, keep, **options):
     sys.exit(1 if failed else 0)
 
 
+FUZZ_EXAMPLES = 100  # vta fuzz's budget when neither --max-examples nor --seconds is given
+
+
 @main.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Fuzz this configuration only (a vta_config.json file such as an image's "
                    "config.json). Default: draw one per program, buffers at most 2^6 deep.")
 @click.option("--max-examples", type=click.IntRange(1),
-              help="Stop after this many programs (default 100 unless --seconds is given).")
+              help=f"Stop after this many programs (default {FUZZ_EXAMPLES} unless --seconds "
+                   "is given).")
 @click.option("--seconds", type=click.FloatRange(0, min_open=True),
               help="Stop drawing programs after this many seconds (a failure being shrunk is "
                    "shrunk to the end).")
@@ -498,10 +502,12 @@ def fuzz(config_path, max_examples, seconds, db, out, **options):
     backend = _backend(**options)
     target = " ".join(f"--{name.replace('_', '-')} {value}"
                       for name, value in sorted(options.items()) if _given(name)) or "spec"
-    budget = Budget(100 if max_examples is None and seconds is None else max_examples, seconds)
+    if max_examples is None and seconds is None:
+        max_examples = FUZZ_EXAMPLES
     with _status_line("vta fuzz: ") as show:
-        campaign = Campaign(backend, target=target, budget=budget, database=db, findings=out,
-                            config=config, progress=show and (lambda r: show(_fuzz_status(r))))
+        progress = None if show is None else (lambda report: show(_fuzz_status(report)))
+        campaign = Campaign(backend, target=target, budget=Budget(max_examples, seconds),
+                            database=db, findings=out, config=config, progress=progress)
         try:
             report = campaign.run()
         except (BackendUnavailableError, OutputError) as err:
