@@ -15,6 +15,11 @@ made from a hash of the image (so a program is written once, whichever campaign 
 spent: a number of programs, a time, or both. A failure being shrunk when the time runs out is
 shrunk to the end (Hypothesis gives up shrinking after five minutes).
 
+The shrinker moves to the smallest failing program it can reach, so one frequent failure would
+be found and shrunk again in every run and hide the others. So within a campaign, a program that
+fails the way a failure already written did (the same :func:`failure_kind`) counts as known and
+passes: later runs, and their shrinking, look for other kinds of failure.
+
 The example database (Hypothesis's DirectoryBasedExampleDatabase, one folder per target: the
 backend and the config) is shared by every campaign on that target, in turn or at once. The
 first run of a campaign replays the failure stored there first, so a failure found before is
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import time
 import uuid
@@ -81,9 +87,11 @@ class Finding:
 @dataclass
 class Report:
     """What a campaign did so far; ``examples`` counts the programs drawn or replayed from the
-    database, ``shrink_runs`` the further runs spent shrinking failures."""
+    database, ``known`` those of them that failed like a failure already written, and
+    ``shrink_runs`` the further runs spent shrinking failures."""
 
     examples: int = 0
+    known: int = 0
     shrink_runs: int = 0
     hypothesis_runs: int = 0
     seconds: float = 0.0
@@ -129,6 +137,14 @@ def check_program(backend: Backend, image: ProgramImage) -> None:
         raise Disagreement(image, str(err)) from err
     if got != image.expected:
         raise Disagreement(image, explain_difference(image, got))
+
+
+def failure_kind(detail: str) -> str:
+    """Return the kind of the failure described by ``detail``: the text with its paths and
+    numbers masked (the same error message, a DRAM difference in bytes some STORE writes, one in
+    bytes none writes)."""
+    detail = re.sub(r"\S*/\S*", "<path>", detail)
+    return re.sub(r"\b(0x[0-9a-fA-F]+|\d+)\b", "#", detail)
 
 
 def image_name(image: ProgramImage) -> str:
@@ -190,6 +206,7 @@ class Campaign:
             database / database_folder(backend, target, config))
         self.report = Report()
         self._started = 0.0
+        self._known: set[str] = set()  # the failure kinds written by this campaign
 
     def run(self) -> Report:
         """Run until the budget is spent or Ctrl-C; return the report.
@@ -208,6 +225,7 @@ class Campaign:
                 if failure is not None:
                     folder, new = save_finding(failure.image, self.findings)
                     report.findings.append(Finding(folder, new, failure.detail))
+                    self._known.add(failure_kind(failure.detail))
                 elif report.examples == before:
                     break  # Hypothesis has nothing left to draw
         except KeyboardInterrupt:
@@ -256,7 +274,11 @@ class Campaign:
                 check_program(self.backend, image)
             except BackendUnavailableError as err:
                 raise _Stop(err) from None
-            except Disagreement:
+            except Disagreement as failure:
+                if failure_kind(failure.detail) in self._known:
+                    if not report.shrinking:
+                        report.known += 1
+                    return
                 report.shrinking = True
                 raise
             finally:

@@ -521,7 +521,8 @@ def _print_fuzz_report(report, backend: str, config: VtaConfig | None, out: Path
     configs = f"config {config.name}" if config else "drawn configs"
     click.echo(f"vta fuzz: {backend} against the spec, {configs}: "
                f"{_counted(report.examples, 'program')} in {report.seconds:.1f} s "
-               f"({_counted(report.hypothesis_runs, 'Hypothesis run')}, "
+               f"({report.known} failing like a failure found before, "
+               f"{_counted(report.hypothesis_runs, 'Hypothesis run')}, "
                f"{_counted(report.shrink_runs, 'more run')} shrinking failures)"
                + (", interrupted" if report.interrupted else ""))
     found = {}  # folder -> its findings
