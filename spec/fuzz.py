@@ -88,7 +88,8 @@ class Finding:
 class Report:
     """What a campaign did so far; ``examples`` counts the programs drawn or replayed from the
     database, ``known`` those of them that failed like a failure already written, and
-    ``shrink_runs`` the further runs spent shrinking failures."""
+    ``shrink_runs`` the further runs spent shrinking failures; ``shrinking`` says whether a
+    failure is being shrunk now."""
 
     examples: int = 0
     known: int = 0
