@@ -21,7 +21,7 @@ from vtaref.spec.fuzz import (
 )
 
 from .conftest import CONFORMANCE
-from .test_cli import assert_clean_error, vta
+from .test_cli import CASE, assert_clean_error, vta
 
 RUNNER = """\
 import sys
@@ -93,12 +93,22 @@ def test_a_correct_runner_passes_within_the_example_budget(tmp_path):
     assert not out.exists()
 
 
-def test_a_runner_that_cannot_start_stops_the_campaign_in_one_line(tmp_path):
+@pytest.mark.parametrize("args, named", [
+    (["--runner", "no-such-vta {image} {out}"], "runner command not found: no-such-vta"),
+    (["--config", "no-such-config.json"], "no-such-config.json"),
+])
+def test_a_campaign_that_cannot_start_stops_in_one_line(tmp_path, args, named):
     out = tmp_path / "out"
-    result = vta("fuzz", "--runner", "no-such-vta {image} {out}", "--db", tmp_path / "db",
-                 "--out", out)
-    assert_clean_error(result, "runner command not found: no-such-vta")
+    result = vta("fuzz", *args, "--db", tmp_path / "db", "--out", out)
+    assert_clean_error(result, named)
     assert not out.exists()
+
+
+def test_the_rtl_passes_a_short_campaign(tmp_path):
+    result = vta("fuzz", "--backend", "rtl", "--config", CASE / "config.json", "--max-examples", 5,
+                 "--db", tmp_path / "db", "--out", tmp_path / "out")
+    assert result.returncode == 0, result
+    assert "rtl against the spec, config 1x16_i8w8a32_15_15_18_17: 5 programs" in result.stdout
 
 
 @dataclass
