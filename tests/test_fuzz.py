@@ -94,7 +94,7 @@ def test_a_correct_runner_passes_within_the_example_budget(tmp_path):
 
 
 @pytest.mark.parametrize("args, named", [
-    (["--runner", "no-such-vta {image} {out}"], "runner command not found: no-such-vta"),
+    (["--runner", "no-such-vta {image} {out}"], "runner command 'no-such-vta' cannot be started"),
     (["--config", "no-such-config.json"], "no-such-config.json"),
 ])
 def test_a_campaign_that_cannot_start_stops_in_one_line(tmp_path, args, named):

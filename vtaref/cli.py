@@ -500,7 +500,7 @@ def fuzz(config_path, max_examples, seconds, db, out, **options):
 
     config = _config(config_path) if config_path else None
     backend = _backend(**options)
-    target = " ".join(f"--{name.replace('_', '-')} {value}"
+    target = " ".join(f"{_flag(name)} {value}"
                       for name, value in sorted(options.items()) if _given(name)) or "spec"
     if max_examples is None and seconds is None:
         max_examples = FUZZ_EXAMPLES
