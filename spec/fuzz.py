@@ -100,6 +100,40 @@ class Report:
     interrupted: bool = False
     findings: list[Finding] = field(default_factory=list)
 
+    def status(self) -> str:
+        """Return a one-line status of the running campaign."""
+        doing = "shrinking a failure" if self.shrinking else "drawing programs"
+        return (f"{_counted(self.examples, 'program')}, "
+                f"{_counted(len(self.findings), 'failure')}, {self.seconds:.0f} s; {doing}")
+
+    def summary(self, backend: str, config: VtaConfig | None, findings: Path) -> list[str]:
+        """Return the lines that sum up a campaign of ``backend`` at ``config`` (None: drawn)
+        that wrote to ``findings``: the totals, a FAIL line per program found, in the order
+        found, and the counts of failures and images."""
+        configs = f"config {config.name}" if config else "drawn configs"
+        lines = [f"vta fuzz: {backend} against the spec, {configs}: "
+                 f"{_counted(self.examples, 'program')} in {self.seconds:.1f} s "
+                 f"({self.known} failing like a failure found before, "
+                 f"{_counted(self.hypothesis_runs, 'Hypothesis run')}, "
+                 f"{_counted(self.shrink_runs, 'more run')} shrinking failures)"
+                 + (", interrupted" if self.interrupted else "")]
+        found = {}  # folder -> its findings
+        for finding in self.findings:
+            found.setdefault(finding.folder, []).append(finding)
+        for folder, same in found.items():
+            state = "new" if same[0].new else "already there"
+            times = f", found {len(same)} times" if len(same) > 1 else ""
+            lines.append(f"FAIL {folder} ({state}{times}): {same[0].detail}")
+        written = sum(finding.new for finding in self.findings)
+        lines.append(f"{_counted(len(self.findings), 'failure')} found in "
+                     f"{_counted(len(found), 'program')}, {_counted(written, 'new image')} in "
+                     f"{findings}")
+        return lines
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
 
 class Disagreement(Exception):
     """The backend disagreed with the spec on ``image``, which holds the spec's DRAM as

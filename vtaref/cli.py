@@ -505,47 +505,16 @@ def fuzz(config_path, max_examples, seconds, db, out, **options):
     if max_examples is None and seconds is None:
         max_examples = FUZZ_EXAMPLES
     with _status_line("vta fuzz: ") as show:
-        progress = None if show is None else (lambda report: show(_fuzz_status(report)))
+        progress = None if show is None else (lambda report: show(report.status()))
         campaign = Campaign(backend, target=target, budget=Budget(max_examples, seconds),
                             database=db, findings=out, config=config, progress=progress)
         try:
             report = campaign.run()
         except (BackendUnavailableError, OutputError) as err:
             raise Failure(str(err)) from None
-    _print_fuzz_report(report, backend.name, config, out)
+    for line in report.summary(backend.name, config, out):
+        click.echo(line)
     sys.exit(1 if report.findings else 0)
-
-
-def _print_fuzz_report(report, backend: str, config: VtaConfig | None, out: Path) -> None:
-    """Print a campaign's totals and one line per program that failed, in the order found."""
-    configs = f"config {config.name}" if config else "drawn configs"
-    click.echo(f"vta fuzz: {backend} against the spec, {configs}: "
-               f"{_counted(report.examples, 'program')} in {report.seconds:.1f} s "
-               f"({report.known} failing like a failure found before, "
-               f"{_counted(report.hypothesis_runs, 'Hypothesis run')}, "
-               f"{_counted(report.shrink_runs, 'more run')} shrinking failures)"
-               + (", interrupted" if report.interrupted else ""))
-    found = {}  # folder -> its findings
-    for finding in report.findings:
-        found.setdefault(finding.folder, []).append(finding)
-    for folder, findings in found.items():
-        state = "new" if findings[0].new else "already there"
-        times = f", found {len(findings)} times" if len(findings) > 1 else ""
-        click.echo(f"FAIL {folder} ({state}{times}): {findings[0].detail}")
-    written = sum(finding.new for finding in report.findings)
-    click.echo(f"{_counted(len(report.findings), 'failure')} found in "
-               f"{_counted(len(found), 'program')}, {_counted(written, 'new image')} in {out}")
-
-
-def _fuzz_status(report) -> str:
-    """Return a one-line status of a running campaign."""
-    doing = "shrinking a failure" if report.shrinking else "drawing programs"
-    return (f"{_counted(report.examples, 'program')}, "
-            f"{_counted(len(report.findings), 'failure')}, {report.seconds:.0f} s; {doing}")
-
-
-def _counted(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 @main.command()
