@@ -22,7 +22,8 @@ an error latched on a read and on a write, and a command refused while halted.
 what the DMA proof guarantees (it holds its value once valid): a start is never taken while
 ``error.valid``, and a register read accepted once ``error.valid`` has been high for a cycle
 answers CTRL with ERROR set and BUSY and DONE clear, and ERROR and ERROR_ADDR with the latched
-record, as :mod:`vtaref.impl.vcr`'s register map says.
+record, as :mod:`vtaref.impl.vcr`'s register map says. Its covers show, after a run started,
+such a CTRL read and a start written and refused.
 """
 
 from __future__ import annotations
