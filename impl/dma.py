@@ -26,7 +26,7 @@ first one is latched in ``error`` (:data:`BUS_ERROR`: the direction, the respons
 the DRAM address of the command it belongs to) until reset, and from the next cycle on no port's
 command is taken. The command under way finishes (read data with an error response is delivered
 as it came), and so do its bursts, as AXI4 requires; the stages waiting for DRAM then wait for
-good. Write beats
+good. :mod:`vtaref.proofs.bus_error` proves the latch and the halt. Write beats
 leave from a register, and write data is taken one element per handshake (a wide element is held
 while its beats go out), so the AXI rules hold whatever the stages and the subordinate do;
 :mod:`vtaref.proofs.axi` proves them.

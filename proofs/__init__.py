@@ -24,6 +24,7 @@ from vtaref.spec.pipeline import DEFAULT_TOKEN_DEPTH
 
 from .alu import DatapathSpec, TensorAluSpec, tiny_config
 from .axi import axi_proofs
+from .bus_error import bus_error_proofs
 from .gemm import TensorGemmSpec, tiny_gemm_config
 from .queue import QueueSpec, TokenQueueSpec
 from .sby import ProofResult, prove
@@ -77,6 +78,7 @@ def proofs(config: VtaConfig) -> list[Proof]:
         Proof("tensor_gemm_tiny", lambda: TensorGemmSpec(gemm), "bmc",
               TensorGemmSpec.bound(gemm)),
         *(Proof(*proof) for proof in axi_proofs()),
+        *(Proof(*proof) for proof in bus_error_proofs()),
         Proof("tokens_load", lambda: LoadTokensSpec(config), "prove", 1),
         Proof(f"tokens_load_sizes{SIZE_BITS}",
               lambda: LoadTokensSpec(config, size_bits=SIZE_BITS), "prove", 1),

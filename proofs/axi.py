@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from amaranth.asserts import AnySeq
 from amaranth.hdl import Assert, Cat, Elaboratable, Module, Mux, Signal, Value
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 from amaranth.utils import exact_log2
 
@@ -50,6 +51,13 @@ def _address(m: Module, bus, prefix: str, beat_bytes: int) -> None:
                      Assert(offset + (length + 1) * beat_bytes <= axi.BOUNDARY_BYTES)]
 
 
+def drive_arbitrarily(m: Module, component: wiring.Component) -> None:
+    """Drive every input port of ``component`` with an arbitrary value in every cycle."""
+    for _, member, value in component.signature.flatten(component):
+        if member.flow == In:
+            m.d.comb += Value.cast(value).eq(AnySeq(len(Value.cast(value))))
+
+
 class AxiManagerSpec(Elaboratable):
     """A :class:`~vtaref.impl.dma.DmaEngine` obeys the AXI4 manager rules (module docstring)."""
 
@@ -59,9 +67,7 @@ class AxiManagerSpec(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         m.submodules.dut = dut = self.dut
-        for _, member, value in dut.signature.flatten(dut):
-            if member.flow == In:
-                m.d.comb += Value.cast(value).eq(AnySeq(len(Value.cast(value))))
+        drive_arbitrarily(m, dut)
         bus, beat_bytes = dut.axi, dut.data_width // 8
 
         for prefix in ("ar", "aw"):
@@ -112,16 +118,20 @@ class AxiManagerSpec(Elaboratable):
         return m
 
 
+def proof_engine(data_width: int, engine: type[DmaEngine] = DmaEngine) -> DmaEngine:
+    """Return the ``engine`` the DMA proofs check: readers of 32-bit and 128-bit elements and
+    writers of 16-bit and 1024-bit elements on a ``data_width``-bit bus."""
+    return engine(data_width, {"narrow": 32, "wide": 128}, {"store": 16, "wide_store": 1024})
+
+
 def axi_proofs() -> list[tuple[str, Callable[[], Elaboratable], str, int]]:
     """Return the AXI proofs as (name, build, mode, depth): unbounded, by k-induction.
 
-    The engine has readers of 32-bit and 128-bit elements and writers of 16-bit and 1024-bit
-    elements, on a 64-bit bus (elements narrower and wider than a beat, both directions; 256
-    beats before a 4 KiB boundary) and on a 512-bit bus (64 beats to a 4 KiB boundary). Each
-    takes a few seconds.
+    The engine is :func:`proof_engine` on a 64-bit bus (elements narrower and wider than a beat,
+    both directions; 256 beats before a 4 KiB boundary) and on a 512-bit bus (64 beats to a
+    4 KiB boundary). Each takes a few seconds.
     """
     def build(data_width: int):
-        return lambda: AxiManagerSpec(DmaEngine(data_width, {"narrow": 32, "wide": 128},
-                                                {"store": 16, "wide_store": 1024}))
+        return lambda: AxiManagerSpec(proof_engine(data_width))
     return [("dma_axi_64", build(64), "prove", 1),
             ("dma_axi_512", build(512), "prove", 1)]

@@ -95,8 +95,10 @@ def prove(name: str, spec: Elaboratable, *, mode: str, depth: int, engine: str =
           on_line: Callable[[str], None] | None = None, verbose: bool = True) -> ProofResult:
     """Check the properties of ``spec``; return (and with ``verbose``, print) the result.
 
-    ``mode`` is ``bmc`` (no assertion fails in the first ``depth`` steps) or ``prove``
-    (k-induction of depth ``depth``: the assertions hold in every reachable state). A run longer
+    ``mode`` is ``bmc`` (no assertion fails in the first ``depth`` steps), ``prove``
+    (k-induction of depth ``depth``: the assertions hold in every reachable state) or ``cover``
+    (every ``Cover`` statement is reached within ``depth`` steps; FAIL names those that are not,
+    and the assertions are not checked). A run longer
     than ``timeout`` seconds is stopped with status TIMEOUT. Each line of SymbiYosys's output
     goes to ``on_line`` as it arrives; an exception it raises stops the run and propagates.
 

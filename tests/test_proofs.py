@@ -2,20 +2,23 @@
 """The formal proofs pass, and fail on broken designs (so they are not vacuous)."""
 
 import pytest
-from amaranth.hdl import Fragment
+from amaranth.hdl import Const, Fragment, Signal
 from amaranth.lib import data, stream
 
 import vtaref.proofs
-from vtaref.impl import tools
+from vtaref.impl import axi, tools
 from vtaref.impl.alu import AluDatapath, TensorAlu
 from vtaref.impl.compute import Compute
+from vtaref.impl.dma import BUS_ERROR, DmaEngine
 from vtaref.impl.gemm import TensorGemm
 from vtaref.impl.isa import AluOp, generic_layout
 from vtaref.impl.load import Load
 from vtaref.impl.queue import Queue, TokenQueue
 from vtaref.impl.store import Store
+from vtaref.impl.vcr import Vcr
 from vtaref.proofs import proofs, run_all, sby
 from vtaref.proofs.alu import DatapathSpec, TensorAluSpec, tiny_config
+from vtaref.proofs.bus_error import COVER_DEPTH, dma_spec, vcr_spec
 from vtaref.proofs.gemm import TensorGemmSpec, tiny_gemm_config
 from vtaref.proofs.queue import QueueSpec, TokenQueueSpec
 from vtaref.proofs.tokens import SIZE_BITS, ComputeTokensSpec, LoadTokensSpec, StoreTokensSpec
@@ -78,22 +81,38 @@ class GreedyLoad(Load):
         return m
 
 
+def substituted(component: type, name: str, stand_in, rewire=None, *, title: str) -> type:
+    """Return a subclass ``title`` of ``component`` whose logic sees ``stand_in()`` (made once
+    per elaboration) in place of its member ``name``, a dotted path such as ``axi.rresp``;
+    ``rewire(m, real, stand_in)``, if given, then connects the real member to the stand-in."""
+    *path, last = name.split(".")
+
+    def elaborate(self, platform):
+        owner = self
+        for step in path:
+            owner = getattr(owner, step)
+        real, fake = getattr(owner, last), stand_in()
+        setattr(owner, last, fake)
+        try:
+            m = component.elaborate(self, platform)
+        finally:
+            setattr(owner, last, real)
+        if rewire is not None:
+            rewire(m, real, fake)
+        return m
+
+    return type(title, (component,), {"elaborate": elaborate})
+
+
 def tokenless(stage: type, name: str) -> type:
     """Return a subclass of ``stage`` that sees token stream ``name`` always valid (it runs an
     instruction with a pop flag without waiting for the token, and pops it if there is one)."""
 
-    def elaborate(self, platform):
-        real = getattr(self, name)
-        setattr(self, name, stream.Signature(0).create())
-        try:
-            m = stage.elaborate(self, platform)
-        finally:
-            fake = getattr(self, name)
-            setattr(self, name, real)
+    def rewire(m, real, fake):
         m.d.comb += [fake.valid.eq(1), real.ready.eq(fake.ready & real.valid)]
-        return m
 
-    return type(f"Tokenless{stage.__name__}", (stage,), {"elaborate": elaborate})
+    return substituted(stage, name, lambda: stream.Signature(0).create(), rewire,
+                       title=f"Tokenless{stage.__name__}")
 
 
 class EarlyPushLoad(Load):
@@ -136,6 +155,54 @@ class EarlyPushCompute(Compute):
         return m
 
 
+def okay_only(response: str) -> type:
+    """Return a DMA engine that sees every ``response`` (``rresp`` or ``bresp``) as OKAY."""
+    return substituted(DmaEngine, f"axi.{response}", lambda: Const(axi.RESP_OKAY, 2),
+                       title=f"{response.upper()}BlindDma")
+
+
+# Never sees a bus error.
+ErrorBlindVcr = substituted(Vcr, "error", lambda: Signal(BUS_ERROR), title="ErrorBlindVcr")
+
+
+class UnhaltedDma(DmaEngine):
+    """Keeps taking commands after an error response."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        m.d.comb += [self.reads.halt.eq(0), self.writes.halt.eq(0)]
+        return m
+
+
+class WriterNumberedDma(DmaEngine):
+    """Reports a write error with the writer's own index, not counting the readers."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        with m.If(~self.error.valid & self.axi.bvalid & self.axi.bready):
+            m.d.sync += self.error.port.eq(self.writes.client)
+        return m
+
+
+class OverwritingDma(DmaEngine):
+    """Records the response of every read error, not only the first."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        with m.If(self.axi.rvalid & self.axi.rready & (self.axi.rresp != axi.RESP_OKAY)):
+            m.d.sync += self.error.resp.eq(self.axi.rresp)
+        return m
+
+
+class NeverStartingVcr(Vcr):
+    """Never starts a run."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        m.d.comb += self.start.eq(0)
+        return m
+
+
 @pytest.mark.parametrize("name, spec, mode, depth", [
     ("overfull_queue", lambda: QueueSpec(OverfullQueue(8, 3)), "prove", 4),
     ("underflowing_tokens", lambda: TokenQueueSpec(UnderflowingTokenQueue(4)), "prove", 2),
@@ -156,11 +223,27 @@ class EarlyPushCompute(Compute):
      lambda: ComputeTokensSpec(tiny_gemm_config(), tokenless(Compute, "from_load")), "bmc", 8),
     ("early_push_compute", lambda: ComputeTokensSpec(tiny_gemm_config(), EarlyPushCompute),
      "bmc", 8),
+    ("rresp_blind_dma", lambda: dma_spec(okay_only("rresp")), "bmc", 8),
+    ("bresp_blind_dma", lambda: dma_spec(okay_only("bresp")), "bmc", 8),
+    ("unhalted_dma", lambda: dma_spec(UnhaltedDma), "bmc", 8),
+    ("writer_numbered_dma", lambda: dma_spec(WriterNumberedDma), "bmc", 8),
+    ("overwriting_dma", lambda: dma_spec(OverwritingDma), "bmc", 8),
+    ("error_blind_vcr", lambda: vcr_spec(ErrorBlindVcr), "bmc", 8),
 ])
 def test_broken_design_fails(name, spec, mode, depth):
     result = sby.prove(name, spec(), mode=mode, depth=depth)
     assert result.status == "FAIL", result.log
     assert "Assert failed" in result.log
+
+
+@pytest.mark.parametrize("name, spec", [
+    ("rresp_blind_dma_cover", lambda: dma_spec(okay_only("rresp"))),
+    ("never_starting_vcr_cover", lambda: vcr_spec(NeverStartingVcr)),
+])
+def test_unreachable_cover_fails(name, spec):
+    result = sby.prove(name, spec(), mode="cover", depth=COVER_DEPTH)
+    assert result.status == "FAIL", result.log
+    assert "unreached cover statement" in result.log
 
 
 def test_run_all_runs_every_proof(monkeypatch):
