@@ -60,6 +60,10 @@ def proofs(config: VtaConfig) -> list[Proof]:
     every instruction, and with element counting for instructions of up to ``2**SIZE_BITS - 1``
     rows and columns; that of the compute stage for a bounded run on the tiny GEMM
     configuration.
+
+    The DMA engine's AXI4 manager rules (:mod:`.axi`) and its bus-error latch and halt, with
+    the control registers' report of it (:mod:`.bus_error`), are proved by k-induction under
+    arbitrary inputs; cover proofs show that the error cases are reached.
     """
     lane = tiny_config(config.LOG_ACC_WIDTH)
     tiny = tiny_config(3)
