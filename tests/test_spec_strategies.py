@@ -6,12 +6,14 @@ scratchpad element before writing it, and (structured ones) store what numpy com
 """
 
 import itertools
+import re
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, event, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
+from hypothesis.stateful import initialize, run_state_machine_as_test
 
 from vtaref.spec import Alu, AluOp, Finish, Gemm, Load, MemType, Store, VtaConfig, run_image
 from vtaref.spec.config import KEY_RANGES
@@ -28,6 +30,7 @@ from vtaref.spec.strategies import (
     small_configs,
     tiled_gemm_programs,
 )
+from vtaref.spec.strategies.actions import ProgramMachine, RandomProgram, slot_counts
 
 from .test_spec_races import program_of
 
@@ -301,6 +304,46 @@ def test_random_programs_keep_several_tokens_outstanding():
 
     find(random_programs(config), deep,
          settings=SEARCH)
+
+
+# -- a failure shrinks to the steps that cause it ----------------------------------------------
+
+
+def gemm_off_by_one(insn, state, index, flavor=FSIM):
+    """GEMM with a planted bug: one more in the first lane of the first row it accumulated."""
+    access = EXECUTE["GEMM"](insn, state, index, flavor)
+    rows = access.writes.get("acc")
+    if not insn.reset_reg and rows is not None and rows.size:
+        state["acc"].data[rows[0]].flat[0] += 1
+    return access
+
+
+class PlantedGemmBug(ProgramMachine):
+    """Random programs on the spec and on the spec with :func:`gemm_off_by_one`."""
+
+    @initialize(slots=slot_counts())
+    def start(self, slots):
+        self.program = RandomProgram(FIXED_CONFIGS[2], slots=slots)
+
+    def teardown(self):
+        if self.program is not None:  # None only when start itself failed
+            image = self.program.build()
+            state, _ = run_image(image)
+            planted, _ = run_image(image, execute={**EXECUTE, "GEMM": gemm_off_by_one})
+            assert planted.dram.data.tobytes() == state.dram.data.tobytes()
+
+
+def test_a_failure_shrinks_to_the_steps_that_cause_it():
+    """The planted bug needs four steps (INP, WGT and ACC data, a GEMM; the program ends by
+    storing every accumulator element); the shrunk failure names them, blocks by name."""
+    with pytest.raises(AssertionError) as failure:
+        run_state_machine_as_test(PlantedGemmBug, settings=settings(
+            max_examples=200, stateful_step_count=16, derandomize=True, database=None))
+    lines = "\n".join(failure.value.__notes__).splitlines()
+    steps = [line for line in lines if re.match(r"(\w+ = )?state\.(?!start|teardown)", line)]
+    print("\n".join(lines))
+    assert len(steps) <= 4, steps
+    assert re.match(r"acc_\d+ = state\.gemm\(dst=acc_\d+, .*src=inp_\d+, .*wgt=wgt_\d+", steps[-1])
 
 
 # -- structured programs compute what numpy computes --------------------------------------------
