@@ -2,7 +2,8 @@
 
 Every strategy's programs must run with race checking and 8-deep token queues, give the same
 DRAM on every run and in plain program order (so stage interleaving cannot matter), never read a
-scratchpad element before writing it, and (structured ones) store what numpy computes.
+scratchpad element before writing it, and (structured ones) store what numpy computes. The
+random programs' state machine shrinks a failure to the few steps that cause it.
 """
 
 import dataclasses

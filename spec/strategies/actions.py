@@ -27,21 +27,8 @@ from ..config import VtaConfig
 from ..image import ProgramImage
 from ..isa import AluOp, Load, MemType, Stage, Uop
 from ..pipeline import ADJACENT, DEFAULT_TOKEN_DEPTH
-from .arguments import (
-    OPERANDS,
-    AluLoop,
-    Kernel,
-    Loop,
-    Nop,
-    Rows,
-    Sync,
-    Tile,
-    alu_loops,
-    loops,
-    nops,
-    rows,
-    tiles,
-)
+from . import arguments
+from .arguments import OPERANDS, AluLoop, Kernel, Loop, Nop, Rows, Sync, Tile
 from .assembler import Assembler, grid, random_lanes
 
 __all__ = ["ACTIONS", "POOLS", "Block", "ProgramMachine", "RandomProgram", "Signature", "Stored",
@@ -98,21 +85,25 @@ def signatures(alu_ops: Sequence[AluOp] = tuple(AluOp)) -> dict[str, Signature]:
     """Return the :class:`Signature` of every action that can run: ALU ops are drawn from
     ``alu_ops`` (no ALU actions if it is empty)."""
     table = {
-        "load_inp": Signature({}, {"tile": tiles(Stage.LOAD)}, "inp"),
-        "load_wgt": Signature({}, {"tile": tiles(Stage.LOAD)}, "wgt"),
+        "load_inp": Signature({}, {"tile": arguments.tiles(Stage.LOAD)}, "inp"),
+        "load_wgt": Signature({}, {"tile": arguments.tiles(Stage.LOAD)}, "wgt"),
         "load_acc": Signature({}, {"memory_type": st.sampled_from([MemType.ACC,
                                                                     MemType.ACC_8BIT]),
-                                   "tile": tiles(Stage.COMPUTE)}, "acc"),
-        "reload": Signature({"source": "stored"}, {"tile": tiles(Stage.LOAD)}, "inp"),
-        "reset": Signature({}, {"loop": loops(1)}, "acc"),
-        "gemm": Signature({"dst": "acc", "src": "inp", "wgt": "wgt"}, {"loop": loops(3)}),
-        "store": Signature({"src": "acc"}, {"rows": rows()}, "stored"),
-        "noop": Signature({}, {"nop": nops()}),
+                                   "tile": arguments.tiles(Stage.COMPUTE)}, "acc"),
+        "reload": Signature({"source": "stored"}, {"tile": arguments.tiles(Stage.LOAD)}, "inp"),
+        "reset": Signature({}, {"loop": arguments.loops(1)}, "acc"),
+        "gemm": Signature({"dst": "acc", "src": "inp", "wgt": "wgt"},
+                          {"loop": arguments.loops(3)}),
+        "store": Signature({"src": "acc"}, {"rows": arguments.rows()}, "stored"),
+        # One argument and no result: the first of ProgramMachine's rules in Hypothesis's order,
+        # so a step the shrinker blanks out becomes a no-op it can then delete.
+        "noop": Signature({}, {"nop": arguments.nops()}),
     }
     if alu_ops:
-        table["alu"] = Signature({"dst": "acc"}, {"loop": alu_loops(alu_ops, vector=False)})
+        table["alu"] = Signature({"dst": "acc"},
+                                 {"loop": arguments.alu_loops(alu_ops, vector=False)})
         table["alu_vector"] = Signature({"dst": "acc", "src": "acc"},
-                                        {"loop": alu_loops(alu_ops, vector=True)})
+                                        {"loop": arguments.alu_loops(alu_ops, vector=True)})
     return table
 
 

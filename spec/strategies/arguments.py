@@ -45,24 +45,23 @@ class _Reader:
         return low + self.byte() * (high - low + 1) // 256
 
     def rare(self, odds: int) -> bool:
-        """Return True once in ``odds`` bytes (False for byte 0)."""
+        """Return True for the largest of every ``odds`` byte values (False for byte 0)."""
         return self.byte() >= 256 - 256 // odds
 
     def choice(self, options: Sequence[T]) -> T:
         return options[self.integer(0, len(options) - 1)]
 
-    def signed(self, count: int) -> int:
-        """Return a signed integer from ``count`` bytes: 0, -1, 1, -2, 2, ... as they grow."""
-        value = 0
-        for _ in range(count):
-            value = value << 8 | self.byte()
-        return -((value + 1) >> 1) if value & 1 else value >> 1
-
     def word(self, count: int) -> int:
+        """Return the unsigned integer of the next ``count`` bytes, most significant first."""
         value = 0
         for _ in range(count):
             value = value << 8 | self.byte()
         return value
+
+    def signed(self, count: int) -> int:
+        """Return a signed integer from ``count`` bytes: 0, -1, 1, -2, 2, ... as they grow."""
+        value = self.word(count)
+        return -((value + 1) >> 1) if value & 1 else value >> 1
 
 
 def _drawn(read: Callable[[_Reader], T]) -> st.SearchStrategy[T]:
@@ -157,10 +156,11 @@ OPERANDS = ("dst", "src", "wgt")
 
 @dataclass(frozen=True, repr=False)
 class Loop(_Compact):
-    """A GEMM's loop: its ``uops``, each picking an element of every operand's block (a bare
-    pick for a single operand), visited ``iter_out`` x ``iter_in`` times; per operand (dst,
-    src, wgt) the index steps per outer and inner iteration (taken as 0 when they would leave
-    the block); how the uops are loaded; ``sync`` adds a dependency."""
+    """A GEMM's loop: ``iter_out`` x ``iter_in`` visits of its ``uops``; per operand (dst, src,
+    wgt) the index steps per outer and inner iteration (taken as 0 where they would leave the
+    operand's block); each uop picks, per operand (a bare pick for a single operand), the
+    how-many-th of the indices from which the loop stays inside the block (the last if there
+    are fewer); how the uops are loaded; ``sync`` adds a dependency."""
 
     uops: tuple = (0,)
     iter_out: int = 1
@@ -174,9 +174,9 @@ class Loop(_Compact):
 
 @dataclass(frozen=True, repr=False)
 class AluLoop(Loop):
-    """An ALU's loop (:class:`Loop`) and its ``op``, with the immediate ``imm`` (``alu``;
-    ``alu_vector`` reads a second block instead): in [-64, 63] half the time, else any signed
-    16-bit value."""
+    """An ALU's loop (:class:`Loop`) and its ``op`` (always printed), with the immediate
+    ``imm`` (``alu``; ``alu_vector`` reads a second block instead): in [-64, 63] half the time,
+    else any signed 16-bit value."""
 
     op: AluOp | None = None
     imm: int = 0
@@ -208,6 +208,29 @@ class Nop(_Compact):
         return cls(stage, Sync.read(reader, ADJACENT[stage]))
 
 
+@dataclass(frozen=True, repr=False)
+class Rows(_Compact):
+    """A STORE: ``y`` rows of ``x`` consecutive accumulator elements from ``offset`` in its
+    block (fewer rows or columns if the block has no such run), rows ``max(stride, x)``
+    elements apart in DRAM; to fresh DRAM, or with ``over`` over the data of an earlier INP load
+    (the ``over``-th of those large enough); ``sync`` adds a dependency."""
+
+    y: int = 1
+    x: int = 1
+    stride: int = 1
+    offset: int = 0
+    over: int | None = None
+    sync: Sync | None = None
+
+    @classmethod
+    def read(cls, reader: _Reader) -> Rows:
+        y, x, stride, offset = (reader.integer(1, 2), reader.integer(1, 3), reader.integer(1, 5),
+                                reader.integer(0, 15))
+        over = reader.integer(-4, 3)
+        return cls(y, x, stride, offset, over if over >= 0 else None,
+                   Sync.read(reader, ADJACENT[Stage.STORE]))
+
+
 def nops() -> st.SearchStrategy[Nop]:
     """Draw the :class:`Nop` of a no-op."""
     return _drawn(Nop.read)
@@ -235,29 +258,6 @@ def alu_loops(ops: Sequence[AluOp], vector: bool) -> st.SearchStrategy[AluLoop]:
         return AluLoop(**fields, op=op, imm=0 if vector else imm)
 
     return _drawn(read)
-
-
-@dataclass(frozen=True, repr=False)
-class Rows(_Compact):
-    """A STORE: ``y`` rows of ``x`` consecutive accumulator elements from ``offset`` in its
-    block (fewer rows or columns if the block has no such run), rows ``max(stride, x)``
-    elements apart in DRAM; to fresh DRAM, or with ``over`` over the data of an earlier INP load
-    (the ``over``-th of those large enough); ``sync`` adds a dependency."""
-
-    y: int = 1
-    x: int = 1
-    stride: int = 1
-    offset: int = 0
-    over: int | None = None
-    sync: Sync | None = None
-
-    @classmethod
-    def read(cls, reader: _Reader) -> Rows:
-        y, x, stride, offset = (reader.integer(1, 2), reader.integer(1, 3), reader.integer(1, 5),
-                                reader.integer(0, 15))
-        over = reader.integer(-4, 3)
-        return cls(y, x, stride, offset, over if over >= 0 else None,
-                   Sync.read(reader, ADJACENT[Stage.STORE]))
 
 
 def rows() -> st.SearchStrategy[Rows]:
