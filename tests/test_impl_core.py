@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
+from hypothesis.stateful import initialize
 
 from vtaref.impl import vcr
 from vtaref.impl.run import RtlError, run_checked, simulate
@@ -19,7 +19,7 @@ from vtaref.spec.strategies import (
     requantize_programs,
     tiled_gemm_programs,
 )
-from vtaref.spec.strategies.actions import ACTIONS, RandomProgram
+from vtaref.spec.strategies.actions import ProgramMachine, RandomProgram, slot_counts
 
 from .conftest import CONFORMANCE
 from .impl_support import bus_models
@@ -54,16 +54,14 @@ def test_structured_programs_match_spec_on_rtl(data, bus):
     assert checked.matches, checked.mismatch
 
 
-class RandomProgramsOnRtl(RuleBasedStateMachine):
-    """Random instructions, one action of RandomProgram per step (a rule per action, added
-    below); the finished program gives the same DRAM on the spec and on the RTL (checked at
-    teardown, so a failure shrinks to a short list of steps)."""
+class RandomProgramsOnRtl(ProgramMachine):
+    """Random instructions, one action of RandomProgram per step; the finished program gives
+    the same DRAM on the spec and on the RTL (checked at teardown, so a failure shrinks to a
+    short list of steps)."""
 
-    program = None
-
-    @initialize(name=st.sampled_from(sorted(CONFIGS)), bus=bus_models(), data=st.data())
-    def start(self, name, bus, data):
-        self.program = RandomProgram(data.draw, CONFIGS[name])
+    @initialize(name=st.sampled_from(sorted(CONFIGS)), bus=bus_models(), slots=slot_counts())
+    def start(self, name, bus, slots):
+        self.program = RandomProgram(CONFIGS[name], slots=slots)
         self.bus = bus
 
     def teardown(self):
@@ -71,18 +69,6 @@ class RandomProgramsOnRtl(RuleBasedStateMachine):
             checked = run_checked(self.program.build(), bus=self.bus)
             assert checked.matches, checked.mismatch
 
-
-def action_rule(action: str):
-    """Return a rule that runs ``action`` on the program when it can."""
-    def step(self, data):
-        getattr(self.program, action)(data.draw)
-
-    step.__name__ = step.__qualname__ = action
-    return precondition(lambda machine: machine.program.can(action))(rule(data=st.data())(step))
-
-
-for _action in dict.fromkeys(ACTIONS):
-    setattr(RandomProgramsOnRtl, _action, action_rule(_action))
 
 RandomProgramsOnRtl.TestCase.settings = settings(max_examples=40, stateful_step_count=16)
 test_random_programs_match_spec_on_rtl = RandomProgramsOnRtl.TestCase

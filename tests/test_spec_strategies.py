@@ -2,16 +2,20 @@
 
 Every strategy's programs must run with race checking and 8-deep token queues, give the same
 DRAM on every run and in plain program order (so stage interleaving cannot matter), never read a
-scratchpad element before writing it, and (structured ones) store what numpy computes.
+scratchpad element before writing it, and (structured ones) store what numpy computes. The
+random programs' state machine shrinks a failure to the few steps that cause it.
 """
 
+import dataclasses
 import itertools
+import re
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, event, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
+from hypothesis.stateful import initialize, run_state_machine_as_test
 
 from vtaref.spec import Alu, AluOp, Finish, Gemm, Load, MemType, Store, VtaConfig, run_image
 from vtaref.spec.config import KEY_RANGES
@@ -28,6 +32,7 @@ from vtaref.spec.strategies import (
     small_configs,
     tiled_gemm_programs,
 )
+from vtaref.spec.strategies.actions import ProgramMachine, RandomProgram, slot_counts
 
 from .test_spec_races import program_of
 
@@ -301,6 +306,46 @@ def test_random_programs_keep_several_tokens_outstanding():
 
     find(random_programs(config), deep,
          settings=SEARCH)
+
+
+# -- a failure shrinks to the steps that cause it ----------------------------------------------
+
+
+def alu_max_is_min(insn, state, index, flavor=FSIM):
+    """ALU with a planted bug: MAX computes MIN."""
+    if insn.alu_opcode == AluOp.MAX:
+        insn = dataclasses.replace(insn, alu_opcode=int(AluOp.MIN))
+    return EXECUTE["ALU"](insn, state, index, flavor)
+
+
+class PlantedAluBug(ProgramMachine):
+    """Random programs on the spec and on the spec with :func:`alu_max_is_min`."""
+
+    @initialize(slots=slot_counts())
+    def start(self, slots):
+        self.program = RandomProgram(FIXED_CONFIGS[3], slots=slots)
+
+    def teardown(self):
+        if self.program is not None:  # None only when start itself failed
+            image = self.program.build()
+            state, _ = run_image(image)
+            planted, _ = run_image(image, execute={**EXECUTE, "ALU": alu_max_is_min})
+            assert planted.dram.data.tobytes() == state.dram.data.tobytes()
+
+
+def test_a_failure_shrinks_to_the_steps_that_cause_it():
+    """The planted bug needs two steps, accumulator data and an ALU MAX (the program ends by
+    storing every accumulator element): the shrunk failure shows them and little else."""
+    with pytest.raises(AssertionError) as failure:
+        run_state_machine_as_test(PlantedAluBug, settings=settings(
+            max_examples=100, stateful_step_count=10, derandomize=True, database=None,
+            phases=[Phase.generate, Phase.shrink]))
+    lines = "\n".join(failure.value.__notes__).splitlines()
+    steps = [line for line in lines if re.match(r"(\w+ = )?state\.(?!start|teardown)", line)]
+    assert 2 <= len(steps) <= 3, steps
+    assert re.fullmatch(r"acc_0 = state\.(load_acc|reset)\(.*\)", steps[0])
+    assert re.fullmatch(r"state\.alu(_vector)?\(dst=acc_0, .*loop=AluLoop\(.*op=AluOp\.MAX.*\)",
+                        steps[-1])
 
 
 # -- structured programs compute what numpy computes --------------------------------------------

@@ -25,10 +25,11 @@ added as soon as a token queue's producer lags ``max_tokens`` pops behind, as TV
 does.
 
 The package's modules: :mod:`.configurations` (configs), :mod:`.assembler`,
-:mod:`.actions` (random programs as actions), :mod:`.families` (structured programs) and
-:mod:`.reference` (their expected results). Structured strategies can also return a
-:class:`Reference` holding their inputs and expected outputs in logical (untiled) form; their
-images always carry ``expected`` (the whole DRAM after the run), computed with numpy.
+:mod:`.actions` (random programs as actions), :mod:`.arguments` (the actions' arguments),
+:mod:`.families` (structured programs) and :mod:`.reference` (their expected results).
+Structured strategies can also return a :class:`Reference` holding their inputs and expected
+outputs in logical (untiled) form; their images always carry ``expected`` (the whole DRAM after
+the run), computed with numpy.
 """
 
 from .actions import random_programs

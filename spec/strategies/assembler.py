@@ -19,7 +19,7 @@ from ..builder import ProgramBuilder
 from ..config import VtaConfig
 from ..image import ProgramImage
 from ..isa import Alu, AluOp, Finish, Gemm, Insn, Load, MemType, Stage, Store, Uop
-from ..pipeline import ADJACENT, DEFAULT_TOKEN_DEPTH, NOPS
+from ..pipeline import DEFAULT_TOKEN_DEPTH, NOPS
 from ..schedule import NOTHING, Conflicts, Footprint, TokenSchedule
 from ..state import element_formats
 
@@ -95,15 +95,6 @@ class Assembler:
         index = self.schedule.append(insn, footprint, sync)
         self.schedule.balance()
         return index
-
-    def sync_point(self, draw, stage: Stage) -> dict | None:
-        """Draw an optional extra ordering of ``stage`` after some instruction of a neighbour."""
-        sync = None
-        if draw(st.integers(0, 5)) == 5:
-            other = draw(st.sampled_from(ADJACENT[stage]))
-            if self.count(other):
-                sync = {other: draw(st.integers(1, self.count(other)))}
-        return sync
 
     # -- instructions ---------------------------------------------------------------------
 
