@@ -35,12 +35,14 @@ QUEUE_PROOF_WIDTH = 8  # entry bits in queue proofs: order and counts do not dep
 
 @dataclass(frozen=True)
 class Proof:
-    """One proof: how to build its property module, and how to check it."""
+    """One proof: how to build its property module, and how to check it. A ``slow`` proof
+    (minutes or more) runs only when asked for: ``vta prove --all`` or ``--only NAME``."""
 
     name: str
     build: Callable[[], Elaboratable]
     mode: str
     depth: int
+    slow: bool = False
 
     def run(self, **options) -> ProofResult:
         """Run the proof; ``options`` go to :func:`.sby.prove` (timeout, traces, verbose...)."""

@@ -129,6 +129,20 @@ def test_failing_proof_leaves_its_counterexample(monkeypatch, tmp_path):
     assert by_name["wrapping_counter"].find("failure").get("type") == "UNKNOWN"
 
 
+@pytest.mark.parametrize("args, ran", [
+    ([], ["queue_3"]),
+    (["--all"], ["queue_3", "slow_queue"]),
+    (["--only", "slow_queue"], ["slow_queue"]),
+])
+def test_slow_proofs_run_when_asked_for(monkeypatch, tmp_path, args, ran):
+    monkeypatch.chdir(tmp_path)
+    slow = Proof("slow_queue", real("queue_3").build, "prove", 1, slow=True)
+    monkeypatch.setattr(vtaref.proofs, "proofs", lambda config: [real("queue_3"), slow])
+    result = CliRunner().invoke(cli.main, ["prove", "-j", "1", *args])
+    assert result.exit_code == 0, result.output
+    assert [line.split(":")[0] for line in result.stdout.splitlines()[:-1]] == ran
+
+
 @pytest.mark.parametrize("jobs, events", [
     (1, ["start a", "end a", "start b", "end b", "start c", "end c"]),
     (2, ["start a", "start b"]),

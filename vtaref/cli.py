@@ -331,7 +331,10 @@ def synth(config_path, target, unit, data_width, timeout):
 @main.command()
 @config_option
 @click.option("--only", multiple=True, metavar="NAME",
-              help="Run only this proof (repeatable). Default: every proof.")
+              help="Run only this proof (repeatable), slow or not. Default: every proof that "
+                   "is not slow.")
+@click.option("--all", "everything", is_flag=True,
+              help="Run the slow proofs too (minutes each).")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True),
               help="Seconds allowed per proof.")
 @click.option("-j", "--jobs", type=click.IntRange(1),
@@ -342,7 +345,7 @@ def synth(config_path, target, unit, data_width, timeout):
                    "or whose induction does not close (NAME.induction.vcd).")
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a JUnit XML report of the proofs to this file (for CI).")
-def prove(config_path, only, timeout, jobs, traces, junit):
+def prove(config_path, only, everything, timeout, jobs, traces, junit):
     """Run the formal proofs of the RTL with SymbiYosys, JOBS at a time.
 
     Prints each proof's name, result, mode, depth, engine and time as it finishes, with the path
@@ -358,8 +361,8 @@ def prove(config_path, only, timeout, jobs, traces, junit):
     unknown = [name for name in only if name not in known]
     if unknown:
         raise Failure(f"unknown proof {unknown[0]!r} (known: {', '.join(known)})")
-    if only:
-        chosen = [proof for proof in chosen if proof.name in only]
+    chosen = [proof for proof in chosen
+              if proof.name in only or not only and (everything or not proof.slow)]
     new_folder = not traces.exists()
     _make_folder(traces)
     started, clock = time.time(), time.perf_counter()
