@@ -54,13 +54,27 @@ def _imported_parts(path: Path, part: str) -> set[tuple[int, str]]:
     return found
 
 
-@pytest.mark.parametrize("part", sorted(ALLOWED))
-def test_imports_point_one_way(part):
+def _wrong_imports(part: str) -> list[str]:
+    """Return ``path:line imports vtaref.X`` for every import of ``part`` it may not make."""
     wrong = []
     for path in sorted((ROOT / part).rglob("*.py")):
         for line, imported in sorted(_imported_parts(path, part)):
             if imported not in ALLOWED[part]:
                 wrong.append(f"{path.relative_to(ROOT)}:{line} imports vtaref.{imported}")
+    return wrong
+
+
+@pytest.mark.parametrize("part", sorted(ALLOWED))
+def test_imports_point_one_way(part):
+    # In a fresh interpreter: CPython 3.11's ast module can be left unusable in a process where
+    # an earlier test hit its recursion limit ("AST constructor recursion depth mismatch").
+    script = ("import json, sys\n"
+              f"sys.path.insert(0, {str(ROOT)!r})\n"
+              "from tests.test_layering import _wrong_imports\n"
+              f"print(json.dumps(_wrong_imports({part!r})))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True)
+    wrong = json.loads(result.stdout)
     assert not wrong, "\n".join(wrong)
 
 
