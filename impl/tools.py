@@ -31,7 +31,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-
 YOWASP_CACHE = Path.home() / ".cache" / "vtaref" / "yowasp"  # compiled YoWASP modules
 YOWASP_LAUNCHER = "yowasp-"  # how the names of YoWASP's commands start
 
