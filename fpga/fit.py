@@ -1,0 +1,81 @@
+"""Fit a design on FPGA parts (:mod:`.parts`): synthesis, the capacity check, place and route.
+
+:func:`fit` synthesizes the design once per family. On an ECP5 part the design goes behind
+the five-pin :class:`~.pins.PinWrapper` and, if yosys's counts fit the part, through nextpnr
+(:mod:`.pnr`), whose counts are the ones reported. A Xilinx part gets yosys's counts against
+its capacity: no open place and route for 7-series or UltraScale+ is used. A design that needs
+more of a resource than the part has raises :class:`MisfitError`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.lib import wiring
+
+from .parts import RESOURCES, Part
+from .pins import PinWrapper
+from .pnr import PnrResult, place_and_route
+from .synth import SynthError, SynthResult, synthesize
+
+
+class MisfitError(SynthError):
+    """The design needs more of a resource than the part has; the message says by how much."""
+
+
+@dataclass(frozen=True)
+class PartFit:
+    """A design on one part: yosys's counts, and nextpnr's result on an ECP5 part."""
+
+    part: Part
+    synthesis: SynthResult
+    pnr: PnrResult | None
+
+    def __str__(self) -> str:
+        if self.pnr is not None:
+            return str(self.pnr)
+        used = {resource: getattr(self.synthesis, resource) for resource in RESOURCES}
+        return (f"{self.part.name}: {self.part.utilization(used)} (synthesis only: no open "
+                f"place and route for {self.synthesis.target})")
+
+
+def fit(design: wiring.Component, parts: list[Part], *, name: str, frequency: float,
+        bitstream: Path | None = None, timeout: float | None = None,
+        on_synthesis: Callable[[Part, SynthResult], None] | None = None,
+        progress: Callable[[str], None] | None = None) -> Iterator[PartFit]:
+    """Yield how ``design`` (module ``name``) fits each of ``parts``, in order.
+
+    ``frequency`` (MHz) is nextpnr's target; ``bitstream`` (one ECP5 part only) is where
+    ecppack writes the bitstream. ``on_synthesis`` is called with each synthesis result as it
+    comes, ``progress`` with yosys's passes and nextpnr's phases. Raises MisfitError when a part
+    is too small, SynthError when a tool fails (``timeout`` is per tool run).
+    """
+    placed = [part for part in parts if part.nextpnr_device is not None]
+    if bitstream is not None and len(placed) != 1:
+        raise ValueError("a bitstream needs exactly one ECP5 part")
+    synthesized: dict[str, SynthResult] = {}
+    with tempfile.TemporaryDirectory(prefix="vtaref-fit-") as scratch:
+        workdir = Path(scratch)
+        for part in parts:
+            routed = part.nextpnr_device is not None
+            if part.target not in synthesized:
+                top = PinWrapper(design) if routed else design
+                synthesized[part.target] = synthesize(
+                    top, part.target, name=name, timeout=timeout, progress=progress,
+                    workdir=workdir / part.target, write_netlist=routed)
+                if on_synthesis is not None:
+                    on_synthesis(part, synthesized[part.target])
+            synthesis = synthesized[part.target]
+            misfit = part.misfit({resource: getattr(synthesis, resource)
+                                  for resource in RESOURCES})
+            if misfit is not None:
+                raise MisfitError(f"{name} {misfit}")
+            pnr = None
+            if routed:
+                pnr = place_and_route(workdir / part.target / f"{name}.json", part,
+                                      frequency=frequency, bitstream=bitstream,
+                                      timeout=timeout, progress=progress)
+            yield PartFit(part, synthesis, pnr)
