@@ -38,7 +38,7 @@ class PartFit:
         if self.pnr is not None:
             return str(self.pnr)
         used = {resource: getattr(self.synthesis, resource) for resource in RESOURCES}
-        return (f"{self.part.name}: {self.part.utilization(used)} (synthesis only: no open "
+        return (f"{self.part.label}: {self.part.utilization(used)} (synthesis only: no open "
                 f"place and route for {self.synthesis.target})")
 
 

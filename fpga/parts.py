@@ -27,23 +27,30 @@ class Part:
     package: str | None = None
     io_pins: int | None = None
 
+    @property
+    def label(self) -> str:
+        """Return the part's name, and its board's if it has one: ``xc7z020 (PYNQ-Z1)``."""
+        return f"{self.name} ({self.board})" if self.board else self.name
+
     def over(self, used: dict[str, int]) -> dict[str, int]:
         """Return, for each resource ``used`` needs more of than the part has, by how much."""
         return {resource: used[resource] - self.capacity[resource] for resource in RESOURCES
                 if used[resource] > self.capacity[resource]}
 
-    def utilization(self, used: dict[str, int]) -> str:
-        """Return ``used`` against the capacity, e.g. ``LUTs 10412/43848 (24%), ...``."""
+    def utilization(self, used: dict[str, int], available: dict[str, int] | None = None) -> str:
+        """Return ``used`` against ``available`` (default: the capacity), e.g.
+        ``LUTs 10412/43848 (24%), ...``."""
+        available = self.capacity if available is None else available
         return ", ".join(
-            f"{RESOURCE_NAMES[resource]} {used[resource]}/{self.capacity[resource]} "
-            f"({used[resource] / self.capacity[resource]:.0%})" for resource in RESOURCES)
+            f"{RESOURCE_NAMES[resource]} {used[resource]}/{available[resource]} "
+            f"({used[resource] / available[resource]:.0%})" for resource in RESOURCES)
 
     def misfit(self, used: dict[str, int]) -> str | None:
         """Return one line saying which resources ``used`` exceeds and by how much, or None."""
         over = self.over(used)
         if not over:
             return None
-        return f"does not fit the {self.name}: " + ", ".join(
+        return f"does not fit the {self.label}: " + ", ".join(
             f"{used[resource]} {RESOURCE_NAMES[resource]} of {self.capacity[resource]} "
             f"({excess} over)" for resource, excess in over.items())
 
@@ -56,7 +63,7 @@ ECP5_PARTS = (
          "--25k", "CABGA381", 197),
     Part("LFE5U-45F", "ecp5", "", {"luts": 43848, "ffs": 43848, "brams": 108, "dsps": 72},
          "--45k", "CABGA381", 203),
-    Part("LFE5U-85F", "ecp5", "ULX3S, OrangeCrab",
+    Part("LFE5U-85F", "ecp5", "",
          {"luts": 83640, "ffs": 83640, "brams": 208, "dsps": 156}, "--85k", "CABGA381", 205),
 )
 # AMD's Zynq-7000 (DS190) and Zynq UltraScale+ (DS891) overviews: LUTs, flip-flops, 36 Kbit

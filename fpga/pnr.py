@@ -56,11 +56,13 @@ class CriticalPath:
 
 @dataclass(frozen=True)
 class PnrResult:
-    """What nextpnr made of a design on ``part``: resources used (as :data:`.parts.RESOURCES`),
-    the Fmax achieved against the target, the critical path, the wall time."""
+    """What nextpnr made of a design on ``part``: resources used and available (as
+    :data:`.parts.RESOURCES`), the Fmax achieved against the target, the critical path, the
+    wall time."""
 
     part: Part
     used: dict[str, int]
+    available: dict[str, int]
     fmax_mhz: float
     target_mhz: float
     critical_path: CriticalPath | None
@@ -68,11 +70,11 @@ class PnrResult:
 
     def __str__(self) -> str:
         met = "met" if self.fmax_mhz >= self.target_mhz else "not met"
-        line = (f"{self.part.name}: placed and routed in {self.seconds:.0f} s: "
-                f"{self.part.utilization(self.used)}; Fmax {self.fmax_mhz:.1f} MHz "
+        line = (f"{self.part.label}: placed and routed in {self.seconds:.0f} s: "
+                f"{self.part.utilization(self.used, self.available)}; Fmax {self.fmax_mhz:.1f} MHz "
                 f"(target {self.target_mhz:g} MHz {met})")
         if self.critical_path is not None:
-            line += f"\n{self.part.name}: critical path {self.critical_path}"
+            line += f"\n{self.part.label}: critical path {self.critical_path}"
         return line
 
 
@@ -107,9 +109,9 @@ def place_and_route(netlist: Path, part: Part, *, frequency: float,
                timeout)
         shutil.move(base / packed, bitstream)
     fmax = min(clock["achieved"] for clock in result["fmax"].values())
-    used = {resource: result["utilization"][bel]["used"]
-            for resource, bel in NEXTPNR_BELS.items()}
-    return PnrResult(part, used, fmax, frequency,
+    counts = {key: {resource: result["utilization"][bel][key]
+                     for resource, bel in NEXTPNR_BELS.items()} for key in ("used", "available")}
+    return PnrResult(part, counts["used"], counts["available"], fmax, frequency,
                      critical_path(result["critical_paths"], submodule), run.seconds)
 
 
