@@ -7,13 +7,13 @@ routed by nextpnr on ECP5 (:mod:`.pnr`, behind the pins of :mod:`.pins`); :mod:`
 writes the core as Verilog. See docs/fpga.md.
 """
 
-from .fit import MisfitError, PartFit, fit
+from .fit import PartFit, fit
 from .parts import PARTS, Part
 from .pnr import PnrResult, place_and_route
 from .synth import LatchError, SynthError, SynthResult, synthesize, synthesize_rtlil
 from .targets import TARGETS
 from .tops import UNITS, UnitTop, build
 
-__all__ = ["PARTS", "TARGETS", "UNITS", "LatchError", "MisfitError", "Part", "PartFit",
+__all__ = ["PARTS", "TARGETS", "UNITS", "LatchError", "Part", "PartFit",
            "PnrResult", "SynthError", "SynthResult", "UnitTop", "build", "fit",
            "place_and_route", "synthesize", "synthesize_rtlil"]

@@ -4,7 +4,7 @@
 the five-pin :class:`~.pins.PinWrapper` and, if yosys's counts fit the part, through nextpnr
 (:mod:`.pnr`), whose counts are the ones reported. A Xilinx part gets yosys's counts against
 its capacity: no open place and route for 7-series or UltraScale+ is used. A design that needs
-more of a resource than the part has raises :class:`MisfitError`.
+more of a resource than a part has is not placed there; its result says by how much.
 """
 
 from __future__ import annotations
@@ -19,27 +19,28 @@ from amaranth.lib import wiring
 from .parts import RESOURCES, Part
 from .pins import PinWrapper
 from .pnr import PnrResult, place_and_route
-from .synth import SynthError, SynthResult, synthesize
-
-
-class MisfitError(SynthError):
-    """The design needs more of a resource than the part has; the message says by how much."""
+from .synth import SynthResult, synthesize
 
 
 @dataclass(frozen=True)
 class PartFit:
-    """A design on one part: yosys's counts, and nextpnr's result on an ECP5 part."""
+    """A design on one part: yosys's counts, nextpnr's result on an ECP5 part it fits, and
+    ``misfit``, the line saying what it lacks if it does not fit (:meth:`.Part.misfit`)."""
 
     part: Part
     synthesis: SynthResult
     pnr: PnrResult | None
+    misfit: str | None
 
     def __str__(self) -> str:
         if self.pnr is not None:
             return str(self.pnr)
         used = {resource: getattr(self.synthesis, resource) for resource in RESOURCES}
-        return (f"{self.part.label}: {self.part.utilization(used)} (synthesis only: no open "
-                f"place and route for {self.synthesis.target})")
+        routed = self.part.nextpnr_device is not None
+        note = ("not placed" if routed else
+                f"synthesis only: no open place and route for {self.synthesis.target}")
+        return (f"{self.part.label}: {self.part.utilization(used)} ({note})"
+                + ("; does not fit" if self.misfit else ""))
 
 
 def fit(design: wiring.Component, parts: list[Part], *, name: str, frequency: float,
@@ -50,8 +51,9 @@ def fit(design: wiring.Component, parts: list[Part], *, name: str, frequency: fl
 
     ``frequency`` (MHz) is nextpnr's target; ``bitstream`` (one ECP5 part only) is where
     ecppack writes the bitstream. ``on_synthesis`` is called with each synthesis result as it
-    comes, ``progress`` with yosys's passes and nextpnr's phases. Raises MisfitError when a part
-    is too small, SynthError when a tool fails (``timeout`` is per tool run).
+    comes, ``progress`` with yosys's passes and nextpnr's phases. A part too small gets no
+    place and route (:attr:`PartFit.misfit`). Raises SynthError when a tool fails
+    (``timeout`` is per tool run).
     """
     placed = [part for part in parts if part.nextpnr_device is not None]
     if bitstream is not None and len(placed) != 1:
@@ -71,11 +73,9 @@ def fit(design: wiring.Component, parts: list[Part], *, name: str, frequency: fl
             synthesis = synthesized[part.target]
             misfit = part.misfit({resource: getattr(synthesis, resource)
                                   for resource in RESOURCES})
-            if misfit is not None:
-                raise MisfitError(f"{name} {misfit}")
             pnr = None
-            if routed:
+            if routed and misfit is None:
                 pnr = place_and_route(workdir / part.target / f"{name}.json", part,
                                       frequency=frequency, bitstream=bitstream,
                                       timeout=timeout, progress=progress)
-            yield PartFit(part, synthesis, pnr)
+            yield PartFit(part, synthesis, pnr, misfit and f"{name} {misfit}")

@@ -69,10 +69,10 @@ class PnrResult:
     seconds: float
 
     def __str__(self) -> str:
-        met = "met" if self.fmax_mhz >= self.target_mhz else "not met"
+        met = "meets" if self.fmax_mhz >= self.target_mhz else "misses"
         line = (f"{self.part.label}: placed and routed in {self.seconds:.0f} s: "
                 f"{self.part.utilization(self.used, self.available)}; Fmax {self.fmax_mhz:.1f} MHz "
-                f"(target {self.target_mhz:g} MHz {met})")
+                f"({met} the {self.target_mhz:g} MHz target)")
         if self.critical_path is not None:
             line += f"\n{self.part.label}: critical path {self.critical_path}"
         return line

@@ -126,8 +126,9 @@ def synthesize_rtlil(text: str, target: str, *, name: str, timeout: float | None
         if latches:  # before any failure: mapping latches can fail (ECP5 makes logic loops)
             raise LatchError(f"{name} on {target}: latches driving {', '.join(latched)} "
                              f"(cells {', '.join(latches)})")
-        if status != 0:
-            errors = [line for line in log if line.startswith("ERROR")] or log[-1:]
+        if status != 0:  # an assertion's ERROR line may reach only the log file
+            logged = _lines(base / "yosys.log")
+            errors = [line for line in [*log, *logged] if line.startswith("ERROR")] or log[-1:]
             raise SynthError(f"{target}: yosys failed (status {status}): "
                              + (errors[0] if errors else "no output"))
         stat = json.loads((base / "stat.json").read_text())
@@ -144,9 +145,12 @@ def synthesize_rtlil(text: str, target: str, *, name: str, timeout: float | None
 
 def _listed(path: Path) -> list[str]:
     """Return the object names a yosys ``select -list`` wrote to ``path`` (none if missing)."""
-    if not path.exists():
-        return []
-    return [line.split("/", 1)[-1] for line in path.read_text().split()]
+    return [line.split("/", 1)[-1] for line in _lines(path)]
+
+
+def _lines(path: Path) -> list[str]:
+    """Return the lines of the text file ``path`` (none if it is missing)."""
+    return path.read_text(errors="replace").splitlines() if path.exists() else []
 
 
 def _memories(log: list[str], kind: Callable[[str], str]) -> dict[str, str]:

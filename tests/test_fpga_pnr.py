@@ -17,8 +17,8 @@ from .test_cli import assert_clean_error, vta
 # The smallest config that is still the whole core: one multiplier, shallow buffers, acc
 # deep enough for block RAM.
 CORE_CONFIG = sized_config({"uop": 4, "inp": 4, "wgt": 4, "acc": 9}, LOG_BATCH=0, LOG_BLOCK=0)
-# 64 multipliers: more than the LFE5U-25F's 28.
-WIDE_GEMM = sized_config(4, LOG_BATCH=0, LOG_BLOCK=3)
+# 2x4x4 = 32 multipliers: more than the LFE5U-25F's 28.
+WIDE_GEMM = sized_config(4, LOG_BATCH=1, LOG_BLOCK=2)
 SMALL_GEMM = sized_config(4, LOG_BATCH=0, LOG_BLOCK=2)
 UTILIZATION = re.compile(r"LUTs (\d+)/(\d+) \(\d+%\), FFs (\d+)/(\d+) \(\d+%\), "
                          r"BRAMs \(18 Kbit\) (\d+)/(\d+) \(\d+%\), DSPs (\d+)/(\d+) \(\d+%\)")
@@ -43,13 +43,14 @@ def test_smallest_core_places_and_routes_on_the_25f_and_packs_a_bitstream(tmp_pa
     used, available = dict(zip(RESOURCES, counts[::2])), dict(zip(RESOURCES, counts[1::2]))
     assert available == PARTS["LFE5U-25F"].capacity  # nextpnr's figures are the table's
     assert used["dsps"] == 6 and used["brams"] >= 1 and 0 < used["luts"] < available["luts"]
-    fmax = float(re.search(r"; Fmax ([\d.]+) MHz \(target 50 MHz (met|not met)\)$", routed)[1])
+    fmax = float(re.search(r"; Fmax ([\d.]+) MHz \((meets|misses) the 50 MHz target\)$", routed)[1])
     assert 5 < fmax < 500
     path = next(line for line in lines if line.startswith("LFE5U-25F: critical path "))
     assert re.match(r"LFE5U-25F: critical path [\d.]+ ns, \d+ logic levels, from \S+ to \S+ "
                     r"through \S", path), path
     assert lines[-1] == f"wrote {bitstream}"
     data = bitstream.read_bytes()
+    assert b"Part: LFE5U-25F" in data[:64]  # ecppack's header
     assert b"\xff\xff\xbd\xb3" in data[:4096]  # the ECP5 bitstream preamble
     assert len(data) > 100_000
 
@@ -57,7 +58,9 @@ def test_smallest_core_places_and_routes_on_the_25f_and_packs_a_bitstream(tmp_pa
 def test_a_design_too_big_for_the_part_is_one_line_naming_the_resource(tmp_path):
     result = vta("synth", "--config", write_config(tmp_path, WIDE_GEMM), "--unit", "gemm",
                  "--part", "LFE5U-25F")
-    assert_clean_error(result, "vta_gemm does not fit the LFE5U-25F: 64 DSPs of 28 (36 over)")
+    assert_clean_error(result, "vta_gemm does not fit the LFE5U-25F: 32 DSPs of 28 (4 over)")
+    assert result.stdout.splitlines()[-1].startswith("LFE5U-25F: LUTs ")
+    assert result.stdout.splitlines()[-1].endswith(", DSPs 32/28 (114%) (not placed); does not fit")
 
 
 def test_xilinx_parts_get_the_synthesis_counts_against_their_capacity():

@@ -371,6 +371,7 @@ def _fit_parts(design, unit: str, part_names, freq: float, bitstream: Path | Non
             click.echo(f"{result.target}: behind the pin wrapper (docs/fpga.md):")
         _report_synthesis(result)
 
+    misfits = []
     with _outputs() as outputs, _status_line("") as show:
         path = outputs.reserve(bitstream) if bitstream else None
         progress = None if show is None else (lambda status: show(f"vta synth: {status}"))
@@ -381,8 +382,12 @@ def _fit_parts(design, unit: str, part_names, freq: float, bitstream: Path | Non
                 if show is not None:
                     show("")
                 click.echo(str(result))
+                if result.misfit:
+                    misfits.append(result.misfit)
         except SynthError as err:
             raise Failure(str(err)) from None
+        if misfits:
+            raise Failure("; ".join(misfits))
         if path is not None:
             outputs.commit()
             click.echo(f"wrote {bitstream}")
