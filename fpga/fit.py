@@ -35,11 +35,10 @@ class PartFit:
     def __str__(self) -> str:
         if self.pnr is not None:
             return str(self.pnr)
-        used = {resource: getattr(self.synthesis, resource) for resource in RESOURCES}
         routed = self.part.nextpnr_device is not None
         note = ("not placed" if routed else
                 f"synthesis only: no open place and route for {self.synthesis.target}")
-        return (f"{self.part.label}: {self.part.utilization(used)} ({note})"
+        return (f"{self.part.label}: {self.part.utilization(_used(self.synthesis))} ({note})"
                 + ("; does not fit" if self.misfit else ""))
 
 
@@ -71,11 +70,15 @@ def fit(design: wiring.Component, parts: list[Part], *, name: str, frequency: fl
                 if on_synthesis is not None:
                     on_synthesis(part, synthesized[part.target])
             synthesis = synthesized[part.target]
-            misfit = part.misfit({resource: getattr(synthesis, resource)
-                                  for resource in RESOURCES})
+            misfit = part.misfit(_used(synthesis))
             pnr = None
             if routed and misfit is None:
                 pnr = place_and_route(workdir / part.target / f"{name}.json", part,
                                       frequency=frequency, bitstream=bitstream,
                                       timeout=timeout, progress=progress)
             yield PartFit(part, synthesis, pnr, misfit and f"{name} {misfit}")
+
+
+def _used(synthesis: SynthResult) -> dict[str, int]:
+    """Return what ``synthesis`` counted of each of :data:`.parts.RESOURCES`."""
+    return {resource: getattr(synthesis, resource) for resource in RESOURCES}

@@ -87,10 +87,12 @@ def test_misfit_names_every_resource_over_and_by_how_much():
     assert part.misfit({**used, "brams": 208, "dsps": 156}) is None
 
 
-def test_pin_wrapper_reaches_every_port_through_five_pins():
-    wrapper = PinWrapper(build("gemm", SMALL_GEMM))
+def test_pin_wrapper_puts_the_cores_ports_behind_five_pins():
+    wrapper = PinWrapper(build("core", CORE_CONFIG))
     inputs, outputs = wrapper.ports()
-    assert inputs and outputs
+    port_bits = sum(len(value) for value in inputs + outputs)
+    assert port_bits == 340  # 342 with the clock and reset
+    assert all(port_bits > part.io_pins for part in PARTS.values() if part.io_pins)
     assert set(wrapper.signature.members) | {"clk", "rst"} == set(PINS)
 
 
