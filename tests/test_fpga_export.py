@@ -1,5 +1,5 @@
-"""``vta export``: the core as Verilog whose ports are those docs/fpga.md lists, readable by yosys;
-bad input is one error line and no file."""
+"""``vta export``: the core as Verilog whose ports are those docs/fpga.md lists, read back by
+yosys and linted by Verilator; bad input is one error line and no file."""
 
 import json
 import re
@@ -10,6 +10,7 @@ import pytest
 from vtaref.fpga.export import ports
 from vtaref.impl.core import VtaCore
 from vtaref.impl.tools import find_tool, run_tool
+from vtaref.impl.verilator import verilator_command
 
 from .impl_support import sized_config
 from .test_cli import assert_clean_error, vta
@@ -62,6 +63,9 @@ def test_export_writes_verilog_that_yosys_reads_back_with_the_documented_ports(t
     assert text.startswith(f"// vta_core: the VTA core {CONFIG.name} with a 128-bit AXI4 port")
     assert "\nmodule vta_core(" in text
     assert sorted(read_back_ports(output)) == sorted(documented_ports(128))
+    lint = run_tool([*verilator_command(), "--lint-only", "-Wno-fatal", "-Wno-lint",
+                     "-Wno-style", "--top-module", "vta_core", output.name], cwd=tmp_path)
+    assert lint.returncode == 0, lint.output
 
 
 def test_export_refuses_a_bad_config_and_writes_nothing(tmp_path):
