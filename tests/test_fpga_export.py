@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from amaranth.hdl import Fragment
 
 from vtaref.fpga.export import ports
 from vtaref.impl.core import VtaCore
@@ -49,6 +50,7 @@ def test_documented_ports_are_the_cores(data_width):
     core = VtaCore(CONFIG, data_width=data_width)
     assert documented_ports(data_width) == [
         (port.name, port.width, port.direction) for port in ports(core)]
+    Fragment.get(core, platform=None)
 
 
 def test_export_writes_verilog_that_yosys_reads_back_with_the_documented_ports(tmp_path):

@@ -5,6 +5,7 @@ import json
 import re
 
 import pytest
+from amaranth.hdl import Fragment
 
 from vtaref import cli
 from vtaref.fpga import PARTS, SynthError, build, fit, pnr
@@ -94,6 +95,7 @@ def test_pin_wrapper_puts_the_cores_ports_behind_five_pins():
     assert port_bits == 340  # 342 with the clock and reset
     assert all(port_bits > part.io_pins for part in PARTS.values() if part.io_pins)
     assert set(wrapper.signature.members) | {"clk", "rst"} == set(PINS)
+    Fragment.get(wrapper, platform=None)
 
 
 def test_nextpnr_failure_is_one_line(tmp_path):
