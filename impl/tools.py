@@ -12,7 +12,8 @@ A YoWASP tool compiles its WebAssembly on first use and caches the machine code 
 rewrites it crashes (SIGBUS). :func:`run_tool` therefore gives every run of a YoWASP launcher a
 cache of its own, seeded with hard links to the modules already compiled (in
 :data:`YOWASP_CACHE`, per wasmtime version), and moves what a successful run compiled there
-atomically: a published module is never written again, so runs side by side are safe.
+atomically: a published module is never written again, so runs side by side are safe. A
+private cache left by a killed run is removed by the next run.
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ def _private_cache(shared: Path) -> Iterator[Path]:
     """Yield a new YoWASP cache holding hard links to the modules in ``shared``; remove it
     afterwards."""
     shared.mkdir(parents=True, exist_ok=True)
-    private = Path(tempfile.mkdtemp(prefix="run-", dir=shared.parent))
+    _remove_orphans(shared.parent)
+    private = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=shared.parent))
     try:
         for module in _modules(shared):
             link = private / module.relative_to(shared)
@@ -99,6 +101,15 @@ def _private_cache(shared: Path) -> Iterator[Path]:
         yield private
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+def _remove_orphans(folder: Path) -> None:
+    """Remove the private caches in ``folder`` whose process is gone (one killed before it
+    could remove its own)."""
+    for private in folder.glob("run-*-*"):
+        pid = private.name.split("-")[1]
+        if pid.isdigit() and not Path("/proc", pid).exists():
+            shutil.rmtree(private, ignore_errors=True)
 
 
 def _publish(private: Path, shared: Path) -> None:

@@ -71,6 +71,16 @@ def test_each_yowasp_run_has_a_cache_of_its_own_seeded_by_successful_runs(launch
     assert not any(os.path.exists(run.output[0]) for run in (failed, first, second))
 
 
+def test_a_killed_runs_cache_is_removed_by_the_next_run(launcher, tmp_path):
+    gone = tools.run_tool([sys.executable, "-c", "import os; print(os.getpid())"]).output[0]
+    orphan = tmp_path / "cache" / f"run-{gone}-abc" / "yowasp_fake"
+    orphan.mkdir(parents=True)
+    mine = tmp_path / "cache" / f"run-{os.getpid()}-abc"
+    mine.mkdir()
+    tools.run_tool([launcher, "0"])
+    assert not orphan.parent.exists() and mine.exists()
+
+
 def test_other_tools_keep_their_environment(monkeypatch):
     monkeypatch.setenv("YOWASP_CACHE_DIR", "/elsewhere")
     run = tools.run_tool([sys.executable, "-c", "import os; print(os.environ['YOWASP_CACHE_DIR'])"])
