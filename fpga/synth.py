@@ -67,11 +67,12 @@ class SynthResult:
                 f"{self.dsps} DSPs, {self.lutram} LUT-RAMs in {self.seconds:.1f} s")
 
 
-def script(name: str, command: str) -> str:
+def script(name: str, command: str, write_netlist: bool = False) -> str:
     """Return the yosys script that synthesizes ``name``.il with ``command``.
 
     Latches, and the wires they drive, are listed into latches.txt and latched.txt before
-    technology mapping (ECP5 maps latches to LUTs); the final cell counts go to stat.json.
+    technology mapping (ECP5 maps latches to LUTs); the final cell counts go to stat.json, and
+    with ``write_netlist`` the netlist to ``name``.json (what nextpnr reads).
     """
     return "\n".join([
         f"read_rtlil {name}.il",
@@ -82,6 +83,7 @@ def script(name: str, command: str) -> str:
         f"tee -q -o latched.txt select -list {LATCH_TYPES} %co:+[Q] w:* %i",
         f"{command} -top {name}",
         "tee -q -o stat.json stat -json",
+        *([f"write_json {name}.json"] if write_netlist else []),
     ]) + "\n"
 
 
@@ -90,19 +92,21 @@ def synthesize(design: wiring.Component, target: str, *, name: str = "vta_core",
     """Synthesize ``design`` for ``target`` (a name in :data:`.targets.TARGETS`).
 
     ``design``'s signature gives the top module's ports; ``name`` names the module. The
-    ``options`` (timeout, progress, workdir) and errors are those of :func:`synthesize_rtlil`.
+    ``options`` (timeout, progress, workdir, write_netlist) and errors are those of
+    :func:`synthesize_rtlil`.
     """
     return synthesize_rtlil(rtlil.convert(design, name=name), target, name=name, **options)
 
 
 def synthesize_rtlil(text: str, target: str, *, name: str, timeout: float | None = None,
                      progress: Callable[[str], None] | None = None,
-                     workdir: Path | None = None) -> SynthResult:
+                     workdir: Path | None = None, write_netlist: bool = False) -> SynthResult:
     """Synthesize module ``name`` of the RTLIL ``text`` for ``target``.
 
     Raises LatchError if the design has latches, SynthError if yosys fails or runs longer than
     ``timeout`` seconds. ``progress`` is called with each yosys pass as it starts. The files
-    (RTLIL, script, log) go to a temporary directory unless ``workdir`` is given.
+    (RTLIL, script, log) go to a temporary directory unless ``workdir`` is given; there, with
+    ``write_netlist``, yosys also writes the netlist ``name``.json for place and route.
     """
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r} (known: {', '.join(TARGETS)})")
@@ -112,7 +116,7 @@ def synthesize_rtlil(text: str, target: str, *, name: str, timeout: float | None
         base = Path(workdir) if workdir is not None else Path(scratch)
         base.mkdir(parents=True, exist_ok=True)
         (base / f"{name}.il").write_text(text)
-        (base / "synth.ys").write_text(script(name, spec.command))
+        (base / "synth.ys").write_text(script(name, spec.command, write_netlist))
         run = run_tool([yosys, "-l", "yosys.log", "-s", "synth.ys"], cwd=base, timeout=timeout,
                        on_line=None if progress is None else _pass_reporter(progress))
         if run.timed_out:
@@ -122,8 +126,9 @@ def synthesize_rtlil(text: str, target: str, *, name: str, timeout: float | None
         if latches:  # before any failure: mapping latches can fail (ECP5 makes logic loops)
             raise LatchError(f"{name} on {target}: latches driving {', '.join(latched)} "
                              f"(cells {', '.join(latches)})")
-        if status != 0:
-            errors = [line for line in log if line.startswith("ERROR")] or log[-1:]
+        if status != 0:  # an assertion's ERROR line may reach only the log file
+            logged = _lines(base / "yosys.log")
+            errors = [line for line in [*log, *logged] if line.startswith("ERROR")] or log[-1:]
             raise SynthError(f"{target}: yosys failed (status {status}): "
                              + (errors[0] if errors else "no output"))
         stat = json.loads((base / "stat.json").read_text())
@@ -140,9 +145,12 @@ def synthesize_rtlil(text: str, target: str, *, name: str, timeout: float | None
 
 def _listed(path: Path) -> list[str]:
     """Return the object names a yosys ``select -list`` wrote to ``path`` (none if missing)."""
-    if not path.exists():
-        return []
-    return [line.split("/", 1)[-1] for line in path.read_text().split()]
+    return [line.split("/", 1)[-1] for line in _lines(path)]
+
+
+def _lines(path: Path) -> list[str]:
+    """Return the lines of the text file ``path`` (none if it is missing)."""
+    return path.read_text(errors="replace").splitlines() if path.exists() else []
 
 
 def _memories(log: list[str], kind: Callable[[str], str]) -> dict[str, str]:

@@ -1,10 +1,11 @@
 """The FPGA families ``vta synth`` maps to, and how their primitive cells count as resources.
 
-Both families' block RAMs hold 18 Kbit (ECP5's DP16KD, a 7-series RAMB18E1; a RAMB36E1 counts
-as two), so ``brams`` is comparable across targets. ``luts`` counts logic LUTs: on ECP5 a LUT4,
-and two per CCU2C carry cell (a CCU2C is a slice's two LUT4s with their carry chain); on
-7-series LUT1 to LUT6. Memories in LUTs are counted apart, as LUT-RAM cells (``lutram``:
-ECP5's 16x4 TRELLIS_DPR16X4, 7-series' RAM32M, RAM64M, ... and shift registers).
+The families' block RAMs hold 18 Kbit (ECP5's DP16KD, a 7-series RAMB18E1, an UltraScale+
+RAMB18E2; a RAMB36 counts as two), so ``brams`` is comparable across targets. ``luts`` counts
+logic LUTs: on ECP5 a LUT4, and two per CCU2C carry cell (a CCU2C is a slice's two LUT4s with
+their carry chain); on Xilinx LUT1 to LUT6. Memories in LUTs are counted apart, as LUT-RAM
+cells (``lutram``: ECP5's 16x4 TRELLIS_DPR16X4, Xilinx's RAM32M, RAM64M, ... and shift
+registers).
 """
 
 from __future__ import annotations
@@ -69,4 +70,14 @@ XC7 = Target(
     memory_cells={"BLOCKRAM": "bram", "RAMB": "bram", "LUTRAM": "lutram"},
 )
 
-TARGETS = {target.name: target for target in (ECP5, XC7)}
+XCUP = Target(
+    name="xcup", description="Xilinx UltraScale+",
+    command="synth_xilinx -family xcup -flatten -noiopad",
+    luts=XC7.luts, ffs=XC7.ffs,
+    brams={"RAMB18E2": 1, "RAMB36E2": 2},
+    dsps={"DSP48E2": 1},
+    lutram={**XC7.lutram, "RAM32M16": 1, "RAM64M8": 1},
+    memory_cells=XC7.memory_cells,
+)
+
+TARGETS = {target.name: target for target in (ECP5, XC7, XCUP)}

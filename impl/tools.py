@@ -5,21 +5,35 @@ launchers), then on PATH, and names the package to install when a tool is missin
 :func:`run_tool` runs a command in a session of its own, hands each output line to a callback,
 and stops the whole session (the tool and everything it started) after a timeout. The
 simulation (:mod:`.verilator`), the proofs (:mod:`vtaref.proofs.sby`) and synthesis
-(:mod:`vtaref.fpga.synth`) all go through these two.
+(:mod:`vtaref.fpga`) all go through these two.
+
+A YoWASP tool compiles its WebAssembly on first use and caches the machine code in
+``$YOWASP_CACHE_DIR``; it writes that file in place, so a run that maps the file while another
+rewrites it crashes (SIGBUS). :func:`run_tool` therefore gives every run of a YoWASP launcher a
+cache of its own, seeded with hard links to the modules already compiled (in
+:data:`YOWASP_CACHE`, per wasmtime version), and moves what a successful run compiled there
+atomically: a published module is never written again, so runs side by side are safe. A
+private cache left by a killed run is removed by the next run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.metadata
 import os
 import shutil
 import signal
 import subprocess
 import sysconfig
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+YOWASP_CACHE = Path.home() / ".cache" / "vtaref" / "yowasp"  # compiled YoWASP modules
+YOWASP_LAUNCHER = "yowasp-"  # how the names of YoWASP's commands start
 
 
 class ToolError(RuntimeError):
@@ -57,7 +71,65 @@ def run_tool(command: list[str], *, cwd: Path | None = None, env: dict[str, str]
 
     Each output line (without its newline) goes to ``on_line`` as it arrives. After the
     timeout, every process of the tool's session is killed and the result says ``timed_out``.
+    A YoWASP launcher (and every YoWASP tool it starts) runs with a cache of its own (see the
+    module).
     """
+    if not Path(command[0]).name.startswith(YOWASP_LAUNCHER):
+        return _run(command, cwd, env, timeout, on_line)
+    shared = YOWASP_CACHE / f"wasmtime-{importlib.metadata.version('wasmtime')}"
+    with _private_cache(shared) as private:
+        run = _run(command, cwd, dict(os.environ if env is None else env,
+                                      YOWASP_CACHE_DIR=str(private)), timeout, on_line)
+        if run.returncode == 0 and not run.timed_out:
+            _publish(private, shared)
+    return run
+
+
+@contextlib.contextmanager
+def _private_cache(shared: Path) -> Iterator[Path]:
+    """Yield a new YoWASP cache holding hard links to the modules in ``shared``; remove it
+    afterwards."""
+    shared.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(shared.parent)
+    private = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=shared.parent))
+    try:
+        for module in _modules(shared):
+            link = private / module.relative_to(shared)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(OSError):  # no hard links here: the run compiles its own
+                os.link(module, link)
+        yield private
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _remove_orphans(folder: Path) -> None:
+    """Remove the private caches in ``folder`` whose process is gone (one killed before it
+    could remove its own)."""
+    for private in folder.glob("run-*-*"):
+        pid = private.name.split("-")[1]
+        if pid.isdigit() and not Path("/proc", pid).exists():
+            shutil.rmtree(private, ignore_errors=True)
+
+
+def _publish(private: Path, shared: Path) -> None:
+    """Move the modules compiled into the cache ``private`` (those not linked from ``shared``)
+    to ``shared``, each in one atomic rename."""
+    for module in _modules(private):
+        if module.stat().st_nlink == 1:
+            target = shared / module.relative_to(private)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(module, target)
+
+
+def _modules(cache: Path) -> list[Path]:
+    """Return the compiled modules in a YoWASP cache (package/wasm file/digest)."""
+    return [path for path in cache.glob("*/*/*") if path.is_file()]
+
+
+def _run(command: list[str], cwd: Path | None, env: dict[str, str] | None,
+         timeout: float | None, on_line: Callable[[str], None] | None) -> ToolRun:
+    """Run ``command`` as :func:`run_tool` says, with no cache of its own."""
     lines = []
     expired = threading.Event()
     started = time.perf_counter()

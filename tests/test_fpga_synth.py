@@ -122,7 +122,7 @@ def test_missing_yosys_is_named(monkeypatch):
 
 
 def test_unknown_target_and_unit():
-    with pytest.raises(ValueError, match=r"^unknown target 'ice40' \(known: ecp5, xc7\)$"):
+    with pytest.raises(ValueError, match=r"^unknown target 'ice40' \(known: ecp5, xc7, xcup\)$"):
         synthesize(build("gemm", GEMM_CONFIG), "ice40")
     with pytest.raises(ValueError, match=r"^unknown unit 'fetch' \(known: core, gemm, alu\)$"):
         build("fetch", GEMM_CONFIG)

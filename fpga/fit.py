@@ -1,0 +1,84 @@
+"""Fit a design on FPGA parts (:mod:`.parts`): synthesis, the capacity check, place and route.
+
+:func:`fit` synthesizes the design once per family. On an ECP5 part the design goes behind
+the five-pin :class:`~.pins.PinWrapper` and, if yosys's counts fit the part, through nextpnr
+(:mod:`.pnr`), whose counts are the ones reported. A Xilinx part gets yosys's counts against
+its capacity: no open place and route for 7-series or UltraScale+ is used. A design that needs
+more of a resource than a part has is not placed there; its result says by how much.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.lib import wiring
+
+from .parts import RESOURCES, Part
+from .pins import PinWrapper
+from .pnr import PnrResult, place_and_route
+from .synth import SynthResult, synthesize
+
+
+@dataclass(frozen=True)
+class PartFit:
+    """A design on one part: yosys's counts, nextpnr's result on an ECP5 part it fits, and
+    ``misfit``, the line saying what it lacks if it does not fit (:meth:`.Part.misfit`)."""
+
+    part: Part
+    synthesis: SynthResult
+    pnr: PnrResult | None
+    misfit: str | None
+
+    def __str__(self) -> str:
+        if self.pnr is not None:
+            return str(self.pnr)
+        routed = self.part.nextpnr_device is not None
+        note = ("not placed" if routed else
+                f"synthesis only: no open place and route for {self.synthesis.target}")
+        return (f"{self.part.label}: {self.part.utilization(_used(self.synthesis))} ({note})"
+                + ("; does not fit" if self.misfit else ""))
+
+
+def fit(design: wiring.Component, parts: list[Part], *, name: str, frequency: float,
+        bitstream: Path | None = None, timeout: float | None = None,
+        on_synthesis: Callable[[Part, SynthResult], None] | None = None,
+        progress: Callable[[str], None] | None = None) -> Iterator[PartFit]:
+    """Yield how ``design`` (module ``name``) fits each of ``parts``, in order.
+
+    ``frequency`` (MHz) is nextpnr's target; ``bitstream`` (one ECP5 part only) is where
+    ecppack writes the bitstream. ``on_synthesis`` is called with each synthesis result as it
+    comes, ``progress`` with yosys's passes and nextpnr's phases. A part too small gets no
+    place and route (:attr:`PartFit.misfit`). Raises SynthError when a tool fails
+    (``timeout`` is per tool run).
+    """
+    placed = [part for part in parts if part.nextpnr_device is not None]
+    if bitstream is not None and len(placed) != 1:
+        raise ValueError("a bitstream needs exactly one ECP5 part")
+    synthesized: dict[str, SynthResult] = {}
+    with tempfile.TemporaryDirectory(prefix="vtaref-fit-") as scratch:
+        workdir = Path(scratch)
+        for part in parts:
+            routed = part.nextpnr_device is not None
+            if part.target not in synthesized:
+                top = PinWrapper(design) if routed else design
+                synthesized[part.target] = synthesize(
+                    top, part.target, name=name, timeout=timeout, progress=progress,
+                    workdir=workdir / part.target, write_netlist=routed)
+                if on_synthesis is not None:
+                    on_synthesis(part, synthesized[part.target])
+            synthesis = synthesized[part.target]
+            misfit = part.misfit(_used(synthesis))
+            pnr = None
+            if routed and misfit is None:
+                pnr = place_and_route(workdir / part.target / f"{name}.json", part,
+                                      frequency=frequency, bitstream=bitstream,
+                                      timeout=timeout, progress=progress)
+            yield PartFit(part, synthesis, pnr, misfit and f"{name} {misfit}")
+
+
+def _used(synthesis: SynthResult) -> dict[str, int]:
+    """Return what ``synthesis`` counted of each of :data:`.parts.RESOURCES`."""
+    return {resource: getattr(synthesis, resource) for resource in RESOURCES}

