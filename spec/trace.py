@@ -65,10 +65,14 @@ class JsonTracer:
         self.values = values
         self.records: dict[int, str] = {}
 
+    def lines(self) -> list[str]:
+        """Return the recorded lines, in program order."""
+        return [self.records[index] for index in sorted(self.records)]
+
     def dump(self, out: TextIO) -> None:
         """Write the recorded lines, in program order."""
-        for index in sorted(self.records):
-            out.write(self.records[index] + "\n")
+        for line in self.lines():
+            out.write(line + "\n")
 
     def __call__(self, index: int, insn: Insn, stage: Stage, clock: tuple, tokens: dict,
                  access: Access, state: MachineState) -> None:
