@@ -74,10 +74,12 @@ def simulate(config: VtaConfig, requests: list[RunRequest], *,
         members = logs[0].members()
         ports = [getattr(core.retire, member) for member in members]
         signals = [value for port in ports for value in (port.valid, port.payload.as_value())]
+        cycle = 0
         async for _, _, *values in ctx.tick().sample(*signals):
             for k, member in enumerate(members):
                 if values[2 * k]:
-                    logs[-1].record(member, values[2 * k + 1])
+                    logs[-1].record(member, values[2 * k + 1], cycle)
+            cycle += 1
 
     async def host(ctx):
         for request in requests:

@@ -41,20 +41,25 @@ def lanes(space: str, config, row: int) -> list[int]:
 
 
 class RetireLog:
-    """The retirement port's events of one run of the core for ``config``, by program index."""
+    """The retirement port's events of one run of the core for ``config``: all of them in
+    ``events``, in the order they came; retirements and writes by program index."""
 
     def __init__(self, config):
         self.config = config
         self.layouts = {stage: retire.retirement_layout() for stage in retire.STAGES}
         self.layouts |= {space: retire.write_layout(space, config) for space in retire.SPACES}
-        self.layouts["dram"] = retire.dram_write_layout(config)
+        self.layouts |= {"gemm": retire.gemm_visit_layout(config),
+                         "alu": retire.alu_visit_layout(config),
+                         "dram": retire.dram_write_layout(config)}
+        self.events: list[tuple[int, str, dict[str, int]]] = []  # cycle, member, record
         self.retired: dict[int, tuple[str, dict[str, int]]] = {}  # index -> stage, record
         self.effects: dict[int, Effects] = defaultdict(Effects)
         self.duplicates: list[int] = []  # indices retired more than once
 
-    def record(self, member: str, payload: int) -> None:
-        """Take one event of the port's ``member`` (its payload as an integer)."""
+    def record(self, member: str, payload: int, cycle: int) -> None:
+        """Take one event of the port's ``member`` (its payload as an integer) in ``cycle``."""
         fields = unpack(self.layouts[member], payload)
+        self.events.append((cycle, member, fields))
         index = fields["index"]
         if member in retire.STAGES:
             if index in self.retired:
@@ -64,7 +69,7 @@ class RetireLog:
             size = self.config.out_elem_bytes
             for offset, byte in enumerate(fields["data"].to_bytes(size, "little")):
                 self.effects[index].dram[(fields["addr"] + offset) & 0xFFFF_FFFF] = byte
-        else:
+        elif member in retire.SPACES:
             rows = self.effects[index].rows.setdefault(member, {})
             rows[fields["addr"]] = lanes(member, self.config, fields["data"])
 
