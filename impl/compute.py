@@ -52,14 +52,21 @@ class LocalLoad(wiring.Component):
     buffer's address width). ACC_8BIT lanes are sign-extended to the accumulator width.
     ``x_size == 0``, or another memory type or opcode, moves nothing.
 
+    With ``retire``, ``element_addr`` is the DRAM byte address of the element a write with
+    ``from_dram`` high came from (:mod:`.retire`).
+
     ``busy`` is high from the cycle after ``cmd`` is taken until every write has landed. No
     write happens while ``hold`` is high (DRAM commands still go out); each DRAM element is
     written in the cycle it arrives, padding rows at one per cycle. Rows contiguous in DRAM
     (``x_stride == x_size``) are read with a single element command, other rows with one each.
     """
 
-    def __init__(self, config: VtaConfig):
+    def __init__(self, config: VtaConfig, *, retire: bool = False):
         self._config = config
+        self.retire = retire
+        if retire:
+            self.element = retire_port.ArrivingElement()
+            self.from_dram = Signal()
         members = {
             "cmd": In(stream.Signature(insn_layout(spec_isa.Load, config))),
             "hold": In(1),
@@ -123,6 +130,9 @@ class LocalLoad(wiring.Component):
         step = running & ~self.hold & Mux(in_data, data_valid, 1)
         with m.If(step & in_data):
             m.d.sync += arriving.eq(arriving - 1)
+        if self.retire:
+            self.element.track(m, cmd_taken, commands.addr, step & in_data, scaled(insn, 1))
+            m.d.comb += self.from_dram.eq(in_data)
 
         acc_row = Signal(scratchpad.row_layout("acc", config))
         with m.If(selected[MemType.ACC_8BIT]):
@@ -226,7 +236,7 @@ class Compute(wiring.Component):
         config = self._config
         m.submodules.gemm = gemm = TensorGemm(config)
         m.submodules.alu = alu = TensorAlu(config)
-        m.submodules.loader = loader = LocalLoad(config)
+        m.submodules.loader = loader = LocalLoad(config, retire=self.retire)
         for outer, inner in ((self.uop_gemm, gemm.uop), (self.inp, gemm.inp),
                              (self.wgt, gemm.wgt), (self.acc_gemm, gemm.acc_rd),
                              (self.uop_alu, alu.uop), (self.acc_dst, alu.acc_dst),
@@ -381,8 +391,10 @@ class Compute(wiring.Component):
             m.d.sync += loading.eq(head_index)
         acc_writer = Mux(gemm.acc_wr.en, issued[gemm].index,
                          Mux(alu.acc_wr.en, issued[alu].index, loading))
-        retire_port.report_write(m, self.uop_written, self.uop_wr, loading)
-        retire_port.report_write(m, self.acc_written, self.acc_wr, acc_writer)
+        retire_port.report_write(m, self.uop_written, self.uop_wr, loading, loader.from_dram,
+                                 loader.element.addr)
+        retire_port.report_write(m, self.acc_written, self.acc_wr, acc_writer,
+                                 loader.acc_wr.en & loader.from_dram, loader.element.addr)
 
 
 GEMM_READ_TO_WRITE = 2  # cycles from TensorGemm's inp/wgt read data to its acc write

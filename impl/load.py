@@ -98,9 +98,13 @@ class Load(wiring.Component):
         # Instructions and tokens.
         if self.retire:
             retirements = retire_port.Retirements(self)
+            element = retire_port.ArrivingElement()
+            element.track(m, cmd_taken, commands.addr, step & walk.in_data,
+                          Mux(is_wgt, config.wgt_elem_bytes, config.inp_elem_bytes))
             for space in ("inp", "wgt"):
                 retire_port.report_write(m, getattr(self, f"{space}_written"),
-                                         getattr(self, f"{space}_wr"), retirements.index)
+                                         getattr(self, f"{space}_wr"), retirements.index,
+                                         walk.in_data, element.addr)
         with m.FSM():
             with m.State("IDLE"):
                 take_insn(m, self.insn, raw, "POP")

@@ -18,7 +18,7 @@ the instruction queues carry the number along. Spaces are named as in :mod:`vtar
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import Out
 
@@ -43,11 +43,15 @@ def retirement_layout() -> data.StructLayout:
 
 
 def write_layout(space: str, config: VtaConfig) -> data.StructLayout:
-    """Return one write of a row of scratchpad ``space`` by the instruction ``index``."""
+    """Return one write of a row of scratchpad ``space`` by the instruction ``index``: with
+    ``from_dram``, a LOAD read ``data`` from the element at byte address ``dram_addr``
+    (else the row is padding, or a GEMM or ALU result, and ``dram_addr`` is 0)."""
     return data.StructLayout({
         "index": unsigned(INDEX_WIDTH),
         "addr": unsigned(scratchpad.addr_width(space, config)),
         "data": scratchpad.row_layout(space, config),
+        "from_dram": 1,
+        "dram_addr": unsigned(ports.ADDR_WIDTH),
     })
 
 
@@ -143,7 +147,25 @@ class Retirements:
                      record.payload.push_next.eq(push_next)]
 
 
-def report_write(m: Module, event, port, index) -> None:
+def report_write(m: Module, event, port, index, from_dram=0, dram_addr=0) -> None:
     """Drive the write ``event`` from scratchpad write ``port``, the writer being ``index``."""
     m.d.comb += [event.valid.eq(port.en), event.payload.index.eq(index),
-                 event.payload.addr.eq(port.addr), event.payload.data.eq(port.data)]
+                 event.payload.addr.eq(port.addr), event.payload.data.eq(port.data),
+                 event.payload.from_dram.eq(from_dram),
+                 event.payload.dram_addr.eq(Mux(from_dram, dram_addr, 0))]
+
+
+class ArrivingElement:
+    """The DRAM byte address ``addr`` of the next element to arrive for a stage that sends
+    element commands one at a time and takes their elements in order."""
+
+    def __init__(self):
+        self.addr = Signal(ports.ADDR_WIDTH)
+
+    def track(self, m: Module, cmd_taken, cmd_addr, arrived, elem_bytes) -> None:
+        """Restart at ``cmd_addr`` when ``cmd_taken``; move on by ``elem_bytes`` when an
+        element ``arrived``."""
+        with m.If(cmd_taken):
+            m.d.sync += self.addr.eq(cmd_addr)
+        with m.Elif(arrived):
+            m.d.sync += self.addr.eq(self.addr + elem_bytes)

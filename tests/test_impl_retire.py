@@ -1,8 +1,9 @@
 # amaranth: UnusedElaboratable=no
 """The retirement port (VtaCore(retire=True)): the RTL's trace equals the spec's line for line on
-random programs, every GEMM and ALU visit it reports computes the spec's result from the values
-it reports reading, those values are what the port last reported written there, and a wrong
-ALU immediate is blamed on its own instruction, not on the STORE that shows it."""
+random programs; every GEMM and ALU visit it reports computes the spec's result from the values it
+reports reading, which are what the port last reported written there; every row a LOAD reports
+reading from DRAM is there; and a wrong ALU immediate is blamed on its own instruction, not on the
+STORE that shows it."""
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from vtaref.impl.run import RtlError, rtl_trace, run_checked
 from vtaref.spec import Alu, AluOp, Finish, Load, MemType, ProgramBuilder, Store, Uop, isa
 from vtaref.spec.runner import run_image
 from vtaref.spec.semantics import FSIM, alu_apply
+from vtaref.spec.state import element_formats
 from vtaref.spec.strategies import conv2d_programs, pipelined_programs, tiled_gemm_programs
 from vtaref.spec.strategies.actions import ProgramMachine, RandomProgram, slot_counts
 from vtaref.spec.trace import JsonTracer
@@ -52,7 +54,7 @@ def test_the_port_exists_only_when_asked_for():
 
 class RandomProgramsTraced(ProgramMachine):
     """Random instructions; the RTL's trace of the finished program, values included, is the
-    spec's, line for line."""
+    spec's, line for line, and every visit and LOAD the port reports is consistent."""
 
     @initialize(name=st.sampled_from(sorted(CONFIGS)), bus=bus_models(), slots=slot_counts())
     def start(self, name, bus, slots):
@@ -64,6 +66,8 @@ class RandomProgramsTraced(ProgramMachine):
             image = self.program.build()
             checked = traced_run(image, self.bus)
             assert rtl_trace(image, checked.rtl, values=True).lines() == spec_trace(image)
+            check_visits(image.config, checked.rtl.retired)
+            check_loads(image, checked.rtl.retired)
 
 
 RandomProgramsTraced.TestCase.settings = settings(max_examples=10, stateful_step_count=10)
@@ -80,6 +84,7 @@ def test_structured_programs_trace_as_the_spec(data):
     checked = traced_run(image)
     assert rtl_trace(image, checked.rtl).lines() == spec_trace(image, values=False)
     check_visits(config, checked.rtl.retired)
+    assert check_loads(image, checked.rtl.retired)  # every structured program loads something
 
 
 def wrapped(values, width: int) -> np.ndarray:
@@ -130,6 +135,34 @@ def check_visits(config, log: RetireLog) -> None:
             if member in retire.SPACES:
                 written[member][fields["addr"]] = lanes(member, config, fields["data"])
     assert visits == sum(1 for event in log.events if event[1] in ("gemm", "alu"))
+
+
+def check_loads(image, log: RetireLog) -> int:
+    """Check every row a LOAD reports reading from DRAM: it is the element at the reported
+    address, as DRAM held it then (the image, and what STOREs the port reported wrote).
+    Return how many rows were checked."""
+    config = image.config
+    dram = bytearray(image.dram)
+    loaded = 0
+    for _, member, fields in log.events:
+        if member == "dram":
+            offset = fields["addr"] - image.dram_base
+            data = fields["data"].to_bytes(config.out_elem_bytes, "little")
+            dram[offset:offset + len(data)] = data
+        elif member in retire.SPACES and fields["from_dram"]:
+            offset = fields["dram_addr"] - image.dram_base
+            _, retired = log.retired[fields["index"]]
+            insn = isa.decode(retired["insn"].to_bytes(16, "little"), config)
+            element = element_formats(config)[MemType(insn.memory_type)]
+            raw = int.from_bytes(dram[offset:offset + element.bytes], "little")
+            if insn.memory_type == MemType.ACC_8BIT:
+                expected = list(wrapped([(raw >> (8 * k)) & 0xFF for k in range(element.lanes)],
+                                        8))
+            else:
+                expected = lanes(member, config, raw)
+            assert lanes(member, config, fields["data"]) == expected
+            loaded += 1
+    return loaded
 
 
 def alu_chain(config, bad: int = 9) -> "ProgramImage":  # noqa: F821
