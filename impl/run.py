@@ -155,7 +155,7 @@ def simulate_many(images: list[ProgramImage], *, simulator: str = "verilator",
                                    cycles))
         margins.append((before, len(image.dram)))
     runs = engine.simulate(configs.pop(), requests, data_width=data_width, vcd=vcd, bus=bus,
-                           **({"retire": True} if retire else {}))
+                           retire=retire)
     return [replace(run, dram=run.dram[before:before + size])
             for run, (before, size) in zip(runs, margins, strict=True)]
 
