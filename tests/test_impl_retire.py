@@ -36,10 +36,10 @@ def spec_trace(image, values=True) -> list[str]:
     return tracer.lines()
 
 
-def traced_run(image, bus=None):
-    """Run ``image`` on the Amaranth simulator with the port; check it matches the spec."""
+def traced_run(image, bus=None, simulator="amaranth"):
+    """Run ``image`` on ``simulator`` with the port; check it matches the spec."""
     options = {} if bus is None else {"bus": bus}
-    checked = run_checked(image, simulator="amaranth", trace=True, **options)
+    checked = run_checked(image, simulator=simulator, trace=True, **options)
     assert checked.matches, checked.mismatch
     return checked
 
@@ -54,7 +54,10 @@ def test_the_port_exists_only_when_asked_for():
 
 class RandomProgramsTraced(ProgramMachine):
     """Random instructions; the RTL's trace of the finished program, values included, is the
-    spec's, line for line, and every visit and LOAD the port reports is consistent."""
+    spec's, line for line, and every visit and LOAD the port reports is consistent (on the
+    Amaranth simulator; :class:`RandomProgramsTracedByVerilator` on Verilator)."""
+
+    simulator = "amaranth"
 
     @initialize(name=st.sampled_from(sorted(CONFIGS)), bus=bus_models(), slots=slot_counts())
     def start(self, name, bus, slots):
@@ -64,7 +67,7 @@ class RandomProgramsTraced(ProgramMachine):
     def teardown(self):
         if self.program is not None:  # None only when start itself failed
             image = self.program.build()
-            checked = traced_run(image, self.bus)
+            checked = traced_run(image, self.bus, self.simulator)
             assert rtl_trace(image, checked.rtl, values=True).lines() == spec_trace(image)
             check_visits(image.config, checked.rtl.retired)
             check_loads(image, checked.rtl.retired)
@@ -72,6 +75,15 @@ class RandomProgramsTraced(ProgramMachine):
 
 RandomProgramsTraced.TestCase.settings = settings(max_examples=10, stateful_step_count=10)
 test_random_programs_trace_as_the_spec = RandomProgramsTraced.TestCase
+
+
+class RandomProgramsTracedByVerilator(RandomProgramsTraced):
+    simulator = "verilator"  # a model with the port, built apart from the default one
+
+
+RandomProgramsTracedByVerilator.TestCase.settings = settings(max_examples=40,
+                                                             stateful_step_count=16)
+test_random_programs_trace_as_the_spec_on_verilator = RandomProgramsTracedByVerilator.TestCase
 
 
 @settings(max_examples=6)

@@ -20,7 +20,7 @@ RTL = ("--backend", "rtl", "--simulator", "amaranth")
 
 def test_the_rtl_traces_as_the_spec(tmp_path):
     paths = {}
-    for name, backend in (("spec", ()), ("rtl", RTL)):
+    for name, backend in (("spec", ()), ("rtl", RTL), ("verilator", ("--backend", "rtl"))):
         for values in ((), ("--trace-values",)):
             paths[name, bool(values)] = trace = tmp_path / f"{name}{len(values)}.jsonl"
             result = vta("run", CASE, "-o", tmp_path / f"{name}.bin", "--trace", trace,
@@ -28,6 +28,7 @@ def test_the_rtl_traces_as_the_spec(tmp_path):
             assert result.returncode == 0, result.stderr
     for values in (False, True):
         assert paths["spec", values].read_bytes() == paths["rtl", values].read_bytes()
+        assert paths["spec", values].read_bytes() == paths["verilator", values].read_bytes()
     result = vta("trace-diff", paths["spec", True], paths["rtl", True])
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("agree on all 18 instructions")
@@ -125,8 +126,6 @@ def test_bad_traces_are_one_error_line(tmp_path, spec_trace):
 
 @pytest.mark.parametrize("options, message", [
     (["--trace-values"], "--trace-values needs --trace FILE"),
-    (["--trace", "t.jsonl", "--backend", "rtl"],
-     "--trace on the RTL needs --simulator amaranth"),
     (["--trace", "t.jsonl", "--runner", "true {image} {out}"],
      "--trace needs --backend spec or rtl, not external"),
 ])

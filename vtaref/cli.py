@@ -154,8 +154,7 @@ def _backend(backend: str, runner: str | None, timeout: float, simulator: str, d
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Where to write the final DRAM contents (same base and size as dram.bin).")
 @click.option("--trace", type=click.Path(path_type=Path),
-              help="Write one JSON line per executed instruction to this file (spec, or rtl "
-                   "with --simulator amaranth).")
+              help="Write one JSON line per executed instruction to this file (spec or rtl).")
 @click.option("--trace-values", is_flag=True,
               help="With --trace: each line also holds the values written, not only digests.")
 @click.option("--vcd", type=click.Path(path_type=Path),
@@ -168,9 +167,6 @@ def run(image_dir, output, trace, trace_values, vcd, **options):
     if trace_values and not trace:
         raise Failure("--trace-values needs --trace FILE")
     if trace and backend.name == "rtl":
-        if backend.simulator != "amaranth":
-            raise Failure("--trace on the RTL needs --simulator amaranth (the Verilator model "
-                          "has no retirement port)")
         backend.trace = True
     elif trace and not isinstance(backend, SpecBackend):
         raise Failure(f"--trace needs --backend spec or rtl, not {backend.name}")
