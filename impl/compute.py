@@ -52,8 +52,8 @@ class LocalLoad(wiring.Component):
     buffer's address width). ACC_8BIT lanes are sign-extended to the accumulator width.
     ``x_size == 0``, or another memory type or opcode, moves nothing.
 
-    With ``retire``, ``element_addr`` is the DRAM byte address of the element a write with
-    ``from_dram`` high came from (:mod:`.retire`).
+    With ``retire``, for :mod:`.retire`: ``from_dram`` is high while the row being written
+    comes from DRAM (not padding), and ``element.addr`` is then the byte address it came from.
 
     ``busy`` is high from the cycle after ``cmd`` is taken until every write has landed. No
     write happens while ``hold`` is high (DRAM commands still go out); each DRAM element is
@@ -418,9 +418,10 @@ class _IssuedInstructions:
             command.uop_end > command.uop_bgn, command.uop_end - command.uop_bgn, 0)
         layout = data.StructLayout({"index": len(head_index), "insn": INS_WIDTH,
                                     "visits": len(visits)})
-        # At most one command per cycle enters, and the last leaves LATENCY cycles after its
-        # last visit began.
-        queue = fifo.SyncFIFO(width=layout.size, depth=unit.LATENCY + 2)
+        # At most one command enters per cycle, and each leaves with its last write, within
+        # visits + LATENCY cycles of entering: twice that many entries for one-visit commands
+        # leaves a margin.
+        queue = fifo.SyncFIFO(width=layout.size, depth=2 * (unit.LATENCY + 1))
         m.submodules[f"{type(unit).__name__.lower()}_issued"] = queue
         entry = data.View(layout, queue.w_data)
         m.d.comb += [queue.w_en.eq(unit.cmd.valid & unit.cmd.ready & (visits != 0)),
