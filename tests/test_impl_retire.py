@@ -17,7 +17,18 @@ from vtaref.impl import retire, uop_loop
 from vtaref.impl.core import VtaCore
 from vtaref.impl.retire_trace import RetireLog, lanes
 from vtaref.impl.run import RtlError, rtl_trace, run_checked
-from vtaref.spec import Alu, AluOp, Finish, Load, MemType, ProgramBuilder, Store, Uop, isa
+from vtaref.spec import (
+    Alu,
+    AluOp,
+    Finish,
+    Load,
+    MemType,
+    ProgramBuilder,
+    ProgramImage,
+    Store,
+    Uop,
+    isa,
+)
 from vtaref.spec.runner import run_image
 from vtaref.spec.semantics import FSIM, alu_apply
 from vtaref.spec.state import element_formats
@@ -25,6 +36,7 @@ from vtaref.spec.strategies import conv2d_programs, pipelined_programs, tiled_ge
 from vtaref.spec.strategies.actions import ProgramMachine, RandomProgram, slot_counts
 from vtaref.spec.trace import JsonTracer
 
+from .conftest import CONFORMANCE
 from .impl_support import SMALL_CONFIGS, bus_models
 
 CONFIGS = SMALL_CONFIGS  # small buffers: the Amaranth simulator elaborates them quickly
@@ -50,6 +62,14 @@ def test_the_port_exists_only_when_asked_for():
     port = VtaCore(config, retire=True).signature.members["retire"].signature
     assert set(port.members) == {*retire.STAGES, *retire.SPACES, "gemm", "alu", "dram"}
     assert "issued" not in rtlil.convert(VtaCore(config))  # no retirement bookkeeping
+
+
+def test_the_port_does_not_change_the_run():
+    image = ProgramImage.load(CONFORMANCE / "block4_small" / "edge_alu_chain_00")
+    plain, traced = (run_checked(image, trace=trace) for trace in (False, True))
+    assert traced.matches and traced.rtl.dram == plain.rtl.dram
+    assert traced.rtl.counters == plain.rtl.counters  # cycle for cycle the same core
+    assert plain.rtl.retired is None and traced.rtl.retired.events
 
 
 class RandomProgramsTraced(ProgramMachine):
@@ -177,7 +197,7 @@ def check_loads(image, log: RetireLog) -> int:
     return loaded
 
 
-def alu_chain(config, bad: int = 9) -> "ProgramImage":  # noqa: F821
+def alu_chain(config, bad: int = 9) -> ProgramImage:
     """Return a program of ALUs that add positive immediates, but for instruction ``bad``, a MIN
     with a negative one; STORE #11 stores the result."""
     builder = ProgramBuilder(config)
