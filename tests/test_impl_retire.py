@@ -89,6 +89,7 @@ class RandomProgramsTraced(ProgramMachine):
             image = self.program.build()
             checked = traced_run(image, self.bus, self.simulator)
             assert rtl_trace(image, checked.rtl, values=True).lines() == spec_trace(image)
+            check_retirements(image, checked.rtl.retired)
             check_visits(image.config, checked.rtl.retired)
             check_loads(image, checked.rtl.retired)
 
@@ -115,8 +116,27 @@ def test_structured_programs_trace_as_the_spec(data):
     image = data.draw(family(config))
     checked = traced_run(image)
     assert rtl_trace(image, checked.rtl).lines() == spec_trace(image, values=False)
+    check_retirements(image, checked.rtl.retired)
     check_visits(config, checked.rtl.retired)
     assert check_loads(image, checked.rtl.retired)  # every structured program loads something
+
+
+def check_retirements(image, log: RetireLog) -> None:
+    """Check that each stage retires its instructions once each, in program order, with the
+    instruction's bits and the tokens its flags ask for (none towards a missing stage)."""
+    program = [isa.decode(image.dram[image.insn_addr - image.dram_base + 16 * k:][:16],
+                          image.config) for k in range(image.insn_count)]
+    for stage in retire.STAGES:
+        retired = [fields for _, member, fields in log.events if member == stage]
+        expected = [k for k, insn in enumerate(program) if insn.stage.name.lower() == stage]
+        assert [fields["index"] for fields in retired] == expected
+        for fields in retired:
+            insn = program[fields["index"]]
+            assert fields["insn"] == int.from_bytes(isa.encode(insn, image.config), "little")
+            for flag in ("pop_prev", "pop_next", "push_prev", "push_next"):
+                side = "prev" if flag.endswith("prev") else "next"
+                exists = (stage, side) not in (("load", "prev"), ("store", "next"))
+                assert fields[flag] == (getattr(insn, f"{flag}_dep") and exists)
 
 
 def wrapped(values, width: int) -> np.ndarray:
