@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
@@ -16,6 +16,7 @@ from vtaref.spec import isa as spec_isa
 from vtaref.spec.config import INS_WIDTH, VtaConfig
 
 from . import ports, scratchpad
+from . import retire as retire_port
 from .alu import TensorAlu
 from .gemm import TensorGemm
 from .isa import MemType, Opcode, generic_layout, insn_layout
@@ -51,14 +52,21 @@ class LocalLoad(wiring.Component):
     buffer's address width). ACC_8BIT lanes are sign-extended to the accumulator width.
     ``x_size == 0``, or another memory type or opcode, moves nothing.
 
+    With ``retire``, for :mod:`.retire`: ``from_dram`` is high while the row being written
+    comes from DRAM (not padding), and ``element.addr`` is then the byte address it came from.
+
     ``busy`` is high from the cycle after ``cmd`` is taken until every write has landed. No
     write happens while ``hold`` is high (DRAM commands still go out); each DRAM element is
     written in the cycle it arrives, padding rows at one per cycle. Rows contiguous in DRAM
     (``x_stride == x_size``) are read with a single element command, other rows with one each.
     """
 
-    def __init__(self, config: VtaConfig):
+    def __init__(self, config: VtaConfig, *, retire: bool = False):
         self._config = config
+        self.retire = retire
+        if retire:
+            self.element = retire_port.ArrivingElement()
+            self.from_dram = Signal()
         members = {
             "cmd": In(stream.Signature(insn_layout(spec_isa.Load, config))),
             "hold": In(1),
@@ -122,6 +130,9 @@ class LocalLoad(wiring.Component):
         step = running & ~self.hold & Mux(in_data, data_valid, 1)
         with m.If(step & in_data):
             m.d.sync += arriving.eq(arriving - 1)
+        if self.retire:
+            self.element.track(m, cmd_taken, commands.addr, step & in_data, scaled(insn, 1))
+            m.d.comb += self.from_dram.eq(in_data)
 
         acc_row = Signal(scratchpad.row_layout("acc", config))
         with m.If(selected[MemType.ACC_8BIT]):
@@ -172,12 +183,29 @@ class Compute(wiring.Component):
     ``busy`` is high while an instruction waits at the head of ``insn`` or anything is in
     flight; ``token_wait`` while the head waits for a token to pop or for room to push one.
     ``gemm_visit`` and ``alu_visit`` are high in each cycle a micro-op visit writes its result.
+
+    With ``retire``, the stage reports to :mod:`.retire`: ``insn_index`` is the program index
+    of the head of ``insn``; ``retired`` has each instruction in the cycle it leaves the queue
+    (a GEMM or ALU without pushes leaves it when issued, before its visits write);
+    ``uop_written`` and ``acc_written`` every scratchpad write, ``gemm_visited`` and
+    ``alu_visited`` every micro-op visit, each with the index of its instruction.
     """
 
-    def __init__(self, config: VtaConfig):
+    def __init__(self, config: VtaConfig, *, retire: bool = False):
         self._config = config
+        self.retire = retire
         mem = element_ports(config)
+        events = {}
+        if retire:
+            events = {f"{space}_written": Out(retire_port.event(retire_port.write_layout(
+                space, config))) for space in ("uop", "acc")}
+            events |= {"gemm_visited": Out(retire_port.event(
+                           retire_port.gemm_visit_layout(config))),
+                       "alu_visited": Out(retire_port.event(
+                           retire_port.alu_visit_layout(config))),
+                       **retire_port.stage_members()}
         super().__init__({
+            **events,
             "insn": In(ports.instructions()),
             "from_load": In(ports.token()),
             "to_load": Out(ports.token()),
@@ -208,7 +236,7 @@ class Compute(wiring.Component):
         config = self._config
         m.submodules.gemm = gemm = TensorGemm(config)
         m.submodules.alu = alu = TensorAlu(config)
-        m.submodules.loader = loader = LocalLoad(config)
+        m.submodules.loader = loader = LocalLoad(config, retire=self.retire)
         for outer, inner in ((self.uop_gemm, gemm.uop), (self.inp, gemm.inp),
                              (self.wgt, gemm.wgt), (self.acc_gemm, gemm.acc_rd),
                              (self.uop_alu, alu.uop), (self.acc_dst, alu.acc_dst),
@@ -254,7 +282,16 @@ class Compute(wiring.Component):
         with m.If(self.start):
             m.d.sync += self.done.eq(0)
 
+        if self.retire:
+            retirements = retire_port.Retirements(self)
+            m.d.comb += retirements.index.eq(self.insn_index)  # the head's
+            self._report_visits_and_writes(m, gemm, alu, loader, retirements.index)
+
         def retire():
+            if self.retire:
+                retirements.retire(m, word, pop_prev=head.pop_prev_dep,
+                                   pop_next=head.pop_next_dep, push_prev=head.push_prev_dep,
+                                   push_next=head.push_next_dep)
             m.d.comb += self.insn.ready.eq(1)
             m.d.sync += [pushed_prev.eq(0), pushed_next.eq(0)]
             m.next = "HEAD"
@@ -314,3 +351,88 @@ class Compute(wiring.Component):
                                      pushed_next.eq(pushed_next
                                                     | (want_next & self.to_store.ready))]
         return m
+
+    def _report_visits_and_writes(self, m: Module, gemm, alu, loader, head_index) -> None:
+        """Drive the retirement port's visit and write events (``retire``)."""
+        issued = {}  # unit -> the instruction whose visits it is writing: index and bits
+        for unit, visited in ((gemm, self.gemm_visited), (alu, self.alu_visited)):
+            issued[unit] = _IssuedInstructions(m, unit, head_index, self.insn.payload)
+            m.d.comb += [visited.valid.eq(unit.acc_wr.en),
+                         visited.payload.index.eq(issued[unit].index),
+                         visited.payload.insn.eq(issued[unit].insn),
+                         visited.payload.dst.eq(unit.acc_wr.addr)]
+
+        # GEMM: the inp and wgt rows a visit read arrive GEMM_READ_TO_WRITE cycles before it
+        # writes acc; the acc row it adds to is on acc_gemm in the cycle it writes.
+        visit = self.gemm_visited.payload
+        for port, addr, value in ((self.inp, visit.src, visit.inp_value),
+                                  (self.wgt, visit.wgt, visit.wgt_value)):
+            read_addr = Signal.like(port.addr)
+            m.d.sync += read_addr.eq(port.addr)
+            delayed_addr, delayed_value = read_addr, port.data
+            for _ in range(GEMM_READ_TO_WRITE):
+                delayed_addr, delayed_value = _registered(m, delayed_addr, delayed_value)
+            m.d.comb += [addr.eq(delayed_addr), value.eq(delayed_value)]
+        m.d.comb += [visit.acc_old.eq(self.acc_gemm.data), visit.acc_new.eq(gemm.acc_wr.data)]
+
+        # ALU: a visit is on the datapath's ports the cycle before it writes acc (TensorAlu);
+        # its src index was read one cycle before that.
+        visit = self.alu_visited.payload
+        src_addr = Signal.like(self.acc_src.addr)
+        m.d.sync += src_addr.eq(self.acc_src.addr)
+        src, operand_a = _registered(m, src_addr, alu.datapath.a)
+        _, operand_b = _registered(m, src_addr, alu.datapath.b)
+        m.d.comb += [visit.src.eq(src), visit.a.eq(operand_a), visit.b.eq(operand_b),
+                     visit.y.eq(alu.acc_wr.data)]
+
+        # Scratchpad writes: LOADs write uop and acc, GEMM and ALU visits acc.
+        loading = Signal.like(head_index)  # the index of the LOAD being executed
+        with m.If(loader.cmd.valid & loader.cmd.ready):
+            m.d.sync += loading.eq(head_index)
+        acc_writer = Mux(gemm.acc_wr.en, issued[gemm].index,
+                         Mux(alu.acc_wr.en, issued[alu].index, loading))
+        retire_port.report_write(m, self.uop_written, self.uop_wr, loading, loader.from_dram,
+                                 loader.element.addr)
+        retire_port.report_write(m, self.acc_written, self.acc_wr, acc_writer,
+                                 loader.acc_wr.en & loader.from_dram, loader.element.addr)
+
+
+GEMM_READ_TO_WRITE = 2  # cycles from TensorGemm's inp/wgt read data to its acc write
+
+
+def _registered(m: Module, *values) -> tuple:
+    """Return ``values`` delayed by one cycle."""
+    delayed = tuple(Signal.like(value) for value in values)
+    m.d.sync += [late.eq(value) for late, value in zip(delayed, values)]
+    return delayed
+
+
+class _IssuedInstructions:
+    """The GEMM or ALU instructions issued to ``unit`` whose visits have not all written yet,
+    oldest first: ``index`` and ``insn`` are those of the oldest, whose visit writes when
+    ``unit.acc_wr.en``. An instruction without visits is never entered."""
+
+    def __init__(self, m: Module, unit, head_index, head_insn):
+        command = unit.cmd.payload
+        visits = command.iter_out * command.iter_in * Mux(
+            command.uop_end > command.uop_bgn, command.uop_end - command.uop_bgn, 0)
+        layout = data.StructLayout({"index": len(head_index), "insn": INS_WIDTH,
+                                    "visits": len(visits)})
+        # At most one command enters per cycle, and each leaves with its last write, within
+        # visits + LATENCY cycles of entering: twice that many entries for one-visit commands
+        # leaves a margin.
+        queue = fifo.SyncFIFO(width=layout.size, depth=2 * (unit.LATENCY + 1))
+        m.submodules[f"{type(unit).__name__.lower()}_issued"] = queue
+        entry = data.View(layout, queue.w_data)
+        m.d.comb += [queue.w_en.eq(unit.cmd.valid & unit.cmd.ready & (visits != 0)),
+                     entry.index.eq(head_index), entry.insn.eq(head_insn),
+                     entry.visits.eq(visits)]
+        oldest = data.View(layout, queue.r_data)
+        written = Signal(len(visits))  # visits of the oldest that wrote
+        with m.If(unit.acc_wr.en):
+            with m.If(written + 1 == oldest.visits):
+                m.d.comb += queue.r_en.eq(1)
+                m.d.sync += written.eq(0)
+            with m.Else():
+                m.d.sync += written.eq(written + 1)
+        self.index, self.insn = oldest.index, oldest.insn

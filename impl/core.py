@@ -21,13 +21,14 @@ transfer on the AXI4 port. The control registers are those of :mod:`.vcr`.
 from __future__ import annotations
 
 from amaranth.hdl import Module
-from amaranth.lib import memory, wiring
+from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from vtaref.spec.config import INS_WIDTH, VtaConfig
 from vtaref.spec.pipeline import DEFAULT_TOKEN_DEPTH
 
 from . import axi, scratchpad
+from . import retire as retire_port
 from .compute import Compute
 from .dma import DmaEngine
 from .fetch import Fetch
@@ -59,31 +60,37 @@ class VtaCore(wiring.Component):
     tokens (a push into a full queue waits), instruction queues ``insn_queue_depth``
     instructions (fetch waits while the target queue is full). ``dma_engine`` is the class of
     the DMA engine (tests replace it with broken ones).
+
+    With ``retire``, the core also has the port ``retire`` (:mod:`.retire`), which reports every
+    instruction each stage retires and what it read and wrote; without it, the design is the
+    same as if the port had never been written.
     """
 
     dma_engine = DmaEngine
 
     def __init__(self, config: VtaConfig, data_width: int = DEFAULT_DATA_WIDTH, *,
                  insn_queue_depth: int = INSN_QUEUE_DEPTH,
-                 token_depth: int = DEFAULT_TOKEN_DEPTH):
+                 token_depth: int = DEFAULT_TOKEN_DEPTH, retire: bool = False):
         axi.check_data_width(data_width)
         self.config = config
         self.data_width = data_width
         self.insn_queue_depth = insn_queue_depth
         self.token_depth = token_depth
+        self.with_retire = retire  # the port itself is self.retire
         super().__init__({
             "axi": Out(axi.axi4(data_width)),
             "ctrl": In(axi.axi4_lite()),
+            **({"retire": Out(retire_port.signature(config))} if retire else {}),
         })
 
     def elaborate(self, platform):
         m = Module()
         config = self.config
         m.submodules.vcr = vcr = Vcr()
-        m.submodules.fetch = fetch = Fetch(config)
-        m.submodules.load = load = Load(config)
-        m.submodules.compute = compute = Compute(config)
-        m.submodules.store = store = Store(config)
+        m.submodules.fetch = fetch = Fetch(config, retire=self.with_retire)
+        m.submodules.load = load = Load(config, retire=self.with_retire)
+        m.submodules.compute = compute = Compute(config, retire=self.with_retire)
+        m.submodules.store = store = Store(config, retire=self.with_retire)
         wiring.connect(m, wiring.flipped(self.ctrl), vcr.bus)
 
         # Control and counters.
@@ -102,6 +109,9 @@ class VtaCore(wiring.Component):
 
         # Instruction queues.
         for name, stage in (("load", load), ("compute", compute), ("store", store)):
+            if self.with_retire:
+                self._numbered_queue(m, name, fetch, stage)
+                continue
             queue = Queue(INS_WIDTH, self.insn_queue_depth)
             m.submodules[f"{name}_queue"] = queue
             wiring.connect(m, getattr(fetch, name), queue.w)
@@ -147,4 +157,28 @@ class VtaCore(wiring.Component):
             wiring.connect(m, port, getattr(dma, name))
         wiring.connect(m, dma.axi, wiring.flipped(self.axi))
         m.d.comb += vcr.error.eq(dma.error)
+        if self.with_retire:
+            self._connect_retire_port(m, load, compute, store)
         return m
+
+    def _numbered_queue(self, m: Module, name: str, fetch: Fetch, stage) -> None:
+        """Add the instruction queue from ``fetch`` to ``stage`` carrying program indices."""
+        layout = data.StructLayout({"insn": INS_WIDTH, "index": retire_port.INDEX_WIDTH})
+        queue = Queue(layout, self.insn_queue_depth)
+        m.submodules[f"{name}_queue"] = queue
+        offer = getattr(fetch, name)
+        m.d.comb += [queue.w.payload.insn.eq(offer.payload), queue.w.payload.index.eq(fetch.index),
+                     queue.w.valid.eq(offer.valid), offer.ready.eq(queue.w.ready),
+                     stage.insn.payload.eq(queue.r.payload.insn),
+                     stage.insn_index.eq(queue.r.payload.index),
+                     stage.insn.valid.eq(queue.r.valid), queue.r.ready.eq(stage.insn.ready)]
+
+    def _connect_retire_port(self, m: Module, load: Load, compute: Compute, store: Store) -> None:
+        """Drive the ``retire`` port from the stages' events."""
+        port = self.retire
+        for event, source in ((port.load, load.retired), (port.compute, compute.retired),
+                              (port.store, store.retired), (port.inp, load.inp_written),
+                              (port.wgt, load.wgt_written), (port.uop, compute.uop_written),
+                              (port.acc, compute.acc_written), (port.gemm, compute.gemm_visited),
+                              (port.alu, compute.alu_visited), (port.dram, store.dram_written)):
+            m.d.comb += [event.valid.eq(source.valid), event.payload.eq(source.payload)]

@@ -12,6 +12,7 @@ from vtaref.spec.config import INS_WIDTH, VtaConfig
 from . import ports
 from .isa import MemType, Opcode, generic_layout, insn_layout
 from .queue import Queue
+from .retire import INDEX_WIDTH
 
 BUFFER_DEPTH = 16  # instructions fetch reads ahead of dispatch
 
@@ -30,14 +31,19 @@ class Fetch(wiring.Component):
     most the free space (and at least half of it, or the rest of the run): a command on ``mem``
     therefore always finishes, even while the stage queues are full, and never holds the DMA
     engine's read channel away from the stages that would drain them.
+
+    With ``retire``, ``index`` is the program index of the instruction on offer (0 for the
+    first of a run), for :mod:`.retire`.
     """
 
-    def __init__(self, config: VtaConfig, *, depth: int = BUFFER_DEPTH):
+    def __init__(self, config: VtaConfig, *, depth: int = BUFFER_DEPTH, retire: bool = False):
         if not isinstance(depth, int) or depth < 2:
             raise TypeError(f"Fetch buffer depth must be an integer of at least 2, not {depth!r}")
         self._config = config
         self.depth = depth
+        self.retire = retire
         super().__init__({
+            **({"index": Out(INDEX_WIDTH)} if retire else {}),
             "start": In(1),
             "insn_addr": In(ports.ADDR_WIDTH),
             "insn_count": In(ports.COUNT_WIDTH),
@@ -60,6 +66,8 @@ class Fetch(wiring.Component):
         with m.If(self.start & ~self.busy & (self.insn_count != 0)):
             m.d.sync += [addr.eq(self.insn_addr), unrequested.eq(self.insn_count),
                          undispatched.eq(self.insn_count), self.busy.eq(1)]
+            if self.retire:
+                m.d.sync += self.index.eq(0)
 
         # Request what the buffer has room for, once the previous command has finished.
         requesting = Signal()
@@ -98,6 +106,8 @@ class Fetch(wiring.Component):
                                       Mux(to_store, self.store.ready, self.compute.ready)))
         with m.If(head.valid & head.ready):
             m.d.sync += undispatched.eq(undispatched - 1)
+            if self.retire:
+                m.d.sync += self.index.eq(self.index + 1)
             with m.If(undispatched == 1):
                 m.d.sync += self.busy.eq(0)
         return m

@@ -11,6 +11,7 @@ from vtaref.spec import isa as spec_isa
 from vtaref.spec.config import INS_WIDTH, VtaConfig
 
 from . import ports, scratchpad
+from . import retire as retire_port
 from .isa import MemType, Opcode, insn_layout
 from .memop import BlockCommands, PaddedWalk, stage_members, take_insn
 
@@ -33,12 +34,22 @@ class Load(wiring.Component):
     are read with a single element command, other rows with one command each. ``busy`` is high
     while an instruction executes (token waits included); ``token_wait`` while it waits for a
     token to pop or for room to push one.
+
+    With ``retire``, the stage reports to :mod:`.retire`: ``insn_index`` is the program index
+    of the instruction on offer on ``insn``; ``retired`` has each instruction in the cycle its
+    token is pushed (or would be), ``inp_written`` and ``wgt_written`` every scratchpad write.
     """
 
-    def __init__(self, config: VtaConfig):
+    def __init__(self, config: VtaConfig, *, retire: bool = False):
         self._config = config
+        self.retire = retire
+        events = {}
+        if retire:
+            events = {f"{space}_written": Out(retire_port.event(retire_port.write_layout(
+                space, config))) for space in ("inp", "wgt")}
         super().__init__({
-            **stage_members(),
+            **stage_members(retire),
+            **events,
             "inp_mem": Out(ports.element_read(config.inp_elem_bytes * 8)),
             "wgt_mem": Out(ports.element_read(config.wgt_elem_bytes * 8)),
             "inp_wr": In(scratchpad.write_port("inp", config)),
@@ -85,9 +96,20 @@ class Load(wiring.Component):
         walk.advance(m, step, running)
 
         # Instructions and tokens.
+        if self.retire:
+            retirements = retire_port.Retirements(self)
+            element = retire_port.ArrivingElement()
+            element.track(m, cmd_taken, commands.addr, step & walk.in_data,
+                          Mux(is_wgt, config.wgt_elem_bytes, config.inp_elem_bytes))
+            for space in ("inp", "wgt"):
+                retire_port.report_write(m, getattr(self, f"{space}_written"),
+                                         getattr(self, f"{space}_wr"), retirements.index,
+                                         walk.in_data, element.addr)
         with m.FSM():
             with m.State("IDLE"):
                 take_insn(m, self.insn, raw, "POP")
+                if self.retire:
+                    retirements.take(m, self.insn.valid)
             with m.State("POP"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(ports.pop_token(m, insn.pop_next_dep, self.from_compute,
@@ -111,4 +133,7 @@ class Load(wiring.Component):
                 with m.If(ports.push_token(m, insn.push_next_dep, self.to_compute,
                                            self.token_wait)):
                     m.next = "IDLE"
+                    if self.retire:
+                        retirements.retire(m, raw, pop_next=insn.pop_next_dep,
+                                           push_next=insn.push_next_dep)
         return m

@@ -13,17 +13,20 @@ from amaranth.lib.wiring import In, Out
 from vtaref.spec.config import MEMOP_SIZE_BIT_WIDTH, MEMOP_SRAM_ADDR_BIT_WIDTH
 
 from . import ports
+from . import retire as retire_port
 
 
-def stage_members() -> dict:
+def stage_members(retire: bool) -> dict:
     """Return the members every stage beside compute has: its instruction queue ``insn``, its
-    token streams to and from compute, ``busy`` and ``token_wait``."""
+    token streams to and from compute, ``busy`` and ``token_wait``; with ``retire``, those of
+    :func:`vtaref.impl.retire.stage_members`."""
     return {
         "insn": In(ports.instructions()),
         "to_compute": Out(ports.token()),
         "from_compute": In(ports.token()),
         "busy": Out(1),
         "token_wait": Out(1),
+        **(retire_port.stage_members() if retire else {}),
     }
 
 

@@ -20,6 +20,7 @@ from . import vcr
 from .axi_ram import AxiError, AxiRam
 from .bus_model import IDEAL_BUS, BusModel
 from .core import DEFAULT_DATA_WIDTH, VtaCore
+from .retire_trace import RetireLog
 from .run import RtlBusError, RtlError, RtlRun, RunRequest, describe_bus_error
 
 POLL_CYCLES = 64  # cycles between two reads of CTRL
@@ -54,22 +55,37 @@ async def lite_read(ctx, bus, addr: int) -> int:
 
 def simulate(config: VtaConfig, requests: list[RunRequest], *,
              data_width: int = DEFAULT_DATA_WIDTH, vcd: Path | None = None,
-             bus: BusModel = IDEAL_BUS) -> list[RtlRun]:
+             bus: BusModel = IDEAL_BUS, retire: bool = False) -> list[RtlRun]:
     """Run ``requests`` back to back on the core, reset only before the first; return each
     run's DRAM and counts.
 
     The same contract as :func:`.verilator.simulate`: ``vcd`` receives a waveform. Raises
     RtlError if the core touches memory outside DRAM or a run is not done within its
     ``max_cycles`` (a deadlock, for instance), RtlBusError if the core stopped on an error
-    response of ``bus``.
+    response of ``bus``. With ``retire``, the core has its retirement port and each run's
+    ``retired`` holds what the port reported.
     """
-    core = VtaCore(config, data_width)
+    core = VtaCore(config, data_width, retire=retire)
     ram = AxiRam(core.axi, b"", bus=bus)
     runs = []
+    logs = [RetireLog(config)]  # the last one is the running run's
+
+    async def observe(ctx):
+        members = logs[0].members()
+        ports = [getattr(core.retire, member) for member in members]
+        signals = [value for port in ports for value in (port.valid, port.payload.as_value())]
+        cycle = 0
+        async for _, _, *values in ctx.tick().sample(*signals):
+            for k, member in enumerate(members):
+                if values[2 * k]:
+                    logs[-1].record(member, values[2 * k + 1], cycle)
+            cycle += 1
 
     async def host(ctx):
         for request in requests:
             ram.load(request.dram, request.dram_base)  # the core is idle: fill memory
+            if runs:
+                logs.append(RetireLog(config))
             await lite_write(ctx, core.ctrl, vcr.INSN_ADDR, request.insn_addr)
             await lite_write(ctx, core.ctrl, vcr.INSN_COUNT, request.insn_count)
             await lite_write(ctx, core.ctrl, vcr.CTRL, vcr.CTRL_START)
@@ -92,7 +108,7 @@ def simulate(config: VtaConfig, requests: list[RunRequest], *,
                                "in DRAM yet)" + where())
             counters = {name: await lite_read(ctx, core.ctrl, vcr.counter_offset(name))
                         for name in vcr.COUNTERS}
-            runs.append(RtlRun(bytes(ram.data), counters, 0.0))
+            runs.append(RtlRun(bytes(ram.data), counters, 0.0, logs[-1] if retire else None))
 
     def where() -> str:
         return f" (run {len(runs) + 1} of {len(requests)})" if len(requests) > 1 else ""
@@ -100,6 +116,8 @@ def simulate(config: VtaConfig, requests: list[RunRequest], *,
     sim = Simulator(core)
     sim.add_clock(1e-8)
     sim.add_process(ram.serve)
+    if retire:
+        sim.add_process(observe)
     sim.add_testbench(host)
     start = time.perf_counter()
     try:

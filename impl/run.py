@@ -24,10 +24,13 @@ from vtaref.spec.backends import BackendError, BackendMismatchError
 from vtaref.spec.conform import explain_difference
 from vtaref.spec.isa import Load, Store
 from vtaref.spec.runner import RunStats, fetch
+from vtaref.spec.trace import JsonTracer
+from vtaref.spec.trace_diff import first_difference, parse_trace
 
 from . import axi, vcr
 from .bus_model import IDEAL_BUS, BusModel
 from .core import DEFAULT_DATA_WIDTH, dma_ports
+from .retire_trace import RetireLog
 
 # simulator name -> the module whose simulate() runs the core
 SIMULATORS = {"verilator": "verilator", "amaranth": "pysim"}
@@ -77,6 +80,7 @@ class RtlRun:
     dram: bytes  # the whole DRAM region after the run
     counters: dict[str, int]  # every vcr.COUNTERS entry
     seconds: float  # simulation wall time (excluding build)
+    retired: RetireLog | None = None  # what the retirement port reported, if the core had it
 
     @property
     def cycles(self) -> int:
@@ -115,15 +119,16 @@ def cycle_budget(image: ProgramImage, stats: RunStats) -> int:
 
 def simulate(image: ProgramImage, *, simulator: str = "verilator",
              data_width: int = DEFAULT_DATA_WIDTH, max_cycles: int,
-             vcd: Path | None = None, bus: BusModel = IDEAL_BUS) -> RtlRun:
+             vcd: Path | None = None, bus: BusModel = IDEAL_BUS, retire: bool = False) -> RtlRun:
     """Run ``image`` on ``simulator`` without checking it (:func:`simulate_many`)."""
     return simulate_many([image], simulator=simulator, data_width=data_width,
-                         max_cycles=[max_cycles], vcd=vcd, bus=bus)[0]
+                         max_cycles=[max_cycles], vcd=vcd, bus=bus, retire=retire)[0]
 
 
 def simulate_many(images: list[ProgramImage], *, simulator: str = "verilator",
                   data_width: int = DEFAULT_DATA_WIDTH, max_cycles: list[int],
-                  vcd: Path | None = None, bus: BusModel = IDEAL_BUS) -> list[RtlRun]:
+                  vcd: Path | None = None, bus: BusModel = IDEAL_BUS,
+                  retire: bool = False) -> list[RtlRun]:
     """Run ``images`` (of one config) one after another on one core, without a reset between
     them, on ``simulator`` (a name in :data:`SIMULATORS`), unchecked.
 
@@ -131,7 +136,9 @@ def simulate_many(images: list[ProgramImage], *, simulator: str = "verilator",
     it), as a real allocation is: a bus word that straddles the end of the image is not an
     error. ``bus`` sets its back-pressure, delays and faults. Accesses outside those pages, and
     a core not done within its ``max_cycles`` entry, raise RtlError; an error response that
-    stops the core raises RtlBusError. ``vcd`` receives a waveform of the runs.
+    stops the core raises RtlBusError. ``vcd`` receives a waveform of the runs. With
+    ``retire``, the core has its retirement port (:mod:`.retire`) and each run's ``retired``
+    holds what it reported.
     """
     if simulator not in SIMULATORS:
         raise ValueError(f"unknown simulator {simulator!r} (known: {', '.join(SIMULATORS)})")
@@ -147,41 +154,66 @@ def simulate_many(images: list[ProgramImage], *, simulator: str = "verilator",
                                    image.dram_base - before, image.insn_addr, image.insn_count,
                                    cycles))
         margins.append((before, len(image.dram)))
-    runs = engine.simulate(configs.pop(), requests, data_width=data_width, vcd=vcd, bus=bus)
+    runs = engine.simulate(configs.pop(), requests, data_width=data_width, vcd=vcd, bus=bus,
+                           retire=retire)
     return [replace(run, dram=run.dram[before:before + size])
             for run, (before, size) in zip(runs, margins, strict=True)]
 
 
 def run_checked(image: ProgramImage, *, simulator: str = "verilator",
                 data_width: int = DEFAULT_DATA_WIDTH, vcd: Path | None = None,
-                bus: BusModel = IDEAL_BUS) -> CheckedRun:
+                bus: BusModel = IDEAL_BUS, trace: bool = False) -> CheckedRun:
     """Check ``image`` on the spec, simulate it on the RTL and compare the final DRAMs
     (:func:`run_checked_many`)."""
     return run_checked_many([image], simulator=simulator, data_width=data_width, vcd=vcd,
-                            bus=bus)[0]
+                            bus=bus, trace=trace)[0]
 
 
 def run_checked_many(images: list[ProgramImage], *, simulator: str = "verilator",
                      data_width: int = DEFAULT_DATA_WIDTH, vcd: Path | None = None,
-                     bus: BusModel = IDEAL_BUS) -> list[CheckedRun]:
+                     bus: BusModel = IDEAL_BUS, trace: bool = False) -> list[CheckedRun]:
     """Check each of ``images`` on the spec, run them back to back on the RTL
     (:func:`simulate_many`) and compare each final DRAM with the spec's.
 
-    Raises the spec's VtaError for a bad program and RtlError if the simulation fails.
+    With ``trace``, the core has its retirement port, and the RTL's trace of each run
+    (:func:`rtl_trace`) is compared with the spec's too: a run whose traces differ does not
+    match, and ``mismatch`` first names the first instruction that differs
+    (:func:`vtaref.spec.trace_diff.first_difference`). Raises the spec's VtaError for a bad
+    program and RtlError if the simulation fails.
     """
-    spec_runs = [run_image(image) for image in images]
+    spec_tracers = [JsonTracer(values=True) if trace else None for _ in images]
+    spec_runs = [run_image(image, tracer=tracer) for image, tracer in zip(images, spec_tracers)]
     rtl_runs = simulate_many(images, simulator=simulator, data_width=data_width,
                              max_cycles=[cycle_budget(image, stats)
                                          for image, (_, stats) in zip(images, spec_runs)],
-                             vcd=vcd, bus=bus)
+                             vcd=vcd, bus=bus, retire=trace)
     checked = []
-    for image, (state, stats), rtl in zip(images, spec_runs, rtl_runs, strict=True):
+    for image, (state, stats), rtl, spec_tracer in zip(images, spec_runs, rtl_runs,
+                                                       spec_tracers, strict=True):
         expected = state.dram.data.tobytes()
-        mismatch = ""
+        mismatches = []
+        if trace:
+            rtl_lines = rtl_trace(image, rtl, values=True).lines()
+            first = first_difference(parse_trace(spec_tracer.lines(), "spec trace"),
+                                     parse_trace(rtl_lines, "RTL trace"), ("spec", "RTL"))
+            if first is not None:
+                mismatches.append(first.describe())
         if rtl.dram != expected:
-            mismatch = explain_difference(replace(image, expected=expected), rtl.dram)
-        checked.append(CheckedRun(rtl, stats, stats.uops, mismatch))
+            mismatches.append(explain_difference(replace(image, expected=expected), rtl.dram))
+        checked.append(CheckedRun(rtl, stats, stats.uops, "; ".join(mismatches)))
     return checked
+
+
+def rtl_trace(image: ProgramImage, run: RtlRun, *, values: bool = False) -> JsonTracer:
+    """Return the trace (:mod:`vtaref.spec.trace`) of ``run``, a run of ``image`` on a core
+    with its retirement port; ``values`` as in JsonTracer. Raises RtlError if the core did not
+    retire each of the program's instructions once."""
+    tracer = JsonTracer(values=values)
+    try:
+        run.retired.replay(image, tracer)
+    except ValueError as err:
+        raise RtlError(str(err)) from None
+    return tracer
 
 
 @dataclass
@@ -190,19 +222,21 @@ class RtlBackend:
     the spec, behind the DRAM model ``bus``; ``vcd`` receives a waveform of each run.
 
     ``last_run`` holds the most recent run, also one that differs from the spec: cycles,
-    counters, the spec's counts.
+    counters, the spec's counts. With ``trace``, runs are traced and checked as
+    :func:`run_checked_many` does, and :func:`rtl_trace` gives the trace of ``last_run``.
     """
 
     simulator: str = "verilator"
     data_width: int = DEFAULT_DATA_WIDTH
     vcd: Path | None = None
     bus: BusModel = field(default=IDEAL_BUS)
+    trace: bool = False
     name: str = field(default="rtl", init=False)
     last_run: CheckedRun | None = field(default=None, init=False)
 
     def run(self, image: ProgramImage) -> bytes:
         self.last_run = run_checked(image, simulator=self.simulator, data_width=self.data_width,
-                                    vcd=self.vcd, bus=self.bus)
+                                    vcd=self.vcd, bus=self.bus, trace=self.trace)
         if not self.last_run.matches:
             raise RtlMismatchError(f"the RTL differs from the spec: {self.last_run.mismatch}",
                                    self.last_run.rtl.dram)

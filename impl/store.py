@@ -11,6 +11,7 @@ from vtaref.spec import isa as spec_isa
 from vtaref.spec.config import INS_WIDTH, MEMOP_SRAM_ADDR_BIT_WIDTH, VtaConfig
 
 from . import ports, scratchpad
+from . import retire as retire_port
 from .isa import Opcode, insn_layout
 from .memop import BlockCommands, stage_members, take_insn
 
@@ -34,12 +35,22 @@ class Store(wiring.Component):
     synchronous read port (data one cycle after ``addr``/``en``) that must hold its data while
     ``en`` is low. ``busy`` is high while an instruction executes (token waits included);
     ``token_wait`` while it waits for a token to pop or for room to push one.
+
+    With ``retire``, the stage reports to :mod:`.retire`: ``insn_index`` is the program index
+    of the instruction on offer on ``insn``; ``retired`` has each instruction in the cycle its
+    token is pushed (or would be), ``dram_written`` every element handed to ``mem``.
     """
 
-    def __init__(self, config: VtaConfig):
+    def __init__(self, config: VtaConfig, *, retire: bool = False):
         self._config = config
+        self.retire = retire
+        events = {}
+        if retire:
+            events = {"dram_written": Out(retire_port.event(
+                retire_port.dram_write_layout(config)))}
         super().__init__({
-            **stage_members(),
+            **stage_members(retire),
+            **events,
             "mem": Out(ports.element_write(config.out_elem_bytes * 8)),
             "acc": In(scratchpad.read_port("acc", config)),
         })
@@ -74,9 +85,22 @@ class Store(wiring.Component):
         with m.Elif(sent):
             m.d.sync += held.eq(0)
 
+        if self.retire:
+            retirements = retire_port.Retirements(self)
+            element_addr = Signal(ports.ADDR_WIDTH)  # of the element on offer
+            with m.If(cmd.valid & cmd.ready):
+                m.d.sync += element_addr.eq(commands.addr)
+            with m.Elif(sent):
+                m.d.sync += element_addr.eq(element_addr + config.out_elem_bytes)
+            written = self.dram_written
+            m.d.comb += [written.valid.eq(sent), written.payload.index.eq(retirements.index),
+                         written.payload.addr.eq(element_addr),
+                         written.payload.data.eq(element.payload)]
         with m.FSM():
             with m.State("IDLE"):
                 take_insn(m, self.insn, raw, "POP")
+                if self.retire:
+                    retirements.take(m, self.insn.valid)
             with m.State("POP"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(ports.pop_token(m, insn.pop_prev_dep, self.from_compute,
@@ -112,4 +136,7 @@ class Store(wiring.Component):
                 with m.If(ports.push_token(m, insn.push_prev_dep, self.to_compute,
                                            self.token_wait)):
                     m.next = "IDLE"
+                    if self.retire:
+                        retirements.retire(m, raw, pop_prev=insn.pop_prev_dep,
+                                           push_prev=insn.push_prev_dep)
         return m

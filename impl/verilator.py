@@ -57,6 +57,7 @@ from vtaref.spec.config import VtaConfig
 from . import axi, vcr
 from .bus_model import IDEAL_BUS, BusModel
 from .core import DEFAULT_DATA_WIDTH
+from .retire_trace import RetireLog
 from .run import RtlBusError, RtlError, RtlRun, RunRequest, describe_bus_error
 from .tools import find_tool, run_tool
 
@@ -165,19 +166,32 @@ def build_step(command: list[str], log: Path) -> None:
                          + tail(result.output))
 
 
+def retire_ports_header(members: tuple[str, ...]) -> str:
+    """Return the header that tells the harness the retirement port's ``members``: for each,
+    its name and its ``valid`` and ``payload`` ports as Verilator names them."""
+    entries = " ".join(f"X({member}, retire___05F{member}___05Fvalid, "
+                       f"retire___05F{member}___05Fpayload)" for member in members)
+    return f"#define RETIRE_PORTS(X) {entries}\n"
+
+
 def compile_model(verilog: Path, data_width: int, trace: bool, workdir: Path,
-                  runtime: Path) -> Path:
+                  runtime: Path, retire_members: tuple[str, ...] = ()) -> Path:
     """Verilate ``verilog`` with the harness into ``workdir``; return the executable.
 
     Verilator's runtime library objects (most of a small model's build time) are taken from
     ``runtime`` if it exists, else compiled and stored there for the next build. Verilator's
-    warnings go to ``build.log`` in ``workdir``.
+    warnings go to ``build.log`` in ``workdir``. ``retire_members`` names the members of the
+    core's retirement port, if it has one (the harness then records its events).
     """
     objdir, log = workdir / "obj", workdir / "build.log"
+    cflags = harness_defines(data_width)
+    if retire_members:
+        header = workdir / "retire_ports.h"
+        header.write_text(retire_ports_header(retire_members))
+        cflags += ["-DRETIRE", f"-I{workdir}"]
     build_step([*verilator_command(), "--cc", "--exe", "--top-module", TOP, "--prefix", f"V{TOP}",
                 "-Mdir", str(objdir), *VERILATOR_FLAGS, *(["--trace"] if trace else []),
-                "-CFLAGS", " ".join(harness_defines(data_width)), str(verilog), str(HARNESS)],
-               log)
+                "-CFLAGS", " ".join(cflags), str(verilog), str(HARNESS)], log)
     if runtime.is_dir():
         for library in runtime.glob("*.o"):
             shutil.copy(library, objdir)  # newer than its sources: make keeps it
@@ -221,31 +235,36 @@ class VerilatedCore:
     """The core ``top(config, data_width)`` (default :class:`.core.VtaCore`) under Verilator.
 
     ``top`` is a factory of any component with the core's ``axi`` and ``ctrl`` members.
-    ``trace=True`` builds (separately) a model that can write VCD waveforms. The model is built
-    on the first run, or taken from ``cache_dir`` (see :func:`default_cache_dir`).
+    ``trace=True`` builds (separately) a model that can write VCD waveforms, ``retire=True``
+    one of the default core with its retirement port (:mod:`.retire`), whose runs then report
+    what the port said (``RtlRun.retired``). The model is built on the first run, or taken
+    from ``cache_dir`` (see :func:`default_cache_dir`).
     """
 
     def __init__(self, config: VtaConfig, data_width: int = 64, *,
                  top: Callable[[VtaConfig, int], wiring.Component] | None = None,
                  trace: bool = False, cache_dir: Path | None = None,
-                 read_latency: int = DEFAULT_READ_LATENCY):
+                 read_latency: int = DEFAULT_READ_LATENCY, retire: bool = False):
         axi.check_data_width(data_width)
         if read_latency < 1:
             raise ValueError(f"read latency must be at least 1 cycle, not {read_latency!r}")
-        if top is None:
-            from .core import VtaCore
+        from .core import VtaCore
 
+        if top is None:
             top = VtaCore
         self.config = config
         self.data_width = data_width
+        if retire and top is not VtaCore:
+            raise ValueError("only the default core has a retirement port")
         self.top = top
         self.trace = trace
+        self.retire = retire
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.read_latency = read_latency
 
     def executable(self) -> Path:
         """Return the compiled model, building it unless this process or the cache has it."""
-        key = (self.top, self.config, self.data_width, self.trace, self.cache_dir)
+        key = (self.top, self.config, self.data_width, self.trace, self.retire, self.cache_dir)
         if key not in _models:
             index = self._index()  # before the conversion: the sources may change meanwhile
             _models[key] = self._lookup(index) or self._build(index)
@@ -254,7 +273,12 @@ class VerilatedCore:
     def _settings(self) -> tuple[str, ...]:
         """Return everything a build depends on but the design."""
         return (tool_versions(), repr(VERILATOR_FLAGS), repr(make_flags()), str(self.trace),
-                HARNESS.read_text(), repr(YOSYS_SCRIPT), repr(harness_defines(self.data_width)))
+                HARNESS.read_text(), repr(YOSYS_SCRIPT), repr(harness_defines(self.data_width)),
+                retire_ports_header(self._retire_members()))
+
+    def _retire_members(self) -> tuple[str, ...]:
+        """Return the members of the retirement port, if the model has it."""
+        return RetireLog(self.config).members() if self.retire else ()
 
     def _index(self) -> Path | None:
         """Return the file naming the default core's model for the current sources, or None.
@@ -284,11 +308,12 @@ class VerilatedCore:
     def _build(self, index: Path | None) -> Path:
         """Return the model from the cache, building it first if needed; record it in
         ``index``."""
-        rtlil_text = rtlil.convert(self.top(self.config, self.data_width), name=TOP,
-                                   emit_src=False)
+        design = (self.top(self.config, self.data_width, retire=True) if self.retire
+                  else self.top(self.config, self.data_width))
+        rtlil_text = rtlil.convert(design, name=TOP, emit_src=False)
         trace = "_trace" if self.trace else ""
         runtime = self.cache_dir / f"runtime{trace}_{digest(*self._settings()[:4])}"
-        name = f"{self.config.name}_d{self.data_width}{trace}"
+        name = f"{self.config.name}_d{self.data_width}{trace}{'_retire' if self.retire else ''}"
         final = self.cache_dir / f"{name}_{digest(*self._settings(), rtlil_text)}"
         executable = final / f"V{TOP}"
         self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -313,7 +338,7 @@ class VerilatedCore:
             workdir = Path(tempfile.mkdtemp(prefix=f"{final.name}.", dir=self.cache_dir))
             try:
                 compile_model(to_verilog(rtlil_text, workdir), self.data_width, self.trace,
-                              workdir, runtime)
+                              workdir, runtime, self._retire_members())
                 if final.exists():  # a damaged entry (no executable)
                     shutil.rmtree(final)
                 workdir.rename(final)
@@ -360,6 +385,8 @@ class VerilatedCore:
                          "counters": ",".join(map(hex, offsets))}
             if vcd is not None:
                 arguments["vcd"] = Path(vcd).resolve()
+            if self.retire:
+                arguments["retire"] = Path(tmp) / "retire.txt"
             start = time.perf_counter()
             result = subprocess.run([str(executable), *(f"{key}={value}" for key, value
                                                         in arguments.items())],
@@ -377,16 +404,30 @@ class VerilatedCore:
             if result.returncode:
                 raise RuntimeError(f"{executable} failed ({result.returncode}): "
                                    f"{result.stderr.strip()}")
+            logs = self._retire_logs(Path(tmp) / "retire.txt", len(requests))
             return [RtlRun((Path(tmp) / f"out{index}.bin").read_bytes(),
                            {name: int(values[f"{offset:#04x}"])
-                            for offset, name in offsets.items()}, seconds / len(requests))
+                            for offset, name in offsets.items()}, seconds / len(requests),
+                           logs[index])
                     for index, values in enumerate(finished)]
+
+    def _retire_logs(self, path: Path, runs: int) -> list[RetireLog | None]:
+        """Return each run's retirement events, which the harness wrote to ``path``."""
+        if not self.retire:
+            return [None] * runs
+        logs = [RetireLog(self.config) for _ in range(runs)]
+        with open(path) as events:
+            for line in events:
+                run, cycle, member, payload = line.split()
+                logs[int(run)].record(member, int(payload, 16), int(cycle))
+        return logs
 
 
 def simulate(config: VtaConfig, requests: list[RunRequest], *,
              data_width: int = DEFAULT_DATA_WIDTH, vcd: Path | None = None,
-             bus: BusModel = IDEAL_BUS) -> list[RtlRun]:
+             bus: BusModel = IDEAL_BUS, retire: bool = False) -> list[RtlRun]:
     """Run ``requests`` back to back on the compiled core; return each one's DRAM and counts
-    (see :meth:`VerilatedCore.run_many`; with ``vcd``, a tracing model writes a waveform)."""
-    core = VerilatedCore(config, data_width, trace=vcd is not None)
+    (see :meth:`VerilatedCore.run_many`; with ``vcd``, a tracing model writes a waveform; with
+    ``retire``, a model with the retirement port reports its events)."""
+    core = VerilatedCore(config, data_width, trace=vcd is not None, retire=retire)
     return core.run_many(requests, vcd=vcd, bus=bus)

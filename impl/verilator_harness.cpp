@@ -9,7 +9,10 @@
 // Usage: Vvta_core key=value...   keys: runs (a file, one run per line: dram_in dram_out
 //        dram_base insn_addr insn_count max_cycles), counters (comma-separated register
 //        offsets), read_latency, stall_ppm, max_delay, seed, faults (r|w:start:end:resp,...),
-//        vcd (optional, needs a --trace build). Numbers may be decimal or 0x-prefixed.
+//        vcd (optional, needs a --trace build), retire (optional, needs a model of the core
+//        with its retirement port, built with -DRETIRE and a retire_ports.h that defines
+//        RETIRE_PORTS: one line "run cycle member payload-in-hex" per event of the port).
+//        Numbers may be decimal or 0x-prefixed.
 // Success: each run's DRAM written to its dram_out, a line "run=K offset=value..." on stdout
 // per run as it ends, exit 0. A bus error response stops the core: "bus-error: status=S
 // addr=A" on stderr (the ERROR and ERROR_ADDR registers), exit 3. Any other failure of a run
@@ -28,10 +31,14 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "Vvta_core.h"
 #include "verilated.h"
+#ifdef RETIRE
+#include "retire_ports.h"  // RETIRE_PORTS(X): X(member, valid port, payload port) per member
+#endif
 #if VM_TRACE
 #include "verilated_vcd_c.h"
 #endif
@@ -60,6 +67,8 @@ static Vvta_core* top;
 static VerilatedVcdC* vcd;
 #endif
 static uint64_t cycle = 0;
+static size_t run_index = 0;  // of the run under way
+static FILE* retire_file = nullptr;
 
 [[noreturn]] static void fail(const char* format, ...) {
 #if VM_TRACE
@@ -230,12 +239,34 @@ static inline void dump(uint64_t time) {
 #endif
 }
 
+// Write one event of the retirement port: its payload in hex, most significant digits first.
+template <typename Payload>
+static void record_event(const char* member, const Payload& payload) {
+    std::fprintf(retire_file, "%zu %" PRIu64 " %s ", run_index, cycle, member);
+    if constexpr (std::is_integral_v<Payload>) {
+        std::fprintf(retire_file, "%" PRIx64 "\n", uint64_t(payload));
+    } else {
+        std::fprintf(retire_file, "%x", unsigned(payload[Payload::Words - 1]));
+        for (size_t i = Payload::Words - 1; i-- > 0;)
+            std::fprintf(retire_file, "%08x", unsigned(payload[i]));
+        std::fputc('\n', retire_file);
+    }
+}
+
 // One clock cycle: settle the inputs driven for this cycle, take every handshake, clock the
 // core, then drive the DRAM model's outputs for the next cycle.
 static void tick() {
     top->clk = 0;
     top->eval();
     dump(10 * cycle);
+#ifdef RETIRE
+    if (retire_file) {
+#define RECORD_EVENT(member, valid, payload) \
+        if (top->valid) record_event(#member, top->payload);
+        RETIRE_PORTS(RECORD_EVENT)
+#undef RECORD_EVENT
+    }
+#endif
 
     lite.aw = top->CTRL(awvalid) && top->CTRL(awready);
     lite.w = top->CTRL(wvalid) && top->CTRL(wready);
@@ -440,6 +471,7 @@ static std::vector<Run> read_runs(const std::string& path) {
 // Start one run, wait for DONE or ERROR, check that nothing is left on the bus, print the
 // counters. A bus error ends the harness (the core needs a reset).
 static void execute(const Run& run, size_t index, const std::vector<uint32_t>& counters) {
+    run_index = index;
     load_dram(run.dram_in);  // the host fills memory while the core is idle
     dram_base = run.dram_base;
     dram_end = dram_base + dram.size();
@@ -504,11 +536,26 @@ int main(int argc, char** argv) {
 #endif
     }
 
+    std::string retire_path = argument(argc, argv, "retire", "");
+    if (!retire_path.empty()) {
+#ifdef RETIRE
+        retire_file = std::fopen(retire_path.c_str(), "w");
+        if (!retire_file) {
+            std::fprintf(stderr, "cannot write %s\n", retire_path.c_str());
+            return 1;
+        }
+#else
+        std::fputs("retire= needs a model of the core with its retirement port\n", stderr);
+        return 1;
+#endif
+    }
+
     top->rst = 1;
     for (unsigned i = 0; i < RESET_CYCLES; ++i) tick();
     top->rst = 0;
     for (size_t index = 0; index < runs.size(); ++index) execute(runs[index], index, counters);
     top->final();
+    if (retire_file) std::fclose(retire_file);
 #if VM_TRACE
     if (vcd) vcd->close();
 #endif

@@ -27,6 +27,7 @@ from vtaref.spec.disasm import disassemble_image
 from vtaref.spec.outputs import OutputError, Outputs
 from vtaref.spec.pipeline import DEFAULT_TOKEN_DEPTH
 from vtaref.spec.trace import JsonTracer
+from vtaref.spec.trace_diff import first_difference, read_trace
 
 PROGRESS_MIN_INSNS = 20_000
 
@@ -153,17 +154,23 @@ def _backend(backend: str, runner: str | None, timeout: float, simulator: str, d
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Where to write the final DRAM contents (same base and size as dram.bin).")
 @click.option("--trace", type=click.Path(path_type=Path),
-              help="Write one JSON line per executed instruction to this file (spec).")
+              help="Write one JSON line per executed instruction to this file (spec or rtl).")
+@click.option("--trace-values", is_flag=True,
+              help="With --trace: each line also holds the values written, not only digests.")
 @click.option("--vcd", type=click.Path(path_type=Path),
               help="With --backend rtl: write a waveform of the run to this VCD file.")
 @backend_options
-def run(image_dir, output, trace, vcd, **options):
+def run(image_dir, output, trace, trace_values, vcd, **options):
     """Run the program image IMAGE_DIR and write the final DRAM to OUTPUT."""
     image = _load(image_dir)
     backend = _backend(**options, vcd=vcd)
-    if trace and not isinstance(backend, SpecBackend):
-        raise Failure("--trace is a spec trace: run it with --backend spec")
-    tracer = JsonTracer() if trace else None
+    if trace_values and not trace:
+        raise Failure("--trace-values needs --trace FILE")
+    if trace and backend.name == "rtl":
+        backend.trace = True
+    elif trace and not isinstance(backend, SpecBackend):
+        raise Failure(f"--trace needs --backend spec or rtl, not {backend.name}")
+    tracer = JsonTracer(values=trace_values) if isinstance(backend, SpecBackend) and trace else None
     with _outputs() as outputs:
         for path in (output, trace):
             if path is not None:
@@ -182,6 +189,10 @@ def run(image_dir, output, trace, vcd, **options):
             raise Failure(f"{image_dir}: {err}") from None
         elapsed = time.perf_counter() - started
         outputs.write(output, dram)
+        if trace and tracer is None:
+            from vtaref.impl.run import rtl_trace
+
+            tracer = rtl_trace(image, backend.last_run.rtl, values=trace_values)
         if tracer is not None:
             lines = io.StringIO()
             tracer.dump(lines)
@@ -197,6 +208,30 @@ def run(image_dir, output, trace, vcd, **options):
         click.echo(f"wrote {output}" + (f" and {vcd}" if vcd else ""))
     else:
         click.echo(f"{image_dir}: ran on {backend.name} in {elapsed:.3f} s; wrote {output}")
+
+
+@main.command("trace-diff")
+@click.argument("trace_a", metavar="A", type=click.Path(path_type=Path))
+@click.argument("trace_b", metavar="B", type=click.Path(path_type=Path))
+def trace_diff(trace_a, trace_b):
+    """Name the first instruction where the traces A and B (vta run --trace) of one program
+    differ, the field, and (with --trace-values traces) the differing lanes or bytes.
+
+    Exits with status 0 if the traces agree, 1 if they differ or cannot be compared.
+    """
+    try:
+        records = [read_trace(path) for path in (trace_a, trace_b)]
+        first = first_difference(*records)
+    except VtaError as err:
+        raise Failure(str(err)) from None
+    if first is None:
+        click.echo(f"{trace_a} and {trace_b} agree on all {len(records[0])} instructions")
+        return
+    click.echo(f"A = {trace_a}, B = {trace_b}: instruction {first.index} ({first.mnemonic}, "
+               f"{first.stage} stage) is the first to differ, in {first.field}")
+    for detail in first.details:
+        click.echo(f"  {detail}")
+    sys.exit(1)
 
 
 def _given(parameter: str) -> bool:
