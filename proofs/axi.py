@@ -29,6 +29,8 @@ from amaranth.utils import exact_log2
 from vtaref.impl import axi, ports
 from vtaref.impl.dma import WRITE_AHEAD, DmaEngine
 
+BURST_COUNT_BITS = 8  # the burst proofs' commands have fewer than 2**BURST_COUNT_BITS elements
+
 
 def _hold(m: Module, valid, ready, payload: list[Value], name: str) -> None:
     """Assert that a VALID held without READY stays up with the same payload next cycle."""
@@ -120,37 +122,39 @@ class AxiManagerSpec(Elaboratable):
 
 class _Command:
     """The checker's record of the command one direction of the engine serves: taken from the
-    element ports ``port_list`` (with element sizes ``bits``), its byte address ``addr``, its
-    element count and element bytes, and the span of bus beats it covers (``first`` and
-    ``total``), computed from the bytes, not as the engine does."""
+    element ports ``port_list`` (with element sizes ``bits``), its port ``client``, its byte
+    address ``addr``, element count, its end ``end`` (one past its last byte) and the span of bus
+    beats it covers (``first`` and ``total``), computed from the bytes, not as the engine
+    does."""
 
     def __init__(self, m: Module, port_list: list, bits: list[int], beat_bytes: int, name: str):
         self.taken = Signal(name=f"{name}_cmd_taken")
         self.addr = Signal(ports.ADDR_WIDTH, name=f"{name}_cmd_addr")
         self.count = Signal(ports.COUNT_WIDTH, name=f"{name}_cmd_count")
-        self.element_bytes = Signal(range(max(bits) // 8 + 1), name=f"{name}_element_bytes")
         self.client = Signal(range(max(len(port_list), 2)), name=f"{name}_client")
+        self.end = Signal(ports.ADDR_WIDTH + 1, name=f"{name}_cmd_end")
         for index, (port, size) in enumerate(zip(port_list, bits)):
             cmd = port.cmd
-            # The stages' side of the contract: an element-aligned span below 4 GiB.
+            end = cmd.payload.addr + (cmd.payload.count << exact_log2(size // 8))
+            # The stages' side of the contract: an element-aligned span below 4 GiB; and (to keep
+            # the solver's arithmetic small) fewer than 2**BURST_COUNT_BITS elements.
             with m.If(cmd.valid):
                 m.d.comb += [Assume(cmd.payload.addr % (size // 8) == 0),
-                             Assume(cmd.payload.addr + cmd.payload.count * (size // 8)
-                                    <= 1 << ports.ADDR_WIDTH)]
+                             Assume(end <= 1 << ports.ADDR_WIDTH),
+                             Assume(cmd.payload.count >> BURST_COUNT_BITS == 0)]
             with m.If(cmd.valid & cmd.ready):
                 m.d.comb += self.taken.eq(1)
                 m.d.sync += [self.addr.eq(cmd.payload.addr), self.count.eq(cmd.payload.count),
-                             self.element_bytes.eq(size // 8), self.client.eq(index)]
+                             self.end.eq(end), self.client.eq(index)]
         log_beat = exact_log2(beat_bytes)
-        end = self.addr + self.count * self.element_bytes  # one past the last byte
         self.first = self.addr >> log_beat
-        self.total = Mux(self.count == 0, 0, ((end - 1) >> log_beat) - self.first + 1)
-        self.end = end
+        self.total = Mux(self.count == 0, 0, ((self.end - 1) >> log_beat) - self.first + 1)
 
 
 class AxiBurstSpec(Elaboratable):
     """A :class:`~vtaref.impl.dma.DmaEngine` moves what its element commands ask for, no more
-    and no less, and reports a write done only after its last B response.
+    and no less, and reports a write done only after its last B response: in ``direction``
+    ``read`` (AR, R) or ``write`` (AW, W, B).
 
     The element ports are driven arbitrarily, within their contract (an element-aligned span
     below 4 GiB); the subordinate answers arbitrarily within AXI4's rules: an R beat only for a
@@ -169,8 +173,9 @@ class AxiBurstSpec(Elaboratable):
     A bounded proof: the checker counts beats and bursts per command.
     """
 
-    def __init__(self, dut: DmaEngine):
+    def __init__(self, dut: DmaEngine, direction: str):
         self.dut = dut
+        self.direction = direction
 
     def elaborate(self, platform):
         m = Module()
@@ -179,8 +184,8 @@ class AxiBurstSpec(Elaboratable):
         bus, width = dut.axi, dut.data_width
         beat_bytes = width // 8
         log_beat = exact_log2(beat_bytes)
-        self._reads(m, dut, bus, width, beat_bytes, log_beat)
-        self._writes(m, dut, bus, width, beat_bytes, log_beat)
+        check = self._reads if self.direction == "read" else self._writes
+        check(m, dut, bus, width, beat_bytes, log_beat)
         return m
 
     @staticmethod
@@ -222,12 +227,11 @@ class AxiBurstSpec(Elaboratable):
         # The elements delivered: from the beat on R, at the element's byte lanes.
         for index, (port, bits) in enumerate(zip(port_list, readers.values())):
             element_bytes = bits // 8
-            delivered = Signal(ports.COUNT_WIDTH, name=f"delivered_{index}")
-            with m.If(cmd.taken):
-                m.d.sync += delivered.eq(0)
+            start = Signal(ports.ADDR_WIDTH, name=f"element_{index}")  # the element's first byte
+            with m.If(port.cmd.valid & port.cmd.ready):
+                m.d.sync += start.eq(port.cmd.payload.addr)
             with m.Elif(port.data.valid & port.data.ready):
-                m.d.sync += delivered.eq(delivered + 1)
-            start = cmd.addr + delivered * element_bytes  # the element's first byte
+                m.d.sync += start.eq(start + element_bytes)
             last_beat = (start + element_bytes - 1) >> log_beat
             with m.If(port.data.valid):
                 m.d.comb += [Assert(cmd.client == index), Assert(bus.rvalid),

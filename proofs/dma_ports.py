@@ -37,6 +37,11 @@ class ElementContractSpec(Elaboratable):
         m.submodules.dut = dut = self.dut
         drive_arbitrarily(m, dut)
         reads, writes = dut.reads, dut.writes
+        # Helper invariants: a direction busy serves a port, and a read with elements due.
+        with m.If(reads.busy):
+            m.d.comb += [Assert(reads.client < len(reads.readers)), Assert(reads.left != 0)]
+        with m.If(writes.active):
+            m.d.comb += Assert(writes.client < len(writes.writers))
 
         for index, name in enumerate(reads.readers):
             port = getattr(dut, name)

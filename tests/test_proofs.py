@@ -363,16 +363,16 @@ class NeverStartingVcr(Vcr):
     ("leaky_tag_gemm",
      lambda: TensorGemmSpec(tiny_gemm_config(), leaky_tag(TensorGemm), commands=2),
      "bmc", TWO_COMMANDS_DEPTH),  # tensor_gemm_tiny_twice
-    ("early_done_dma", lambda: AxiBurstSpec(core_engine(VtaConfig(), dma_with(
-        writes=EarlyDoneWrites))), "bmc", BURST_DEPTH),  # dma_bursts
-    ("extra_beat_dma", lambda: AxiBurstSpec(core_engine(VtaConfig(), dma_with(
-        reads=ExtraBeatReads))), "bmc", BURST_DEPTH),  # dma_bursts
+    ("early_done_dma", lambda: AxiBurstSpec(core_engine(tiny_gemm_config(), dma_with(
+        writes=EarlyDoneWrites)), "write"), "bmc", BURST_DEPTH),  # dma_bursts_write_tiny
+    ("extra_beat_dma", lambda: AxiBurstSpec(core_engine(tiny_gemm_config(), dma_with(
+        reads=ExtraBeatReads)), "read"), "bmc", BURST_DEPTH),  # dma_bursts_read_tiny
     ("dropped_arvalid_dma", lambda: AxiManagerSpec(proof_engine(64, dma_with(
         reads=DroppedArvalid))), "bmc", BMC_DEPTH),  # dma_axi_64_bmc
     ("done_before_data_dma", lambda: ElementContractSpec(core_engine(VtaConfig(), dma_with(
         writes=DoneBeforeDataWrites))), "bmc", BMC_DEPTH),  # dma_ports_bmc
-    ("half_wrap_load", lambda: LoadWritesSpec(VtaConfig(), HalfWrapLoad), "bmc",
-     BMC_DEPTH),  # load_writes
+    ("half_wrap_load", lambda: LoadWritesSpec(tiny_gemm_config(), HalfWrapLoad), "bmc",
+     BMC_DEPTH),  # load_writes_tiny
 ])
 def test_broken_design_fails(name, spec, mode, depth):
     result = sby.prove(name, spec(), mode=mode, depth=depth)
