@@ -36,7 +36,8 @@ from .tokens import SIZE_BITS, ComputeTokensSpec, LoadTokensSpec, StoreTokensSpe
 QUEUE_PROOF_WIDTH = 8  # entry bits in queue proofs: order and counts do not depend on them
 BMC_DEPTH = 10  # steps of the bmc sibling of a k-induction proof
 TWO_COMMANDS_DEPTH = 10  # steps of the GEMM and ALU proofs with two commands
-BURST_DEPTH = 8  # steps of the proofs of what the DMA bursts move
+# Steps of the proofs of what the DMA bursts move, by direction (reads: more ports, slower).
+BURST_DEPTHS = {"read": 5, "write": 8}
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def proofs(config: VtaConfig) -> list[Proof]:
         *(Proof(*proof) for proof in axi_proofs()),
         *(Proof(f"dma_bursts_{direction}_tiny",
                 lambda direction=direction: AxiBurstSpec(core_engine(gemm), direction), "bmc",
-                BURST_DEPTH, slow=True) for direction in ("read", "write")),
+                depth, slow=True) for direction, depth in BURST_DEPTHS.items()),
         Proof("dma_ports", lambda: ElementContractSpec(core_engine(config)), "prove", 1),
         *(Proof(*proof) for proof in bus_error_proofs()),
         Proof("load_writes_tiny", lambda: LoadWritesSpec(gemm), "bmc", BMC_DEPTH),

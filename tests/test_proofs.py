@@ -20,7 +20,7 @@ from vtaref.impl.queue import Queue, TokenQueue
 from vtaref.impl.store import Store
 from vtaref.impl.uop_loop import UopLoop
 from vtaref.impl.vcr import Vcr
-from vtaref.proofs import BMC_DEPTH, BURST_DEPTH, TWO_COMMANDS_DEPTH, proofs, run_all, sby
+from vtaref.proofs import BMC_DEPTH, BURST_DEPTHS, TWO_COMMANDS_DEPTH, proofs, run_all, sby
 from vtaref.proofs.alu import DatapathSpec, TensorAluSpec, tiny_config
 from vtaref.proofs.axi import AxiBurstSpec, AxiManagerSpec, proof_engine
 from vtaref.proofs.bus_error import COVER_DEPTH, dma_spec, vcr_spec
@@ -364,9 +364,9 @@ class NeverStartingVcr(Vcr):
      lambda: TensorGemmSpec(tiny_gemm_config(), leaky_tag(TensorGemm), commands=2),
      "bmc", TWO_COMMANDS_DEPTH),  # tensor_gemm_tiny_twice
     ("early_done_dma", lambda: AxiBurstSpec(core_engine(tiny_gemm_config(), dma_with(
-        writes=EarlyDoneWrites)), "write"), "bmc", BURST_DEPTH),  # dma_bursts_write_tiny
+        writes=EarlyDoneWrites)), "write"), "bmc", BURST_DEPTHS["write"]),  # dma_bursts_write_tiny
     ("extra_beat_dma", lambda: AxiBurstSpec(core_engine(tiny_gemm_config(), dma_with(
-        reads=ExtraBeatReads)), "read"), "bmc", BURST_DEPTH),  # dma_bursts_read_tiny
+        reads=ExtraBeatReads)), "read"), "bmc", BURST_DEPTHS["read"]),  # dma_bursts_read_tiny
     ("dropped_arvalid_dma", lambda: AxiManagerSpec(proof_engine(64, dma_with(
         reads=DroppedArvalid))), "bmc", BMC_DEPTH),  # dma_axi_64_bmc
     ("done_before_data_dma", lambda: ElementContractSpec(core_engine(VtaConfig(), dma_with(
