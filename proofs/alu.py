@@ -4,11 +4,12 @@
 64-bit integers. :class:`DatapathSpec` proves :class:`~vtaref.impl.alu.AluDatapath` equal to it
 for every opcode and operand (combinational, so one step is a full proof).
 
-:class:`TensorAluSpec` runs one arbitrary ALU command on arbitrary micro-ops and accumulator
-contents through :class:`~vtaref.impl.alu.TensorAlu` and checks it against an in-order model
-that walks the loop with multiplications, one visit at a time, and the exact cycle the unit goes
-idle: a bounded proof, for a tiny configuration. Together: TensorAlu equals the spec's loop of
-``alu_apply`` for that configuration and that bound.
+:class:`TensorAluSpec` runs one or two arbitrary ALU commands (the second back to back or
+later) on arbitrary micro-ops and accumulator contents through :class:`~vtaref.impl.alu.TensorAlu`
+and checks them against an in-order model that walks the loops with multiplications, one visit
+at a time, and the exact cycles the unit takes a command and goes idle: a bounded proof, for a
+given configuration. Together: TensorAlu equals the spec's loop of ``alu_apply`` for that
+configuration and that bound.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """A bounded proof of the GEMM core against an in-order model of the spec's GEMM.
 
-:class:`TensorGemmSpec` runs one arbitrary GEMM command on arbitrary micro-ops and scratchpad
-contents through :class:`~vtaref.impl.gemm.TensorGemm`. Two in-order walks of the loop check
-every visit: its reads fetch the visit's ``inp[src]`` and ``wgt[wgt]`` rows, and its write goes
-to ``acc[dst]`` with ``0`` (``reset_reg``) or the model's row plus the dot products of the rows
-read, wrapped to the accumulator width, as :func:`vtaref.spec.semantics.gemm` does; the unit
-goes idle exactly when the spec says. The model multiplies the very row signals the unit
+:class:`TensorGemmSpec` runs one or two arbitrary GEMM commands (the second back to back or
+later) on arbitrary micro-ops and scratchpad contents through
+:class:`~vtaref.impl.gemm.TensorGemm`. Two in-order walks of the loops check every visit: its
+reads fetch the visit's ``inp[src]`` and ``wgt[wgt]`` rows, and its write goes to ``acc[dst]``
+with ``0`` (``reset_reg``) or the model's row plus the dot products of the rows read, wrapped to
+the accumulator width, as :func:`vtaref.spec.semantics.gemm` does; the unit takes each command
+and goes idle exactly when the spec says. The model multiplies the very row signals the unit
 multiplies, so the solver can share the multipliers (comparing two multiplier arrays timed
 out even at 4-bit lanes), while the address checks make those the right rows.
 """
