@@ -114,7 +114,7 @@ def proofs(config: VtaConfig) -> list[Proof]:
         Proof("tensor_alu_tiny_twice", lambda: TensorAluSpec(tiny, commands=2), "bmc",
               TWO_COMMANDS_DEPTH),
         Proof("tensor_alu_batched_twice", lambda: TensorAluSpec(batched, commands=2), "bmc",
-              TWO_COMMANDS_DEPTH),
+              TWO_COMMANDS_DEPTH, slow=True),
         Proof("tensor_gemm_tiny", lambda: TensorGemmSpec(gemm), "bmc",
               TensorGemmSpec.bound(gemm)),
         Proof("tensor_gemm_tiny_twice", lambda: TensorGemmSpec(gemm, commands=2), "bmc",
