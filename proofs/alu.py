@@ -121,7 +121,7 @@ class TensorAluSpec(Elaboratable):
         m.submodules.dut = dut = self.dut
         config = self.config
         row = scratchpad.row_layout("acc", config)
-        commands = Commands(m, dut, config, TensorAlu.LATENCY, self.commands)
+        commands = Commands(m, dut, config, dut.LATENCY, self.commands)
 
         # The scratchpads, and the model's copy of acc, with the same arbitrary contents.
         uops = read_only(m, dut.uop)

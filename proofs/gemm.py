@@ -53,7 +53,7 @@ class TensorGemmSpec(Elaboratable):
         m = Module()
         m.submodules.dut = dut = self.dut
         config = self.config
-        commands = Commands(m, dut, config, TensorGemm.LATENCY, self.commands)
+        commands = Commands(m, dut, config, dut.LATENCY, self.commands)
 
         # Read-only buffers: arbitrary constants behind synchronous read ports.
         uops = read_only(m, dut.uop)

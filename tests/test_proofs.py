@@ -382,7 +382,8 @@ def test_broken_design_fails(name, spec, mode, depth):
 
 @pytest.mark.parametrize("name, spec", [
     ("overfull_queue", lambda: QueueSpec(OverfullQueue(8, 3))),
-    ("greedy_load", lambda: LoadTokensSpec(VtaConfig(), GreedyLoad)),
+    ("early_push_load", lambda: LoadTokensSpec(VtaConfig(), EarlyPushLoad)),
+    ("unhalted_dma", lambda: dma_spec(UnhaltedDma)),
     ("dropped_arvalid_dma", lambda: AxiManagerSpec(proof_engine(64, dma_with(
         reads=DroppedArvalid)))),
 ])
