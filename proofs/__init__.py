@@ -79,7 +79,8 @@ def proofs(config: VtaConfig) -> list[Proof]:
     the GEMM core are proved for a bounded run (:mod:`.loop`): one command of every length on a
     tiny 8-bit configuration (1x1 and 1x2x2), and two commands, back to back or apart, on that
     configuration and on a batched one (batch 2, 4-bit inputs, 8-bit accumulators, where a sum
-    or a product overflows). Their loop, forwarding and timing do not depend on the widths.
+    or a product overflows; slow for the ALU, and slow for one GEMM command of every length).
+    Their loop, forwarding and timing do not depend on the widths.
 
     The dependency-token protocol of the load and store stages is proved by k-induction for
     every instruction, and with element counting for instructions of up to ``2**SIZE_BITS - 1``
