@@ -19,18 +19,26 @@ from vtaref.impl.alu import AluDatapath
 from vtaref.impl.core import INSN_QUEUE_DEPTH
 from vtaref.impl.fetch import BUFFER_DEPTH
 from vtaref.impl.queue import Queue, TokenQueue
-from vtaref.spec.config import VtaConfig
+from vtaref.spec.config import KEY_RANGES, VtaConfig
 from vtaref.spec.pipeline import DEFAULT_TOKEN_DEPTH
 
 from .alu import DatapathSpec, TensorAluSpec, tiny_config
-from .axi import axi_proofs
+from .axi import AxiBurstSpec, axi_proofs
 from .bus_error import bus_error_proofs
+from .dma_ports import ElementContractSpec, core_engine
 from .gemm import TensorGemmSpec, tiny_gemm_config
+from .load import LoadWritesSpec
+from .loop import batched_config
 from .queue import QueueSpec, TokenQueueSpec
 from .sby import ProofResult, prove
 from .tokens import SIZE_BITS, ComputeTokensSpec, LoadTokensSpec, StoreTokensSpec
 
 QUEUE_PROOF_WIDTH = 8  # entry bits in queue proofs: order and counts do not depend on them
+BMC_DEPTH = 10  # steps of the bmc sibling of a k-induction proof
+TWO_COMMANDS_DEPTH = 10  # steps of the GEMM and ALU proofs with two commands
+BATCHED_ALU_DEPTH = 9  # the batched ALU's, with two commands (its 10th step takes minutes)
+# Steps of the proofs of what the DMA bursts move, by direction (reads: more ports, slower).
+BURST_DEPTHS = {"read": 5, "write": 8}
 
 
 @dataclass(frozen=True)
@@ -49,28 +57,51 @@ class Proof:
         return prove(self.name, self.build(), mode=self.mode, depth=self.depth, **options)
 
 
+def with_bmc_siblings(chosen: list[Proof]) -> list[Proof]:
+    """Return ``chosen`` with each k-induction proof followed by its bmc sibling ``NAME_bmc``
+    (the same properties, :data:`BMC_DEPTH` steps from reset): where an induction does not
+    close (UNKNOWN), the sibling tells a bug, with its counterexample trace, from a missing
+    helper invariant."""
+    result = []
+    for proof in chosen:
+        result.append(proof)
+        if proof.mode == "prove":
+            result.append(Proof(f"{proof.name}_bmc", proof.build, "bmc", BMC_DEPTH, proof.slow))
+    return result
+
+
 def proofs(config: VtaConfig) -> list[Proof]:
     """Return the proofs for ``config``.
 
     The queues are proved by k-induction for every reachable state. The ALU datapath is proved
-    for every operand at the config's accumulator width on one lane (every lane is the same
-    circuit). The whole ALU unit is proved for a bounded run on a tiny 8-bit configuration:
-    its loop, forwarding and timing do not depend on the widths. So is the GEMM core, on a
-    1x2x2 configuration with 8-bit lanes.
+    for every operand on one lane (every lane is the same circuit; combinational, so one bmc
+    step is a full proof) at every accumulator width a config allows. The whole ALU unit and
+    the GEMM core are proved for a bounded run (:mod:`.loop`): one command of every length on a
+    tiny 8-bit configuration (1x1 and 1x2x2), and two commands, back to back or apart, on that
+    configuration and on a batched one (batch 2, 4-bit inputs, 8-bit accumulators, where a sum
+    or a product overflows; slow for the ALU, and slow for one GEMM command of every length).
+    Their loop, forwarding and timing do not depend on the widths.
 
     The dependency-token protocol of the load and store stages is proved by k-induction for
     every instruction, and with element counting for instructions of up to ``2**SIZE_BITS - 1``
     rows and columns; that of the compute stage for a bounded run on the tiny GEMM
-    configuration.
+    configuration. Where the load stage writes the scratchpads, and what, is proved for a
+    bounded run on the tiny GEMM configuration (:mod:`.load`).
 
-    The DMA engine's AXI4 manager rules (:mod:`.axi`) and its bus-error latch and halt, with
-    the control registers' report of it (:mod:`.bus_error`), are proved by k-induction under
-    arbitrary inputs; cover proofs show that the error cases are reached.
+    The DMA engine's AXI4 manager rules (:mod:`.axi`), its bus-error latch and halt, with the
+    control registers' report of it (:mod:`.bus_error`), and the element-port contract the
+    token proofs assume of it (:mod:`.dma_ports`) are proved by k-induction under arbitrary
+    inputs; cover proofs show that the error cases are reached. What its bursts move
+    (addresses, beats, WSTRB, read data, ``done`` after B) is proved for a bounded run with the
+    core's port map for the tiny GEMM configuration (narrow writes): slow proofs, minutes each.
+
+    Each k-induction proof has a bmc sibling (:func:`with_bmc_siblings`).
     """
-    lane = tiny_config(config.LOG_ACC_WIDTH)
+    lane_widths = range(KEY_RANGES["LOG_ACC_WIDTH"][0], KEY_RANGES["LOG_ACC_WIDTH"][1] + 1)
     tiny = tiny_config(3)
     gemm = tiny_gemm_config()
-    return [
+    batched = batched_config()
+    return with_bmc_siblings([
         Proof(f"token_queue_{DEFAULT_TOKEN_DEPTH}",
               lambda: TokenQueueSpec(TokenQueue(DEFAULT_TOKEN_DEPTH)), "prove", 1),
         Proof(f"insn_queue_{INSN_QUEUE_DEPTH}",
@@ -78,13 +109,29 @@ def proofs(config: VtaConfig) -> list[Proof]:
         Proof(f"fetch_buffer_{BUFFER_DEPTH}",
               lambda: QueueSpec(Queue(QUEUE_PROOF_WIDTH, BUFFER_DEPTH)), "prove", 1),
         Proof("queue_3", lambda: QueueSpec(Queue(8, 3)), "prove", 1),
-        Proof(f"alu_datapath_acc{config.acc_width}", lambda: DatapathSpec(AluDatapath(lane)),
-              "prove", 1),
+        *(Proof(f"alu_datapath_acc{1 << log}",
+                lambda log=log: DatapathSpec(AluDatapath(tiny_config(log))), "bmc", 1)
+          for log in lane_widths),
         Proof("tensor_alu_tiny", lambda: TensorAluSpec(tiny), "bmc", TensorAluSpec.bound(tiny)),
+        Proof("tensor_alu_tiny_twice", lambda: TensorAluSpec(tiny, commands=2), "bmc",
+              TWO_COMMANDS_DEPTH),
+        Proof("tensor_alu_batched_twice", lambda: TensorAluSpec(batched, commands=2), "bmc",
+              BATCHED_ALU_DEPTH, slow=True),
         Proof("tensor_gemm_tiny", lambda: TensorGemmSpec(gemm), "bmc",
               TensorGemmSpec.bound(gemm)),
+        Proof("tensor_gemm_tiny_twice", lambda: TensorGemmSpec(gemm, commands=2), "bmc",
+              TWO_COMMANDS_DEPTH),
+        Proof("tensor_gemm_batched_twice", lambda: TensorGemmSpec(batched, commands=2), "bmc",
+              TWO_COMMANDS_DEPTH),
+        Proof("tensor_gemm_batched", lambda: TensorGemmSpec(batched), "bmc",
+              TensorGemmSpec.bound(batched), slow=True),
         *(Proof(*proof) for proof in axi_proofs()),
+        *(Proof(f"dma_bursts_{direction}_tiny",
+                lambda direction=direction: AxiBurstSpec(core_engine(gemm), direction), "bmc",
+                depth, slow=True) for direction, depth in BURST_DEPTHS.items()),
+        Proof("dma_ports", lambda: ElementContractSpec(core_engine(config)), "prove", 1),
         *(Proof(*proof) for proof in bus_error_proofs()),
+        Proof("load_writes_tiny", lambda: LoadWritesSpec(gemm), "bmc", BMC_DEPTH),
         Proof("tokens_load", lambda: LoadTokensSpec(config), "prove", 1),
         Proof(f"tokens_load_sizes{SIZE_BITS}",
               lambda: LoadTokensSpec(config, size_bits=SIZE_BITS), "prove", 1),
@@ -93,7 +140,7 @@ def proofs(config: VtaConfig) -> list[Proof]:
               lambda: StoreTokensSpec(config, size_bits=SIZE_BITS), "prove", 1),
         Proof("tokens_compute_tiny", lambda: ComputeTokensSpec(gemm), "bmc",
               ComputeTokensSpec.bound()),
-    ]
+    ])
 
 
 def run_all(config: VtaConfig, **options) -> list[ProofResult]:

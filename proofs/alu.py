@@ -4,11 +4,12 @@
 64-bit integers. :class:`DatapathSpec` proves :class:`~vtaref.impl.alu.AluDatapath` equal to it
 for every opcode and operand (combinational, so one step is a full proof).
 
-:class:`TensorAluSpec` runs one arbitrary ALU command on arbitrary micro-ops and accumulator
-contents through :class:`~vtaref.impl.alu.TensorAlu` and checks it against an in-order model
-that walks the loop with multiplications, one visit at a time, and the exact cycle the unit goes
-idle: a bounded proof, for a tiny configuration. Together: TensorAlu equals the spec's loop of
-``alu_apply`` for that configuration and that bound.
+:class:`TensorAluSpec` runs one or two arbitrary ALU commands (the second back to back or
+later) on arbitrary micro-ops and accumulator contents through :class:`~vtaref.impl.alu.TensorAlu`
+and checks them against an in-order model that walks the loops with multiplications, one visit
+at a time, and the exact cycles the unit takes a command and goes idle: a bounded proof, for a
+given configuration. Together: TensorAlu equals the spec's loop of ``alu_apply`` for that
+configuration and that bound.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from vtaref.spec.config import VtaConfig
 from vtaref.spec.isa import Alu
 
 from . import loop
-from .loop import acc_and_model, check_idle, one_command, read_only, visit_count, walk_loop
+from .loop import Commands, acc_and_model, check_done, read_only, walk_loop
 
 
 def tiny_config(log_acc_width: int) -> VtaConfig:
@@ -90,21 +91,25 @@ class DatapathSpec(Elaboratable):
 
 class TensorAluSpec(Elaboratable):
     """TensorAlu applies the datapath to the in-order model's operands, writes the results to the
-    model's destinations, one visit per cycle, and goes idle on time.
+    model's destinations, one visit per cycle, and keeps the timing contract.
 
     The harness plays the scratchpads: micro-ops and accumulator rows start with arbitrary
-    contents, and acc reads are transparent for the unit's write. One arbitrary command
-    (``iter_out``, ``iter_in`` <= 2, ``uop_end`` within the buffer) arrives in the first cycle.
-    The model walks the loop with multiplications; at each write of the unit it checks the
-    address, and that the datapath saw the model's opcode and operands in the cycle before and
-    the unit writes what the datapath computed, then takes that result as its own. So the unit
-    equals the in-order model with the datapath as lane function, which :class:`DatapathSpec`
-    proves equal to :class:`AluModel`; the solver never compares two multipliers.
+    contents, and acc reads are transparent for the unit's write. Arbitrary commands
+    (``iter_out``, ``iter_in`` <= 2, ``uop_end`` within the buffer) are offered in every cycle,
+    so they arrive back to back or apart (:class:`.loop.Commands`, which also checks the
+    timing). The model walks the accepted loops with multiplications; at each write of the
+    unit it checks the address, and that the datapath saw the model's opcode and operands (the
+    walked command's) in the cycle before and the unit writes what the datapath computed, then
+    takes that result as its own. So the unit equals the in-order model with the datapath as
+    lane function, which :class:`DatapathSpec` proves equal to :class:`AluModel`; the solver
+    never compares two multipliers.
     """
 
-    def __init__(self, config: VtaConfig, unit: type[TensorAlu] = TensorAlu):
+    def __init__(self, config: VtaConfig, unit: type[TensorAlu] = TensorAlu, *,
+                 commands: int = 1):
         self.dut = unit(config)
         self.config = config
+        self.commands = commands
 
     @staticmethod
     def bound(config: VtaConfig) -> int:
@@ -116,14 +121,13 @@ class TensorAluSpec(Elaboratable):
         m.submodules.dut = dut = self.dut
         config = self.config
         row = scratchpad.row_layout("acc", config)
-        bound = self.bound(config)
-        # One arbitrary command, offered (and accepted) in the first cycle.
-        cmd, started, cycle = one_command(m, dut, config, bound)
+        commands = Commands(m, dut, config, dut.LATENCY, self.commands)
 
         # The scratchpads, and the model's copy of acc, with the same arbitrary contents.
         uops = read_only(m, dut.uop)
         write = dut.acc_wr
-        _, model_acc = acc_and_model(m, config, started, write, [dut.acc_dst, dut.acc_src])
+        _, model_acc = acc_and_model(m, config, commands.started, write,
+                                     [dut.acc_dst, dut.acc_src])
 
         # What the datapath saw and computed in the previous cycle.
         datapath = dut.datapath
@@ -131,24 +135,20 @@ class TensorAluSpec(Elaboratable):
                 for name in ("op", "a", "b", "y")}
         m.d.sync += [seen[name].eq(Value.cast(getattr(datapath, name))) for name in seen]
 
-        # The model walks the loop in order, one visit per write of the unit.
-        walk = walk_loop(m, "model", write.en, cmd, uops, config, started, bound, Alu)
-        index, done = walk, walk["count"]
+        # The model walks the loops in order, one visit per write of the unit.
+        walk = walk_loop(m, "model", write.en, commands, uops, config, Alu)
+        tag = walk["cmd"].tag
         operand = Signal(operand_layout(config))
-        source = data.View(row, model_acc[index["src"]])
+        source = data.View(row, model_acc[walk["src"]])
         for lane, lane_src in zip(scratchpad.lanes(operand), scratchpad.lanes(source)):
-            m.d.comb += lane.eq(Mux(cmd.tag.use_imm, cmd.tag.imm, lane_src))
+            m.d.comb += lane.eq(Mux(tag.use_imm, tag.imm, lane_src))
 
-        visits = visit_count(cmd)
         with m.If(write.en):
-            m.d.comb += [Assert(done < visits),
-                         Assert(write.addr == index["dst"]),
-                         Assert(seen["op"] == Value.cast(cmd.tag.alu_opcode)),
-                         Assert(seen["a"] == model_acc[index["dst"]]),
+            m.d.comb += [Assert(write.addr == walk["dst"]),
+                         Assert(seen["op"] == Value.cast(tag.alu_opcode)),
+                         Assert(seen["a"] == model_acc[walk["dst"]]),
                          Assert(seen["b"] == Value.cast(operand)),
                          Assert(Value.cast(write.data) == seen["y"])]
-            m.d.sync += model_acc[index["dst"]].eq(seen["y"])
-
-        # Exactly visits + LATENCY cycles after the command, the unit is idle and done.
-        check_idle(m, dut, started, cycle, visits, done)
+            m.d.sync += model_acc[walk["dst"]].eq(seen["y"])
+        check_done(m, dut, commands, walk)
         return m

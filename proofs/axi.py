@@ -21,13 +21,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from amaranth.asserts import AnySeq
-from amaranth.hdl import Assert, Cat, Elaboratable, Module, Mux, Signal, Value
+from amaranth.hdl import Assert, Assume, Cat, Elaboratable, Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 from amaranth.utils import exact_log2
 
-from vtaref.impl import axi
+from vtaref.impl import axi, ports
 from vtaref.impl.dma import WRITE_AHEAD, DmaEngine
+
+BURST_COUNT_BITS = 8  # the burst proofs' commands have fewer than 2**BURST_COUNT_BITS elements
 
 
 def _hold(m: Module, valid, ready, payload: list[Value], name: str) -> None:
@@ -116,6 +118,172 @@ class AxiManagerSpec(Elaboratable):
             with m.If(k < writes.level):
                 m.d.comb += Assert(entry == Mux(last_waits, lens[k + 1], lens[k]))
         return m
+
+
+class _Command:
+    """The checker's record of the command one direction of the engine serves: taken from the
+    element ports ``port_list`` (with element sizes ``bits``), its port ``client``, its byte
+    address ``addr``, element count, its end ``end`` (one past its last byte) and the span of bus
+    beats it covers (``first`` and ``total``), computed from the bytes, not as the engine
+    does."""
+
+    def __init__(self, m: Module, port_list: list, bits: list[int], beat_bytes: int, name: str):
+        self.taken = Signal(name=f"{name}_cmd_taken")
+        self.addr = Signal(ports.ADDR_WIDTH, name=f"{name}_cmd_addr")
+        self.count = Signal(ports.COUNT_WIDTH, name=f"{name}_cmd_count")
+        self.client = Signal(range(max(len(port_list), 2)), name=f"{name}_client")
+        self.end = Signal(ports.ADDR_WIDTH + 1, name=f"{name}_cmd_end")
+        for index, (port, size) in enumerate(zip(port_list, bits)):
+            cmd = port.cmd
+            end = cmd.payload.addr + (cmd.payload.count << exact_log2(size // 8))
+            # The stages' side of the contract: an element-aligned span below 4 GiB; and (to keep
+            # the solver's arithmetic small) fewer than 2**BURST_COUNT_BITS elements.
+            with m.If(cmd.valid):
+                m.d.comb += [Assume(cmd.payload.addr % (size // 8) == 0),
+                             Assume(end <= 1 << ports.ADDR_WIDTH),
+                             Assume(cmd.payload.count >> BURST_COUNT_BITS == 0)]
+            with m.If(cmd.valid & cmd.ready):
+                m.d.comb += self.taken.eq(1)
+                m.d.sync += [self.addr.eq(cmd.payload.addr), self.count.eq(cmd.payload.count),
+                             self.end.eq(end), self.client.eq(index)]
+        log_beat = exact_log2(beat_bytes)
+        self.first = self.addr >> log_beat
+        self.total = Mux(self.count == 0, 0, ((self.end - 1) >> log_beat) - self.first + 1)
+
+
+class AxiBurstSpec(Elaboratable):
+    """A :class:`~vtaref.impl.dma.DmaEngine` moves what its element commands ask for, no more
+    and no less, and reports a write done only after its last B response: in ``direction``
+    ``read`` (AR, R) or ``write`` (AW, W, B).
+
+    The element ports are driven arbitrarily, within their contract (an element-aligned span
+    below 4 GiB); the subordinate answers arbitrarily within AXI4's rules: an R beat only for a
+    requested beat, a B response only for a burst whose last W beat went out, each held until
+    taken. For the command each direction serves (taken on any port):
+
+    - AR and AW: each burst starts at the beat after the previous burst of the command (the
+      first at the beat holding the command's first byte), and the bursts request exactly the
+      beats that hold the command's bytes: never more, and all of them before the next command;
+    - W: the beats go out in order, each with WSTRB set on exactly the command's bytes in it;
+    - R: an element is delivered from the right beat and byte lanes (an element as wide as two
+      beats or more: its last two beats are the last two R beats);
+    - ``done``: only when every burst of the command has been requested and sent and has had
+      its B response.
+
+    A bounded proof: the checker counts beats and bursts per command.
+    """
+
+    def __init__(self, dut: DmaEngine, direction: str):
+        self.dut = dut
+        self.direction = direction
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = dut = self.dut
+        drive_arbitrarily(m, dut)
+        bus, width = dut.axi, dut.data_width
+        beat_bytes = width // 8
+        log_beat = exact_log2(beat_bytes)
+        check = self._reads if self.direction == "read" else self._writes
+        check(m, dut, bus, width, beat_bytes, log_beat)
+        return m
+
+    @staticmethod
+    def _subordinate(m: Module, valid, ready, payload, outstanding, name: str) -> None:
+        """Assume a response channel is valid only with ``outstanding`` and held until taken."""
+        with m.If(valid):
+            m.d.comb += Assume(outstanding != 0)
+        waited = Signal(name=f"{name}_waited")
+        held = Signal(len(payload), name=f"{name}_held")
+        m.d.sync += [waited.eq(valid & ~ready), held.eq(payload)]
+        with m.If(waited):
+            m.d.comb += Assume(valid & (payload == held))
+
+    def _reads(self, m, dut, bus, width, beat_bytes, log_beat):
+        readers = dut.reads.readers
+        port_list = [getattr(dut, name) for name in readers]
+        cmd = _Command(m, port_list, list(readers.values()), beat_bytes, "read")
+        requested = Signal(ports.COUNT_WIDTH + 8)  # beats of the command requested on AR
+        received = Signal(ports.COUNT_WIDTH + 8)  # beats of the command taken on R
+        outstanding = Signal(ports.COUNT_WIDTH + 8)  # beats requested and not yet taken
+        previous = Signal(width)  # the R beat taken before
+        ar_fires = bus.arvalid & bus.arready
+        r_fires = bus.rvalid & bus.rready
+        burst = bus.arlen + 1
+        self._subordinate(m, bus.rvalid, bus.rready, Cat(bus.rdata, bus.rresp, bus.rlast),
+                          outstanding, "r")
+        m.d.sync += outstanding.eq(outstanding + Mux(ar_fires, burst, 0) - r_fires)
+        with m.If(r_fires):
+            m.d.sync += [received.eq(received + 1), previous.eq(bus.rdata)]
+        with m.If(ar_fires):
+            m.d.sync += requested.eq(requested + burst)
+        with m.If(cmd.taken):
+            m.d.comb += Assert(requested == cmd.total)
+            m.d.sync += [requested.eq(0), received.eq(0)]
+        with m.If(bus.arvalid):
+            m.d.comb += [Assert(bus.araddr >> log_beat == cmd.first + requested),
+                         Assert(requested + burst <= cmd.total)]
+
+        # The elements delivered: from the beat on R, at the element's byte lanes.
+        for index, (port, bits) in enumerate(zip(port_list, readers.values())):
+            element_bytes = bits // 8
+            start = Signal(ports.ADDR_WIDTH, name=f"element_{index}")  # the element's first byte
+            with m.If(port.cmd.valid & port.cmd.ready):
+                m.d.sync += start.eq(port.cmd.payload.addr)
+            with m.Elif(port.data.valid & port.data.ready):
+                m.d.sync += start.eq(start + element_bytes)
+            last_beat = (start + element_bytes - 1) >> log_beat
+            with m.If(port.data.valid):
+                m.d.comb += [Assert(cmd.client == index), Assert(bus.rvalid),
+                             Assert(last_beat == cmd.first + received)]
+                if bits <= width:
+                    lane = start[:log_beat] >> exact_log2(element_bytes)
+                    m.d.comb += Assert(port.data.payload == bus.rdata.word_select(lane, bits))
+                else:
+                    m.d.comb += Assert(port.data.payload[bits - width:] == bus.rdata)
+                    m.d.comb += Assert(port.data.payload[bits - 2 * width:bits - width]
+                                       == previous)
+
+    def _writes(self, m, dut, bus, width, beat_bytes, log_beat):
+        writers = dut.writes.writers
+        port_list = [getattr(dut, name) for name in writers]
+        cmd = _Command(m, port_list, list(writers.values()), beat_bytes, "write")
+        requested = Signal(ports.COUNT_WIDTH + 8)  # beats of the command requested on AW
+        sent = Signal(ports.COUNT_WIDTH + 8)  # beats of the command sent on W
+        bursts = Signal(ports.COUNT_WIDTH)  # bursts of the command accepted on AW
+        answered = Signal(ports.COUNT_WIDTH)  # B responses received for the command
+        unanswered = Signal(8)  # bursts whose last W beat went out, not yet answered (any)
+        aw_fires = bus.awvalid & bus.awready
+        w_fires = bus.wvalid & bus.wready
+        b_fires = bus.bvalid & bus.bready
+        burst = bus.awlen + 1
+        self._subordinate(m, bus.bvalid, bus.bready, bus.bresp, unanswered, "b")
+        m.d.sync += unanswered.eq(unanswered + (w_fires & bus.wlast) - b_fires)
+        with m.If(aw_fires):
+            m.d.sync += [requested.eq(requested + burst), bursts.eq(bursts + 1)]
+        with m.If(w_fires):
+            m.d.sync += sent.eq(sent + 1)
+        with m.If(b_fires):
+            m.d.sync += answered.eq(answered + 1)
+        with m.If(cmd.taken):
+            m.d.sync += [requested.eq(0), sent.eq(0), bursts.eq(0), answered.eq(0)]
+        with m.If(bus.awvalid):
+            m.d.comb += [Assert(bus.awaddr >> log_beat == cmd.first + requested),
+                         Assert(requested + burst <= cmd.total)]
+
+        # WSTRB: the command's bytes within the beat.
+        beat_start = (cmd.first + sent) << log_beat
+        with m.If(bus.wvalid):
+            m.d.comb += Assert(sent < cmd.total)
+            for lane in range(beat_bytes):
+                byte = beat_start + lane
+                m.d.comb += Assert(bus.wstrb[lane] == ((byte >= cmd.addr) & (byte < cmd.end)))
+
+        # done: every beat requested and sent, every burst answered.
+        for port in port_list:
+            with m.If(port.done.valid):
+                m.d.comb += [Assert(requested == cmd.total), Assert(sent == cmd.total),
+                             Assert(answered == bursts)]
 
 
 def proof_engine(data_width: int, engine: type[DmaEngine] = DmaEngine) -> DmaEngine:

@@ -1,11 +1,12 @@
 """A bounded proof of the GEMM core against an in-order model of the spec's GEMM.
 
-:class:`TensorGemmSpec` runs one arbitrary GEMM command on arbitrary micro-ops and scratchpad
-contents through :class:`~vtaref.impl.gemm.TensorGemm`. Two in-order walks of the loop check
-every visit: its reads fetch the visit's ``inp[src]`` and ``wgt[wgt]`` rows, and its write goes
-to ``acc[dst]`` with ``0`` (``reset_reg``) or the model's row plus the dot products of the rows
-read, wrapped to the accumulator width, as :func:`vtaref.spec.semantics.gemm` does; the unit
-goes idle exactly when the spec says. The model multiplies the very row signals the unit
+:class:`TensorGemmSpec` runs one or two arbitrary GEMM commands (the second back to back or
+later) on arbitrary micro-ops and scratchpad contents through
+:class:`~vtaref.impl.gemm.TensorGemm`. Two in-order walks of the loops check every visit: its
+reads fetch the visit's ``inp[src]`` and ``wgt[wgt]`` rows, and its write goes to ``acc[dst]``
+with ``0`` (``reset_reg``) or the model's row plus the dot products of the rows read, wrapped to
+the accumulator width, as :func:`vtaref.spec.semantics.gemm` does; the unit takes each command
+and goes idle exactly when the spec says. The model multiplies the very row signals the unit
 multiplies, so the solver can share the multipliers (comparing two multiplier arrays timed
 out even at 4-bit lanes), while the address checks make those the right rows.
 """
@@ -21,7 +22,7 @@ from vtaref.spec.config import VtaConfig
 from vtaref.spec.isa import Gemm
 
 from . import loop
-from .loop import acc_and_model, check_idle, one_command, read_only, visit_count, walk_loop
+from .loop import Commands, acc_and_model, check_done, read_only, walk_loop
 
 
 def tiny_gemm_config() -> VtaConfig:
@@ -32,13 +33,16 @@ def tiny_gemm_config() -> VtaConfig:
 
 
 class TensorGemmSpec(Elaboratable):
-    """TensorGemm writes the in-order model's results, one visit per cycle, and goes idle on
-    time: for one arbitrary command (``iter_out``, ``iter_in`` <= 2) accepted in the first cycle,
-    on arbitrary micro-ops, inputs, weights and accumulators."""
+    """TensorGemm writes the in-order model's results, one visit per cycle, and keeps the timing
+    contract: for arbitrary commands (``iter_out``, ``iter_in`` <= 2) offered in every cycle,
+    back to back or apart (:class:`.loop.Commands`), on arbitrary micro-ops, inputs, weights and
+    accumulators."""
 
-    def __init__(self, config: VtaConfig, unit: type[TensorGemm] = TensorGemm):
+    def __init__(self, config: VtaConfig, unit: type[TensorGemm] = TensorGemm, *,
+                 commands: int = 1):
         self.config = config
         self.dut = unit(config)
+        self.commands = commands
 
     @staticmethod
     def bound(config: VtaConfig) -> int:
@@ -49,8 +53,7 @@ class TensorGemmSpec(Elaboratable):
         m = Module()
         m.submodules.dut = dut = self.dut
         config = self.config
-        bound = self.bound(config)
-        cmd, started, cycle = one_command(m, dut, config, bound)
+        commands = Commands(m, dut, config, dut.LATENCY, self.commands)
 
         # Read-only buffers: arbitrary constants behind synchronous read ports.
         uops = read_only(m, dut.uop)
@@ -60,22 +63,18 @@ class TensorGemmSpec(Elaboratable):
         # acc, and the model's copy, start equal and arbitrary; reads see the same-cycle write.
         row = scratchpad.row_layout("acc", config)
         write = dut.acc_wr
-        _, model_acc = acc_and_model(m, config, started, write, [dut.acc_rd])
+        _, model_acc = acc_and_model(m, config, commands.started, write, [dut.acc_rd])
 
-        # Two in-order walks of the loop: one checks the reads of each visit, one its write.
-        visits = visit_count(cmd)
-        reads = walk_loop(m, "read", dut.inp.en, cmd, uops, config, started, bound, Gemm)
-        writes = walk_loop(m, "write", write.en, cmd, uops, config, started, bound, Gemm)
+        # Two in-order walks of the loops: one checks the reads of each visit, one its write.
+        reads = walk_loop(m, "read", dut.inp.en, commands, uops, config, Gemm)
+        writes = walk_loop(m, "write", write.en, commands, uops, config, Gemm)
         with m.If(dut.inp.en):
-            m.d.comb += [Assert(reads["count"] < visits), Assert(dut.wgt.en),
-                         Assert(dut.inp.addr == reads["src"]),
+            m.d.comb += [Assert(dut.wgt.en), Assert(dut.inp.addr == reads["src"]),
                          Assert(dut.wgt.addr == reads["wgt"])]
 
         # The dot products of the rows read, two cycles later (when the unit writes them).
         # Multiplying the very signals the unit multiplies lets the solver share the
         # multipliers; that they are the right rows is asserted above.
-        row_read = Signal()
-        m.d.sync += row_read.eq(dut.inp.en)
         dots = [Signal(row, name=f"dot_{stage}") for stage in range(2)]
         for b in range(config.batch):
             for o in range(config.block_out):
@@ -85,14 +84,14 @@ class TensorGemmSpec(Elaboratable):
 
         old = data.View(row, model_acc[writes["dst"]])
         expected = Signal(row)
-        with m.If(~cmd.tag.reset_reg):
+        with m.If(~writes["cmd"].tag.reset_reg):
             for b in range(config.batch):
                 for o in range(config.block_out):
                     m.d.comb += expected[b][o].eq(old[b][o] + dots[1][b][o])
         with m.If(write.en):
-            m.d.comb += [Assert(writes["count"] < visits), Assert(write.addr == writes["dst"]),
+            m.d.comb += [Assert(write.addr == writes["dst"]),
                          Assert(Value.cast(write.data) == Value.cast(expected))]
             m.d.sync += model_acc[writes["dst"]].eq(expected)
 
-        check_idle(m, dut, started, cycle, visits, writes["count"])
+        check_done(m, dut, commands, writes)
         return m

@@ -1,9 +1,10 @@
-"""The harness of the GEMM and ALU unit proofs: one arbitrary command, the scratchpads, and an
-in-order walk of the micro-op loop, the model the units are checked against."""
+"""The harness of the GEMM and ALU unit proofs: commands offered at arbitrary times, the
+scratchpads, and an in-order walk of the accepted commands' micro-op loops, the model the units
+are checked against."""
 
 from __future__ import annotations
 
-from amaranth.asserts import AnyConst
+from amaranth.asserts import AnyConst, AnySeq
 from amaranth.hdl import Array, Assert, Assume, Module, Mux, Signal, Value
 from amaranth.lib import data
 
@@ -12,32 +13,61 @@ from vtaref.impl.isa import uop_layout
 from vtaref.spec.config import VtaConfig
 from vtaref.spec.isa import LoopInsn, visit_index
 
-MAX_ITER = 2  # the bound on the command's iter_out and iter_in
+MAX_ITER = 2  # the bound on each command's iter_out and iter_in
 
 
 def bound(config: VtaConfig, latency: int) -> int:
-    """Return the number of steps that covers the longest command of a unit of ``latency``."""
+    """Return the number of steps that covers the longest command of a unit of ``latency``
+    (and, within them, any sequence of shorter commands)."""
     return MAX_ITER * MAX_ITER * config.uop_buff_depth + latency + 2
 
 
-def one_command(m: Module, dut, config: VtaConfig, steps: int):
-    """Offer ``dut`` one arbitrary command in the first cycle and assert that it takes it.
+def visit_count(cmd):
+    """Return the number of visits of ``cmd``'s loop, as :attr:`LoopInsn.visit_count` does."""
+    empty = (cmd.iter_out == 0) | (cmd.iter_in == 0) | (cmd.uop_end <= cmd.uop_bgn)
+    return Mux(empty, 0, cmd.iter_out * cmd.iter_in * (cmd.uop_end - cmd.uop_bgn))
 
-    The command has ``iter_out``, ``iter_in`` <= :data:`MAX_ITER` and ``uop_end`` within the uop
-    buffer. Returns the command, ``started`` (low in the first cycle only) and ``cycle`` (the
-    cycles since, up to ``steps``).
+
+class Commands:
+    """``count`` arbitrary commands offered to ``dut.cmd`` in turn: the first in the first
+    cycle, each of the others from an arbitrary later cycle on, so they arrive back to back or
+    apart.
+
+    Each command has ``iter_out``, ``iter_in`` <= :data:`MAX_ITER` and ``uop_end`` within the uop
+    buffer, and may have no visits. ``records[k]`` is the ``k``-th command, ``accepted`` the
+    number taken so far; ``started`` is low in the first cycle only.
+
+    The timing contract of the units is asserted: with ``remaining`` the cycles until every
+    visit of the accepted commands has been written (a command with ``n`` visits accepted in
+    cycle ``c`` is done in cycle ``c + n + latency``), ``idle`` is high exactly when
+    ``remaining`` is 0, and ``cmd.ready`` exactly when the loop has generated every visit so
+    far (``remaining <= latency``), so a command follows the previous one without a gap.
     """
-    started = Signal()
-    cycle = Signal(range(steps + 1))
-    m.d.sync += [started.eq(1), cycle.eq(Mux(cycle == steps, cycle, cycle + 1))]
-    cmd = Signal(dut.cmd.payload.shape())
-    m.d.comb += [Value.cast(cmd).eq(AnyConst(len(Value.cast(cmd)))),
-                 dut.cmd.payload.eq(cmd), dut.cmd.valid.eq(~started)]
-    m.d.comb += [Assume(cmd.iter_out <= MAX_ITER), Assume(cmd.iter_in <= MAX_ITER),
-                 Assume(cmd.uop_end <= config.uop_buff_depth)]
-    with m.If(~started):
-        m.d.comb += Assert(dut.cmd.ready)
-    return cmd, started, cycle
+
+    def __init__(self, m: Module, dut, config: VtaConfig, latency: int, count: int):
+        shape = dut.cmd.payload.shape()
+        self.count = count
+        self.started = Signal()
+        m.d.sync += self.started.eq(1)
+        self.records = Array(Signal(shape, name=f"command_{k}") for k in range(count))
+        for record in self.records:
+            m.d.comb += [Value.cast(record).eq(AnyConst(shape.size)),
+                         Assume(record.iter_out <= MAX_ITER), Assume(record.iter_in <= MAX_ITER),
+                         Assume(record.uop_end <= config.uop_buff_depth)]
+        self.accepted = Signal(range(count + 1))
+        offered = self.records[self.accepted]
+        m.d.comb += [dut.cmd.payload.eq(offered),
+                     dut.cmd.valid.eq(Mux(self.started, AnySeq(1) & (self.accepted < count), 1))]
+        taken = dut.cmd.valid & dut.cmd.ready
+        m.d.sync += self.accepted.eq(self.accepted + taken)
+
+        remaining = Signal(range(bound(config, latency) + 1))
+        later = Mux(remaining == 0, 0, remaining - 1)
+        visits = visit_count(offered)
+        fresh = visits + latency - 1
+        m.d.sync += remaining.eq(Mux(taken & (visits != 0) & (fresh > later), fresh, later))
+        m.d.comb += [Assert(dut.idle == (remaining == 0)),
+                     Assert(dut.cmd.ready == (remaining <= latency))]
 
 
 def read_only(m: Module, port) -> Array:
@@ -70,48 +100,56 @@ def acc_and_model(m: Module, config: VtaConfig, started, write, reads) -> tuple[
     return acc, model_acc
 
 
-def check_idle(m: Module, dut, started, cycle, visits, done) -> None:
-    """Assert that exactly ``visits`` + the unit's latency cycles after the command, the unit is
-    idle, and that by then the model has walked all ``visits`` (``done`` of them so far)."""
-    with m.If(started & (visits != 0)):
-        m.d.comb += Assert(dut.idle == (cycle >= visits + dut.LATENCY))
-    with m.If(started & dut.idle):
-        m.d.comb += Assert(done == visits)
-
-
-def visit_count(cmd):
-    """Return the number of visits of ``cmd``'s loop, as :attr:`LoopInsn.visit_count` does."""
-    empty = (cmd.iter_out == 0) | (cmd.iter_in == 0) | (cmd.uop_end <= cmd.uop_bgn)
-    return Mux(empty, 0, cmd.iter_out * cmd.iter_in * (cmd.uop_end - cmd.uop_bgn))
-
-
-def walk_loop(m: Module, name: str, step, cmd, uops, config: VtaConfig, started, bound: int,
+def walk_loop(m: Module, name: str, step, commands: Commands, uops, config: VtaConfig,
               insn_cls: type[LoopInsn]) -> dict:
-    """Walk ``cmd``'s loop in order, one visit per cycle with ``step`` high.
+    """Walk the loops of the accepted ``commands`` in order, one visit per cycle with ``step``
+    high, and assert that a step comes only while an accepted visit is left to walk.
 
-    Returns the current visit's index for each target of ``insn_cls.BUFFERS`` (``dst``, ``src``
-    and, for GEMM, ``wgt``) and ``count``, the number of visits walked so far (the walk starts
-    at ``cmd.uop_bgn`` while ``started`` is low).
+    Returns ``cmd``, the command being walked, the current visit's index for each target of
+    ``insn_cls.BUFFERS`` (``dst``, ``src`` and, for GEMM, ``wgt``) and ``number``, the index of
+    the command being walked (commands without visits are passed over).
     """
+    done = Signal(range(commands.count + 1), name=f"{name}_done")  # commands walked to the end
+    number = Signal(range(commands.count + 1), name=f"{name}_number")
+    m.d.comb += number.eq(commands.count)
+    for k in reversed(range(commands.count)):  # the first command from ``done`` with visits
+        with m.If((k >= done) & (visit_count(commands.records[k]) != 0)):
+            m.d.comb += number.eq(k)
+    cmd = commands.records[number]
     outer = Signal.like(cmd.iter_out, name=f"{name}_outer")
     inner = Signal.like(cmd.iter_in, name=f"{name}_inner")
-    uop_idx = Signal.like(cmd.uop_end, name=f"{name}_uop")
-    count = Signal(range(bound + 1), name=f"{name}_count")
-    with m.If(~started):
-        m.d.sync += uop_idx.eq(cmd.uop_bgn)
-    uop = data.View(uop_layout(config), uops[uop_idx])
-    walk = {"count": count}
+    offset = Signal.like(cmd.uop_end, name=f"{name}_offset")  # of the micro-op from uop_bgn
+    uop = data.View(uop_layout(config), uops[(cmd.uop_bgn + offset)[:len(cmd.uop_end)]])
+    walk = {"cmd": cmd, "number": number}
     for target, buffer in insn_cls.BUFFERS.items():
         walk[target] = Signal(scratchpad.addr_width(buffer, config), name=f"{name}_{target}")
         m.d.comb += walk[target].eq(visit_index(cmd, target, uop[f"{target}_idx"], outer, inner))
     with m.If(step):
-        m.d.sync += count.eq(count + 1)
-        with m.If(uop_idx + 1 != cmd.uop_end):
-            m.d.sync += uop_idx.eq(uop_idx + 1)
+        m.d.comb += Assert(number < commands.accepted)
+        with m.If(cmd.uop_bgn + offset + 1 != cmd.uop_end):
+            m.d.sync += offset.eq(offset + 1)
         with m.Else():
-            m.d.sync += uop_idx.eq(cmd.uop_bgn)
+            m.d.sync += offset.eq(0)
             with m.If(inner + 1 != cmd.iter_in):
                 m.d.sync += inner.eq(inner + 1)
-            with m.Else():
+            with m.Elif(outer + 1 != cmd.iter_out):
                 m.d.sync += [inner.eq(0), outer.eq(outer + 1)]
+            with m.Else():
+                m.d.sync += [inner.eq(0), outer.eq(0), done.eq(number + 1)]
     return walk
+
+
+def check_done(m: Module, dut, commands: Commands, walk: dict) -> None:
+    """Assert that whenever the unit is idle, ``walk`` has walked every accepted command with
+    visits."""
+    with m.If(dut.idle):
+        m.d.comb += Assert(walk["number"] >= commands.accepted)
+
+
+def batched_config() -> VtaConfig:
+    """Return a 2x2x2 config (batch 2) with 4-bit inputs and weights and 8-bit accumulators
+    (products overflow their operands' width and sums the accumulator's), 2 micro-ops and 8
+    rows per data buffer."""
+    return VtaConfig(LOG_INP_WIDTH=2, LOG_WGT_WIDTH=2, LOG_ACC_WIDTH=3, LOG_BATCH=1,
+                     LOG_BLOCK=1, LOG_UOP_BUFF_SIZE=3, LOG_INP_BUFF_SIZE=4, LOG_WGT_BUFF_SIZE=4,
+                     LOG_ACC_BUFF_SIZE=5)

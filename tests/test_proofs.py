@@ -1,28 +1,38 @@
 # amaranth: UnusedElaboratable=no
 """The formal proofs pass, and fail on broken designs (so they are not vacuous)."""
 
+import sys
+from types import SimpleNamespace
+
 import pytest
-from amaranth.hdl import Const, Fragment, Signal
+from amaranth.hdl import Const, Fragment, Shape, Signal, unsigned
 from amaranth.lib import data, stream
 
 import vtaref.proofs
 from vtaref.impl import axi, tools
 from vtaref.impl.alu import AluDatapath, TensorAlu
 from vtaref.impl.compute import Compute
-from vtaref.impl.dma import BUS_ERROR, DmaEngine
+from vtaref.impl.dma import BUS_ERROR, DmaEngine, ReadDma, WriteDma, total_beats
 from vtaref.impl.gemm import TensorGemm
 from vtaref.impl.isa import AluOp, generic_layout
 from vtaref.impl.load import Load
 from vtaref.impl.queue import Queue, TokenQueue
 from vtaref.impl.store import Store
+from vtaref.impl.uop_loop import UopLoop
 from vtaref.impl.vcr import Vcr
-from vtaref.proofs import proofs, run_all, sby
+from vtaref.proofs import BMC_DEPTH, BURST_DEPTHS, TWO_COMMANDS_DEPTH, proofs, run_all, sby
 from vtaref.proofs.alu import DatapathSpec, TensorAluSpec, tiny_config
+from vtaref.proofs.axi import AxiBurstSpec, AxiManagerSpec, proof_engine
 from vtaref.proofs.bus_error import COVER_DEPTH, dma_spec, vcr_spec
+from vtaref.proofs.dma_ports import ElementContractSpec, core_engine
 from vtaref.proofs.gemm import TensorGemmSpec, tiny_gemm_config
+from vtaref.proofs.load import LoadWritesSpec
+from vtaref.proofs.loop import batched_config
 from vtaref.proofs.queue import QueueSpec, TokenQueueSpec
 from vtaref.proofs.tokens import SIZE_BITS, ComputeTokensSpec, LoadTokensSpec, StoreTokensSpec
 from vtaref.spec import VtaConfig
+
+from .test_impl_bus import DroppedArvalid, EarlyDoneWrites, dma_with
 
 
 @pytest.mark.parametrize("proof", [proof for proof in proofs(VtaConfig()) if not proof.slow],
@@ -83,16 +93,18 @@ class GreedyLoad(Load):
 
 
 def substituted(component: type, name: str, stand_in, rewire=None, *, title: str) -> type:
-    """Return a subclass ``title`` of ``component`` whose logic sees ``stand_in()`` (made once
-    per elaboration) in place of its member ``name``, a dotted path such as ``axi.rresp``;
-    ``rewire(m, real, stand_in)``, if given, then connects the real member to the stand-in."""
+    """Return a subclass ``title`` of ``component`` whose logic sees ``stand_in(real)`` (made
+    once per elaboration from the real member) in place of its member ``name``, a dotted path
+    such as ``axi.rresp``; ``rewire(m, real, stand_in)``, if given, then connects the real
+    member to the stand-in."""
     *path, last = name.split(".")
 
     def elaborate(self, platform):
         owner = self
         for step in path:
             owner = getattr(owner, step)
-        real, fake = getattr(owner, last), stand_in()
+        real = getattr(owner, last)
+        fake = stand_in(real)
         setattr(owner, last, fake)
         try:
             m = component.elaborate(self, platform)
@@ -112,8 +124,118 @@ def tokenless(stage: type, name: str) -> type:
     def rewire(m, real, fake):
         m.d.comb += [fake.valid.eq(1), real.ready.eq(fake.ready & real.valid)]
 
-    return substituted(stage, name, lambda: stream.Signature(0).create(), rewire,
+    return substituted(stage, name, lambda real: stream.Signature(0).create(), rewire,
                        title=f"Tokenless{stage.__name__}")
+
+
+def read_port_like(real, data_shape=None) -> SimpleNamespace:
+    """Return a stand-in for scratchpad read port ``real``, its data of ``data_shape`` (by
+    default the real one's)."""
+    return SimpleNamespace(addr=Signal.like(real.addr), en=Signal(),
+                           data=Signal(data_shape or real.data.shape()))
+
+
+def rows_from_zero(m, real, fake):
+    """Connect ``fake`` to read port ``real``, with batch row 0 in every row."""
+    m.d.comb += [real.addr.eq(fake.addr), real.en.eq(fake.en)]
+    m.d.comb += [fake.data[b].eq(real.data[0]) for b in range(len(real.data))]
+
+
+# Adds the product of batch row 0 to every row of the accumulator.
+RowZeroGemm = substituted(TensorGemm, "inp", read_port_like, rows_from_zero, title="RowZeroGemm")
+
+
+def as_unsigned(layout):
+    """Return ``layout`` (arrays of signed lanes) with unsigned lanes."""
+    if isinstance(layout, data.ArrayLayout):
+        return data.ArrayLayout(as_unsigned(layout.elem_shape), layout.length)
+    return unsigned(Shape.cast(layout).width)
+
+
+def unsigned_reads(m, real, fake):
+    m.d.comb += [real.addr.eq(fake.addr), real.en.eq(fake.en),
+                 fake.data.as_value().eq(real.data.as_value())]
+
+
+def unsigned_port(real):
+    return read_port_like(real, as_unsigned(real.data.shape()))
+
+
+# Multiplies inputs and weights as unsigned numbers.
+UnsignedGemm = substituted(substituted(TensorGemm, "inp", unsigned_port, unsigned_reads,
+                                       title="UnsignedInpGemm"),
+                           "wgt", unsigned_port, unsigned_reads, title="UnsignedGemm")
+
+
+class LeakyTagLoop(UopLoop):
+    """Gives the previous command's last visit the tag of a command accepted back to back."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        new_tag, took = Signal.like(self.cmd.payload.tag.as_value()), Signal()
+        m.d.sync += [new_tag.eq(self.cmd.payload.tag.as_value()),
+                     took.eq(self.cmd.valid & self.cmd.ready)]
+        with m.If(took):
+            m.d.sync += self.visit.payload.tag.eq(new_tag)
+        return m
+
+
+def with_global(component: type, name: str, value, *, title: str) -> type:
+    """Return a subclass ``title`` of ``component`` whose ``elaborate`` sees ``value`` as the
+    global ``name`` of the module that defines ``component``."""
+    module = sys.modules[component.__module__]
+    real = getattr(module, name)
+
+    def elaborate(self, platform):
+        setattr(module, name, value)
+        try:
+            return component.elaborate(self, platform)
+        finally:
+            setattr(module, name, real)
+
+    return type(title, (component,), {"elaborate": elaborate})
+
+
+def leaky_tag(unit: type) -> type:
+    """Return a subclass of ``unit`` (TensorGemm or TensorAlu) built on :class:`LeakyTagLoop`."""
+    return with_global(unit, "UopLoop", LeakyTagLoop, title=f"LeakyTag{unit.__name__}")
+
+
+def one_beat_more(addr, count, element_bytes, beat_bytes):
+    """Return :func:`vtaref.impl.dma.total_beats` plus one for a command with elements."""
+    return total_beats(addr, count, element_bytes, beat_bytes) + (count != 0)
+
+
+# Asks for one beat more than a read command covers.
+ExtraBeatReads = with_global(ReadDma, "total_beats", one_beat_more, title="ExtraBeatReads")
+
+
+def write_port_like(real) -> SimpleNamespace:
+    """Return a stand-in for scratchpad write port ``real``."""
+    return SimpleNamespace(addr=Signal.like(real.addr), en=Signal(),
+                           data=Signal(real.data.shape()))
+
+
+def wrapping_at_half(m, real, fake):
+    """Connect ``fake`` to write port ``real``, dropping the top bit of the row address."""
+    m.d.comb += [real.addr.eq(fake.addr[:-1]), real.en.eq(fake.en),
+                 real.data.eq(fake.data)]
+
+
+class DoneBeforeDataWrites(WriteDma):
+    """Reports a write done once its addresses are out, before taking all its elements."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        for index, name in enumerate(self.writers):
+            m.d.comb += getattr(self, name).done.valid.eq(
+                self.active & (self.client == index) & (self.aw_beats == 0))
+        return m
+
+
+# Wraps the input scratchpad's rows at half the buffer.
+HalfWrapLoad = substituted(Load, "inp_wr", write_port_like, wrapping_at_half,
+                           title="HalfWrapLoad")
 
 
 class EarlyPushLoad(Load):
@@ -158,12 +280,13 @@ class EarlyPushCompute(Compute):
 
 def okay_only(response: str) -> type:
     """Return a DMA engine that sees every ``response`` (``rresp`` or ``bresp``) as OKAY."""
-    return substituted(DmaEngine, f"axi.{response}", lambda: Const(axi.RESP_OKAY, 2),
+    return substituted(DmaEngine, f"axi.{response}", lambda real: Const(axi.RESP_OKAY, 2),
                        title=f"{response.upper()}BlindDma")
 
 
 # Never sees a bus error.
-ErrorBlindVcr = substituted(Vcr, "error", lambda: Signal(BUS_ERROR), title="ErrorBlindVcr")
+ErrorBlindVcr = substituted(Vcr, "error", lambda real: Signal(BUS_ERROR),
+                            title="ErrorBlindVcr")
 
 
 class UnhaltedDma(DmaEngine):
@@ -230,11 +353,46 @@ class NeverStartingVcr(Vcr):
     ("writer_numbered_dma", lambda: dma_spec(WriterNumberedDma), "bmc", 8),
     ("overwriting_dma", lambda: dma_spec(OverwritingDma), "bmc", 8),
     ("error_blind_vcr", lambda: vcr_spec(ErrorBlindVcr), "bmc", 8),
+    # The audit's bugs that passed every proof before (issue 9), and the proof that catches each.
+    ("row_zero_gemm", lambda: TensorGemmSpec(batched_config(), RowZeroGemm, commands=2),
+     "bmc", TWO_COMMANDS_DEPTH),  # tensor_gemm_batched_twice
+    ("unsigned_gemm", lambda: TensorGemmSpec(batched_config(), UnsignedGemm, commands=2),
+     "bmc", TWO_COMMANDS_DEPTH),  # tensor_gemm_batched_twice
+    ("leaky_tag_alu", lambda: TensorAluSpec(tiny_config(3), leaky_tag(TensorAlu), commands=2),
+     "bmc", TWO_COMMANDS_DEPTH),  # tensor_alu_tiny_twice
+    ("leaky_tag_gemm",
+     lambda: TensorGemmSpec(tiny_gemm_config(), leaky_tag(TensorGemm), commands=2),
+     "bmc", TWO_COMMANDS_DEPTH),  # tensor_gemm_tiny_twice
+    ("early_done_dma", lambda: AxiBurstSpec(core_engine(tiny_gemm_config(), dma_with(
+        writes=EarlyDoneWrites)), "write"), "bmc", BURST_DEPTHS["write"]),  # dma_bursts_write_tiny
+    ("extra_beat_dma", lambda: AxiBurstSpec(core_engine(tiny_gemm_config(), dma_with(
+        reads=ExtraBeatReads)), "read"), "bmc", BURST_DEPTHS["read"]),  # dma_bursts_read_tiny
+    ("dropped_arvalid_dma", lambda: AxiManagerSpec(proof_engine(64, dma_with(
+        reads=DroppedArvalid))), "bmc", BMC_DEPTH),  # dma_axi_64_bmc
+    ("done_before_data_dma", lambda: ElementContractSpec(core_engine(VtaConfig(), dma_with(
+        writes=DoneBeforeDataWrites))), "bmc", BMC_DEPTH),  # dma_ports_bmc
+    ("half_wrap_load", lambda: LoadWritesSpec(tiny_gemm_config(), HalfWrapLoad), "bmc",
+     BMC_DEPTH),  # load_writes_tiny
 ])
 def test_broken_design_fails(name, spec, mode, depth):
     result = sby.prove(name, spec(), mode=mode, depth=depth)
     assert result.status == "FAIL", result.log
     assert "Assert failed" in result.log
+
+
+@pytest.mark.parametrize("name, spec", [
+    ("overfull_queue", lambda: QueueSpec(OverfullQueue(8, 3))),
+    ("early_push_load", lambda: LoadTokensSpec(VtaConfig(), EarlyPushLoad)),
+    ("unhalted_dma", lambda: dma_spec(UnhaltedDma)),
+    ("dropped_arvalid_dma", lambda: AxiManagerSpec(proof_engine(64, dma_with(
+        reads=DroppedArvalid)))),
+])
+def test_bmc_sibling_finds_a_trace_where_induction_is_unknown(name, spec, tmp_path):
+    unknown = sby.prove(name, spec(), mode="prove", depth=1, traces=tmp_path)
+    assert unknown.status == "UNKNOWN", unknown.log
+    failed = sby.prove(f"{name}_bmc", spec(), mode="bmc", depth=BMC_DEPTH, traces=tmp_path)
+    assert failed.status == "FAIL", failed.log
+    assert failed.traces == (tmp_path / f"{name}_bmc.vcd",) and failed.traces[0].stat().st_size
 
 
 @pytest.mark.parametrize("name, spec", [

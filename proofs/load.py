@@ -1,0 +1,53 @@
+"""A proof of where the load stage writes the scratchpad, and what.
+
+:class:`LoadWritesSpec` drives every input of a :class:`~vtaref.impl.load.Load` arbitrarily in
+every cycle (the instruction stream keeps VALID and its payload until READY, as in
+:mod:`.tokens`), and checks each scratchpad write of the instruction being executed: the
+``k``-th write of a LOAD goes to row ``sram_base + k`` (truncated to the buffer's address
+width, as :mod:`vtaref.impl.load` documents), of the buffer its memory type names, and writes
+the element the DRAM port delivers in that cycle, or zero (padding) when none is delivered.
+A bounded proof.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Assert, Elaboratable, Module, Mux, Signal, Value
+
+from vtaref.impl.isa import MemType, insn_layout
+from vtaref.impl.load import Load
+from vtaref.spec import isa as spec_isa
+from vtaref.spec.config import VtaConfig
+
+from .tokens import _assume_source, _drive_inputs
+
+
+class LoadWritesSpec(Elaboratable):
+    """The load stage writes each LOAD's padded block to consecutive scratchpad rows from
+    ``sram_base`` (module docstring)."""
+
+    def __init__(self, config: VtaConfig, stage: type[Load] = Load):
+        self.config = config
+        self.dut = stage(config)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = dut = self.dut
+        _drive_inputs(m, dut)
+        _assume_source(m, dut.insn, "insn")
+        layout = insn_layout(spec_isa.Load, self.config)
+        insn = Signal(layout)  # the instruction accepted last
+        written = Signal(len(insn.sram_base))  # its writes so far
+        with m.If(dut.insn.valid & dut.insn.ready):
+            m.d.sync += [Value.cast(insn).eq(dut.insn.payload), written.eq(0)]
+        is_wgt = insn.memory_type == MemType.WGT
+        for port, wr, selected in ((dut.inp_mem, dut.inp_wr, ~is_wgt),
+                                   (dut.wgt_mem, dut.wgt_wr, is_wgt)):
+            delivered = port.data.valid & port.data.ready
+            with m.If(delivered):
+                m.d.comb += Assert(wr.en)
+            with m.If(wr.en):
+                row = (insn.sram_base + written)[:len(wr.addr)]
+                m.d.comb += [Assert(selected), Assert(wr.addr == row),
+                             Assert(Value.cast(wr.data) == Mux(delivered, port.data.payload, 0))]
+                m.d.sync += written.eq(written + 1)
+        return m
