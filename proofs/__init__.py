@@ -1,4 +1,5 @@
-"""Formal proofs of the RTL (:mod:`vtaref.impl`) with SymbiYosys: :func:`run_all` runs them all.
+"""Formal proofs of the RTL (:mod:`vtaref.impl`) with SymbiYosys, and of the encodings and the
+compiler with z3 (:mod:`.smt`): :func:`run_all` runs them all.
 
 Each proof prints its engine, mode, depth, result and wall time (see :mod:`.sby`);
 :func:`run_proofs` runs several at once.
@@ -28,6 +29,7 @@ from .bus_error import bus_error_proofs
 from .gemm import TensorGemmSpec, tiny_gemm_config
 from .queue import QueueSpec, TokenQueueSpec
 from .sby import ProofResult, prove
+from .smt import Z3Proof, z3_proofs
 from .tokens import SIZE_BITS, ComputeTokensSpec, LoadTokensSpec, StoreTokensSpec
 
 QUEUE_PROOF_WIDTH = 8  # entry bits in queue proofs: order and counts do not depend on them
@@ -49,7 +51,7 @@ class Proof:
         return prove(self.name, self.build(), mode=self.mode, depth=self.depth, **options)
 
 
-def proofs(config: VtaConfig) -> list[Proof]:
+def proofs(config: VtaConfig) -> list[Proof | Z3Proof]:
     """Return the proofs for ``config``.
 
     The queues are proved by k-induction for every reachable state. The ALU datapath is proved
@@ -66,6 +68,9 @@ def proofs(config: VtaConfig) -> list[Proof]:
     The DMA engine's AXI4 manager rules (:mod:`.axi`) and its bus-error latch and halt, with
     the control registers' report of it (:mod:`.bus_error`), are proved by k-induction under
     arbitrary inputs; cover proofs show that the error cases are reached.
+
+    The z3 proofs (:mod:`.smt`) follow: the encodings, the DRAM addresses, and the compiler's
+    convolution tiles, requantization and average pooling, each for every configuration.
     """
     lane = tiny_config(config.LOG_ACC_WIDTH)
     tiny = tiny_config(3)
@@ -93,6 +98,7 @@ def proofs(config: VtaConfig) -> list[Proof]:
               lambda: StoreTokensSpec(config, size_bits=SIZE_BITS), "prove", 1),
         Proof("tokens_compute_tiny", lambda: ComputeTokensSpec(gemm), "bmc",
               ComputeTokensSpec.bound()),
+        *z3_proofs(),
     ]
 
 
@@ -106,8 +112,8 @@ class Stopped(Exception):
     interrupted."""
 
 
-def run_proofs(chosen: Sequence[Proof], *, jobs: int | None = None,
-               on_start: Callable[[Proof], None] | None = None,
+def run_proofs(chosen: Sequence[Proof | Z3Proof], *, jobs: int | None = None,
+               on_start: Callable[[Proof | Z3Proof], None] | None = None,
                on_result: Callable[[ProofResult], None] | None = None,
                **options) -> list[ProofResult]:
     """Run the ``chosen`` proofs, ``jobs`` at a time (default: as many as this process has
