@@ -1,5 +1,6 @@
 """The packages depend on each other in one direction: spec <- impl, spec <- compiler,
-spec + impl + compiler <- proofs, impl <- fpga; the specification and the compiler never load Amaranth."""
+spec + impl + compiler <- proofs, impl <- fpga; the specification and the compiler never load
+Amaranth."""
 
 import ast
 import json
