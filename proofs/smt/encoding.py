@@ -55,7 +55,7 @@ def round_trips(name: str, layout: list, width: int, config: SymbolicConfig, val
         goal.append(word & ((1 << OPCODE_BIT_WIDTH) - 1) == fixed["opcode"])
     yield Obligation(f"{name}: every valid field tuple encodes into {width} bits and decodes "
                      "back", [*valid, *in_range], z3.And(goal),
-                     {**config.keys, **fields, "word": word})
+                     {**config.keys, **named(name, fields), "word": word})
 
     raw = constant(f"{name}.word", ctx)
     fields = split(layout, raw)
@@ -63,4 +63,9 @@ def round_trips(name: str, layout: list, width: int, config: SymbolicConfig, val
     goal.append(join(layout, fields) == raw & covered)
     yield Obligation(f"{name}: every {width}-bit word decodes into valid fields that encode "
                      "back to its field bits", [*valid, 0 <= raw, raw < 1 << width],
-                     z3.And(goal), {**config.keys, "word": raw, **fields})
+                     z3.And(goal), {**config.keys, "word": raw, **named(name, fields)})
+
+
+def named(name: str, fields: dict) -> dict:
+    """Return ``fields`` keyed ``<format>.<field>``, as a counterexample shows them."""
+    return {f"{name}.{key}": value for key, value in fields.items()}
