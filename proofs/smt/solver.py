@@ -59,13 +59,12 @@ class Z3Proof:
         lines: list[str] = []
         status = "PASS"
         ctx = z3.Context()  # one per run: proofs run in threads, and a context is not shared
-        solver = z3.Solver(ctx=ctx)
         for obligation in self.build(ctx):
             left = None if timeout is None else timeout - (time.perf_counter() - started)
             if left is not None and left <= 0:
                 status = "TIMEOUT"
                 break
-            outcome, detail = check(obligation, solver, left)
+            outcome, detail = check(obligation, ctx, left)
             lines.append(f"{obligation.label}: {outcome}")
             lines += detail
             if on_line is not None:
@@ -80,24 +79,26 @@ class Z3Proof:
         return result
 
 
-def check(obligation: Obligation, solver: z3.Solver,
+def check(obligation: Obligation, ctx: z3.Context,
           seconds: float | None) -> tuple[str, list[str]]:
     """Return whether ``obligation`` ``holds``, has a ``counterexample`` (with its lines), or
-    is ``unknown`` to z3 or hit the ``timeout`` of ``seconds``; ``solver`` is left as it was."""
-    solver.push()
-    try:
-        solver.set("timeout", 2**32 - 1 if seconds is None else max(1, int(seconds * 1000)))
-        solver.add(*obligation.assumptions)
-        solver.add(z3.Not(obligation.goal))
-        answer = solver.check()
-        if answer == z3.unsat:
-            return "holds", []
-        if answer == z3.sat:
-            return "counterexample", counterexample(solver.model(), obligation.shown)
-        reason = solver.reason_unknown()
-        return ("timeout" if reason in ("timeout", "canceled") else "unknown"), [f"  z3: {reason}"]
-    finally:
-        solver.pop()
+    is ``unknown`` to z3 or hit the ``timeout`` of ``seconds``.
+
+    Each obligation gets a fresh solver: z3's incremental mode (push/pop) skips the
+    preprocessing that makes the bit-vector obligations quick.
+    """
+    solver = z3.Solver(ctx=ctx)
+    if seconds is not None:
+        solver.set("timeout", max(1, int(seconds * 1000)))
+    solver.add(*obligation.assumptions)
+    solver.add(z3.Not(obligation.goal))
+    answer = solver.check()
+    if answer == z3.unsat:
+        return "holds", []
+    if answer == z3.sat:
+        return "counterexample", counterexample(solver.model(), obligation.shown)
+    reason = solver.reason_unknown()
+    return ("timeout" if reason in ("timeout", "canceled") else "unknown"), [f"  z3: {reason}"]
 
 
 def counterexample(model: z3.ModelRef, shown: dict[str, object]) -> list[str]:
