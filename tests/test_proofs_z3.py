@@ -2,12 +2,16 @@
 what it proves, and the terms they are built from agree with the spec they stand for."""
 
 import dataclasses
+import xml.etree.ElementTree as ET
 
 import pytest
 import z3
+from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+import vtaref.proofs
+from vtaref import cli
 from vtaref.compiler.conv import tile_fits, window
 from vtaref.compiler.epilogue import emit_requantize
 from vtaref.compiler.reference import average_scale
@@ -202,3 +206,27 @@ def test_an_exception_from_on_line_stops_the_proof():
 
     with pytest.raises(Stop, match="acc_width 8, out_width 1, shift 0"):
         Z3Proof("z3_requantize", requantize_obligations).run(on_line=stop, verbose=False)
+
+
+def test_vta_prove_prints_a_z3_counterexample_and_reports_it(monkeypatch, tmp_path):
+    def row_address(t):  # a 31-bit address register
+        return (t.dram_base + t.row * t.x_stride) * t.elem_bytes % (1 << 31)
+
+    mutant = Z3Proof("narrow_address", lambda ctx: address_obligations(
+        ctx, row_address=row_address))
+    real = next(proof for proof in z3_proofs() if proof.name == "z3_dram_address")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(vtaref.proofs, "proofs", lambda config: [real, mutant])
+    result = CliRunner().invoke(cli.main, ["prove", "-j", "2", "--junit", "report.xml"])
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("z3_dram_address: PASS (prove, depth 0, z3) in ")
+               for line in lines), lines
+    assert any(line.startswith("narrow_address: FAIL (prove, depth 0, z3) in ")
+               for line in lines), lines
+    assert lines[-1] == "1 passed, 1 failed: narrow_address (FAIL)"
+    assert "  RTL address = " in result.stderr
+    failure = ET.parse(tmp_path / "report.xml").getroot()[0].find(
+        "testcase[@name='narrow_address']/failure")
+    assert failure.get("type") == "FAIL" and "  spec address = " in failure.text
+    assert not (tmp_path / "proof-traces").exists()
