@@ -25,6 +25,7 @@ far corner); the rest is the compiler's own :func:`~vtaref.compiler.conv.tile_fi
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 
 import z3
@@ -89,7 +90,7 @@ def conv_obligations(ctx: z3.Context, *, bound: int,
     last = {d: size[d] - 1 for d in DIMENSIONS}
     src_last = (last["cb"] * ihn * iwn + last["kh"] * iwn + last["kw"]
                 + last["oh"] * sh * iwn + last["ow"] * sw)
-    shown = {**dict(zip("nb cb h w ob kh kw sh sw ph pw".split(), s.__dict__.values())),
+    shown = {**{f.name: getattr(s, f.name) for f in dataclasses.fields(s)},
              "oh": oh, "ow": ow, **dict(zip(("inp_half", "wgt_half", "acc_half"), halves)),
              **{f"tile.{d}": tile[d] for d in DIMENSIONS},
              **{f"{d}0": start[d] for d in DIMENSIONS}, **{f"{d}n": size[d] for d in DIMENSIONS}}

@@ -2,8 +2,8 @@
 
 The configuration is symbolic (:class:`.terms.SymbolicConfig` under the spec's validity rules),
 and so are the field values: the layouts are the spec's own (``insn_layout``, ``uop_layout``)
-computed on those terms, and encoding and decoding are the spec's :func:`~vtaref.spec.bitfields.
-join` (what ``pack`` does once the values are checked) and :func:`~vtaref.spec.bitfields.unpack`.
+computed on those terms, and encoding and decoding are the spec's ``bitfields.join`` (what
+``pack`` does once the values are checked) and ``bitfields.unpack``.
 For each format two obligations: every valid field tuple encodes into a word of the format's
 width that sets no bit outside the fields, carries the opcode ``decode`` dispatches on, and
 decodes back to the same tuple; every word decodes into valid fields that encode back to the

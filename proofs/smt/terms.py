@@ -92,7 +92,3 @@ def validity(config: SymbolicConfig) -> list:
     rules.append(bits_used(micro_op_layout(config)) <= UOP_WIDTH)
     return rules
 
-
-def key_values(config: SymbolicConfig) -> dict:
-    """Return the keys by name, as a counterexample shows them."""
-    return dict(config.keys)
