@@ -77,21 +77,37 @@ class ConvTiling:
     spatial_outer: bool
 
 
+def window(outputs, stride, kernel):
+    """Return how many input rows (or columns) ``outputs`` output rows read."""
+    return (outputs - 1) * stride + kernel
+
+
+def tile_fits(s: ConvShape, halves: tuple[int, int, int], ob, oh, ow, cb, kh, kw):
+    """Return whether output tiles of ``ob x oh x ow`` with reduction chunks of ``cb x kh x kw``
+    fit ``halves`` (the entries of half the inp, wgt and acc scratchpads) and the loop counters.
+
+    The extents may be numpy arrays (every candidate at once) or z3 terms
+    (:mod:`vtaref.proofs.smt.conv_slots` proves what the tiles emitted then address).
+    """
+    inp_half, wgt_half, acc_half = halves
+    ih, iw = window(oh, s.sh, kh), window(ow, s.sw, kw)
+    return ((cb * ih * iw <= inp_half) & (ob * cb * kh * kw <= wgt_half)
+            & (ob * oh * ow <= acc_half) & (ob * oh * ow <= MAX_ITER) & (ih * iw <= MAX_ITER))
+
+
 def choose_tiling(s: ConvShape, config: VtaConfig, kernel_budget: int) -> ConvTiling:
     """Return the tiling that fits half of each scratchpad at the lowest estimated cost."""
-    inp_half, wgt_half = config.inp_buff_depth // 2, config.wgt_buff_depth // 2
-    acc_half = config.acc_buff_depth // 2
+    halves = (config.inp_buff_depth // 2, config.wgt_buff_depth // 2,
+              config.acc_buff_depth // 2)
     options = dict(ob=candidates(s.ob), oh=candidates(s.oh), ow=candidates(s.ow),
                    cb=candidates(s.cb), kh=candidates(s.kh), kw=candidates(s.kw),
                    outer=np.array([1, 0]))
 
     def fits(ob, oh, ow, cb, kh, kw, outer):
-        ih, iw = (oh - 1) * s.sh + kh, (ow - 1) * s.sw + kw
-        return ((cb * ih * iw <= inp_half) & (ob * cb * kh * kw <= wgt_half)
-                & (ob * oh * ow <= acc_half) & (np.maximum(ob * oh * ow, ih * iw) <= MAX_ITER))
+        return tile_fits(s, halves, ob, oh, ow, cb, kh, kw)
 
     def cost(ob, oh, ow, cb, kh, kw, outer):
-        ih, iw = (oh - 1) * s.sh + kh, (ow - 1) * s.sw + kw
+        ih, iw = window(oh, s.sh, kh), window(ow, s.sw, kw)
         n_ob = ceil_div(s.ob, ob)
         n_sp = s.nb * ceil_div(s.oh, oh) * ceil_div(s.ow, ow)
         n_red = ceil_div(s.cb, cb) * ceil_div(s.kh, kh) * ceil_div(s.kw, kw)
@@ -152,8 +168,8 @@ def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
             for o in range(obn):
                 stream.load(bias, base + o * plane, ob0 + o, y_size=plane, x_size=1, x_stride=0)
         for index, ((cb0, cbn), (kh0, khn), (kw0, kwn)) in enumerate(chunks):
-            rows = (oh0 * s.sh - s.ph + kh0, (ohn - 1) * s.sh + khn)
-            cols = (ow0 * s.sw - s.pw + kw0, (own - 1) * s.sw + kwn)
+            rows = (oh0 * s.sh - s.ph + kh0, window(ohn, s.sh, khn))
+            cols = (ow0 * s.sw - s.pw + kw0, window(own, s.sw, kwn))
             ibase, hit = inp.acquire((nb, cb0, cbn, rows, cols))
             if not hit:
                 _load_window(stream, x, ibase, nb, (cb0, cbn), rows, cols)

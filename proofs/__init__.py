@@ -1,4 +1,5 @@
-"""Formal proofs of the RTL (:mod:`vtaref.impl`) with SymbiYosys: :func:`run_all` runs them all.
+"""Formal proofs of the RTL (:mod:`vtaref.impl`) with SymbiYosys, and of the encodings and the
+compiler with z3 (:mod:`.smt`): :func:`run_all` runs them all.
 
 Each proof prints its engine, mode, depth, result and wall time (see :mod:`.sby`);
 :func:`run_proofs` runs several at once.
@@ -31,6 +32,7 @@ from .load import LoadWritesSpec
 from .loop import batched_config
 from .queue import QueueSpec, TokenQueueSpec
 from .sby import ProofResult, prove
+from .smt import Z3Proof, z3_proofs
 from .tokens import SIZE_BITS, ComputeTokensSpec, LoadTokensSpec, StoreTokensSpec
 
 QUEUE_PROOF_WIDTH = 8  # entry bits in queue proofs: order and counts do not depend on them
@@ -70,7 +72,7 @@ def with_bmc_siblings(chosen: list[Proof]) -> list[Proof]:
     return result
 
 
-def proofs(config: VtaConfig) -> list[Proof]:
+def proofs(config: VtaConfig) -> list[Proof | Z3Proof]:
     """Return the proofs for ``config``.
 
     The queues are proved by k-induction for every reachable state. The ALU datapath is proved
@@ -96,6 +98,9 @@ def proofs(config: VtaConfig) -> list[Proof]:
     core's port map for the tiny GEMM configuration (narrow writes): slow proofs, minutes each.
 
     Each k-induction proof has a bmc sibling (:func:`with_bmc_siblings`).
+
+    The z3 proofs (:mod:`.smt`) follow: the encodings, the DRAM addresses, and the compiler's
+    convolution tiles, requantization and average pooling, each for every configuration.
     """
     lane_widths = range(KEY_RANGES["LOG_ACC_WIDTH"][0], KEY_RANGES["LOG_ACC_WIDTH"][1] + 1)
     tiny = tiny_config(3)
@@ -140,7 +145,7 @@ def proofs(config: VtaConfig) -> list[Proof]:
               lambda: StoreTokensSpec(config, size_bits=SIZE_BITS), "prove", 1),
         Proof("tokens_compute_tiny", lambda: ComputeTokensSpec(gemm), "bmc",
               ComputeTokensSpec.bound()),
-    ])
+    ]) + z3_proofs()
 
 
 def run_all(config: VtaConfig, **options) -> list[ProofResult]:
@@ -153,8 +158,8 @@ class Stopped(Exception):
     interrupted."""
 
 
-def run_proofs(chosen: Sequence[Proof], *, jobs: int | None = None,
-               on_start: Callable[[Proof], None] | None = None,
+def run_proofs(chosen: Sequence[Proof | Z3Proof], *, jobs: int | None = None,
+               on_start: Callable[[Proof | Z3Proof], None] | None = None,
                on_result: Callable[[ProofResult], None] | None = None,
                **options) -> list[ProofResult]:
     """Run the ``chosen`` proofs, ``jobs`` at a time (default: as many as this process has

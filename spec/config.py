@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from .errors import ConfigError
+from .symbolic import maximum
 
 # Instruction-format constants of hw_spec_const.h (independent of the configuration).
 INS_WIDTH = 128
@@ -47,6 +48,19 @@ ALIASES = {"LOG_BLOCK_IN": "LOG_BLOCK", "LOG_BLOCK_OUT": "LOG_BLOCK",
            "LOG_OUT_WIDTH": "LOG_INP_WIDTH"}
 # A scratchpad index must fit the 16-bit sram_base field and a named C bit-field is >= 1 bit.
 LOG_DEPTH_RANGE = (1, MEMOP_SRAM_ADDR_BIT_WIDTH)
+# The keys whose log2 widths add up to an element's bits, which must fill whole bytes (>= 3).
+ELEMENT_KEYS = {
+    "INP": ("LOG_INP_WIDTH", "LOG_BATCH", "LOG_BLOCK"),
+    "WGT": ("LOG_WGT_WIDTH", "LOG_BLOCK", "LOG_BLOCK"),
+    "ACC": ("LOG_ACC_WIDTH", "LOG_BATCH", "LOG_BLOCK"),
+}
+# The keys each scratchpad's depth (log_<name>_buff_depth, in LOG_DEPTH_RANGE) depends on.
+BUFFER_KEYS = {
+    "uop": ("LOG_UOP_BUFF_SIZE",),
+    "inp": ("LOG_INP_BUFF_SIZE", "LOG_INP_WIDTH", "LOG_BATCH", "LOG_BLOCK"),
+    "wgt": ("LOG_WGT_BUFF_SIZE", "LOG_WGT_WIDTH", "LOG_BLOCK"),
+    "acc": ("LOG_ACC_BUFF_SIZE", "LOG_ACC_WIDTH", "LOG_BATCH", "LOG_BLOCK"),
+}
 
 
 @dataclass(frozen=True)
@@ -74,21 +88,12 @@ class VtaConfig:
             value = getattr(self, key)
             if type(value) is not int or not low <= value <= high:
                 raise ConfigError(f"{key} must be an integer in [{low}, {high}], not {value!r}")
-        for name, keys in (
-            ("INP", ("LOG_INP_WIDTH", "LOG_BATCH", "LOG_BLOCK")),
-            ("WGT", ("LOG_WGT_WIDTH", "LOG_BLOCK", "LOG_BLOCK")),
-            ("ACC", ("LOG_ACC_WIDTH", "LOG_BATCH", "LOG_BLOCK")),
-        ):
+        for name, keys in ELEMENT_KEYS.items():
             if sum(getattr(self, k) for k in keys) < 3:
                 raise ConfigError(
                     f"{' + '.join(keys)} must be >= 3: a {name} element must fill whole bytes"
                 )
-        for name, keys in (
-            ("uop", ("LOG_UOP_BUFF_SIZE",)),
-            ("inp", ("LOG_INP_BUFF_SIZE", "LOG_INP_WIDTH", "LOG_BATCH", "LOG_BLOCK")),
-            ("wgt", ("LOG_WGT_BUFF_SIZE", "LOG_WGT_WIDTH", "LOG_BLOCK")),
-            ("acc", ("LOG_ACC_BUFF_SIZE", "LOG_ACC_WIDTH", "LOG_BATCH", "LOG_BLOCK")),
-        ):
+        for name, keys in BUFFER_KEYS.items():
             depth = getattr(self, f"log_{name}_buff_depth")
             low, high = LOG_DEPTH_RANGE
             if not low <= depth <= high:
@@ -279,7 +284,7 @@ class VtaConfig:
     @property
     def uop_src_idx_width(self) -> int:
         """Width of the micro-op ``src_idx`` field (it indexes INP for GEMM, ACC for ALU)."""
-        return max(self.log_acc_buff_depth, self.log_inp_buff_depth)
+        return maximum(self.log_acc_buff_depth, self.log_inp_buff_depth)
 
 
 DEFAULT_CONFIG = VtaConfig()

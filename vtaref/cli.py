@@ -478,11 +478,13 @@ def export(config_path, data_width, output):
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a JUnit XML report of the proofs to this file (for CI).")
 def prove(config_path, only, everything, timeout, jobs, traces, junit):
-    """Run the formal proofs of the RTL with SymbiYosys, JOBS at a time.
+    """Run the formal proofs, JOBS at a time: SymbiYosys on the RTL, z3 on the encodings, the
+    DRAM addresses and the compiler (docs/proofs.md).
 
     Prints each proof's name, result, mode, depth, engine and time as it finishes, with the path
     of the counterexample trace of one that fails; the output of any that does not pass goes to
-    stderr. Exits with status 1 unless every proof passes.
+    stderr (a z3 counterexample's values among it). Exits with status 1 unless every proof
+    passes.
     """
     from vtaref.impl.tools import ToolError
     from vtaref.proofs import proofs, run_proofs
