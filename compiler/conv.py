@@ -21,7 +21,7 @@ import numpy as np
 
 from vtaref.spec import MemType, VtaConfig
 
-from .epilogue import emit_requantize
+from .epilogue import CONSTANTS, FixedPoint, check_rounding, emit_fixed_point, emit_requantize
 from .layout import (
     activations_as_matrix,
     ceil_div,
@@ -77,8 +77,14 @@ class ConvTiling:
     spatial_outer: bool
 
 
-def choose_tiling(s: ConvShape, config: VtaConfig, kernel_budget: int) -> ConvTiling:
-    """Return the tiling that fits half of each scratchpad at the lowest estimated cost."""
+def choose_tiling(s: ConvShape, config: VtaConfig, kernel_budget: int,
+                  fixed_point: bool = False) -> ConvTiling:
+    """Return the tiling that fits half of each scratchpad at the lowest estimated cost.
+
+    With ``fixed_point``, each tile's accumulator slot also holds the working block and the
+    per-channel operands of :func:`.epilogue.emit_fixed_point`.
+    """
+    per_output, per_block = (2, len(CONSTANTS)) if fixed_point else (1, 0)
     inp_half, wgt_half = config.inp_buff_depth // 2, config.wgt_buff_depth // 2
     acc_half = config.acc_buff_depth // 2
     options = dict(ob=candidates(s.ob), oh=candidates(s.oh), ow=candidates(s.ow),
@@ -88,7 +94,8 @@ def choose_tiling(s: ConvShape, config: VtaConfig, kernel_budget: int) -> ConvTi
     def fits(ob, oh, ow, cb, kh, kw, outer):
         ih, iw = (oh - 1) * s.sh + kh, (ow - 1) * s.sw + kw
         return ((cb * ih * iw <= inp_half) & (ob * cb * kh * kw <= wgt_half)
-                & (ob * oh * ow <= acc_half) & (np.maximum(ob * oh * ow, ih * iw) <= MAX_ITER))
+                & (ob * (oh * ow * per_output + per_block) <= acc_half)
+                & (np.maximum(ob * oh * ow, ih * iw) <= MAX_ITER))
 
     def cost(ob, oh, ow, cb, kh, kw, outer):
         ih, iw = (oh - 1) * s.sh + kh, (ow - 1) * s.sw + kw
@@ -132,8 +139,13 @@ def _load_window(stream: CommandStream, x: DramBuffer, base: int, nb: int,
 
 def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
               w: DramBuffer, bias: DramBuffer | None, y: DramBuffer, shift: int,
-              relu: bool) -> None:
-    """Queue the whole convolution of ``x`` into ``y`` (``s.ph``/``s.pw``: LOAD padding)."""
+              relu: bool, rounding: str = "floor",
+              fixed: tuple[FixedPoint, DramBuffer] | None = None) -> None:
+    """Queue the whole convolution of ``x`` into ``y`` (``s.ph``/``s.pw``: LOAD padding).
+
+    ``fixed`` replaces the power-of-two requantization by a :class:`FixedPoint` one, whose
+    operands are the ``(OB, len(CONSTANTS))`` accumulator elements of the buffer.
+    """
     config = stream.config
     inp = Slots(config.inp_buff_depth // 2)
     wgt = Slots(config.wgt_buff_depth // 2)
@@ -167,21 +179,30 @@ def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
                              dst=Affine(base, (plane, 0, 0, 0, own, 1)),
                              src=Affine(ibase, (0, ihn * iwn, iwn, 1, s.sh * iwn, s.sw)),
                              wgt=Affine(wbase, (cbn * khn * kwn, khn * kwn, kwn, 1, 0, 0))))
-        emit_requantize(stream, base, (obn, ohn, own), shift, relu)
+        if fixed is None:
+            emit_requantize(stream, base, (obn, ohn, own), shift, relu, rounding)
+        else:
+            temp = base + obn * plane
+            constants = temp + obn * plane
+            stream.load_box(fixed[1], constants, (ob0, 0), (obn, len(CONSTANTS)))
+            emit_fixed_point(stream, base, temp, constants, (obn, ohn, own), fixed[0])
         stream.store_box(y, base, (nb, ob0, oh0, ow0), (1, obn, ohn, own))
 
 
 def compile_conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu: bool = False,
+                   rounding: str = "floor", requant: FixedPoint | None = None,
                    config: VtaConfig) -> Compiled:
     """Compile ``requantize(conv2d(x, w) + bias)`` for ``x (N, C, H, W)``, ``w (O, C, KH, KW)``.
 
     The result decodes to ``(N, O, OH, OW)``. Padding up to 15 that is smaller than the kernel
-    is done by the LOADs; larger padding is added to the input in DRAM.
+    is done by the LOADs; larger padding is added to the input in DRAM. ``requant``, if given,
+    replaces ``shift``, ``relu`` and ``rounding`` (see :mod:`.epilogue`).
     """
     x = integers("x", x, config.inp_width, (4,))
     w = integers("w", w, config.wgt_width, (4,))
     (sh, sw), (ph, pw) = pair(stride, "stride", 1), pair(padding, "padding")
     shift = shift_amount(shift, config.acc_width)
+    rounding = check_rounding(rounding)
     n, c, height, width = x.shape
     o, c_w, kh, kw = w.shape
     if c_w != c:
@@ -195,7 +216,9 @@ def compile_conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu
     stream = CommandStream(config)
     full = ConvShape(ceil_div(n, config.batch), ceil_div(c, config.block), height, width,
                      ceil_div(o, config.block), kh, kw, sh, sw, ph, pw)
-    tiling = choose_tiling(full, config, stream.kernel_budget)
+    if requant is not None:
+        requant.check(o, config)
+    tiling = choose_tiling(full, config, stream.kernel_budget, requant is not None)
     # LOAD pads each side by up to 15; a window must keep at least one row and column of data.
     load_ph = ph if ph <= MAX_PAD and ph < kh and tiling.kh == kh else 0
     load_pw = pw if pw <= MAX_PAD and pw < kw and tiling.kw == kw else 0
@@ -210,11 +233,17 @@ def compile_conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu
     if bias is not None:
         bb = stream.upload(MemType.ACC, pack_channels(bias, config), (full.ob,))
     yb = stream.allocate(MemType.OUT, (s.nb, s.ob, s.oh, s.ow))
-    emit_conv(stream, s, tiling, xb, wb, bb, yb, shift, relu)
+    fixed = None
+    if requant is not None:
+        operands = np.stack([pack_channels(row, config) for row in requant.constants(config)],
+                            axis=1)
+        fixed = (requant, stream.upload(MemType.ACC, operands, operands.shape[:2]))
+    emit_conv(stream, s, tiling, xb, wb, bb, yb, shift, relu, rounding, fixed)
     return stream.compile(lambda read: unpack_activations(read(yb), n, o, config))
 
 
 def compile_dense(x, w, bias=None, *, shift: int = 0, relu: bool = False,
+                  rounding: str = "floor", requant: FixedPoint | None = None,
                   config: VtaConfig) -> Compiled:
     """Compile ``requantize(x @ w.T + bias)`` for ``x (M, K)``, ``w (N, K)``; decodes to (M, N)."""
     x = integers("x", x, config.inp_width, (2,))
@@ -222,7 +251,8 @@ def compile_dense(x, w, bias=None, *, shift: int = 0, relu: bool = False,
     if w.shape[1] != x.shape[1]:
         raise ValueError(f"w has {w.shape[1]} columns but x has {x.shape[1]}")
     conv = compile_conv2d(matrix_as_activations(x, config), w[:, :, None, None], bias,
-                          shift=shift, relu=relu, config=config)
+                          shift=shift, relu=relu, rounding=rounding, requant=requant,
+                          config=config)
     rows = x.shape[0]
     return Compiled(conv.image, conv.stats, lambda dram: activations_as_matrix(conv.decode(dram),
                                                                                rows))

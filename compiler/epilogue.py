@@ -1,27 +1,165 @@
-"""Requantization on the accumulator: shift right, clip to the output range, optional ReLU.
+"""Requantization on the accumulator: the ALU sequence every operator ends with before its STORE
+(which keeps the low ``out_width`` bits of each accumulator, so values must already lie in the
+output range).
 
-The ALU sequence every operator ends with before its STORE (which keeps the low ``out_width``
-bits of each accumulator, so values must already lie in the output range).
+- :func:`emit_requantize`: shift right by a power of two (rounding down, or half up), clip to the
+  output range, optional ReLU.
+- :class:`FixedPoint` and :func:`emit_fixed_point`: multiply by any positive ``m / 2**k`` per
+  channel, round half up, add a zero point and clip, exactly (the gemmlowp/TFLite scheme, with
+  the product split in two halves so that it fits the accumulator). It needs ALU MUL, which
+  TVM-VTA's HLS design lacks (docs/divergences.md §2).
 """
 
 from __future__ import annotations
 
-from vtaref.spec import AluOp
+from dataclasses import dataclass
 
-from .loops import block_nest
+import numpy as np
+
+from vtaref.spec import AluOp, VtaConfig
+from vtaref.spec.packing import wrap
+
+from .errors import CompileError
+from .loops import Affine, Nest, block_nest, contiguous
 from .reference import out_range
 from .runtime import CommandStream
 
+ROUNDINGS = ("floor", "half_up")  # of a power-of-two requantization: floor (VTA's tutorials)
+# or floor(x + 1/2) (TVM's relay.quantize default)
+
 
 def emit_requantize(stream: CommandStream, base: int, dims: tuple[int, ...], shift: int,
-                    relu: bool) -> None:
-    """Queue ``acc = clip(acc >> shift)`` over the row-major block ``dims`` from ``base``."""
+                    relu: bool, rounding: str = "floor") -> None:
+    """Queue ``acc = clip(acc >> shift)`` over the row-major block ``dims`` from ``base``.
+
+    ``rounding="half_up"`` rounds ``acc / 2**shift`` to the nearest integer, halves up.
+    """
     low, high = out_range(stream.config)
     nest = block_nest(base, dims)
     # Accumulators hold acc_width-bit values, which any larger shift takes to the same 0 or -1;
     # larger amounts would not fit the HLS design's SHR operand (it keeps LOG_ACC_WIDTH bits).
     shift = min(shift, stream.config.acc_width - 1)
-    if shift:
+    if shift and rounding == "half_up":
+        # floor((floor(acc / 2**(shift-1)) + 1) / 2) == floor((acc + 2**(shift-1)) / 2**shift),
+        # and no immediate wider than 16 bits is needed.
+        if shift > 1:
+            stream.alu(AluOp.SHR, nest, imm=shift - 1)
+        stream.alu(AluOp.ADD, nest, imm=1)
+        stream.alu(AluOp.SHR, nest, imm=1)
+    elif shift:
         stream.alu(AluOp.SHR, nest, imm=shift)
     stream.alu(AluOp.MAX, nest, imm=0 if relu else low)
     stream.alu(AluOp.MIN, nest, imm=high)
+
+
+def check_rounding(rounding: str) -> str:
+    """Return ``rounding`` after checking it is one of :data:`ROUNDINGS`."""
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"rounding must be one of {', '.join(ROUNDINGS)}, not {rounding!r}")
+    return rounding
+
+
+@dataclass(frozen=True)
+class FixedPoint:
+    """Per-channel requantization ``clip(floor(acc * m / 2**k + 1/2) + offset, low, high)``.
+
+    ``multiplier`` (positive) and ``shift`` hold ``m`` and ``k`` for each channel (axis 1 of the
+    accumulators); ``offset`` (the output zero point) and the clip bounds ``low``/``high`` are
+    shared. ``low``/``high`` must lie in the output range; a ReLU is ``low = offset``.
+    """
+
+    multiplier: tuple[int, ...]
+    shift: tuple[int, ...]
+    offset: int
+    low: int
+    high: int
+
+    def apply(self, acc: np.ndarray, config: VtaConfig) -> np.ndarray:
+        """Return what VTA computes from accumulators ``acc`` (wrapped to ``acc_width``)."""
+        acc = wrap(np.asarray(acc, np.int64), config.acc_width)
+        shape = (1, -1) + (1,) * (acc.ndim - 2)
+        m = np.array(self.multiplier, object).reshape(shape)
+        k = np.array(self.shift, object).reshape(shape)
+        exact = (acc.astype(object) * m + (1 << (k - 1))) >> k  # Python integers: no overflow
+        return np.clip(exact + self.offset, self.low, self.high).astype(np.int64)
+
+    def check(self, channels: int, config: VtaConfig) -> None:
+        """Raise ValueError unless this requantizes ``channels`` channels into the output range."""
+        low, high = out_range(config)
+        if len(self.multiplier) != channels or len(self.shift) != channels:
+            raise ValueError(f"the requantization needs {channels} multipliers and shifts, "
+                             f"not {len(self.multiplier)} and {len(self.shift)}")
+        if min(self.multiplier) < 1 or min(self.shift) < 1:
+            raise ValueError("requantization multipliers and shifts must be positive")
+        if not low <= self.low <= self.high <= high:
+            raise ValueError(f"the clip bounds [{self.low}, {self.high}] must lie in the output "
+                             f"range [{low}, {high}]")
+
+    def constants(self, config: VtaConfig) -> np.ndarray:
+        """Return the ``(CONSTANTS, C)`` per-channel operands of :func:`emit_fixed_point`.
+
+        Raises CompileError when a channel's product cannot be split to fit the accumulator.
+        """
+        columns = [self._channel(m, k, config) for m, k in zip(self.multiplier, self.shift)]
+        return np.array(columns, np.int64).T
+
+    def _channel(self, m: int, k: int, config: VtaConfig) -> list[int]:
+        """Return one channel's operands, in the order of :data:`CONSTANTS`."""
+        limit = 1 << (config.acc_width - 1)
+        # Accumulators beyond [lo, hi] clip to low or high anyway: clamp them first.
+        lo = max(-limit, ((self.low - self.offset - 1) << k) // m)
+        hi = min(limit - 1, -(-((self.high - self.offset + 1) << k) // m))
+        center = (lo + hi) // 2
+        width = max(hi - center, center - lo)  # |acc - center| <= width
+        carry, rest = divmod(center * m + (1 << (k - 1)), 1 << k)
+        for split in range(k + 1):
+            high_part, low_part = m >> split, m & ((1 << split) - 1)
+            rest_high, rest_low = rest >> split, rest & ((1 << split) - 1)
+            fits = (width * ((1 << split) - 1) + (1 << split) < limit
+                    and width * high_part + width + 1 + rest_high < limit)
+            if fits:
+                values = [hi, lo, -center, low_part, rest_low, split, high_part, rest_high,
+                          k - split, carry + self.offset]
+                if all(-limit <= v < limit for v in values):
+                    return values
+        raise CompileError(f"exact requantization by {m}/2**{k} needs accumulators wider than "
+                           f"{config.acc_width} bits")
+
+
+# The per-channel operands of the fixed-point sequence, in their order in the scratchpad.
+CONSTANTS = ("hi", "lo", "minus_center", "m_low", "r_low", "split", "m_high", "r_high",
+             "shift", "offset")
+
+
+def emit_fixed_point(stream: CommandStream, base: int, temp: int, constants: int,
+                     dims: tuple[int, ...], fixed: FixedPoint) -> None:
+    """Queue ``acc = fixed.apply(acc)`` over the row-major block ``dims`` from ``base``.
+
+    ``dims[0]`` counts channel blocks; ``constants`` holds :data:`CONSTANTS` for each of them
+    (``len(CONSTANTS)`` entries per block, from :meth:`FixedPoint.constants`), and ``temp`` a
+    block of ``dims`` to work in.
+    """
+    acc, scratch = contiguous(base, dims), contiguous(temp, dims)
+    stride = (len(CONSTANTS),) + (0,) * (len(dims) - 1)
+
+    def alu(op, dst, operand):
+        if isinstance(operand, str):
+            operand = Affine(constants + CONSTANTS.index(operand), stride)
+        stream.alu(op, Nest(tuple(dims), dst, operand))
+
+    alu(AluOp.MIN, acc, "hi")
+    alu(AluOp.MAX, acc, "lo")
+    alu(AluOp.ADD, acc, "minus_center")             # d = acc - center
+    stream.alu(AluOp.MUL, Nest(tuple(dims), scratch, scratch), imm=0)
+    alu(AluOp.ADD, scratch, acc)                    # t = d
+    alu(AluOp.MUL, scratch, "m_low")
+    alu(AluOp.ADD, scratch, "r_low")
+    alu(AluOp.SHR, scratch, "split")                # t = floor((d * m_low + r_low) / 2**split)
+    alu(AluOp.MUL, acc, "m_high")
+    alu(AluOp.ADD, acc, scratch)
+    alu(AluOp.ADD, acc, "r_high")                   # floor((d * m + rest) / 2**split)
+    alu(AluOp.SHR, acc, "shift")                    # floor((d * m + rest) / 2**k)
+    alu(AluOp.ADD, acc, "offset")
+    nest = Nest(tuple(dims), acc, acc)
+    stream.alu(AluOp.MAX, nest, imm=fixed.low)
+    stream.alu(AluOp.MIN, nest, imm=fixed.high)

@@ -18,6 +18,7 @@ from vtaref.spec import DEFAULT_CONFIG, VtaConfig
 from .backend import Backend
 from .conv import compile_conv2d, compile_dense
 from .elementwise import compile_bias_requantize, compile_sum
+from .epilogue import FixedPoint
 from .pooling import compile_global_avg_pool, compile_max_pool2d
 from .validate import pair
 
@@ -38,16 +39,23 @@ COMPILERS = {
 
 
 def conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu: bool = False,
+           rounding: str = "floor", requant: FixedPoint | None = None,
            config: VtaConfig = DEFAULT_CONFIG, backend: Target = "spec") -> np.ndarray:
-    """Return ``requantize(conv2d(x, w) + bias)``: ``x (N, C, H, W)``, ``w (O, C, KH, KW)``."""
+    """Return ``requantize(conv2d(x, w) + bias)``: ``x (N, C, H, W)``, ``w (O, C, KH, KW)``.
+
+    ``rounding`` (``"floor"`` or ``"half_up"``) rounds the shift; ``requant`` replaces shift,
+    ReLU and rounding by a per-channel fixed-point multiplier (:class:`.epilogue.FixedPoint`).
+    """
     return compile_conv2d(x, w, bias, stride=stride, padding=padding, shift=shift, relu=relu,
-                          config=config).run(backend)
+                          rounding=rounding, requant=requant, config=config).run(backend)
 
 
-def dense(x, w, bias=None, *, shift: int = 0, relu: bool = False,
-          config: VtaConfig = DEFAULT_CONFIG, backend: Target = "spec") -> np.ndarray:
-    """Return ``requantize(x @ w.T + bias)`` for ``x (M, K)`` and ``w (N, K)``."""
-    return compile_dense(x, w, bias, shift=shift, relu=relu, config=config).run(backend)
+def dense(x, w, bias=None, *, shift: int = 0, relu: bool = False, rounding: str = "floor",
+          requant: FixedPoint | None = None, config: VtaConfig = DEFAULT_CONFIG,
+          backend: Target = "spec") -> np.ndarray:
+    """Return ``requantize(x @ w.T + bias)`` for ``x (M, K)`` and ``w (N, K)`` (see conv2d)."""
+    return compile_dense(x, w, bias, shift=shift, relu=relu, rounding=rounding, requant=requant,
+                         config=config).run(backend)
 
 
 def matmul(a, b, *, shift: int = 0, relu: bool = False, config: VtaConfig = DEFAULT_CONFIG,

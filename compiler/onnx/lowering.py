@@ -1,0 +1,261 @@
+"""From :class:`QOp` to a :class:`~vtaref.compiler.graph.Graph`: VTA where it computes the
+model's integers exactly, the host (:mod:`.host`, onnxruntime's arithmetic) elsewhere.
+
+On VTA, tensors are the model's integers minus ``Quant.offset``; a convolution or matrix
+product absorbs the input zero point into its bias (padding, when the zero point is not VTA's
+zero, is added on the host) and requantizes with a per-channel fixed-point multiplier equal to
+onnxruntime's float32 scale (:class:`~vtaref.compiler.epilogue.FixedPoint`).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from vtaref.spec import VtaConfig
+
+from ..epilogue import FixedPoint
+from ..errors import CompileError
+from ..graph import Graph, Node
+from . import host
+from .quantized import QOp
+from .reader import Model
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one ONNX node runs: ``"vta"`` (with the operator) or ``"host"`` (with why)."""
+
+    node: str
+    op_type: str
+    where: str
+    operator: str
+    why: str = ""
+
+    def describe(self) -> str:
+        place = f"VTA {self.operator}" if self.where == "vta" else f"host ({self.why})"
+        return f"{self.node} ({self.op_type}): {place}"
+
+
+class NotOnVta(Exception):
+    """Why an operator cannot run on VTA exactly (it then runs on the host)."""
+
+
+def multiplier_fixed_point(multiplier: np.ndarray) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Return ``(m, k)`` per channel with ``m / 2**k`` equal to each float32 multiplier."""
+    ms, ks = [], []
+    for value in np.asarray(multiplier, np.float32).reshape(-1):
+        mantissa, exponent = np.frexp(np.float64(value))
+        m, k = int(mantissa * (1 << 24)), 24 - int(exponent)
+        while m % 2 == 0 and k > 1:
+            m, k = m // 2, k - 1
+        if m < 1 or k < 1:
+            raise NotOnVta(f"the requantization multiplier {value} is not below 2**23")
+        ms.append(m)
+        ks.append(k)
+    return tuple(ms), tuple(ks)
+
+
+class Lowering:
+    """Builds the graph node by node; ``placements`` says where each ONNX node runs."""
+
+    def __init__(self, model: Model, config: VtaConfig):
+        self.model = model
+        self.config = config
+        self.nodes: list[Node] = []
+        self.placements: list[Placement] = []
+        self._temporaries = 0
+
+    def graph(self, ops: list[QOp]) -> Graph:
+        for op in ops:
+            self.lower(op)
+        return Graph(self.model.input, self.model.output, self.nodes,
+                     input_shape=self.model.input_shape)
+
+    def lower(self, op: QOp) -> None:
+        label = op.node.name or op.node.output[0]
+        try:
+            operator = self._on_vta(op)
+        except NotOnVta as why:
+            self._host(op)
+            self.placements.append(Placement(label, op.node.op_type, "host", "", str(why)))
+        else:
+            self.placements.append(Placement(label, op.node.op_type, "vta", operator))
+
+    def _temporary(self, name: str) -> str:
+        self._temporaries += 1
+        return f"{name}:{self._temporaries}"
+
+    def _call(self, inputs: list[str], output: str, function, **attrs) -> None:
+        self.nodes.append(Node("call", tuple(inputs), output,
+                               dict(function=functools.partial(function, **attrs))))
+
+    # -- VTA ---------------------------------------------------------------------------------
+
+    def _on_vta(self, op: QOp) -> str:
+        """Add the VTA nodes of ``op`` and return the operator, or raise NotOnVta."""
+        if op.kind in ("Conv", "MatMul", "Gemm"):
+            return self._weighted(op)
+        if op.kind == "MaxPool":
+            return self._max_pool(op)
+        if op.kind == "Relu":
+            x = op.quant[op.inputs[0]]
+            if int(x.zero_point[0]) != x.offset:
+                raise NotOnVta("the zero point is not VTA's zero")
+            self.nodes.append(Node("relu", (op.inputs[0],), op.output))
+            return "relu"
+        raise NotOnVta(_HOST_ONLY.get(op.kind, "VTA has no instructions for it"))
+
+    def _weighted(self, op: QOp) -> str:
+        x, out = op.quant[op.inputs[0]], op.quant[op.output]
+        weights, w_quant = op.weight
+        attrs = op.attrs
+        conv = op.kind == "Conv"
+        if conv:
+            if attrs.get("group", 1) != 1:
+                raise NotOnVta("grouped convolution")
+            if any(d != 1 for d in attrs.get("dilations", [1, 1])):
+                raise NotOnVta("dilated convolution")
+            if weights.ndim != 4:
+                raise NotOnVta("only 2D convolutions run on VTA")
+            w = weights.astype(np.int64)
+        else:
+            if op.kind == "Gemm" and (attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0
+                                      or attrs.get("beta", 1.0) != 1.0):
+                raise NotOnVta("Gemm with transA, alpha or beta")
+            transposed = op.kind == "Gemm" and attrs.get("transB", 0)
+            w = (weights if transposed else weights.T).astype(np.int64)  # (N, K)
+        channels = w.shape[0]
+        if not (x.per_tensor and out.per_tensor):
+            raise NotOnVta("per-channel activation scales")
+        w_zero = np.broadcast_to(w_quant.zero_point, (channels,))
+        w = w - w_zero.reshape((-1,) + (1,) * (w.ndim - 1))
+        limit = 1 << (self.config.wgt_width - 1)
+        if w.min() < -limit or w.max() >= limit:
+            raise NotOnVta(f"weights minus their zero point exceed {self.config.wgt_width} bits")
+        sums = w.reshape(channels, -1).sum(axis=1)
+        bias = np.zeros(channels, np.int64) if op.bias is None else op.bias.astype(np.int64)
+        bias = bias + (x.offset - int(x.zero_point[0])) * sums
+        worst = np.abs(w).reshape(channels, -1).sum(axis=1) * 128 + np.abs(bias)
+        if worst.max() >= 1 << (self.config.acc_width - 1):
+            raise NotOnVta(f"the accumulator could exceed {self.config.acc_width} bits")
+        multiplier = host.output_multiplier(x, w_quant, out)
+        ms, ks = multiplier_fixed_point(np.broadcast_to(multiplier, (channels,)))
+        low, high = out.bounds
+        requant = FixedPoint(ms, ks, int(out.zero_point[0]) - out.offset, low - out.offset,
+                             high - out.offset)
+        try:
+            requant.constants(self.config)
+        except CompileError as err:
+            raise NotOnVta(str(err)) from None
+        source = op.inputs[0]
+        if not conv:
+            self.nodes.append(Node("dense", (source,), op.output,
+                                   dict(w=w, bias=bias, requant=requant)))
+            return "dense"
+        top, left, bottom, right = _pads(op)
+        padding = (top, left)
+        if (top, left) != (bottom, right) or (any((top, left)) and x.zero_point[0] != x.offset):
+            padded = self._temporary(op.output)
+            self._call([source], padded, host.pad, pads=(top, left, bottom, right),
+                       value=int(x.zero_point[0]) - x.offset)
+            source, padding = padded, (0, 0)
+        self.nodes.append(Node("conv2d", (source,), op.output,
+                               dict(w=w, bias=bias, stride=tuple(attrs.get("strides", (1, 1))),
+                                    padding=padding, requant=requant)))
+        return "conv2d"
+
+    def _max_pool(self, op: QOp) -> str:
+        attrs = op.attrs
+        if not op.quant[op.inputs[0]].same_as(op.quant[op.output]):
+            raise NotOnVta("input and output quantized differently")
+        if attrs.get("ceil_mode", 0) or any(d != 1 for d in attrs.get("dilations", [1, 1])):
+            raise NotOnVta("ceil_mode or dilations")
+        top, left, bottom, right = _pads(op)
+        if (top, left) != (bottom, right):
+            raise NotOnVta("asymmetric padding")
+        kernel = tuple(attrs["kernel_shape"])
+        self.nodes.append(Node("max_pool2d", (op.inputs[0],), op.output,
+                               dict(kernel=kernel, stride=tuple(attrs.get("strides", kernel)),
+                                    padding=(top, left))))
+        return "max_pool2d"
+
+    # -- host --------------------------------------------------------------------------------
+
+    def _host(self, op: QOp) -> None:
+        """Add the host node that computes ``op`` as onnxruntime does."""
+        q = op.quant
+        if op.kind == "Quantize":
+            if self.model.input_type.kind == "f":
+                self._call(op.inputs, op.output, host.quantize, quant=q[op.output])
+            else:
+                self._call(op.inputs, op.output, host.to_vta, quant=q[op.output])
+        elif op.kind == "Dequantize":
+            self._call(op.inputs, op.output, host.dequantize, quant=q[op.inputs[0]])
+        elif op.kind in ("Conv", "MatMul", "Gemm"):
+            self._host_weighted(op)
+        elif op.kind == "Add":
+            a, b = op.inputs
+            self._call([a, b], op.output, host.add, qa=q[a], qb=q[b], out=q[op.output])
+        elif op.kind == "GlobalAveragePool":
+            self._call(op.inputs, op.output, host.global_avg_pool, x=q[op.inputs[0]],
+                       out=q[op.output])
+        elif op.kind == "Relu":
+            self._call(op.inputs, op.output, host.relu, x=q[op.inputs[0]])
+        elif op.kind in ("Flatten", "Reshape", "Identity"):
+            self._reshape(op)
+        else:
+            raise op.fail(f"cannot run it: {_HOST_ONLY.get(op.kind, 'not supported')}")
+
+    def _host_weighted(self, op: QOp) -> None:
+        x, out = op.quant[op.inputs[0]], op.quant[op.output]
+        weights, w_quant = op.weight
+        multiplier = host.output_multiplier(x, w_quant, out)
+        if op.kind == "Conv":
+            if any(d != 1 for d in op.attrs.get("dilations", [1, 1])):
+                raise op.fail("dilated convolution is not supported")
+            self._call(op.inputs, op.output, host.conv2d, w=weights, w_zero=w_quant.zero_point,
+                       bias=op.bias, stride=tuple(op.attrs.get("strides", (1, 1))),
+                       pads=_pads(op), group=op.attrs.get("group", 1), x=x,
+                       multiplier=multiplier, out=out)
+            return
+        if op.kind == "Gemm" and (op.attrs.get("transA", 0) or op.attrs.get("alpha", 1.0) != 1
+                                  or op.attrs.get("beta", 1.0) != 1):
+            raise op.fail("Gemm with transA, alpha or beta is not supported")
+        transposed = op.kind == "Gemm" and op.attrs.get("transB", 0)
+        self._call(op.inputs, op.output, host.dense, w=weights if transposed else weights.T,
+                   w_zero=w_quant.zero_point, bias=op.bias, x=x, multiplier=multiplier, out=out)
+
+    def _reshape(self, op: QOp) -> None:
+        if op.kind == "Flatten":
+            self._call(op.inputs, op.output, host.flatten, axis=op.attrs.get("axis", 1))
+        elif op.kind == "Reshape":
+            shape = op.attrs.get("constants", [None])[0]
+            if shape is None:
+                raise op.fail("the shape must be a constant")
+            self._call(op.inputs, op.output, host.reshape, shape=tuple(shape))
+        else:
+            self._call(op.inputs, op.output, lambda values: values)
+
+
+_HOST_ONLY = {
+    "Quantize": "float input", "Dequantize": "float output",
+    "Add": "the two inputs' scales need two multipliers",
+    "GlobalAveragePool": "VTA's average is not onnxruntime's rounding",
+    "Flatten": "data movement", "Reshape": "data movement", "Identity": "data movement",
+}
+
+
+def _pads(op: QOp) -> tuple[int, int, int, int]:
+    """Return ``(top, left, bottom, right)`` of a 2D window operator, or fail."""
+    if op.attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+        raise op.fail("auto_pad is not supported: give explicit pads")
+    pads = op.attrs.get("pads", [0, 0, 0, 0])
+    if len(pads) != 4:
+        raise op.fail("only 2D windows are supported")
+    return tuple(int(p) for p in pads)
+
+
+__all__ = ["Lowering", "NotOnVta", "Placement"]
