@@ -92,11 +92,16 @@ def residual_onnx(batch: int = 1, channels: int = 16, size: int = 8, classes: in
 
 
 def quantize(model: onnx.ModelProto, calibration: list[np.ndarray], path: str | Path, *,
-             qdq: bool = True, per_channel: bool = False, activations: str = "int8") -> Path:
+             qdq: bool = True, per_channel: bool = False, activations: str = "int8",
+             reduce_range: bool = True) -> Path:
     """Quantize float ``model`` with onnxruntime's ``quantize_static`` on ``calibration``
     inputs and write it to ``path``: QDQ or QOperator format, int8 weights, int8 or uint8
-    activations (asymmetric). uint8 activations use ``reduce_range`` (7-bit weights): on x86
-    onnxruntime's uint8 x int8 kernels otherwise saturate 16-bit sums (its documentation)."""
+    activations (asymmetric).
+
+    ``reduce_range`` keeps weights to 7 bits: on x86 CPUs without VNNI, onnxruntime runs int8
+    models with uint8 x int8 kernels whose pairwise 16-bit sums saturate with 8-bit weights
+    (so its own int8 results are then not the model's arithmetic).
+    """
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -117,7 +122,7 @@ def quantize(model: onnx.ModelProto, calibration: list[np.ndarray], path: str | 
         onnx.save(model, source)
         quantize_static(str(source), str(path), Reader(),
                         quant_format=QuantFormat.QDQ if qdq else QuantFormat.QOperator,
-                        per_channel=per_channel, reduce_range=unsigned,
+                        per_channel=per_channel, reduce_range=reduce_range,
                         activation_type=QuantType.QUInt8 if unsigned else QuantType.QInt8,
                         weight_type=QuantType.QInt8)
     return Path(path)

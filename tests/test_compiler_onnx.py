@@ -1,0 +1,95 @@
+"""Quantized ONNX models through the whole path: float networks built in numpy, exported with
+onnx.helper, quantized by onnxruntime's quantize_static, imported, run on the spec, and compared
+with onnxruntime's own int8 run (its default session, graph optimizations on).
+
+Both formats (QDQ, QOperator), per-tensor and per-channel weight scales, int8 and uint8
+activations. Weights are quantized with reduce_range (see samples.quantize): without it,
+onnxruntime's own uint8 x int8 kernels saturate on CPUs without VNNI.
+"""
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from vtaref.compiler import digits
+from vtaref.compiler.onnx import import_model
+from vtaref.compiler.onnx.samples import digits_layers_onnx, quantize, residual_onnx
+
+from .test_compiler_ops import CONFIGS
+
+DIGITS_BATCH = 90  # a fifth of the 450 test images, in one batch
+
+
+def onnxruntime_run(path, x):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+@pytest.fixture(scope="module")
+def digits_data():
+    train_x, train_y, test_x, test_y = digits.load_split()
+    layers = digits.train_cnn(train_x, train_y)
+    calibration = [train_x[i:i + DIGITS_BATCH].astype(np.float32)
+                   for i in range(0, 4 * DIGITS_BATCH, DIGITS_BATCH)]
+    return (digits_layers_onnx(layers, DIGITS_BATCH), calibration,
+            test_x[:DIGITS_BATCH].astype(np.float32), test_y[:DIGITS_BATCH])
+
+
+@pytest.mark.parametrize("qdq, per_channel, activations", [
+    (True, False, "int8"), (False, True, "uint8")], ids=["qdq-tensor-int8", "qop-channel-uint8"])
+def test_digits_cnn_equals_onnxruntime(tmp_path, digits_data, qdq, per_channel, activations):
+    model, calibration, images, labels = digits_data
+    path = quantize(model, calibration, tmp_path / "digits.onnx", qdq=qdq,
+                    per_channel=per_channel, activations=activations)
+    imported = import_model(path)
+    assert [p.operator for p in imported.placements if p.where == "vta"] == [
+        "conv2d", "max_pool2d", "conv2d", "max_pool2d", "dense"]
+    on_vta = imported.graph.run(images)
+    on_ort = onnxruntime_run(path, images)
+    assert on_vta.dtype == on_ort.dtype == np.float32
+    np.testing.assert_array_equal(on_vta, on_ort)
+    accuracy = (on_vta.argmax(axis=1) == labels).mean()
+    assert accuracy == (on_ort.argmax(axis=1) == labels).mean()
+    assert accuracy > 0.9
+
+
+@pytest.fixture(scope="module")
+def residual_model():
+    rng = np.random.default_rng(0)
+    calibration = [rng.standard_normal((2, 3, 8, 8)).astype(np.float32) for _ in range(8)]
+    return residual_onnx(batch=2), calibration, rng.standard_normal((2, 3, 8, 8)).astype(
+        np.float32)
+
+
+@pytest.mark.parametrize("qdq", [True, False], ids=["qdq", "qoperator"])
+@pytest.mark.parametrize("per_channel", [False, True], ids=["tensor", "channel"])
+@pytest.mark.parametrize("activations", ["int8", "uint8"])
+def test_residual_net_equals_onnxruntime(tmp_path, residual_model, qdq, per_channel,
+                                         activations):
+    model, calibration, x = residual_model
+    path = quantize(model, calibration, tmp_path / "residual.onnx", qdq=qdq,
+                    per_channel=per_channel, activations=activations)
+    imported = import_model(path)
+    on_vta = [p.operator for p in imported.placements if p.where == "vta"]
+    assert on_vta.count("conv2d") == 5 and "dense" in on_vta and "max_pool2d" in on_vta
+    np.testing.assert_array_equal(imported.graph.run(x), onnxruntime_run(path, x))
+
+
+@pytest.mark.parametrize("config", [CONFIGS["2x8"], CONFIGS["small"]], ids=["2x8", "small"])
+def test_residual_net_at_other_configs(tmp_path, residual_model, config):
+    model, calibration, x = residual_model
+    path = quantize(model, calibration, tmp_path / "residual.onnx", per_channel=True,
+                    activations="uint8")
+    imported = import_model(path, config)
+    np.testing.assert_array_equal(imported.graph.run(x, config=config),
+                                  onnxruntime_run(path, x))
+
+
+def test_summary_says_where_each_node_runs(tmp_path, residual_model):
+    model, calibration, _ = residual_model
+    path = quantize(model, calibration, tmp_path / "residual.onnx", qdq=False)
+    lines = import_model(path).summary()
+    assert lines[0].startswith("QOperator model, input (2, 3, 8, 8) float32: 13 operators, "
+                               "7 on VTA, 6 on the host")
+    assert any("(QLinearConv): VTA conv2d" in line for line in lines)
+    assert any("(QLinearAdd): host (" in line for line in lines)
