@@ -21,7 +21,14 @@ import numpy as np
 
 from vtaref.spec import MemType, VtaConfig
 
-from .epilogue import CONSTANTS, FixedPoint, check_rounding, emit_fixed_point, emit_requantize
+from .epilogue import (
+    CONSTANTS,
+    FixedPoint,
+    check_rounding,
+    emit_fixed_point,
+    emit_requantize,
+    upload_fixed_point,
+)
 from .layout import (
     activations_as_matrix,
     ceil_div,
@@ -235,9 +242,7 @@ def compile_conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu
     yb = stream.allocate(MemType.OUT, (s.nb, s.ob, s.oh, s.ow))
     fixed = None
     if requant is not None:
-        operands = np.stack([pack_channels(row, config) for row in requant.constants(config)],
-                            axis=1)
-        fixed = (requant, stream.upload(MemType.ACC, operands, operands.shape[:2]))
+        fixed = (requant, upload_fixed_point(stream, requant))
     emit_conv(stream, s, tiling, xb, wb, bb, yb, shift, relu, rounding, fixed)
     return stream.compile(lambda read: unpack_activations(read(yb), n, o, config))
 

@@ -8,6 +8,8 @@ output range).
   channel, round half up, add a zero point and clip, exactly (the gemmlowp/TFLite scheme, with
   the product split in two halves so that it fits the accumulator). It needs ALU MUL, which
   TVM-VTA's HLS design lacks (docs/divergences.md §2).
+- :class:`ScaledSum`: the integer contract of a sum of tensors with a multiplier each (a
+  quantized residual add), computed by :mod:`.scaled`.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vtaref.spec import AluOp, VtaConfig
+from vtaref.spec import AluOp, MemType, VtaConfig
 from vtaref.spec.packing import wrap
 
 from .errors import CompileError
+from .layout import pack_channels
 from .loops import Affine, Nest, block_nest, contiguous
 from .reference import out_range
-from .runtime import CommandStream
+from .runtime import CommandStream, DramBuffer
 
 ROUNDINGS = ("floor", "half_up")  # of a power-of-two requantization: floor (VTA's tutorials)
 # or floor(x + 1/2) (TVM's relay.quantize default)
@@ -124,6 +127,48 @@ class FixedPoint:
                     return values
         raise CompileError(f"exact requantization by {m}/2**{k} needs accumulators wider than "
                            f"{config.acc_width} bits")
+
+
+@dataclass(frozen=True)
+class ScaledSum:
+    """``clip((sum(inputs[i] * multipliers[i]) + bias) >> shift, low, high)``, exactly."""
+
+    multipliers: tuple[int, ...]
+    bias: int
+    shift: int
+    low: int
+    high: int
+
+    def apply(self, inputs: list[np.ndarray]) -> np.ndarray:
+        """Return the definition computed on the host, in int64."""
+        total = sum(np.asarray(x, np.int64) * m for x, m in zip(inputs, self.multipliers))
+        return np.clip((total + self.bias) >> self.shift, self.low, self.high)
+
+    def check(self, inputs: list[np.ndarray], config: VtaConfig) -> None:
+        """Raise CompileError unless every partial sum fits the accumulator, ValueError unless
+        the operands are well formed."""
+        low, high = out_range(config)
+        if len(self.multipliers) != len(inputs):
+            raise ValueError(f"{len(inputs)} inputs need as many multipliers, not "
+                             f"{len(self.multipliers)}")
+        if not 0 <= self.shift < config.acc_width:
+            raise ValueError(f"shift must be in [0, {config.acc_width - 1}], not {self.shift}")
+        if not low <= self.low <= self.high <= high:
+            raise ValueError(f"the clip bounds [{self.low}, {self.high}] must lie in the output "
+                             f"range [{low}, {high}]")
+        largest = 1 << (config.inp_width - 1)
+        worst = sum(abs(m) for m in self.multipliers) * largest + abs(self.bias)
+        if worst >= 1 << (config.acc_width - 1):
+            raise CompileError(f"a sum scaled by {self.multipliers} needs accumulators wider "
+                               f"than {config.acc_width} bits")
+
+
+def upload_fixed_point(stream: CommandStream, fixed: FixedPoint) -> DramBuffer:
+    """Place the operands of :func:`emit_fixed_point` in DRAM: ``(channel blocks,
+    len(CONSTANTS))`` accumulator elements."""
+    operands = np.stack([pack_channels(row, stream.config)
+                         for row in fixed.constants(stream.config)], axis=1)
+    return stream.upload(MemType.ACC, operands, operands.shape[:2])
 
 
 # The per-channel operands of the fixed-point sequence, in their order in the scratchpad.

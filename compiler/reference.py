@@ -122,3 +122,17 @@ def global_avg_pool(x: np.ndarray, *, config: VtaConfig) -> np.ndarray:
     """Return ``(N, C)`` averages over H and W: ``(sum * m) >> k`` (see :func:`average_scale`)."""
     m, k = average_scale(x.shape[2] * x.shape[3], config)
     return requantize(x.astype(np.int64).sum(axis=(2, 3)) * m, k, config=config)
+
+
+def scaled_add(a: np.ndarray, b: np.ndarray, *, requant, config: VtaConfig) -> np.ndarray:
+    """Return ``requant.apply([a, b])`` (an epilogue.ScaledSum)."""
+    return requant.apply([a, b])
+
+
+def global_sum(x: np.ndarray, bias: np.ndarray | None = None, *, requant,
+               config: VtaConfig) -> np.ndarray:
+    """Return ``requant.apply(x.sum(axis=(2, 3)) + bias)`` (an epilogue.FixedPoint)."""
+    sums = x.astype(np.int64).sum(axis=(2, 3))
+    if bias is not None:
+        sums = sums + np.asarray(bias, np.int64)
+    return requant.apply(sums, config)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from vtaref.compiler import CompileError
 from vtaref.compiler import operators as vta
 from vtaref.compiler import reference as ref
-from vtaref.compiler.epilogue import FixedPoint
+from vtaref.compiler.epilogue import FixedPoint, ScaledSum
 from vtaref.spec import VtaConfig
 
 from .test_compiler_ops import CONFIGS, tensors
@@ -90,3 +90,26 @@ def test_a_multiplier_too_fine_for_the_accumulator_is_refused(config):
     with pytest.raises(CompileError, match="needs accumulators wider than 16 bits"):
         coarse.constants(VtaConfig(LOG_ACC_WIDTH=4, LOG_ACC_BUFF_SIZE=16))
     assert coarse.constants(config).shape == (10, 1)
+
+
+@given(data=st.data())
+def test_scaled_add_equals_the_definition(config, data):
+    shape = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 20)), 3, 4)
+    a, b = (data.draw(tensors(shape, config.inp_width)) for _ in range(2))
+    shift = data.draw(st.integers(1, 22))
+    multipliers = tuple(data.draw(st.integers(0, 1 << shift)) for _ in range(2))
+    bias = data.draw(st.integers(-(1 << 23), 1 << 23))
+    requant = ScaledSum(multipliers, bias, shift, data.draw(st.sampled_from([-128, 0])), 127)
+    want = np.clip((a * multipliers[0] + b * multipliers[1] + bias) >> shift, requant.low, 127)
+    np.testing.assert_array_equal(vta.scaled_add(a, b, requant=requant, config=config), want)
+
+
+@given(data=st.data())
+def test_global_sum_equals_the_definition(config, data):
+    x = data.draw(tensors((data.draw(st.integers(1, 3)), data.draw(st.integers(1, 20)),
+                           data.draw(st.integers(1, 7)), data.draw(st.integers(1, 7))),
+                          config.inp_width))
+    bias = data.draw(tensors((x.shape[1],), 12))
+    fixed = data.draw(fixed_points(x.shape[1]))
+    got = vta.global_sum(x, bias, requant=fixed, config=config)
+    np.testing.assert_array_equal(got, exact(x.sum(axis=(2, 3)) + bias, fixed))

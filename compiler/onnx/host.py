@@ -79,10 +79,19 @@ def dense(values, *, w, w_zero, bias, x: Quant, multiplier, out: Quant):
     return requantize(acc, multiplier, out)
 
 
+def scale_ratio(x: Quant, out: Quant) -> np.float32:
+    """Return the float32 ``x_scale / out_scale``."""
+    return np.float32(x.scale[0]) / np.float32(out.scale[0])
+
+
+def average_multiplier(x: Quant, out: Quant, area: int) -> np.float32:
+    """Return the float32 ``x_scale / (out_scale * area)`` of a quantized average."""
+    return np.float32(x.scale[0]) / (np.float32(out.scale[0]) * np.float32(area))
+
+
 def add(a, b, *, qa: Quant, qb: Quant, out: Quant):
     """Return QLinearAdd: ``rint(a_scale/y_scale (a - za) + b_scale/y_scale (b - zb)) + zy``."""
-    ratio_a = np.float32(qa.scale[0]) / np.float32(out.scale[0])
-    ratio_b = np.float32(qb.scale[0]) / np.float32(out.scale[0])
+    ratio_a, ratio_b = scale_ratio(qa, out), scale_ratio(qb, out)
     real = (ratio_a * (to_model(a, qa) - qa.zero_point[0]).astype(np.float32)
             + ratio_b * (to_model(b, qb) - qb.zero_point[0]).astype(np.float32))
     low, high = out.bounds
@@ -94,8 +103,7 @@ def global_avg_pool(values, *, x: Quant, out: Quant):
     requantized by ``x_scale / (y_scale * H * W)``."""
     area = values.shape[2] * values.shape[3]
     sums = (to_model(values, x) - x.zero_point[0]).sum(axis=(2, 3), keepdims=True)
-    multiplier = np.float32(x.scale[0]) / (np.float32(out.scale[0]) * np.float32(area))
-    return requantize(sums, np.array([multiplier]), out)
+    return requantize(sums, np.array([average_multiplier(x, out, area)]), out)
 
 
 def relu(values, *, x: Quant):

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
 from vtaref.spec import VtaConfig
 
-from ..epilogue import FixedPoint
+from ..epilogue import FixedPoint, ScaledSum
 from ..errors import CompileError
-from ..graph import Graph, Node
+from ..graph import HOST, ON_CPU, Graph, Node
 from . import host
-from .quantized import QOp
+from .quantized import QOp, Quant
 from .reader import Model
 
 
@@ -58,6 +59,27 @@ def multiplier_fixed_point(multiplier: np.ndarray) -> tuple[tuple[int, ...], tup
     return tuple(ms), tuple(ks)
 
 
+def scaled_sum(qa: Quant, qb: Quant, out: Quant, config: VtaConfig) -> ScaledSum:
+    """Return QLinearAdd on VTA values as ``(a * ma + b * mb + bias) >> k``: ``m / 2**k`` are
+    the float32 scale ratios rounded to the accumulator's precision and the zero points are
+    folded into ``bias``. It equals onnxruntime's float arithmetic except where that lands
+    within about 2**-16 of a rounding boundary (docs/compiler.md §6)."""
+    if not (qa.per_tensor and qb.per_tensor and out.per_tensor):
+        raise NotOnVta("per-channel activation scales")
+    ratios = [Fraction(float(host.scale_ratio(q, out))) for q in (qa, qb)]
+    constant = sum((r * (q.offset - int(q.zero_point[0])) for r, q in zip(ratios, (qa, qb))),
+                   Fraction(int(out.zero_point[0]) - out.offset))
+    limit = 1 << (config.acc_width - 1)
+    largest = 1 << (config.inp_width - 1)
+    for shift in range(config.acc_width - 2, 0, -1):
+        multipliers = tuple(round(r * (1 << shift)) for r in ratios)
+        bias = int((constant + Fraction(1, 2)) * (1 << shift) // 1)
+        if sum(multipliers) * largest + abs(bias) < limit:
+            low, high = out.bounds
+            return ScaledSum(multipliers, bias, shift, low - out.offset, high - out.offset)
+    raise NotOnVta("the scale ratios do not fit the accumulator")
+
+
 class Lowering:
     """Builds the graph node by node; ``placements`` says where each ONNX node runs."""
 
@@ -67,6 +89,8 @@ class Lowering:
         self.nodes: list[Node] = []
         self.placements: list[Placement] = []
         self._temporaries = 0
+        # Every tensor so far, computed from a zero input on the CPU: their shapes.
+        self._zeros = {model.input: np.zeros(model.input_shape, model.input_type)}
 
     def graph(self, ops: list[QOp]) -> Graph:
         for op in ops:
@@ -76,6 +100,7 @@ class Lowering:
 
     def lower(self, op: QOp) -> None:
         label = op.node.name or op.node.output[0]
+        known = len(self.nodes)
         try:
             operator = self._on_vta(op)
         except NotOnVta as why:
@@ -83,6 +108,11 @@ class Lowering:
             self.placements.append(Placement(label, op.node.op_type, "host", "", str(why)))
         else:
             self.placements.append(Placement(label, op.node.op_type, "vta", operator))
+        for node in self.nodes[known:]:
+            args, attrs = node.arguments(self._zeros)
+            compute = HOST[node.op] if node.op in HOST else functools.partial(
+                ON_CPU[node.op], config=self.config)
+            self._zeros[node.output] = compute(*args, **attrs)
 
     def _temporary(self, name: str) -> str:
         self._temporaries += 1
@@ -100,6 +130,10 @@ class Lowering:
             return self._weighted(op)
         if op.kind == "MaxPool":
             return self._max_pool(op)
+        if op.kind == "Add":
+            return self._add(op)
+        if op.kind == "GlobalAveragePool":
+            return self._global_average(op)
         if op.kind == "Relu":
             x = op.quant[op.inputs[0]]
             if int(x.zero_point[0]) != x.offset:
@@ -166,6 +200,37 @@ class Lowering:
                                dict(w=w, bias=bias, stride=tuple(attrs.get("strides", (1, 1))),
                                     padding=padding, requant=requant)))
         return "conv2d"
+
+    def _add(self, op: QOp) -> str:
+        (a, b), out = op.inputs, op.quant[op.output]
+        requant = scaled_sum(op.quant[a], op.quant[b], out, self.config)
+        self.nodes.append(Node("scaled_add", (a, b), op.output, dict(requant=requant)))
+        return "scaled_add"
+
+    def _global_average(self, op: QOp) -> str:
+        """QLinearGlobalAveragePool as the sum over H and W, the zero point folded into a bias,
+        requantized by the float32 multiplier onnxruntime uses, exactly."""
+        x, out = op.quant[op.inputs[0]], op.quant[op.output]
+        if op.attrs.get("channels_last", 0):
+            raise NotOnVta("channels_last")
+        shape = self._zeros[op.inputs[0]].shape
+        if len(shape) != 4:
+            raise NotOnVta(f"the input has shape {shape}, not (N, C, H, W)")
+        channels, area = shape[1], shape[2] * shape[3]
+        ms, ks = multiplier_fixed_point(np.full(channels, host.average_multiplier(x, out, area)))
+        low, high = out.bounds
+        requant = FixedPoint(ms, ks, int(out.zero_point[0]) - out.offset, low - out.offset,
+                             high - out.offset)
+        try:
+            requant.constants(self.config)
+        except CompileError as err:
+            raise NotOnVta(str(err)) from None
+        bias = np.full(channels, area * (x.offset - int(x.zero_point[0])), np.int64)
+        sums = self._temporary(op.output)
+        self.nodes.append(Node("global_sum", (op.inputs[0],), sums,
+                               dict(bias=bias, requant=requant)))
+        self._call([sums], op.output, host.reshape, shape=(0, 0, 1, 1))
+        return "global_sum"
 
     def _max_pool(self, op: QOp) -> str:
         attrs = op.attrs
