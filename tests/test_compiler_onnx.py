@@ -71,7 +71,8 @@ def test_residual_net_equals_onnxruntime(tmp_path, residual_model, qdq, per_chan
                     per_channel=per_channel, activations=activations)
     imported = import_model(path)
     on_vta = [p.operator for p in imported.placements if p.where == "vta"]
-    assert on_vta.count("conv2d") == 5 and "dense" in on_vta and "max_pool2d" in on_vta
+    assert on_vta == ["conv2d"] * 3 + ["scaled_add"] + ["conv2d"] * 2 + [
+        "scaled_add", "max_pool2d", "global_sum", "dense"]
     np.testing.assert_array_equal(imported.graph.run(x), onnxruntime_run(path, x))
 
 
@@ -90,6 +91,8 @@ def test_summary_says_where_each_node_runs(tmp_path, residual_model):
     path = quantize(model, calibration, tmp_path / "residual.onnx", qdq=False)
     lines = import_model(path).summary()
     assert lines[0].startswith("QOperator model, input (2, 3, 8, 8) float32: 13 operators, "
-                               "7 on VTA, 6 on the host")
+                               "10 on VTA, 3 on the host")
     assert any("(QLinearConv): VTA conv2d" in line for line in lines)
-    assert any("(QLinearAdd): host (" in line for line in lines)
+    assert any("(QLinearAdd): VTA scaled_add" in line for line in lines)
+    assert any("(QLinearGlobalAveragePool): VTA global_sum" in line for line in lines)
+    assert any("(Flatten): host (data movement)" in line for line in lines)
