@@ -1,6 +1,10 @@
 """`vta compile` and `vta infer` on quantized ONNX models, and the one-line errors for models the
 importer cannot take (nothing is written then)."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -126,3 +130,17 @@ def test_infer_checks_the_input(models, tmp_path):
     assert result.exit_code == 1
     assert result.stderr.strip().endswith("shape (2, 3, 8, 8), but the model takes (1, 3, 8, 8)")
     assert not (tmp_path / "y").exists()
+
+
+def test_the_readme_example_runs(tmp_path):
+    """examples/onnx_digits.py writes the model the README's ONNX example compiles and runs."""
+    script = Path(__file__).parents[1] / "examples" / "onnx_digits.py"
+    subprocess.run([sys.executable, str(script), str(tmp_path)], check=True, capture_output=True)
+    result = vta("infer", tmp_path / "digits.onnx", tmp_path / "digits-input.npy", "-o",
+                 tmp_path / "logits.npy")
+    assert result.exit_code == 0, result.output
+    logits = np.load(tmp_path / "logits.npy")
+    session = ort.InferenceSession(str(tmp_path / "digits.onnx"))
+    np.testing.assert_array_equal(
+        logits, session.run(None, {"x": np.load(tmp_path / "digits-input.npy")})[0])
+    assert (logits.argmax(axis=1) == np.load(tmp_path / "digits-labels.npy")).mean() >= 0.75

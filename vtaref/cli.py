@@ -651,8 +651,12 @@ def infer(model_path, input_path, output, config_path, **options):
     imported = _import_onnx(model_path, config)
     try:
         x = np.load(input_path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise Failure(f"{input_path}: not a readable .npy file ({err})") from None
+    except OSError as err:
+        raise Failure(f"{input_path}: cannot read it ({err.strerror or err})") from None
+    except (ValueError, EOFError):
+        raise Failure(f"{input_path}: not a .npy file holding one array") from None
+    if not isinstance(x, np.ndarray):
+        raise Failure(f"{input_path}: not a .npy file holding one array")
     if x.shape != imported.input_shape:
         raise Failure(f"{input_path}: shape {x.shape}, but the model takes "
                       f"{imported.input_shape}")
