@@ -141,3 +141,13 @@ def test_residual_add_agrees_with_onnxruntime_on_every_input_pair():
         worst = max(worst, int(np.abs(got - want.astype(np.int64)).max()))
     assert worst <= 1
     assert equal / total >= 0.9999
+
+
+def test_residual_net_on_the_rtl(tmp_path, residual_model):
+    """The fixed-point requantization, scaled_add and global_sum (ALU MUL) on the RTL core,
+    which the rtl backend also checks against the spec program by program."""
+    model, calibration, x = residual_model
+    path = quantize(model, calibration, tmp_path / "residual.onnx", qdq=False,
+                    per_channel=True, activations="uint8")
+    imported = import_model(path)
+    np.testing.assert_array_equal(imported.graph.run(x, backend="rtl"), onnxruntime_run(path, x))
