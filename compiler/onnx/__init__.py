@@ -21,7 +21,7 @@ from vtaref.spec import DEFAULT_CONFIG, VtaConfig
 from ..graph import Graph
 from .lowering import Lowering, Placement
 from .qdq import qdq_ops
-from .qoperator import qoperator_ops
+from .qoperator import qoperator_op
 from .quantized import QOp
 from .reader import Model, OnnxImportError, read_model
 
@@ -52,7 +52,7 @@ def quantized_ops(model: Model) -> tuple[str, list[QOp]]:
     if any(node.op_type in QDQ_MARKERS for node in model.nodes):
         return "QDQ", qdq_ops(model)
     known: dict = {}
-    return "QOperator", [qoperator_ops(model, node, known) for node in model.nodes]
+    return "QOperator", [qoperator_op(model, node, known) for node in model.nodes]
 
 
 def import_model(path: str | Path, config: VtaConfig = DEFAULT_CONFIG) -> Imported:

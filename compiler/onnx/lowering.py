@@ -136,6 +136,8 @@ class Lowering:
             return self._global_average(op)
         if op.kind == "Relu":
             x = op.quant[op.inputs[0]]
+            if not x.same_as(op.quant[op.output]):
+                raise op.fail("a Relu between differently quantized tensors is not supported")
             if int(x.zero_point[0]) != x.offset:
                 raise NotOnVta("the zero point is not VTA's zero")
             self.nodes.append(Node("relu", (op.inputs[0],), op.output))
@@ -156,6 +158,8 @@ class Lowering:
                 raise NotOnVta("only 2D convolutions run on VTA")
             w = weights.astype(np.int64)
         else:
+            if self._zeros[op.inputs[0]].ndim != 2:
+                raise NotOnVta("a matrix product of more than two dimensions")
             if op.kind == "Gemm" and (attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0
                                       or attrs.get("beta", 1.0) != 1.0):
                 raise NotOnVta("Gemm with transA, alpha or beta")

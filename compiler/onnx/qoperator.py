@@ -11,7 +11,7 @@ from .reader import Model, OnnxImportError, describe
 PASS_THROUGH = {"MaxPool", "Flatten", "Reshape", "Identity", "Squeeze", "Unsqueeze", "Transpose"}
 
 
-def qoperator_ops(model: Model, node: onnx.NodeProto, quant: dict[str, Quant]) -> QOp:
+def qoperator_op(model: Model, node: onnx.NodeProto, quant: dict[str, Quant]) -> QOp:
     """Return the QOp of a QOperator-format node; ``quant`` maps known tensors to their Quant
     and gains the node's output."""
     inputs = list(node.input)
@@ -19,8 +19,9 @@ def qoperator_ops(model: Model, node: onnx.NodeProto, quant: dict[str, Quant]) -
     kind = node.op_type
 
     def q(scale, zero_point):
-        return quant_of(model, node, inputs[scale], inputs[zero_point] if len(inputs) >
-                        zero_point else None)
+        has_zero_point = len(inputs) > zero_point and inputs[zero_point]
+        return quant_of(model, node, inputs[scale], inputs[zero_point] if has_zero_point
+                        else None)
 
     def activation(index):
         name = inputs[index]
@@ -76,7 +77,7 @@ def qoperator_ops(model: Model, node: onnx.NodeProto, quant: dict[str, Quant]) -
     if kind in PASS_THROUGH or kind == "Relu":
         x = activation(0)
         quant[output] = quant[x]
-        extra = [model.constants[name] for name in inputs[1:] if name]
+        extra = [constant(index) for index in range(1, len(inputs)) if inputs[index]]
         return QOp(node, kind, [x], output, {x: quant[x], output: quant[x]},
                    attrs=dict(attrs, constants=extra))
     raise OnnxImportError(f"{describe(node)}: operator not supported on quantized tensors")
