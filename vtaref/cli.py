@@ -563,7 +563,6 @@ def demo(matmul, save, **options):
     sys.exit(0 if same else 1)
 
 
-
 # The ONNX commands live in their own module, which uses the helpers above.
 from vtaref.cli_onnx import compile_model, infer  # noqa: E402
 
