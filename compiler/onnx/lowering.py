@@ -53,7 +53,7 @@ def multiplier_fixed_point(multiplier: np.ndarray) -> tuple[tuple[int, ...], tup
         while m % 2 == 0 and k > 1:
             m, k = m // 2, k - 1
         if m < 1 or k < 1:
-            raise NotOnVta(f"the requantization multiplier {value} is not below 2**23")
+            raise NotOnVta(f"the requantization multiplier {value} is outside (0, 2**23)")
         ms.append(m)
         ks.append(k)
     return tuple(ms), tuple(ks)
@@ -64,8 +64,6 @@ def scaled_sum(qa: Quant, qb: Quant, out: Quant, config: VtaConfig) -> ScaledSum
     the float32 scale ratios rounded to the accumulator's precision and the zero points are
     folded into ``bias``. It equals onnxruntime's float arithmetic except where that lands
     within about 2**-16 of a rounding boundary (docs/compiler.md §6)."""
-    if not (qa.per_tensor and qb.per_tensor and out.per_tensor):
-        raise NotOnVta("per-channel activation scales")
     ratios = [Fraction(float(host.scale_ratio(q, out))) for q in (qa, qb)]
     constant = sum((r * (q.offset - int(q.zero_point[0])) for r, q in zip(ratios, (qa, qb))),
                    Fraction(int(out.zero_point[0]) - out.offset))
@@ -166,8 +164,6 @@ class Lowering:
             transposed = op.kind == "Gemm" and attrs.get("transB", 0)
             w = (weights if transposed else weights.T).astype(np.int64)  # (N, K)
         channels = w.shape[0]
-        if not (x.per_tensor and out.per_tensor):
-            raise NotOnVta("per-channel activation scales")
         w_zero = np.broadcast_to(w_quant.zero_point, (channels,))
         w = w - w_zero.reshape((-1,) + (1,) * (w.ndim - 1))
         limit = 1 << (self.config.wgt_width - 1)

@@ -58,6 +58,10 @@ class QOp:
     bias: np.ndarray | None = None
     attrs: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        if not all(q.per_tensor for q in self.quant.values()):
+            raise self.fail("per-channel quantization of activations is not supported")
+
     def fail(self, why: str) -> OnnxImportError:
         """Return the one-line error naming this operator's node and op type."""
         return OnnxImportError(f"{describe(self.node)}: {why}")
