@@ -16,7 +16,12 @@ from vtaref.compiler import digits
 from vtaref.compiler.onnx import import_model
 from vtaref.compiler.onnx.lowering import scaled_sum
 from vtaref.compiler.onnx.quantized import Quant
-from vtaref.compiler.onnx.samples import digits_layers_onnx, quantize, residual_onnx
+from vtaref.compiler.onnx.samples import (
+    digits_layers_onnx,
+    mobilenet_onnx,
+    quantize,
+    residual_onnx,
+)
 from vtaref.spec import VtaConfig
 
 from .test_compiler_ops import CONFIGS
@@ -88,6 +93,22 @@ def test_residual_net_at_other_configs(tmp_path, residual_model, config):
     imported = import_model(path, config)
     np.testing.assert_array_equal(imported.graph.run(x, config=config),
                                   onnxruntime_run(path, x))
+
+
+@pytest.mark.parametrize("qdq, per_channel, activations", [
+    (True, True, "uint8"), (False, False, "int8")], ids=["qdq-channel-uint8", "qop-tensor-int8"])
+def test_mobilenet_style_net_equals_onnxruntime(tmp_path, qdq, per_channel, activations):
+    """Depthwise convolutions run on VTA as ordinary ones whose weights are zero across
+    groups."""
+    rng = np.random.default_rng(0)
+    calibration = [rng.standard_normal((2, 3, 8, 8)).astype(np.float32) for _ in range(8)]
+    path = quantize(mobilenet_onnx(batch=2), calibration, tmp_path / "mobilenet.onnx", qdq=qdq,
+                    per_channel=per_channel, activations=activations)
+    imported = import_model(path)
+    assert [p.operator for p in imported.placements if p.where == "vta"] == [
+        "conv2d"] * 5 + ["global_sum", "dense"]
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    np.testing.assert_array_equal(imported.graph.run(x), onnxruntime_run(path, x))
 
 
 def test_summary_says_where_each_node_runs(tmp_path, residual_model):

@@ -59,6 +59,17 @@ def multiplier_fixed_point(multiplier: np.ndarray) -> tuple[tuple[int, ...], tup
     return tuple(ms), tuple(ks)
 
 
+def dense_weights(w: np.ndarray, groups: int) -> np.ndarray:
+    """Return the weights ``(O, C, KH, KW)`` of the ordinary convolution that equals the one
+    with ``groups`` groups and weights ``w (O, C / groups, KH, KW)``: zero across groups."""
+    out, per_group = w.shape[0], w.shape[1]
+    full = np.zeros((out, per_group * groups) + w.shape[2:], w.dtype)
+    for o in range(out):
+        group = o // (out // groups)
+        full[o, group * per_group:(group + 1) * per_group] = w[o]
+    return full
+
+
 def scaled_sum(qa: Quant, qb: Quant, out: Quant, config: VtaConfig) -> ScaledSum:
     """Return QLinearAdd on VTA values as ``(a * ma + b * mb + bias) >> k``: ``m / 2**k`` are
     the float32 scale ratios rounded to the accumulator's precision and the zero points are
@@ -148,8 +159,6 @@ class Lowering:
         attrs = op.attrs
         conv = op.kind == "Conv"
         if conv:
-            if attrs.get("group", 1) != 1:
-                raise NotOnVta("grouped convolution")
             if any(d != 1 for d in attrs.get("dilations", [1, 1])):
                 raise NotOnVta("dilated convolution")
             if weights.ndim != 4:
@@ -166,6 +175,8 @@ class Lowering:
         channels = w.shape[0]
         w_zero = np.broadcast_to(w_quant.zero_point, (channels,))
         w = w - w_zero.reshape((-1,) + (1,) * (w.ndim - 1))
+        if conv and attrs.get("group", 1) != 1:
+            w = dense_weights(w, attrs["group"])
         limit = 1 << (self.config.wgt_width - 1)
         if w.min() < -limit or w.max() >= limit:
             raise NotOnVta(f"weights minus their zero point exceed {self.config.wgt_width} bits")

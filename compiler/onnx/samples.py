@@ -3,6 +3,7 @@ quantized with onnxruntime's ``quantize_static`` (needs onnxruntime, in the ``te
 
 - :func:`digits_layers_onnx`: the digits CNN of :mod:`..digits` (trained) as a float model;
 - :func:`residual_onnx`: a small ResNet-style net with residual adds (random weights);
+- :func:`mobilenet_onnx`: a small MobileNet-style net of depthwise and pointwise convolutions;
 - :func:`quantize`: either one, QDQ or QOperator, per-tensor or per-channel weights, int8 or
   uint8 activations, calibrated on given inputs.
 """
@@ -86,6 +87,38 @@ def residual_onnx(batch: int = 1, channels: int = 16, size: int = 8, classes: in
     weights["fcb"] = rng.normal(0, 0.05, classes)
     nodes += [helper.make_node("MaxPool", [source], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
               helper.make_node("GlobalAveragePool", ["p"], ["g"]),
+              helper.make_node("Flatten", ["g"], ["f"]),
+              helper.make_node("Gemm", ["f", "fcw", "fcb"], ["y"], transB=1)]
+    return _model(nodes, weights, (batch, 3, size, size), (batch, classes))
+
+
+def mobilenet_onnx(batch: int = 1, channels: int = 16, size: int = 8, classes: int = 10,
+                   seed: int = 0) -> onnx.ModelProto:
+    """Return a float MobileNet-style net: 3x3 stem, two depthwise-separable blocks (3x3
+    depthwise with ReLU, 1x1 pointwise with ReLU, the second depthwise with stride 2), global
+    average pool, dense; random weights."""
+    rng = np.random.default_rng(seed)
+    weights, nodes, source = {}, [], "x"
+
+    def conv(name, c_in, c_out, kernel, group=1, stride=1):
+        nonlocal source
+        weights[name + "w"] = rng.normal(0, np.sqrt(2 / (kernel * kernel * c_in // group)),
+                                         (c_out, c_in // group, kernel, kernel))
+        weights[name + "b"] = rng.normal(0, 0.05, c_out)
+        pad = kernel // 2
+        nodes.extend([helper.make_node("Conv", [source, name + "w", name + "b"], [name + "c"],
+                                       kernel_shape=[kernel] * 2, pads=[pad] * 4, group=group,
+                                       strides=[stride] * 2),
+                      helper.make_node("Relu", [name + "c"], [name])])
+        source = name
+
+    conv("stem", 3, channels, 3)
+    for block, stride in enumerate((1, 2)):
+        conv(f"dw{block}", channels, channels, 3, group=channels, stride=stride)
+        conv(f"pw{block}", channels, channels, 1)
+    weights["fcw"] = rng.normal(0, np.sqrt(1 / channels), (classes, channels))
+    weights["fcb"] = rng.normal(0, 0.05, classes)
+    nodes += [helper.make_node("GlobalAveragePool", [source], ["g"]),
               helper.make_node("Flatten", ["g"], ["f"]),
               helper.make_node("Gemm", ["f", "fcw", "fcb"], ["y"], transB=1)]
     return _model(nodes, weights, (batch, 3, size, size), (batch, classes))
