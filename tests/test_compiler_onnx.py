@@ -21,6 +21,7 @@ from vtaref.compiler.onnx.samples import (
     mobilenet_onnx,
     quantize,
     residual_onnx,
+    style_onnx,
 )
 from vtaref.spec import VtaConfig
 
@@ -108,6 +109,22 @@ def test_mobilenet_style_net_equals_onnxruntime(tmp_path, qdq, per_channel, acti
     assert [p.operator for p in imported.placements if p.where == "vta"] == [
         "conv2d"] * 5 + ["global_sum", "dense"]
     x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    np.testing.assert_array_equal(imported.graph.run(x), onnxruntime_run(path, x))
+
+
+@pytest.mark.parametrize("qdq, per_channel, activations", [
+    (True, False, "int8"), (False, True, "uint8")], ids=["qdq-tensor-int8", "qop-channel-uint8"])
+def test_style_net_equals_onnxruntime(tmp_path, qdq, per_channel, activations):
+    """Nearest x2 upsampling (Resize) on the host between convolutions on VTA."""
+    rng = np.random.default_rng(0)
+    calibration = [rng.standard_normal((1, 3, 8, 8)).astype(np.float32) for _ in range(8)]
+    path = quantize(style_onnx(), calibration, tmp_path / "style.onnx", qdq=qdq,
+                    per_channel=per_channel, activations=activations)
+    imported = import_model(path)
+    assert [(p.op_type, p.where) for p in imported.placements if p.operator != "conv2d"] == [
+        ("QuantizeLinear", "host"), (("Add" if qdq else "QLinearAdd"), "vta"),
+        ("Resize", "host"), ("DequantizeLinear", "host")]
+    x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
     np.testing.assert_array_equal(imported.graph.run(x), onnxruntime_run(path, x))
 
 

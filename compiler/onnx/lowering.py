@@ -20,6 +20,7 @@ from vtaref.spec import VtaConfig
 from ..epilogue import FixedPoint, ScaledSum
 from ..errors import CompileError
 from ..graph import HOST, ON_CPU, Graph, Node
+from ..operators import upsample_nearest
 from . import host
 from .quantized import QOp, Quant
 from .reader import Model
@@ -280,8 +281,13 @@ class Lowering:
                        out=q[op.output])
         elif op.kind == "Relu":
             self._call(op.inputs, op.output, host.relu, x=q[op.inputs[0]])
-        elif op.kind in ("Flatten", "Reshape", "Identity"):
-            self._reshape(op)
+        elif op.kind in ("Flatten", "Reshape", "Identity", "Resize"):
+            if not q[op.inputs[0]].same_as(q[op.output]):
+                raise op.fail("input and output are quantized differently")
+            if op.kind == "Resize":
+                self._call(op.inputs, op.output, upsample_nearest, scale=_nearest_scale(op))
+            else:
+                self._reshape(op)
         else:
             raise op.fail(f"cannot run it: {_HOST_ONLY.get(op.kind, 'not supported')}")
 
@@ -308,7 +314,7 @@ class Lowering:
         if op.kind == "Flatten":
             self._call(op.inputs, op.output, host.flatten, axis=op.attrs.get("axis", 1))
         elif op.kind == "Reshape":
-            shape = op.attrs.get("constants", [None])[0]
+            shape = op.attrs["constants"].get(1)
             if shape is None:
                 raise op.fail("the shape must be a constant")
             self._call(op.inputs, op.output, host.reshape, shape=tuple(shape))
@@ -321,7 +327,39 @@ _HOST_ONLY = {
     "Add": "the two inputs' scales need two multipliers",
     "GlobalAveragePool": "VTA's average is not onnxruntime's rounding",
     "Flatten": "data movement", "Reshape": "data movement", "Identity": "data movement",
+    "Resize": "data movement: VTA has no instructions for it",
 }
+
+
+def _nearest_scale(op: QOp) -> tuple[int, int]:
+    """Return the integer ``(height, width)`` factors of a Resize that repeats pixels, or fail.
+
+    With integer factors, ``nearest`` sampling repeats each pixel under the default
+    ``half_pixel`` coordinates with ``round_prefer_floor`` and under ``asymmetric`` with
+    ``floor``.
+    """
+    def text(name, default):
+        value = op.attrs.get(name, default)
+        return value.decode() if isinstance(value, bytes) else value
+
+    mode = text("mode", "nearest")
+    coordinates = text("coordinate_transformation_mode", "half_pixel")
+    rounding = text("nearest_mode", "round_prefer_floor")
+    if mode != "nearest" or (coordinates, rounding) not in (
+            ("half_pixel", "round_prefer_floor"), ("pytorch_half_pixel", "round_prefer_floor"),
+            ("asymmetric", "floor")):
+        raise op.fail(f"only nearest resizing by integer factors is supported (mode {mode}, "
+                      f"{coordinates} coordinates, {rounding})")
+    constants = op.attrs["constants"]
+    scales = constants.get(2)
+    if scales is None or np.size(scales) == 0:
+        raise op.fail("give the resize as constant scales")
+    scales = np.asarray(scales, np.float64).reshape(-1)
+    if len(scales) != 4 or tuple(scales[:2]) != (1, 1) or np.any(scales[2:] != np.round(
+            scales[2:])) or np.any(scales[2:] < 1):
+        raise op.fail(f"only nearest resizing of H and W by integer factors is supported, "
+                      f"not scales {scales.tolist()}")
+    return int(scales[2]), int(scales[3])
 
 
 def _pads(op: QOp) -> tuple[int, int, int, int]:

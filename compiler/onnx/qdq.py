@@ -67,7 +67,7 @@ def qdq_ops(model: Model) -> list[QOp]:
 def _float_op(model: Model, node: onnx.NodeProto, weights, alias, quant, consumers,
               absorbed, renamed) -> QOp:
     """Return the QOp of float operator ``node`` with its quantized inputs and output."""
-    activations, constants, weight, bias = [], [], None, None
+    activations, constants, weight, bias = [], {}, None, None
     for index, name in enumerate(node.input):
         if not name:
             continue
@@ -78,7 +78,7 @@ def _float_op(model: Model, node: onnx.NodeProto, weights, alias, quant, consume
         elif name in weights and node.op_type in ("Conv", "Gemm") and index == 2:
             bias = weights[name][0]
         elif name in model.constants and node.op_type in PASS_THROUGH:
-            constants.append(model.constants[name])
+            constants[index] = model.constants[name]
         else:
             raise OnnxImportError(f"{describe(node)}: input {name!r} is not quantized (no "
                                   "DequantizeLinear before it)")
@@ -106,6 +106,5 @@ def _float_op(model: Model, node: onnx.NodeProto, weights, alias, quant, consume
     known = {name: quant[name] for name in activations}
     known[output] = out
     attrs = attributes(node)
-    if constants:
-        attrs["constants"] = constants
+    attrs["constants"] = constants  # by input position
     return QOp(node, node.op_type, activations, output, known, weight, bias, attrs)

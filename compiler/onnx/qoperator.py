@@ -8,7 +8,8 @@ from .quantized import QOp, Quant, attributes, quant_of
 from .reader import Model, OnnxImportError, describe
 
 # Operators that move quantized values without arithmetic: the output keeps the input's Quant.
-PASS_THROUGH = {"MaxPool", "Flatten", "Reshape", "Identity", "Squeeze", "Unsqueeze", "Transpose"}
+PASS_THROUGH = {"MaxPool", "Flatten", "Reshape", "Identity", "Squeeze", "Unsqueeze", "Transpose",
+                "Resize"}
 
 
 def qoperator_op(model: Model, node: onnx.NodeProto, quant: dict[str, Quant]) -> QOp:
@@ -77,7 +78,7 @@ def qoperator_op(model: Model, node: onnx.NodeProto, quant: dict[str, Quant]) ->
     if kind in PASS_THROUGH or kind == "Relu":
         x = activation(0)
         quant[output] = quant[x]
-        extra = [constant(index) for index in range(1, len(inputs)) if inputs[index]]
+        extra = {index: constant(index) for index in range(1, len(inputs)) if inputs[index]}
         return QOp(node, kind, [x], output, {x: quant[x], output: quant[x]},
                    attrs=dict(attrs, constants=extra))
     raise OnnxImportError(f"{describe(node)}: operator not supported on quantized tensors")

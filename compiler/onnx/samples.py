@@ -4,6 +4,7 @@ quantized with onnxruntime's ``quantize_static`` (needs onnxruntime, in the ``te
 - :func:`digits_layers_onnx`: the digits CNN of :mod:`..digits` (trained) as a float model;
 - :func:`residual_onnx`: a small ResNet-style net with residual adds (random weights);
 - :func:`mobilenet_onnx`: a small MobileNet-style net of depthwise and pointwise convolutions;
+- :func:`style_onnx`: a small style-transfer-style net that upsamples (Resize, nearest);
 - :func:`quantize`: either one, QDQ or QOperator, per-tensor or per-channel weights, int8 or
   uint8 activations, calibrated on given inputs.
 """
@@ -22,12 +23,18 @@ from ..digits import KERNEL, PADDING, POOL, Layer
 OPSET = 13
 
 
+def _constant(values) -> np.ndarray:
+    """Return ``values`` as ONNX wants them: int64 for integers (shapes), else float32."""
+    values = np.asarray(values)
+    return values.astype(np.int64 if values.dtype.kind in "iu" else np.float32)
+
+
 def _model(nodes, weights: dict[str, np.ndarray], input_shape, output_shape) -> onnx.ModelProto:
     graph = helper.make_graph(
         nodes, "vtaref-sample",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(input_shape))],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(output_shape))],
-        [numpy_helper.from_array(np.asarray(v, np.float32), name) for name, v in weights.items()])
+        [numpy_helper.from_array(_constant(v), name) for name, v in weights.items()])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     onnx.checker.check_model(model)
     return model
@@ -118,10 +125,39 @@ def mobilenet_onnx(batch: int = 1, channels: int = 16, size: int = 8, classes: i
         conv(f"pw{block}", channels, channels, 1)
     weights["fcw"] = rng.normal(0, np.sqrt(1 / channels), (classes, channels))
     weights["fcb"] = rng.normal(0, 0.05, classes)
+    weights["shape"] = np.array([0, -1])
     nodes += [helper.make_node("GlobalAveragePool", [source], ["g"]),
-              helper.make_node("Flatten", ["g"], ["f"]),
+              helper.make_node("Reshape", ["g", "shape"], ["f"]),
               helper.make_node("Gemm", ["f", "fcw", "fcb"], ["y"], transB=1)]
     return _model(nodes, weights, (batch, 3, size, size), (batch, classes))
+
+
+def style_onnx(batch: int = 1, channels: int = 16, size: int = 8, seed: int = 0
+               ) -> onnx.ModelProto:
+    """Return a float style-transfer-style net (after Johnson et al.): 3x3 convolution, 3x3/2
+    downsampling convolution, a residual block, nearest x2 upsampling, 3x3 convolution back to
+    3 channels; random weights."""
+    rng = np.random.default_rng(seed)
+    weights, nodes = {}, []
+
+    def conv(name, source, c_in, c_out, stride=1, relu=True):
+        weights[name + "w"] = rng.normal(0, np.sqrt(2 / (9 * c_in)), (c_out, c_in, 3, 3))
+        weights[name + "b"] = rng.normal(0, 0.05, c_out)
+        out = name + "c" if relu else name
+        nodes.append(helper.make_node("Conv", [source, name + "w", name + "b"], [out],
+                                      kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+                                      strides=[stride] * 2))
+        if relu:
+            nodes.append(helper.make_node("Relu", [out], [name]))
+        return name
+
+    down = conv("down", conv("in", "x", 3, channels), channels, channels, stride=2)
+    body = conv("res2", conv("res1", down, channels, channels), channels, channels, relu=False)
+    weights["scales"] = np.array([1.0, 1.0, 2.0, 2.0])
+    nodes += [helper.make_node("Add", [body, down], ["sum"]),
+              helper.make_node("Resize", ["sum", "", "scales"], ["up"], mode="nearest")]
+    conv("y", "up", channels, 3, relu=False)
+    return _model(nodes, weights, (batch, 3, size, size), (batch, 3, size, size))
 
 
 def quantize(model: onnx.ModelProto, calibration: list[np.ndarray], path: str | Path, *,
