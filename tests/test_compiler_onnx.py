@@ -189,3 +189,34 @@ def test_residual_net_on_the_rtl(tmp_path, residual_model):
                     per_channel=True, activations="uint8")
     imported = import_model(path)
     np.testing.assert_array_equal(imported.graph.run(x, backend="rtl"), onnxruntime_run(path, x))
+
+
+def test_every_node_on_the_host_when_the_config_has_no_8_bit_activations(tmp_path,
+                                                                         residual_model):
+    """The host computes convolutions, residual adds, average pooling and dense layers as
+    onnxruntime does."""
+    model, calibration, x = residual_model
+    path = quantize(model, calibration, tmp_path / "residual.onnx", per_channel=True,
+                    activations="uint8")
+    config = VtaConfig(LOG_INP_WIDTH=2, LOG_INP_BUFF_SIZE=14)
+    imported = import_model(path, config)
+    assert {p.where for p in imported.placements} == {"host"}
+    assert "activations are 4-bit in and 4-bit out" in imported.summary()[2]
+    np.testing.assert_array_equal(imported.graph.run(x, config=config), onnxruntime_run(path, x))
+
+
+def test_max_pool_strides_default_to_one(tmp_path):
+    rng = np.random.default_rng(0)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[1, 1]),
+         helper.make_node("MaxPool", ["c"], ["y"], kernel_shape=[3, 2])],
+        "pool", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 6, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 4, 4])],
+        [numpy_helper.from_array(rng.standard_normal((4, 4, 1, 1)).astype(np.float32), "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    calibration = [rng.standard_normal((1, 4, 6, 5)).astype(np.float32) for _ in range(4)]
+    path = quantize(model, calibration, tmp_path / "pool.onnx")
+    imported = import_model(path)
+    x = rng.standard_normal((1, 4, 6, 5)).astype(np.float32)
+    assert "VTA max_pool2d" in imported.placements[2].describe()
+    np.testing.assert_array_equal(imported.graph.run(x), onnxruntime_run(path, x))

@@ -106,6 +106,16 @@ def global_avg_pool(values, *, x: Quant, out: Quant):
     return requantize(sums, np.array([average_multiplier(x, out, area)]), out)
 
 
+def max_pool(values, *, kernel, stride, pads):
+    """Return the window maxima of ``values (N, C, H, W)``; padding never wins."""
+    top, left, bottom, right = pads
+    lowest = np.iinfo(np.int64).min
+    padded = np.pad(np.asarray(values, np.int64), ((0, 0), (0, 0), (top, bottom), (left, right)),
+                    constant_values=lowest)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, kernel, axis=(2, 3))
+    return windows[:, :, ::stride[0], ::stride[1]].max(axis=(4, 5))
+
+
 def relu(values, *, x: Quant):
     """Return ``max(q, zero point)``: ReLU on quantized values."""
     return np.maximum(values, to_vta(x.zero_point[0], x))

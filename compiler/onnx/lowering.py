@@ -103,12 +103,14 @@ class Lowering:
         self._zeros = {model.input: np.zeros(model.input_shape, model.input_type)}
 
     def graph(self, ops: list[QOp]) -> Graph:
+        """Return the graph of ``ops`` (in execution order)."""
         for op in ops:
             self.lower(op)
         return Graph(self.model.input, self.model.output, self.nodes,
                      input_shape=self.model.input_shape)
 
     def lower(self, op: QOp) -> None:
+        """Add the nodes of ``op``, on VTA if it can run there, and record where it runs."""
         label = op.node.name or op.node.output[0]
         known = len(self.nodes)
         try:
@@ -134,8 +136,25 @@ class Lowering:
 
     # -- VTA ---------------------------------------------------------------------------------
 
+    def _fixed_point(self, multipliers: np.ndarray, out: Quant) -> FixedPoint:
+        """Return the requantization by float32 ``multipliers`` (one per channel) into
+        ``out``'s VTA values, or raise NotOnVta if the accumulator cannot hold its steps."""
+        ms, ks = multiplier_fixed_point(multipliers)
+        low, high = out.bounds
+        requant = FixedPoint(ms, ks, int(out.zero_point[0]) - out.offset, low - out.offset,
+                             high - out.offset)
+        try:
+            requant.constants(self.config)
+        except CompileError as err:
+            raise NotOnVta(str(err)) from None
+        return requant
+
     def _on_vta(self, op: QOp) -> str:
         """Add the VTA nodes of ``op`` and return the operator, or raise NotOnVta."""
+        config = self.config
+        if (config.inp_width, config.out_width) != (8, 8):
+            raise NotOnVta(f"the configuration's activations are {config.inp_width}-bit in "
+                           f"and {config.out_width}-bit out, not 8-bit")
         if op.kind in ("Conv", "MatMul", "Gemm"):
             return self._weighted(op)
         if op.kind == "MaxPool":
@@ -187,15 +206,8 @@ class Lowering:
         worst = np.abs(w).reshape(channels, -1).sum(axis=1) * 128 + np.abs(bias)
         if worst.max() >= 1 << (self.config.acc_width - 1):
             raise NotOnVta(f"the accumulator could exceed {self.config.acc_width} bits")
-        multiplier = host.output_multiplier(x, w_quant, out)
-        ms, ks = multiplier_fixed_point(np.broadcast_to(multiplier, (channels,)))
-        low, high = out.bounds
-        requant = FixedPoint(ms, ks, int(out.zero_point[0]) - out.offset, low - out.offset,
-                             high - out.offset)
-        try:
-            requant.constants(self.config)
-        except CompileError as err:
-            raise NotOnVta(str(err)) from None
+        requant = self._fixed_point(
+            np.broadcast_to(host.output_multiplier(x, w_quant, out), (channels,)), out)
         source = op.inputs[0]
         if not conv:
             self.nodes.append(Node("dense", (source,), op.output,
@@ -229,14 +241,8 @@ class Lowering:
         if len(shape) != 4:
             raise NotOnVta(f"the input has shape {shape}, not (N, C, H, W)")
         channels, area = shape[1], shape[2] * shape[3]
-        ms, ks = multiplier_fixed_point(np.full(channels, host.average_multiplier(x, out, area)))
-        low, high = out.bounds
-        requant = FixedPoint(ms, ks, int(out.zero_point[0]) - out.offset, low - out.offset,
-                             high - out.offset)
-        try:
-            requant.constants(self.config)
-        except CompileError as err:
-            raise NotOnVta(str(err)) from None
+        requant = self._fixed_point(np.full(channels, host.average_multiplier(x, out, area)),
+                                    out)
         bias = np.full(channels, area * (x.offset - int(x.zero_point[0])), np.int64)
         sums = self._temporary(op.output)
         self.nodes.append(Node("global_sum", (op.inputs[0],), sums,
@@ -245,18 +251,11 @@ class Lowering:
         return "global_sum"
 
     def _max_pool(self, op: QOp) -> str:
-        attrs = op.attrs
-        if not op.quant[op.inputs[0]].same_as(op.quant[op.output]):
-            raise NotOnVta("input and output quantized differently")
-        if attrs.get("ceil_mode", 0) or any(d != 1 for d in attrs.get("dilations", [1, 1])):
-            raise NotOnVta("ceil_mode or dilations")
-        top, left, bottom, right = _pads(op)
+        kernel, stride, (top, left, bottom, right) = _max_pool_window(op)
         if (top, left) != (bottom, right):
             raise NotOnVta("asymmetric padding")
-        kernel = tuple(attrs["kernel_shape"])
         self.nodes.append(Node("max_pool2d", (op.inputs[0],), op.output,
-                               dict(kernel=kernel, stride=tuple(attrs.get("strides", kernel)),
-                                    padding=(top, left))))
+                               dict(kernel=kernel, stride=stride, padding=(top, left))))
         return "max_pool2d"
 
     # -- host --------------------------------------------------------------------------------
@@ -281,6 +280,10 @@ class Lowering:
                        out=q[op.output])
         elif op.kind == "Relu":
             self._call(op.inputs, op.output, host.relu, x=q[op.inputs[0]])
+        elif op.kind == "MaxPool":
+            kernel, stride, pads = _max_pool_window(op)
+            self._call(op.inputs, op.output, host.max_pool, kernel=kernel, stride=stride,
+                       pads=pads)
         elif op.kind in ("Flatten", "Reshape", "Identity", "Resize"):
             if not q[op.inputs[0]].same_as(q[op.output]):
                 raise op.fail("input and output are quantized differently")
@@ -360,6 +363,18 @@ def _nearest_scale(op: QOp) -> tuple[int, int]:
         raise op.fail(f"only nearest resizing of H and W by integer factors is supported, "
                       f"not scales {scales.tolist()}")
     return int(scales[2]), int(scales[3])
+
+
+def _max_pool_window(op: QOp) -> tuple[tuple[int, int], tuple[int, int], tuple[int, ...]]:
+    """Return a MaxPool's kernel, stride and pads, or fail for what the importer lacks."""
+    if not op.quant[op.inputs[0]].same_as(op.quant[op.output]):
+        raise op.fail("input and output are quantized differently")
+    if op.attrs.get("ceil_mode", 0) or any(d != 1 for d in op.attrs.get("dilations", [1, 1])):
+        raise op.fail("ceil_mode and dilations are not supported")
+    if op.attrs.get("storage_order", 0) or len(op.node.output) > 1:
+        raise op.fail("indices and storage_order are not supported")
+    return (tuple(op.attrs["kernel_shape"]), tuple(op.attrs.get("strides", (1, 1))),
+            _pads(op))
 
 
 def _pads(op: QOp) -> tuple[int, int, int, int]:
