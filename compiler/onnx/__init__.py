@@ -25,7 +25,8 @@ from .qoperator import qoperator_op
 from .quantized import QOp
 from .reader import Model, OnnxImportError, read_model
 
-QDQ_MARKERS = {"Conv", "MatMul", "Gemm", "Add"}
+QOPERATOR_MARKERS = {"QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd",
+                     "QLinearGlobalAveragePool", "QLinearAveragePool"}
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class Imported:
 
 def quantized_ops(model: Model) -> tuple[str, list[QOp]]:
     """Return the model's format and its operators on quantized tensors."""
-    if any(node.op_type in QDQ_MARKERS for node in model.nodes):
+    if not any(node.op_type in QOPERATOR_MARKERS for node in model.nodes):
         return "QDQ", qdq_ops(model)
     known: dict = {}
     return "QOperator", [qoperator_op(model, node, known) for node in model.nodes]

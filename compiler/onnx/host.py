@@ -37,6 +37,11 @@ def dequantize(values: np.ndarray, quant: Quant) -> np.ndarray:
     return centered * quant.scale[0]
 
 
+def requantize_values(values: np.ndarray, *, x: Quant, out: Quant) -> np.ndarray:
+    """Return ``x``-quantized values dequantized and quantized again with ``out``, in float32."""
+    return quantize(dequantize(values, x), out)
+
+
 def requantize(acc: np.ndarray, multiplier: np.ndarray, out: Quant) -> np.ndarray:
     """Return int32 accumulators ``acc (N, C, ...)`` requantized by float32 ``multiplier``
     (one, or one per channel) into ``out``'s VTA values, as MLAS does."""

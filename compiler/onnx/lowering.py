@@ -270,6 +270,9 @@ class Lowering:
                 self._call(op.inputs, op.output, host.to_vta, quant=q[op.output])
         elif op.kind == "Dequantize":
             self._call(op.inputs, op.output, host.dequantize, quant=q[op.inputs[0]])
+        elif op.kind == "Requantize":
+            self._call(op.inputs, op.output, host.requantize_values, x=q[op.inputs[0]],
+                       out=q[op.output])
         elif op.kind in ("Conv", "MatMul", "Gemm"):
             self._host_weighted(op)
         elif op.kind == "Add":
@@ -327,6 +330,7 @@ class Lowering:
 
 _HOST_ONLY = {
     "Quantize": "float input", "Dequantize": "float output",
+    "Requantize": "a dequantization and a quantization in float",
     "Add": "the two inputs' scales need two multipliers",
     "GlobalAveragePool": "VTA's average is not onnxruntime's rounding",
     "Flatten": "data movement", "Reshape": "data movement", "Identity": "data movement",
