@@ -255,3 +255,35 @@ def test_a_quantized_tensor_quantized_again(tmp_path):
         ("QuantizeLinear", "host"), ("DequantizeLinear", "host")]
     x = np.random.default_rng(0).standard_normal((1, 16, 4, 4)).astype(np.float32) * 3
     np.testing.assert_array_equal(imported.graph.run(x), onnxruntime_run(path, x, False))
+
+
+def concat_pad_model(mode: str, rng) -> bytes:
+    """Return a float model: two convolutions concatenated, padded (``mode``), convolved."""
+    weights = {"wa": (8, 3, 3, 3), "wb": (8, 3, 1, 1), "wc": (4, 16, 3, 3)}
+    constants = [numpy_helper.from_array(rng.normal(0, 0.3, shape).astype(np.float32), name)
+                 for name, shape in weights.items()]
+    constants.append(numpy_helper.from_array(np.array([0, 0, 1, 2, 0, 0, 1, 2]), "pads"))
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "wa"], ["a0"], pads=[1, 1, 1, 1]),
+         helper.make_node("Relu", ["a0"], ["a"]),
+         helper.make_node("Conv", ["x", "wb"], ["b"]),
+         helper.make_node("Concat", ["a", "b"], ["c"], axis=1),
+         helper.make_node("Pad", ["c", "pads"], ["p"], mode=mode),
+         helper.make_node("Conv", ["p", "wc"], ["y"])],
+        "concat-pad", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 6, 8])], constants)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+@pytest.mark.parametrize("mode, qdq, activations", [
+    ("constant", True, "int8"), ("reflect", False, "uint8"), ("edge", True, "uint8")])
+def test_concat_and_pad_on_the_host(tmp_path, mode, qdq, activations):
+    rng = np.random.default_rng(0)
+    calibration = [rng.standard_normal((1, 3, 6, 6)).astype(np.float32) for _ in range(8)]
+    path = quantize(concat_pad_model(mode, rng), calibration, tmp_path / "concat.onnx",
+                    qdq=qdq, activations=activations)
+    imported = import_model(path)
+    assert [(p.op_type.removeprefix("QLinear"), p.where) for p in imported.placements[3:5]] == [
+        ("Concat", "host"), ("Pad", "host")]
+    x = rng.standard_normal((1, 3, 6, 6)).astype(np.float32)
+    np.testing.assert_array_equal(imported.graph.run(x), onnxruntime_run(path, x))

@@ -126,10 +126,22 @@ def relu(values, *, x: Quant):
     return np.maximum(values, to_vta(x.zero_point[0], x))
 
 
-def pad(values, *, pads, value):
-    """Return ``values (N, C, H, W)`` padded by ``(top, left, bottom, right)`` with ``value``."""
-    top, left, bottom, right = pads
-    return np.pad(values, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+def concat(*inputs, quants: list[Quant], out: Quant, axis: int):
+    """Return QLinearConcat: each input requantized into ``out`` (in float32, as a
+    DequantizeLinear then a QuantizeLinear) unless it shares ``out``'s quantization."""
+    parts = [values if quant.same_as(out) else requantize_values(values, x=quant, out=out)
+             for values, quant in zip(inputs, quants)]
+    return np.concatenate(parts, axis=axis)
+
+
+def pad(values, *, pads, mode="constant", value=0):
+    """Return ONNX Pad of ``values``: ``pads`` are all the begins, then all the ends;
+    ``mode`` is constant (with ``value``), reflect or edge."""
+    rank = values.ndim
+    widths = [(int(pads[i]), int(pads[i + rank])) for i in range(rank)]
+    if mode == "constant":
+        return np.pad(values, widths, constant_values=value)
+    return np.pad(values, widths, mode=mode)
 
 
 def reshape(values, *, shape):

@@ -217,7 +217,7 @@ class Lowering:
         padding = (top, left)
         if (top, left) != (bottom, right) or (any((top, left)) and x.zero_point[0] != x.offset):
             padded = self._temporary(op.output)
-            self._call([source], padded, host.pad, pads=(top, left, bottom, right),
+            self._call([source], padded, host.pad, pads=(0, 0, top, left, 0, 0, bottom, right),
                        value=int(x.zero_point[0]) - x.offset)
             source, padding = padded, (0, 0)
         self.nodes.append(Node("conv2d", (source,), op.output,
@@ -283,6 +283,11 @@ class Lowering:
                        out=q[op.output])
         elif op.kind == "Relu":
             self._call(op.inputs, op.output, host.relu, x=q[op.inputs[0]])
+        elif op.kind == "Concat":
+            self._call(op.inputs, op.output, host.concat, quants=[q[i] for i in op.inputs],
+                       out=q[op.output], axis=op.attrs.get("axis", 1))
+        elif op.kind == "Pad":
+            self._pad(op)
         elif op.kind == "MaxPool":
             kernel, stride, pads = _max_pool_window(op)
             self._call(op.inputs, op.output, host.max_pool, kernel=kernel, stride=stride,
@@ -316,6 +321,25 @@ class Lowering:
         self._call(op.inputs, op.output, host.dense, w=weights if transposed else weights.T,
                    w_zero=w_quant.zero_point, bias=op.bias, x=x, multiplier=multiplier, out=out)
 
+    def _pad(self, op: QOp) -> None:
+        x = op.quant[op.inputs[0]]
+        if not x.same_as(op.quant[op.output]):
+            raise op.fail("input and output are quantized differently")
+        constants = op.attrs["constants"]
+        mode = op.attrs.get("mode", b"constant")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        if 1 not in constants or 3 in constants or mode not in ("constant", "reflect", "edge"):
+            raise op.fail("only constant pads on every axis, in constant, reflect or edge mode, "
+                          "are supported")
+        value = constants.get(2, np.zeros((), np.float32))
+        # A float pad value (QDQ) is quantized; an integer one (QOperator) is already.
+        if value.dtype.kind == "f":
+            value = host.quantize(value, x)
+        else:
+            value = host.to_vta(value, x)
+        self._call(op.inputs, op.output, host.pad, pads=tuple(constants[1]),
+                   mode=mode, value=int(value))
+
     def _reshape(self, op: QOp) -> None:
         if op.kind == "Flatten":
             self._call(op.inputs, op.output, host.flatten, axis=op.attrs.get("axis", 1))
@@ -335,6 +359,7 @@ _HOST_ONLY = {
     "GlobalAveragePool": "VTA's average is not onnxruntime's rounding",
     "Flatten": "data movement", "Reshape": "data movement", "Identity": "data movement",
     "Resize": "data movement: VTA has no instructions for it",
+    "Concat": "data movement, and a requantization in float", "Pad": "data movement",
 }
 
 

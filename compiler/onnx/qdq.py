@@ -17,7 +17,8 @@ from .qoperator import PASS_THROUGH
 from .quantized import QOp, Quant, attributes, quant_of
 from .reader import Model, OnnxImportError, describe
 
-ARITHMETIC = {"Conv", "MatMul", "Gemm", "Add", "GlobalAveragePool", "AveragePool", "Relu"}
+ARITHMETIC = {"Conv", "MatMul", "Gemm", "Add", "GlobalAveragePool", "AveragePool", "Relu",
+              "Concat"}
 WEIGHTED = ("Conv", "MatMul", "Gemm")
 
 

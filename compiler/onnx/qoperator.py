@@ -9,7 +9,7 @@ from .reader import Model, OnnxImportError, describe
 
 # Operators that move quantized values without arithmetic: the output keeps the input's Quant.
 PASS_THROUGH = {"MaxPool", "Flatten", "Reshape", "Identity", "Squeeze", "Unsqueeze", "Transpose",
-                "Resize"}
+                "Resize", "Pad"}
 
 
 def qoperator_op(model: Model, node: onnx.NodeProto, quant: dict[str, Quant]) -> QOp:
@@ -75,6 +75,13 @@ def qoperator_op(model: Model, node: onnx.NodeProto, quant: dict[str, Quant]) ->
         quant[output] = out
         return QOp(node, kind.removeprefix("QLinear"), [x], output,
                    {x: quant[x], output: out}, attrs=attrs)
+    if kind == "QLinearConcat":
+        out = q(0, 1)
+        quant[output] = out
+        sources = [activation(index) for index in range(2, len(inputs), 3)]
+        known = {name: quant[name] for name in sources}
+        known[output] = out
+        return QOp(node, "Concat", sources, output, known, attrs=attrs)
     if kind in PASS_THROUGH or kind == "Relu":
         x = activation(0)
         quant[output] = quant[x]
