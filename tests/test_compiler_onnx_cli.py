@@ -83,6 +83,15 @@ def _unsupported(model):
     model.graph.output[0].name = "probabilities"
 
 
+def _impossible_reshape(model):
+    flatten = next(node for node in model.graph.node if node.op_type == "Flatten")
+    flatten.op_type = "Reshape"
+    del flatten.attribute[:]
+    flatten.input.append("bad_shape")
+    model.graph.initializer.append(onnx.numpy_helper.from_array(np.array([7, -1, 5]),
+                                                                "bad_shape"))
+
+
 BAD_MODELS = {
     "float": (lambda models, tmp: models / "float.onnx", "a float model (no QuantizeLinear"),
     "opset too old": (lambda m, t: _edited(m, t, _opset(9)), "opset 9 is not supported"),
@@ -92,6 +101,8 @@ BAD_MODELS = {
                             "is neither an initializer"),
     "unsupported operator": (lambda m, t: _edited(m, t, _unsupported),
                              "(Softmax): operator not supported in a quantized model"),
+    "impossible reshape": (lambda m, t: _edited(m, t, _impossible_reshape),
+                           "(Reshape): cannot compute it: cannot reshape array of size 16"),
     "missing file": (lambda m, t: t / "nothing.onnx", "no such file"),
 }
 

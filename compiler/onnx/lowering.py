@@ -124,7 +124,10 @@ class Lowering:
             args, attrs = node.arguments(self._zeros)
             compute = HOST[node.op] if node.op in HOST else functools.partial(
                 ON_CPU[node.op], config=self.config)
-            self._zeros[node.output] = compute(*args, **attrs)
+            try:
+                self._zeros[node.output] = compute(*args, **attrs)
+            except (ValueError, CompileError) as err:  # shapes that do not fit together
+                raise op.fail(f"cannot compute it: {err}") from None
 
     def _temporary(self, name: str) -> str:
         self._temporaries += 1
