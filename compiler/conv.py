@@ -22,12 +22,13 @@ import numpy as np
 from vtaref.spec import MemType, VtaConfig
 
 from .epilogue import (
-    CONSTANTS,
     FixedPoint,
     check_rounding,
     emit_fixed_point,
     emit_requantize,
+    operand_count,
     upload_fixed_point,
+    working_blocks,
 )
 from .layout import (
     activations_as_matrix,
@@ -85,13 +86,14 @@ class ConvTiling:
 
 
 def choose_tiling(s: ConvShape, config: VtaConfig, kernel_budget: int,
-                  fixed_point: bool = False) -> ConvTiling:
+                  acc_use: tuple[int, int] = (1, 0)) -> ConvTiling:
     """Return the tiling that fits half of each scratchpad at the lowest estimated cost.
 
-    With ``fixed_point``, each tile's accumulator slot also holds the working block and the
-    per-channel operands of :func:`.epilogue.emit_fixed_point`.
+    A tile's accumulator slot holds ``acc_use[0]`` entries per output and ``acc_use[1]`` per
+    output channel block (the working blocks and operands of
+    :func:`.epilogue.emit_fixed_point`).
     """
-    per_output, per_block = (2, len(CONSTANTS)) if fixed_point else (1, 0)
+    per_output, per_block = acc_use
     inp_half, wgt_half = config.inp_buff_depth // 2, config.wgt_buff_depth // 2
     acc_half = config.acc_buff_depth // 2
     options = dict(ob=candidates(s.ob), oh=candidates(s.oh), ow=candidates(s.ow),
@@ -147,11 +149,12 @@ def _load_window(stream: CommandStream, x: DramBuffer, base: int, nb: int,
 def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
               w: DramBuffer, bias: DramBuffer | None, y: DramBuffer, shift: int,
               relu: bool, rounding: str = "floor",
-              fixed: tuple[FixedPoint, DramBuffer] | None = None) -> None:
+              fixed: tuple[FixedPoint, DramBuffer, int] | None = None) -> None:
     """Queue the whole convolution of ``x`` into ``y`` (``s.ph``/``s.pw``: LOAD padding).
 
-    ``fixed`` replaces the power-of-two requantization by a :class:`FixedPoint` one, whose
-    operands are the ``(OB, len(CONSTANTS))`` accumulator elements of the buffer.
+    ``fixed`` replaces the power-of-two requantization by a :class:`FixedPoint` one: the
+    requantization, its operands in DRAM (:func:`.epilogue.upload_fixed_point`) and the parts
+    its products are split into.
     """
     config = stream.config
     inp = Slots(config.inp_buff_depth // 2)
@@ -189,10 +192,11 @@ def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
         if fixed is None:
             emit_requantize(stream, base, (obn, ohn, own), shift, relu, rounding)
         else:
-            temp = base + obn * plane
-            constants = temp + obn * plane
-            stream.load_box(fixed[1], constants, (ob0, 0), (obn, len(CONSTANTS)))
-            emit_fixed_point(stream, base, temp, constants, (obn, ohn, own), fixed[0])
+            requant, operands, limbs = fixed
+            work = tuple(base + (i + 1) * obn * plane for i in range(working_blocks(limbs)))
+            start = work[-1] + obn * plane
+            stream.load_box(operands, start, (ob0, 0), (obn, operand_count(limbs)))
+            emit_fixed_point(stream, base, work, start, (obn, ohn, own), requant, limbs)
         stream.store_box(y, base, (nb, ob0, oh0, ow0), (1, obn, ohn, own))
 
 
@@ -223,9 +227,12 @@ def compile_conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu
     stream = CommandStream(config)
     full = ConvShape(ceil_div(n, config.batch), ceil_div(c, config.block), height, width,
                      ceil_div(o, config.block), kh, kw, sh, sw, ph, pw)
+    fixed, acc_use = None, (1, 0)
     if requant is not None:
         requant.check(o, config)
-    tiling = choose_tiling(full, config, stream.kernel_budget, requant is not None)
+        fixed = (requant, *upload_fixed_point(stream, requant))
+        acc_use = (1 + working_blocks(fixed[2]), operand_count(fixed[2]))
+    tiling = choose_tiling(full, config, stream.kernel_budget, acc_use)
     # LOAD pads each side by up to 15; a window must keep at least one row and column of data.
     load_ph = ph if ph <= MAX_PAD and ph < kh and tiling.kh == kh else 0
     load_pw = pw if pw <= MAX_PAD and pw < kw and tiling.kw == kw else 0
@@ -240,9 +247,6 @@ def compile_conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu
     if bias is not None:
         bb = stream.upload(MemType.ACC, pack_channels(bias, config), (full.ob,))
     yb = stream.allocate(MemType.OUT, (s.nb, s.ob, s.oh, s.ow))
-    fixed = None
-    if requant is not None:
-        fixed = (requant, upload_fixed_point(stream, requant))
     emit_conv(stream, s, tiling, xb, wb, bb, yb, shift, relu, rounding, fixed)
     return stream.compile(lambda read: unpack_activations(read(yb), n, o, config))
 

@@ -6,8 +6,8 @@ output range).
   output range, optional ReLU.
 - :class:`FixedPoint` and :func:`emit_fixed_point`: multiply by any positive ``m / 2**k`` per
   channel, round half up, add a zero point and clip, exactly (the gemmlowp/TFLite scheme, with
-  the product split in two halves so that it fits the accumulator). It needs ALU MUL, which
-  TVM-VTA's HLS design lacks (docs/divergences.md §2).
+  the product split into up to :data:`MAX_LIMBS` parts so that each step fits the
+  accumulator). It needs ALU MUL, which TVM-VTA's HLS design lacks (docs/divergences.md §2).
 - :class:`ScaledSum`: the integer contract of a sum of tensors with a multiplier each (a
   quantized residual add), computed by :mod:`.scaled`.
 """
@@ -99,15 +99,25 @@ class FixedPoint:
                              f"range [{low}, {high}]")
 
     def constants(self, config: VtaConfig) -> np.ndarray:
-        """Return the ``(CONSTANTS, C)`` per-channel operands of :func:`emit_fixed_point`.
+        """Return the per-channel operands of :func:`emit_fixed_point`, ``(count, C)`` with
+        ``count = operand_count(limbs)`` (one column per channel).
 
-        Raises CompileError when a channel's product cannot be split to fit the accumulator.
+        Raises CompileError when a channel's product cannot be split into at most
+        :data:`MAX_LIMBS` parts that fit the accumulator.
         """
-        columns = [self._channel(m, k, config) for m, k in zip(self.multiplier, self.shift)]
+        plans = [self._channel(m, k, config) for m, k in zip(self.multiplier, self.shift)]
+        limbs = max(len(lower) + 1 for _, lower, _ in plans)
+        columns = []
+        for head, lower, tail in plans:
+            # A channel that needs fewer parts gets parts that change nothing (0, 0, 0).
+            padding = [(0, 0, 0)] * (limbs - 1 - len(lower))
+            columns.append(head + [v for part in padding + lower for v in part] + tail)
         return np.array(columns, np.int64).T
 
-    def _channel(self, m: int, k: int, config: VtaConfig) -> list[int]:
-        """Return one channel's operands, in the order of :data:`CONSTANTS`."""
+    def _channel(self, m: int, k: int, config: VtaConfig
+                 ) -> tuple[list[int], list[tuple[int, int, int]], list[int]]:
+        """Return one channel's operands: ``[hi, lo, -centre]``, the lower parts
+        ``(m_i, r_i, s_i)`` from the lowest, and ``[m_top, r_top, shift, offset]``."""
         limit = 1 << (config.acc_width - 1)
         # Accumulators beyond [lo, hi] clip to low or high anyway: clamp them first.
         lo = max(-limit, ((self.low - self.offset - 1) << k) // m)
@@ -115,18 +125,46 @@ class FixedPoint:
         center = (lo + hi) // 2
         width = max(hi - center, center - lo)  # |acc - center| <= width
         carry, rest = divmod(center * m + (1 << (k - 1)), 1 << k)
-        for split in range(k + 1):
-            high_part, low_part = m >> split, m & ((1 << split) - 1)
-            rest_high, rest_low = rest >> split, rest & ((1 << split) - 1)
-            fits = (width * ((1 << split) - 1) + (1 << split) < limit
-                    and width * high_part + width + 1 + rest_high < limit)
-            if fits:
-                values = [hi, lo, -center, low_part, rest_low, split, high_part, rest_high,
-                          k - split, carry + self.offset]
-                if all(-limit <= v < limit for v in values):
-                    return values
+        # The widest part whose step fits: |d * m_i + r_i + t| < limit with |t| <= width + 1.
+        bits = 0
+        while width * ((2 << bits) - 1) + (2 << bits) + width + 1 < limit:
+            bits += 1
+        for parts in range(1, MAX_LIMBS):
+            widths, done = [], 0
+            for _ in range(parts):
+                widths.append(min(bits, k - done))
+                done += widths[-1]
+            top, top_rest = m >> done, rest >> done
+            values = [hi, lo, -center, top, top_rest, k - done, carry + self.offset]
+            if (bits and width * top + width + 1 + top_rest < limit
+                    and all(-limit <= v < limit for v in values)):
+                lower, low = [], 0
+                for size in widths:
+                    mask = (1 << size) - 1
+                    lower.append(((m >> low) & mask, (rest >> low) & mask, size))
+                    low += size
+                return values[:3], lower, values[3:]
         raise CompileError(f"exact requantization by {m}/2**{k} needs accumulators wider than "
                            f"{config.acc_width} bits")
+
+
+# The most parts a product is split into (each step needs one more working block beyond two).
+MAX_LIMBS = 4
+
+
+def operand_count(limbs: int) -> int:
+    """Return how many operands per channel block :func:`emit_fixed_point` reads."""
+    return 3 + 3 * (limbs - 1) + 4
+
+
+def working_blocks(limbs: int) -> int:
+    """Return how many blocks of the tile's size :func:`emit_fixed_point` works in."""
+    return 1 if limbs == 2 else 2
+
+
+def limbs_of(operands: np.ndarray) -> int:
+    """Return the parts of a split product, from the operands' count (see operand_count)."""
+    return (len(operands) - 7) // 3 + 1
 
 
 @dataclass(frozen=True)
@@ -163,48 +201,56 @@ class ScaledSum:
                                f"than {config.acc_width} bits")
 
 
-def upload_fixed_point(stream: CommandStream, fixed: FixedPoint) -> DramBuffer:
-    """Place the operands of :func:`emit_fixed_point` in DRAM: ``(channel blocks,
-    len(CONSTANTS))`` accumulator elements."""
-    operands = np.stack([pack_channels(row, stream.config)
-                         for row in fixed.constants(stream.config)], axis=1)
-    return stream.upload(MemType.ACC, operands, operands.shape[:2])
+def upload_fixed_point(stream: CommandStream, fixed: FixedPoint) -> tuple[DramBuffer, int]:
+    """Place the operands of :func:`emit_fixed_point` in DRAM, ``(channel blocks, count)``
+    accumulator elements; return them and the parts the product is split into."""
+    constants = fixed.constants(stream.config)
+    operands = np.stack([pack_channels(row, stream.config) for row in constants], axis=1)
+    return stream.upload(MemType.ACC, operands, operands.shape[:2]), limbs_of(constants)
 
 
-# The per-channel operands of the fixed-point sequence, in their order in the scratchpad.
-CONSTANTS = ("hi", "lo", "minus_center", "m_low", "r_low", "split", "m_high", "r_high",
-             "shift", "offset")
-
-
-def emit_fixed_point(stream: CommandStream, base: int, temp: int, constants: int,
-                     dims: tuple[int, ...], fixed: FixedPoint) -> None:
+def emit_fixed_point(stream: CommandStream, base: int, work: tuple[int, ...], operands: int,
+                     dims: tuple[int, ...], fixed: FixedPoint, limbs: int) -> None:
     """Queue ``acc = fixed.apply(acc)`` over the row-major block ``dims`` from ``base``.
 
-    ``dims[0]`` counts channel blocks; ``constants`` holds :data:`CONSTANTS` for each of them
-    (``len(CONSTANTS)`` entries per block, from :meth:`FixedPoint.constants`), and ``temp`` a
-    block of ``dims`` to work in.
+    ``dims[0]`` counts channel blocks; ``operands`` holds ``operand_count(limbs)`` entries per
+    block (:meth:`FixedPoint.constants`), and ``work`` the bases of ``working_blocks(limbs)``
+    blocks of ``dims`` to work in.
     """
-    acc, scratch = contiguous(base, dims), contiguous(temp, dims)
-    stride = (len(CONSTANTS),) + (0,) * (len(dims) - 1)
+    count = operand_count(limbs)
+    stride = (count,) + (0,) * (len(dims) - 1)
+    acc, carry = contiguous(base, dims), contiguous(work[0], dims)
+    index = iter(range(count))
 
-    def alu(op, dst, operand):
-        if isinstance(operand, str):
-            operand = Affine(constants + CONSTANTS.index(operand), stride)
+    def alu(op, dst, operand=None):
+        """``dst = op(dst, operand)``; without ``operand``, the next per-channel operand."""
+        if operand is None:
+            operand = Affine(operands + next(index), stride)
         stream.alu(op, Nest(tuple(dims), dst, operand))
 
-    alu(AluOp.MIN, acc, "hi")
-    alu(AluOp.MAX, acc, "lo")
-    alu(AluOp.ADD, acc, "minus_center")             # d = acc - center
-    stream.alu(AluOp.MUL, Nest(tuple(dims), scratch, scratch), imm=0)
-    alu(AluOp.ADD, scratch, acc)                    # t = d
-    alu(AluOp.MUL, scratch, "m_low")
-    alu(AluOp.ADD, scratch, "r_low")
-    alu(AluOp.SHR, scratch, "split")                # t = floor((d * m_low + r_low) / 2**split)
-    alu(AluOp.MUL, acc, "m_high")
-    alu(AluOp.ADD, acc, scratch)
-    alu(AluOp.ADD, acc, "r_high")                   # floor((d * m + rest) / 2**split)
-    alu(AluOp.SHR, acc, "shift")                    # floor((d * m + rest) / 2**k)
-    alu(AluOp.ADD, acc, "offset")
+    def copy(dst):
+        stream.alu(AluOp.MUL, Nest(tuple(dims), dst, dst), imm=0)
+        alu(AluOp.ADD, dst, acc)
+
+    alu(AluOp.MIN, acc)                             # clip to [lo, hi]
+    alu(AluOp.MAX, acc)
+    alu(AluOp.ADD, acc)                             # d = acc - centre
+    for part in range(limbs - 1):                   # t = floor((d * m_i + r_i + t) / 2**s_i)
+        if part == 0:
+            copy(carry)
+            alu(AluOp.MUL, carry)
+        else:
+            product = contiguous(work[1], dims)
+            copy(product)
+            alu(AluOp.MUL, product)
+            alu(AluOp.ADD, carry, product)
+        alu(AluOp.ADD, carry)
+        alu(AluOp.SHR, carry)
+    alu(AluOp.MUL, acc)                             # d * m_top + r_top + t:
+    alu(AluOp.ADD, acc, carry)                      # floor((d * m + rest) / 2**(sum s_i))
+    alu(AluOp.ADD, acc)
+    alu(AluOp.SHR, acc)                             # floor((d * m + rest) / 2**k)
+    alu(AluOp.ADD, acc)                             # plus the centre's carry and the offset
     nest = Nest(tuple(dims), acc, acc)
     stream.alu(AluOp.MAX, nest, imm=fixed.low)
     stream.alu(AluOp.MIN, nest, imm=fixed.high)

@@ -17,7 +17,14 @@ import numpy as np
 
 from vtaref.spec import AluOp, MemType, VtaConfig
 
-from .epilogue import CONSTANTS, FixedPoint, ScaledSum, emit_fixed_point, upload_fixed_point
+from .epilogue import (
+    FixedPoint,
+    ScaledSum,
+    emit_fixed_point,
+    operand_count,
+    upload_fixed_point,
+    working_blocks,
+)
 from .identity import load_identity
 from .layout import ceil_div, pack_activations, pack_channels, unpack_activations
 from .loops import MAX_ITER, Affine, Nest, block_nest, zeroing_nest
@@ -87,11 +94,12 @@ def compile_global_sum(x, bias=None, *, requant: FixedPoint, config: VtaConfig) 
     if bias is not None:
         bias = integers("bias", bias, config.acc_width, (1,))
         bb = stream.upload(MemType.ACC, pack_channels(bias, config), (cb,))
-    operands = upload_fixed_point(stream, requant)
+    operands, limbs = upload_fixed_point(stream, requant)
+    working, count = working_blocks(limbs), operand_count(limbs)
     y = stream.allocate(MemType.OUT, (nb, cb, 1, 1))
     load_identity(stream)
     inp = double_buffered(config.inp_buff_depth)
-    per_block = 3 + len(CONSTANTS)  # the sums, the working block, the bias, the operands
+    per_block = 2 + working + count  # the sums, the working blocks, the bias, the operands
     acc = Slots(config.acc_buff_depth // 2)
     positions = min(plane, MAX_ITER, inp.size)
     blocks = min(cb, inp.size // positions, acc.size // per_block)
@@ -100,7 +108,9 @@ def compile_global_sum(x, bias=None, *, requant: FixedPoint, config: VtaConfig) 
     for b in range(nb):
         for c0, cn in split(cb, blocks):
             out = acc.take()
-            temp, extra, const = out + cn, out + 2 * cn, out + 3 * cn
+            work = tuple(out + (i + 1) * cn for i in range(working))
+            extra = out + (working + 1) * cn
+            start = extra + cn
             for p0, pn in split(plane, positions):
                 ibase = inp.take()
                 stream.load_box(xb, ibase, (b, c0, p0), (1, cn, pn))
@@ -111,7 +121,7 @@ def compile_global_sum(x, bias=None, *, requant: FixedPoint, config: VtaConfig) 
             if bb is not None:
                 stream.load_box(bb, extra, (c0,), (cn,))
                 stream.alu(AluOp.ADD, Nest((cn,), Affine(out, (1,)), Affine(extra, (1,))))
-            stream.load_box(operands, const, (c0, 0), (cn, len(CONSTANTS)))
-            emit_fixed_point(stream, out, temp, const, (cn,), requant)
+            stream.load_box(operands, start, (c0, 0), (cn, count))
+            emit_fixed_point(stream, out, work, start, (cn,), requant, limbs)
             stream.store_box(y, out, (b, c0, 0, 0), (1, cn, 1, 1))
     return stream.compile(lambda read: unpack_activations(read(y), n, c, config)[:, :, 0, 0])

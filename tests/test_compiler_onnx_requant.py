@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from vtaref.compiler import CompileError
 from vtaref.compiler import operators as vta
 from vtaref.compiler import reference as ref
-from vtaref.compiler.epilogue import FixedPoint, ScaledSum
+from vtaref.compiler.epilogue import FixedPoint, ScaledSum, limbs_of
 from vtaref.spec import VtaConfig
 
 from .test_compiler_ops import CONFIGS, tensors
@@ -24,11 +24,11 @@ pytestmark = pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.key
 
 @st.composite
 def fixed_points(draw, channels):
-    """Per-channel multipliers m / 2**k in [2**-11, 1) with 24-bit m (float32 mantissas: the
-    range that fits 32-bit accumulators), a zero point and clip bounds (a ReLU when ``low`` is
-    the zero point)."""
+    """Per-channel multipliers m / 2**k in [2**-17, 1) with 24-bit m (float32 mantissas: the
+    range that 32-bit accumulators take, splitting the products into up to four parts), a zero
+    point and clip bounds (a ReLU when ``low`` is the zero point)."""
     ms = [draw(st.integers(1 << 23, (1 << 24) - 1)) for _ in range(channels)]
-    ks = [draw(st.integers(24, 34)) for _ in range(channels)]
+    ks = [draw(st.integers(24, 40)) for _ in range(channels)]
     offset = draw(st.integers(-128, 127))
     low = draw(st.sampled_from([-128, max(-128, offset)]))
     return FixedPoint(tuple(ms), tuple(ks), offset, low, 127)
@@ -82,8 +82,19 @@ def test_half_up_rounding_of_a_shift(config, data, shift):
         np.clip(acc >> shift, low, high))  # floor stays the default
 
 
+@pytest.mark.parametrize("shift, limbs", [(30, 2), (36, 3), (40, 4)])
+def test_finer_multipliers_split_the_product_into_more_parts(config, shift, limbs):
+    fixed = FixedPoint((12345677, 8388609), (shift, shift - 1), 5, -128, 127)
+    assert limbs_of(fixed.constants(config)) == limbs
+    x = np.arange(-128, 128).reshape(2, 2, 8, 8)
+    w = np.full((2, 2, 3, 3), 127)
+    got = vta.conv2d(x, w, padding=1, requant=fixed, config=config)
+    acc = ref.conv2d_accumulate(x, w, (1, 1), (1, 1))
+    np.testing.assert_array_equal(got, exact(acc, fixed))
+
+
 def test_a_multiplier_too_fine_for_the_accumulator_is_refused(config):
-    fine = FixedPoint((12345677,), (40,), 0, -128, 127)  # about 2**-16.5
+    fine = FixedPoint((12345677,), (44,), 0, -128, 127)  # about 2**-20.5
     with pytest.raises(CompileError, match=f"wider than {config.acc_width} bits"):
         fine.constants(config)
     coarse = FixedPoint((12345677,), (30,), 0, -128, 127)  # about 2**-6.5
