@@ -148,7 +148,7 @@ class FixedPoint:
                            f"{config.acc_width} bits")
 
 
-# The most parts a product is split into (each step needs one more working block beyond two).
+# The most parts a product is split into; each part beyond two adds six ALU operations.
 MAX_LIMBS = 4
 
 
