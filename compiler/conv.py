@@ -21,7 +21,15 @@ import numpy as np
 
 from vtaref.spec import MemType, VtaConfig
 
-from .epilogue import emit_requantize
+from .epilogue import (
+    FixedPoint,
+    check_rounding,
+    emit_fixed_point,
+    emit_requantize,
+    operand_count,
+    upload_fixed_point,
+    working_blocks,
+)
 from .layout import (
     activations_as_matrix,
     ceil_div,
@@ -82,21 +90,29 @@ def window(outputs, stride, kernel):
     return (outputs - 1) * stride + kernel
 
 
-def tile_fits(s: ConvShape, halves: tuple[int, int, int], ob, oh, ow, cb, kh, kw):
+def tile_fits(s: ConvShape, halves: tuple[int, int, int], ob, oh, ow, cb, kh, kw,
+              acc_use: tuple[int, int] = (1, 0)):
     """Return whether output tiles of ``ob x oh x ow`` with reduction chunks of ``cb x kh x kw``
     fit ``halves`` (the entries of half the inp, wgt and acc scratchpads) and the loop counters.
+    A tile's accumulator slot holds ``acc_use[0]`` entries per output and ``acc_use[1]`` per
+    output channel block (the working blocks and operands of
+    :func:`.epilogue.emit_fixed_point`).
 
     The extents may be numpy arrays (every candidate at once) or z3 terms
     (:mod:`vtaref.proofs.smt.conv_slots` proves what the tiles emitted then address).
     """
     inp_half, wgt_half, acc_half = halves
+    per_output, per_block = acc_use
     ih, iw = window(oh, s.sh, kh), window(ow, s.sw, kw)
     return ((cb * ih * iw <= inp_half) & (ob * cb * kh * kw <= wgt_half)
-            & (ob * oh * ow <= acc_half) & (ob * oh * ow <= MAX_ITER) & (ih * iw <= MAX_ITER))
+            & (ob * (oh * ow * per_output + per_block) <= acc_half)
+            & (ob * oh * ow <= MAX_ITER) & (ih * iw <= MAX_ITER))
 
 
-def choose_tiling(s: ConvShape, config: VtaConfig, kernel_budget: int) -> ConvTiling:
-    """Return the tiling that fits half of each scratchpad at the lowest estimated cost."""
+def choose_tiling(s: ConvShape, config: VtaConfig, kernel_budget: int,
+                  acc_use: tuple[int, int] = (1, 0)) -> ConvTiling:
+    """Return the tiling that fits half of each scratchpad at the lowest estimated cost, with
+    ``acc_use`` as in :func:`tile_fits`."""
     halves = (config.inp_buff_depth // 2, config.wgt_buff_depth // 2,
               config.acc_buff_depth // 2)
     options = dict(ob=candidates(s.ob), oh=candidates(s.oh), ow=candidates(s.ow),
@@ -104,7 +120,7 @@ def choose_tiling(s: ConvShape, config: VtaConfig, kernel_budget: int) -> ConvTi
                    outer=np.array([1, 0]))
 
     def fits(ob, oh, ow, cb, kh, kw, outer):
-        return tile_fits(s, halves, ob, oh, ow, cb, kh, kw)
+        return tile_fits(s, halves, ob, oh, ow, cb, kh, kw, acc_use)
 
     def cost(ob, oh, ow, cb, kh, kw, outer):
         ih, iw = window(oh, s.sh, kh), window(ow, s.sw, kw)
@@ -148,8 +164,14 @@ def _load_window(stream: CommandStream, x: DramBuffer, base: int, nb: int,
 
 def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
               w: DramBuffer, bias: DramBuffer | None, y: DramBuffer, shift: int,
-              relu: bool) -> None:
-    """Queue the whole convolution of ``x`` into ``y`` (``s.ph``/``s.pw``: LOAD padding)."""
+              relu: bool, rounding: str = "floor",
+              fixed: tuple[FixedPoint, DramBuffer, int] | None = None) -> None:
+    """Queue the whole convolution of ``x`` into ``y`` (``s.ph``/``s.pw``: LOAD padding).
+
+    ``fixed`` replaces the power-of-two requantization by a :class:`FixedPoint` one: the
+    requantization, its operands in DRAM (:func:`.epilogue.upload_fixed_point`) and the parts
+    its products are split into.
+    """
     config = stream.config
     inp = Slots(config.inp_buff_depth // 2)
     wgt = Slots(config.wgt_buff_depth // 2)
@@ -183,21 +205,31 @@ def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
                              dst=Affine(base, (plane, 0, 0, 0, own, 1)),
                              src=Affine(ibase, (0, ihn * iwn, iwn, 1, s.sh * iwn, s.sw)),
                              wgt=Affine(wbase, (cbn * khn * kwn, khn * kwn, kwn, 1, 0, 0))))
-        emit_requantize(stream, base, (obn, ohn, own), shift, relu)
+        if fixed is None:
+            emit_requantize(stream, base, (obn, ohn, own), shift, relu, rounding)
+        else:
+            requant, operands, limbs = fixed
+            work = tuple(base + (i + 1) * obn * plane for i in range(working_blocks(limbs)))
+            start = work[-1] + obn * plane
+            stream.load_box(operands, start, (ob0, 0), (obn, operand_count(limbs)))
+            emit_fixed_point(stream, base, work, start, (obn, ohn, own), requant, limbs)
         stream.store_box(y, base, (nb, ob0, oh0, ow0), (1, obn, ohn, own))
 
 
 def compile_conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu: bool = False,
+                   rounding: str = "floor", requant: FixedPoint | None = None,
                    config: VtaConfig) -> Compiled:
     """Compile ``requantize(conv2d(x, w) + bias)`` for ``x (N, C, H, W)``, ``w (O, C, KH, KW)``.
 
     The result decodes to ``(N, O, OH, OW)``. Padding up to 15 that is smaller than the kernel
-    is done by the LOADs; larger padding is added to the input in DRAM.
+    is done by the LOADs; larger padding is added to the input in DRAM. ``requant``, if given,
+    replaces ``shift``, ``relu`` and ``rounding`` (see :mod:`.epilogue`).
     """
     x = integers("x", x, config.inp_width, (4,))
     w = integers("w", w, config.wgt_width, (4,))
     (sh, sw), (ph, pw) = pair(stride, "stride", 1), pair(padding, "padding")
     shift = shift_amount(shift, config.acc_width)
+    rounding = check_rounding(rounding)
     n, c, height, width = x.shape
     o, c_w, kh, kw = w.shape
     if c_w != c:
@@ -211,7 +243,12 @@ def compile_conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu
     stream = CommandStream(config)
     full = ConvShape(ceil_div(n, config.batch), ceil_div(c, config.block), height, width,
                      ceil_div(o, config.block), kh, kw, sh, sw, ph, pw)
-    tiling = choose_tiling(full, config, stream.kernel_budget)
+    fixed, acc_use = None, (1, 0)
+    if requant is not None:
+        requant.check(o, config)
+        fixed = (requant, *upload_fixed_point(stream, requant))
+        acc_use = (1 + working_blocks(fixed[2]), operand_count(fixed[2]))
+    tiling = choose_tiling(full, config, stream.kernel_budget, acc_use)
     # LOAD pads each side by up to 15; a window must keep at least one row and column of data.
     load_ph = ph if ph <= MAX_PAD and ph < kh and tiling.kh == kh else 0
     load_pw = pw if pw <= MAX_PAD and pw < kw and tiling.kw == kw else 0
@@ -226,11 +263,12 @@ def compile_conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu
     if bias is not None:
         bb = stream.upload(MemType.ACC, pack_channels(bias, config), (full.ob,))
     yb = stream.allocate(MemType.OUT, (s.nb, s.ob, s.oh, s.ow))
-    emit_conv(stream, s, tiling, xb, wb, bb, yb, shift, relu)
+    emit_conv(stream, s, tiling, xb, wb, bb, yb, shift, relu, rounding, fixed)
     return stream.compile(lambda read: unpack_activations(read(yb), n, o, config))
 
 
 def compile_dense(x, w, bias=None, *, shift: int = 0, relu: bool = False,
+                  rounding: str = "floor", requant: FixedPoint | None = None,
                   config: VtaConfig) -> Compiled:
     """Compile ``requantize(x @ w.T + bias)`` for ``x (M, K)``, ``w (N, K)``; decodes to (M, N)."""
     x = integers("x", x, config.inp_width, (2,))
@@ -238,7 +276,8 @@ def compile_dense(x, w, bias=None, *, shift: int = 0, relu: bool = False,
     if w.shape[1] != x.shape[1]:
         raise ValueError(f"w has {w.shape[1]} columns but x has {x.shape[1]}")
     conv = compile_conv2d(matrix_as_activations(x, config), w[:, :, None, None], bias,
-                          shift=shift, relu=relu, config=config)
+                          shift=shift, relu=relu, rounding=rounding, requant=requant,
+                          config=config)
     rows = x.shape[0]
     return Compiled(conv.image, conv.stats, lambda dram: activations_as_matrix(conv.decode(dram),
                                                                                rows))

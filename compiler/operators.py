@@ -18,7 +18,9 @@ from vtaref.spec import DEFAULT_CONFIG, VtaConfig
 from .backend import Backend
 from .conv import compile_conv2d, compile_dense
 from .elementwise import compile_bias_requantize, compile_sum
+from .epilogue import FixedPoint, ScaledSum
 from .pooling import compile_global_avg_pool, compile_max_pool2d
+from .scaled import compile_global_sum, compile_scaled_sum
 from .validate import pair
 
 Target = str | Backend
@@ -34,20 +36,29 @@ COMPILERS = {
     "add": lambda a, b, **attrs: compile_sum([a, b], **attrs),
     "max_pool2d": compile_max_pool2d,
     "global_avg_pool": compile_global_avg_pool,
+    "scaled_add": lambda a, b, **attrs: compile_scaled_sum([a, b], **attrs),
+    "global_sum": compile_global_sum,
 }
 
 
 def conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu: bool = False,
+           rounding: str = "floor", requant: FixedPoint | None = None,
            config: VtaConfig = DEFAULT_CONFIG, backend: Target = "spec") -> np.ndarray:
-    """Return ``requantize(conv2d(x, w) + bias)``: ``x (N, C, H, W)``, ``w (O, C, KH, KW)``."""
+    """Return ``requantize(conv2d(x, w) + bias)``: ``x (N, C, H, W)``, ``w (O, C, KH, KW)``.
+
+    ``rounding`` (``"floor"`` or ``"half_up"``) rounds the shift; ``requant`` replaces shift,
+    ReLU and rounding by a per-channel fixed-point multiplier (:class:`.epilogue.FixedPoint`).
+    """
     return compile_conv2d(x, w, bias, stride=stride, padding=padding, shift=shift, relu=relu,
-                          config=config).run(backend)
+                          rounding=rounding, requant=requant, config=config).run(backend)
 
 
-def dense(x, w, bias=None, *, shift: int = 0, relu: bool = False,
-          config: VtaConfig = DEFAULT_CONFIG, backend: Target = "spec") -> np.ndarray:
-    """Return ``requantize(x @ w.T + bias)`` for ``x (M, K)`` and ``w (N, K)``."""
-    return compile_dense(x, w, bias, shift=shift, relu=relu, config=config).run(backend)
+def dense(x, w, bias=None, *, shift: int = 0, relu: bool = False, rounding: str = "floor",
+          requant: FixedPoint | None = None, config: VtaConfig = DEFAULT_CONFIG,
+          backend: Target = "spec") -> np.ndarray:
+    """Return ``requantize(x @ w.T + bias)`` for ``x (M, K)`` and ``w (N, K)`` (see conv2d)."""
+    return compile_dense(x, w, bias, shift=shift, relu=relu, rounding=rounding, requant=requant,
+                         config=config).run(backend)
 
 
 def matmul(a, b, *, shift: int = 0, relu: bool = False, config: VtaConfig = DEFAULT_CONFIG,
@@ -91,6 +102,20 @@ def global_avg_pool(x, *, config: VtaConfig = DEFAULT_CONFIG,
     return compile_global_avg_pool(x, config=config).run(backend)
 
 
+def scaled_add(a, b, *, requant: ScaledSum, config: VtaConfig = DEFAULT_CONFIG,
+               backend: Target = "spec") -> np.ndarray:
+    """Return ``requant.apply([a, b])``: activations each scaled by a multiplier, summed,
+    shifted and clipped (a quantized residual add)."""
+    return compile_scaled_sum([a, b], requant=requant, config=config).run(backend)
+
+
+def global_sum(x, bias=None, *, requant: FixedPoint, config: VtaConfig = DEFAULT_CONFIG,
+               backend: Target = "spec") -> np.ndarray:
+    """Return ``requant.apply(x.sum(axis=(2, 3)) + bias)`` for ``x (N, C, H, W)``: a global
+    average pool with an exact fixed-point requantization."""
+    return compile_global_sum(x, bias, requant=requant, config=config).run(backend)
+
+
 def upsample_nearest(x: np.ndarray, scale: int | tuple[int, int] = 2) -> np.ndarray:
     """Return ``x (N, C, H, W)`` with every pixel repeated ``scale`` times along H and W.
 
@@ -100,5 +125,5 @@ def upsample_nearest(x: np.ndarray, scale: int | tuple[int, int] = 2) -> np.ndar
     return np.repeat(np.repeat(np.asarray(x), sh, axis=2), sw, axis=3)
 
 
-__all__ = ["add", "bias_add", "conv2d", "dense", "global_avg_pool", "matmul", "max_pool2d",
-           "relu", "requantize", "upsample_nearest"]
+__all__ = ["add", "bias_add", "conv2d", "dense", "global_avg_pool", "global_sum", "matmul",
+           "max_pool2d", "relu", "requantize", "scaled_add", "upsample_nearest"]

@@ -21,10 +21,25 @@ def out_range(config: VtaConfig) -> tuple[int, int]:
 
 
 def requantize(acc: np.ndarray, shift: int = 0, relu: bool = False, *,
-               config: VtaConfig) -> np.ndarray:
-    """Return ``clip(wrap(acc) >> shift)`` to the output range (``[0, high]`` with ``relu``)."""
+               config: VtaConfig, rounding: str = "floor") -> np.ndarray:
+    """Return ``clip(wrap(acc) >> shift)`` to the output range (``[0, high]`` with ``relu``).
+
+    ``rounding="half_up"`` rounds ``wrap(acc) / 2**shift`` to the nearest integer, halves up.
+    """
     low, high = out_range(config)
-    return np.clip(wrap(acc, config.acc_width) >> shift, 0 if relu else low, high)
+    acc = wrap(acc, config.acc_width)
+    if rounding == "half_up" and shift:
+        acc = ((acc >> (shift - 1)) + 1) >> 1
+    else:
+        acc = acc >> shift
+    return np.clip(acc, 0 if relu else low, high)
+
+
+def _requantize_channels(acc, shift, relu, rounding, requant, config) -> np.ndarray:
+    """Requantize ``acc`` with ``requant`` (an epilogue.FixedPoint) if given, else by ``shift``."""
+    if requant is not None:
+        return requant.apply(acc, config)
+    return requantize(acc, shift, relu, config=config, rounding=rounding)
 
 
 def conv2d_accumulate(x: np.ndarray, w: np.ndarray, stride: tuple[int, int],
@@ -40,21 +55,23 @@ def conv2d_accumulate(x: np.ndarray, w: np.ndarray, stride: tuple[int, int],
 
 def conv2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None, *,
            stride: tuple[int, int] = (1, 1), padding: tuple[int, int] = (0, 0), shift: int = 0,
-           relu: bool = False, config: VtaConfig) -> np.ndarray:
+           relu: bool = False, rounding: str = "floor", requant=None,
+           config: VtaConfig) -> np.ndarray:
     """Return the requantized convolution (plus per-channel ``bias``) of ``x`` and ``w``."""
     acc = conv2d_accumulate(x, w, stride, padding)
     if bias is not None:
         acc = acc + np.asarray(bias, np.int64)[None, :, None, None]
-    return requantize(acc, shift, relu, config=config)
+    return _requantize_channels(acc, shift, relu, rounding, requant, config)
 
 
 def dense(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None, *, shift: int = 0,
-          relu: bool = False, config: VtaConfig) -> np.ndarray:
+          relu: bool = False, rounding: str = "floor", requant=None,
+          config: VtaConfig) -> np.ndarray:
     """Return the requantized ``x (M, K) @ w (N, K)^T + bias``."""
     acc = x.astype(np.int64) @ w.astype(np.int64).T
     if bias is not None:
         acc = acc + np.asarray(bias, np.int64)
-    return requantize(acc, shift, relu, config=config)
+    return _requantize_channels(acc, shift, relu, rounding, requant, config)
 
 
 def bias_add(x: np.ndarray, bias: np.ndarray, *, shift: int = 0, relu: bool = False,
@@ -105,3 +122,17 @@ def global_avg_pool(x: np.ndarray, *, config: VtaConfig) -> np.ndarray:
     """Return ``(N, C)`` averages over H and W: ``(sum * m) >> k`` (see :func:`average_scale`)."""
     m, k = average_scale(x.shape[2] * x.shape[3], config)
     return requantize(x.astype(np.int64).sum(axis=(2, 3)) * m, k, config=config)
+
+
+def scaled_add(a: np.ndarray, b: np.ndarray, *, requant, config: VtaConfig) -> np.ndarray:
+    """Return ``requant.apply([a, b])`` (an epilogue.ScaledSum)."""
+    return requant.apply([a, b])
+
+
+def global_sum(x: np.ndarray, bias: np.ndarray | None = None, *, requant,
+               config: VtaConfig) -> np.ndarray:
+    """Return ``requant.apply(x.sum(axis=(2, 3)) + bias)`` (an epilogue.FixedPoint)."""
+    sums = x.astype(np.int64).sum(axis=(2, 3))
+    if bias is not None:
+        sums = sums + np.asarray(bias, np.int64)
+    return requant.apply(sums, config)

@@ -695,3 +695,10 @@ def demo(matmul, save, **options):
             _remove_if_empty(save)
         raise
     sys.exit(0 if same else 1)
+
+
+# The ONNX commands live in their own module, which uses the helpers above.
+from vtaref.cli_onnx import compile_model, infer  # noqa: E402
+
+main.add_command(compile_model)
+main.add_command(infer)
