@@ -1,0 +1,261 @@
+"""``vta synth``, ``vta export`` and ``vta prove``: the hardware's synthesis, Verilog and
+formal proofs (docs/fpga.md, docs/proofs.md).
+
+Registered on the ``vta`` group by :mod:`vtaref.cli`, whose helpers they use; the same one-line
+errors and all-or-nothing outputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from vtaref.cli import (
+    Failure,
+    _config,
+    _flag,
+    _given,
+    _make_folder,
+    _outputs,
+    _status_line,
+    config_option,
+)
+
+# The choices of vtaref.fpga (TARGETS, UNITS, PARTS), spelled out so that `vta` starts without
+# amaranth.
+FPGA_TARGETS = ("ecp5", "xc7", "xcup")
+FPGA_UNITS = ("core", "gemm", "alu")
+FPGA_PARTS = ("LFE5U-25F", "LFE5U-45F", "LFE5U-85F", "xc7z020", "xczu7ev")
+
+
+def _build(unit: str, config, data_width: int):
+    """Return the design ``vta synth`` or ``vta export`` maps: ``unit`` of ``config``."""
+    from vtaref.fpga import build
+
+    try:
+        return build(unit, config, data_width)
+    except ValueError as err:
+        raise Failure(str(err)) from None
+    except ImportError as err:
+        raise Failure(f"cannot build the {unit}: {err}") from None
+
+
+@click.command()
+@config_option
+@click.option("--target", type=click.Choice([*FPGA_TARGETS, "all"]), default="all",
+              show_default=True, help="Lattice ECP5, Xilinx 7-series or UltraScale+, or all.")
+@click.option("--part", "part_names", type=click.Choice(FPGA_PARTS), multiple=True,
+              help="Fit the design on this part (repeatable) instead: place and route on ECP5, "
+                   "the synthesis counts against the part on Xilinx.")
+@click.option("--freq", type=click.FloatRange(0, min_open=True), default=100.0,
+              show_default=True, help="With an ECP5 --part: the clock nextpnr aims at, in MHz.")
+@click.option("--bitstream", type=click.Path(dir_okay=False, path_type=Path),
+              help="With one ECP5 --part: write the bitstream (ecppack) to this file.")
+@click.option("--unit", type=click.Choice(FPGA_UNITS), default="core", show_default=True,
+              help="The whole core, or the GEMM or ALU unit with the scratchpads it uses.")
+@click.option("--data-width", type=int, default=64, show_default=True,
+              help="Bits of the core's AXI4 data port (--unit core only).")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True),
+              help="Seconds allowed per target (per tool run with --part).")
+def synth(config_path, target, part_names, freq, bitstream, unit, data_width, timeout):
+    """Synthesize the core, or one unit, for FPGAs with yosys and print what it uses.
+
+    Prints one line per target: logic LUTs, flip-flops, 18 Kbit block RAMs, DSP blocks and
+    LUT-RAM cells, and the synthesis time; then the memories not mapped to block RAM, if any.
+    With --part, also each part's utilization: on ECP5 after place and route with nextpnr,
+    with the Fmax and the critical path. Exits with status 1 if the design has latches, does
+    not fit a part, or a tool fails (docs/fpga.md).
+    """
+    from vtaref.fpga import SynthError, synthesize
+
+    if part_names and _given("target"):
+        raise Failure("--target and --part choose the same thing: give one")
+    for name in ("freq", "bitstream"):
+        if _given(name) and not any(part.startswith("LFE5U") for part in part_names):
+            raise Failure(f"{_flag(name)} needs an ECP5 --part")
+    if bitstream and sum(part.startswith("LFE5U") for part in part_names) != 1:
+        raise Failure("--bitstream needs exactly one ECP5 --part")
+    config = _config(config_path)
+    design = _build(unit, config, data_width)
+    click.echo(f"{unit} of VTA {config.name}" + (
+        f" with a {data_width}-bit AXI4 port" if unit == "core" else ""))
+    if part_names:
+        _fit_parts(design, unit, part_names, freq, bitstream, timeout)
+        return
+    for name in FPGA_TARGETS if target == "all" else (target,):
+        try:
+            with _status_line(f"{name}: yosys ") as progress:
+                result = synthesize(design, name, name=f"vta_{unit}", timeout=timeout,
+                                    progress=progress)
+        except SynthError as err:
+            raise Failure(str(err)) from None
+        _report_synthesis(result)
+
+
+def _report_synthesis(result) -> None:
+    """Print a synthesis result and the memories it did not put in block RAM."""
+    click.echo(str(result))
+    if result.not_in_bram:
+        click.echo(f"{result.target}: not in block RAM: " + ", ".join(
+            f"{memory} ({kind})" for memory, kind in sorted(result.not_in_bram.items())))
+
+
+def _fit_parts(design, unit: str, part_names, freq: float, bitstream: Path | None,
+               timeout: float | None) -> None:
+    """Print how ``design`` fits each part (vta synth --part); write the bitstream if asked."""
+    from vtaref.fpga import PARTS, SynthError, fit
+
+    def synthesized(part, result) -> None:
+        if part.nextpnr_device is not None:
+            click.echo(f"{result.target}: behind the pin wrapper (docs/fpga.md):")
+        _report_synthesis(result)
+
+    misfits = []
+    with _outputs() as outputs, _status_line("") as show:
+        path = outputs.reserve(bitstream) if bitstream else None
+        progress = None if show is None else (lambda status: show(f"vta synth: {status}"))
+        try:
+            for result in fit(design, [PARTS[name] for name in part_names], name=f"vta_{unit}",
+                              frequency=freq, bitstream=path, timeout=timeout,
+                              on_synthesis=synthesized, progress=progress):
+                if show is not None:
+                    show("")
+                click.echo(str(result))
+                if result.misfit:
+                    misfits.append(result.misfit)
+        except SynthError as err:
+            raise Failure(str(err)) from None
+        if misfits:
+            raise Failure("; ".join(misfits))
+        if path is not None:
+            outputs.commit()
+            click.echo(f"wrote {bitstream}")
+
+
+@click.command()
+@config_option
+@click.option("--data-width", type=click.Choice(["64", "128", "256", "512"]), default="64",
+              show_default=True, help="Bits of the core's AXI4 data port.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="The Verilog file to write (module vta_core).")
+def export(config_path, data_width, output):
+    """Write the core (AXI4 manager, AXI4-Lite control) as a Verilog module, vta_core.
+
+    Its ports, widths, directions and protocols are listed in docs/fpga.md. Prints the module
+    name and its port count.
+    """
+    from vtaref.fpga import SynthError
+    from vtaref.fpga.export import ports, verilog
+
+    config = _config(config_path)
+    design = _build("core", config, int(data_width))
+    header = (f"vta_core: the VTA core {config.name} with a {data_width}-bit AXI4 port, "
+              "written by vta export (vtaref); ports: docs/fpga.md")
+    with _outputs() as outputs:
+        outputs.reserve(output)
+        try:
+            text = verilog(design, "vta_core", header)
+        except SynthError as err:
+            raise Failure(str(err)) from None
+        outputs.write(output, text.encode())
+        outputs.commit()
+    listed = ports(design)
+    click.echo(f"wrote {output}: module vta_core, VTA {config.name}, {data_width}-bit AXI4, "
+               f"{len(listed)} ports ({sum(port.width for port in listed)} bits)")
+
+
+@click.command()
+@config_option
+@click.option("--only", multiple=True, metavar="NAME",
+              help="Run only this proof (repeatable), slow or not. Default: every proof that "
+                   "is not slow.")
+@click.option("--all", "everything", is_flag=True,
+              help="Run the slow proofs too (minutes each).")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True),
+              help="Seconds allowed per proof.")
+@click.option("-j", "--jobs", type=click.IntRange(1),
+              help="How many proofs to run at once. Default: the number of CPUs.")
+@click.option("--traces", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("proof-traces"), show_default=True,
+              help="Folder for the counterexample trace of each proof that fails (NAME.vcd) "
+                   "or whose induction does not close (NAME.induction.vcd).")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a JUnit XML report of the proofs to this file (for CI).")
+def prove(config_path, only, everything, timeout, jobs, traces, junit):
+    """Run the formal proofs, JOBS at a time: SymbiYosys on the RTL, z3 on the encodings, the
+    DRAM addresses and the compiler (docs/proofs.md).
+
+    Prints each proof's name, result, mode, depth, engine and time as it finishes, with the path
+    of the counterexample trace of one that fails; the output of any that does not pass goes to
+    stderr (a z3 counterexample's values among it). Exits with status 1 unless every proof
+    passes.
+    """
+    from vtaref.impl.tools import ToolError
+    from vtaref.proofs import proofs, run_proofs
+    from vtaref.proofs.report import junit_xml
+
+    chosen = proofs(_config(config_path))
+    known = [proof.name for proof in chosen]
+    unknown = [name for name in only if name not in known]
+    if unknown:
+        raise Failure(f"unknown proof {unknown[0]!r} (known: {', '.join(known)})")
+    chosen = [proof for proof in chosen
+              if proof.name in only or not only and (everything or not proof.slow)]
+    new_folder = not traces.exists()
+    _make_folder(traces)
+    started, clock = time.time(), time.perf_counter()
+    try:
+        with _outputs() as outputs, _status_line("") as show:
+            if junit is not None:
+                outputs.reserve(junit)
+            progress = _ProofProgress(len(chosen), show)
+            try:
+                results = run_proofs(chosen, jobs=jobs, timeout=timeout, traces=traces,
+                                     verbose=False, on_start=progress.started,
+                                     on_result=progress.finished)
+            except ToolError as err:
+                raise Failure(str(err)) from None
+            if junit is not None:
+                outputs.write(junit, junit_xml(results, started=started,
+                                               seconds=time.perf_counter() - clock))
+                outputs.commit()
+    finally:
+        if new_folder:
+            with contextlib.suppress(OSError):  # only an empty folder goes
+                traces.rmdir()
+    failed = [f"{result.name} ({result.status})" for result in results if not result.passed]
+    click.echo(f"{len(chosen) - len(failed)} passed, {len(failed)} failed"
+               + (f": {', '.join(failed)}" if failed else ""))
+    sys.exit(1 if failed else 0)
+
+
+class _ProofProgress:
+    """Print each proof's result as it finishes (and its log to stderr unless it passed); keep
+    the status line ``show`` (see :func:`_status_line`), if any, on the proofs done and running."""
+
+    def __init__(self, total: int, show):
+        self.total, self.show = total, show
+        self.done, self.running = 0, []
+
+    def started(self, proof) -> None:
+        self.running.append(proof.name)
+        self._update()
+
+    def finished(self, result) -> None:
+        self.running.remove(result.name)
+        self.done += 1
+        if self.show is not None:
+            self.show("")  # clears the status line for the result line
+        click.echo(str(result))
+        if not result.passed:
+            click.echo(result.log, err=True)
+        self._update()
+
+    def _update(self) -> None:
+        if self.show is not None:
+            self.show(f"vta prove: {self.done} of {self.total} done"
+                      + (f", running {', '.join(self.running)}" if self.running else ""))
