@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 import vtaref.fpga
 import vtaref.proofs
-from vtaref import cli
+from vtaref import cli, cli_hw
 from vtaref.proofs import Proof
 from vtaref.proofs.queue import QueueSpec
 from vtaref.spec import VtaConfig
@@ -77,8 +77,8 @@ def test_synth_rejects_a_bad_config(tmp_path):
 
 
 def test_cli_choices_are_those_of_the_fpga_package():
-    assert cli.FPGA_TARGETS == tuple(vtaref.fpga.TARGETS)
-    assert cli.FPGA_UNITS == vtaref.fpga.UNITS
+    assert cli_hw.FPGA_TARGETS == tuple(vtaref.fpga.TARGETS)
+    assert cli_hw.FPGA_UNITS == vtaref.fpga.UNITS
 
 
 SMALL_CASES = CONFORMANCE / "block4_small"

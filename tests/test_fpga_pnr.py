@@ -7,7 +7,7 @@ import re
 import pytest
 from amaranth.hdl import Fragment
 
-from vtaref import cli
+from vtaref import cli_hw
 from vtaref.fpga import PARTS, SynthError, build, fit, pnr
 from vtaref.fpga.parts import RESOURCES
 from vtaref.fpga.pins import PINS, PinWrapper
@@ -152,4 +152,4 @@ def test_part_options_are_checked(tmp_path):
 
 
 def test_cli_parts_are_those_of_the_fpga_package():
-    assert cli.FPGA_PARTS == tuple(PARTS)
+    assert cli_hw.FPGA_PARTS == tuple(PARTS)

@@ -57,7 +57,28 @@ def _progress(total: int, label: str = "instructions", minimum: int = PROGRESS_M
         yield bar.update
 
 
-@click.group()
+class _Commands(click.Group):
+    """The ``vta`` group. The hardware commands (:mod:`vtaref.cli_hw`) and the ONNX ones
+    (:mod:`vtaref.cli_onnx`) live in modules of their own that use this one's helpers; they
+    join the group when it is first asked for its commands, so either module imports first."""
+
+    def _join_others(self) -> None:
+        from vtaref.cli_hw import export, prove, synth
+        from vtaref.cli_onnx import compile_model, infer
+
+        for command in (synth, export, prove, compile_model, infer):
+            self.add_command(command)
+
+    def list_commands(self, ctx):
+        self._join_others()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx, name):
+        self._join_others()
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="vtaref")
 def main():
     """vtaref: the reference implementation of the VTA tensor accelerator."""
@@ -459,11 +480,3 @@ def demo(matmul, save, **options):
             _remove_if_empty(save)
         raise
     sys.exit(0 if same else 1)
-
-
-# The ONNX commands live in their own module, which uses the helpers above.
-from vtaref.cli_hw import export, prove, synth  # noqa: E402
-from vtaref.cli_onnx import compile_model, infer  # noqa: E402
-
-for command in (synth, export, prove, compile_model, infer):
-    main.add_command(command)
