@@ -109,6 +109,22 @@ def compile_max_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig) 
     return stream.compile(lambda read: unpack_activations(read(y), n, c, config))
 
 
+def emit_plane_sum(stream: CommandStream, xb, block: tuple[int, int, int], out: int, inp,
+                   plane: int, positions: int) -> None:
+    """Emit GEMMs that sum the ``plane`` positions of channel blocks ``c0 .. c0 + cn`` of batch
+    block ``b`` (``block = (b, c0, cn)``) of the INP buffer ``xb (nb, cb, plane)`` into acc
+    entries ``out .. out + cn`` (through the identity weight), loading ``positions`` positions
+    at a time into slots of ``inp``."""
+    b, c0, cn = block
+    for p0, pn in split(plane, positions):
+        ibase = inp.take()
+        stream.load_box(xb, ibase, (b, c0, p0), (1, cn, pn))
+        if p0 == 0:
+            stream.gemm(zeroing_nest(out, (cn,), ibase, 0), reset=True)
+        stream.gemm(Nest((cn, pn), dst=Affine(out, (1, 0)), src=Affine(ibase, (pn, 1)),
+                         wgt=Affine(0, (0, 0))))
+
+
 def compile_global_avg_pool(x, *, config: VtaConfig) -> Compiled:
     """Compile the averages over H and W of activations ``x (N, C, H, W)``; decodes to (N, C)."""
     x = integers("x", x, config.inp_width, (4,))
@@ -128,13 +144,7 @@ def compile_global_avg_pool(x, *, config: VtaConfig) -> Compiled:
     for b in range(nb):
         for c0, cn in split(cb, blocks):
             out = acc.take()
-            for p0, pn in split(plane, positions):
-                ibase = inp.take()
-                stream.load_box(xb, ibase, (b, c0, p0), (1, cn, pn))
-                if p0 == 0:
-                    stream.gemm(zeroing_nest(out, (cn,), ibase, 0), reset=True)
-                stream.gemm(Nest((cn, pn), dst=Affine(out, (1, 0)), src=Affine(ibase, (pn, 1)),
-                                 wgt=Affine(0, (0, 0))))
+            emit_plane_sum(stream, xb, (b, c0, cn), out, inp, plane, positions)
             emit_requantize(stream, out, (cn,), shift, relu=False)
             stream.store_box(y, out, (b, c0, 0, 0), (1, cn, 1, 1))
     return stream.compile(lambda read: unpack_activations(read(y), n, c, config)[:, :, 0, 0])

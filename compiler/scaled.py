@@ -28,6 +28,7 @@ from .epilogue import (
 from .identity import load_identity
 from .layout import ceil_div, pack_activations, pack_channels, unpack_activations
 from .loops import MAX_ITER, Affine, Nest, block_nest, zeroing_nest
+from .pooling import emit_plane_sum
 from .runtime import CommandStream, Compiled
 from .slots import Slots, double_buffered
 from .tiling import split
@@ -111,13 +112,7 @@ def compile_global_sum(x, bias=None, *, requant: FixedPoint, config: VtaConfig) 
             work = tuple(out + (i + 1) * cn for i in range(working))
             extra = out + (working + 1) * cn
             start = extra + cn
-            for p0, pn in split(plane, positions):
-                ibase = inp.take()
-                stream.load_box(xb, ibase, (b, c0, p0), (1, cn, pn))
-                if p0 == 0:
-                    stream.gemm(zeroing_nest(out, (cn,), ibase, 0), reset=True)
-                stream.gemm(Nest((cn, pn), dst=Affine(out, (1, 0)), src=Affine(ibase, (pn, 1)),
-                                 wgt=Affine(0, (0, 0))))
+            emit_plane_sum(stream, xb, (b, c0, cn), out, inp, plane, positions)
             if bb is not None:
                 stream.load_box(bb, extra, (c0,), (cn,))
                 stream.alu(AluOp.ADD, Nest((cn,), Affine(out, (1,)), Affine(extra, (1,))))
