@@ -31,17 +31,14 @@ from .loops import MAX_ITER, Affine, Nest, zeroing_nest
 from .runtime import CommandStream, Compiled
 from .slots import double_buffered
 from .tiling import split
-from .validate import integers, shift_amount
+from .validate import integers, same_shape_activations, shift_amount
 
 
 def compile_sum(inputs: list[np.ndarray], *, shift: int = 0, relu: bool = False,
                 config: VtaConfig) -> Compiled:
     """Compile ``requantize(sum(inputs))`` for activations of one shape; decodes to that shape."""
     shape = np.shape(inputs[0])
-    inputs = [integers(f"input {i}", x, config.inp_width, (np.ndim(x),))
-              for i, x in enumerate(inputs)]
-    if any(x.shape != shape for x in inputs):
-        raise ValueError(f"inputs must share one shape, not {[x.shape for x in inputs]}")
+    inputs = same_shape_activations(inputs, config.inp_width)
     shift = shift_amount(shift, config.acc_width)
     stream = CommandStream(config)
     lanes = config.batch * config.block

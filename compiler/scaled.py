@@ -32,17 +32,14 @@ from .pooling import emit_plane_sum
 from .runtime import CommandStream, Compiled
 from .slots import Slots, double_buffered
 from .tiling import split
-from .validate import integers
+from .validate import integers, same_shape_activations
 
 
 def compile_scaled_sum(inputs: list[np.ndarray], *, requant: ScaledSum,
                        config: VtaConfig) -> Compiled:
     """Compile ``requant.apply(inputs)`` for activations of one shape; decodes to that shape."""
     shape = np.shape(inputs[0])
-    inputs = [integers(f"input {i}", x, config.inp_width, (np.ndim(x),))
-              for i, x in enumerate(inputs)]
-    if any(x.shape != shape for x in inputs):
-        raise ValueError(f"inputs must share one shape, not {[x.shape for x in inputs]}")
+    inputs = same_shape_activations(inputs, config.inp_width)
     requant.check(inputs, config)
     stream = CommandStream(config)
     lanes = config.batch * config.block

@@ -29,6 +29,15 @@ def integers(name: str, array, width: int, ndim: tuple[int, ...]) -> np.ndarray:
     return array.astype(np.int64)
 
 
+def same_shape_activations(inputs, width: int) -> list[np.ndarray]:
+    """Return ``inputs`` as arrays of ``width``-bit integers (see :func:`integers`), named
+    ``input i``; raise ValueError unless they share one shape."""
+    arrays = [integers(f"input {i}", x, width, (np.ndim(x),)) for i, x in enumerate(inputs)]
+    if any(x.shape != arrays[0].shape for x in arrays):
+        raise ValueError(f"inputs must share one shape, not {[x.shape for x in arrays]}")
+    return arrays
+
+
 def shift_amount(shift: int, acc_width: int) -> int:
     """Return ``shift`` after checking it is a right shift the accumulator can take."""
     if int(shift) != shift or not 0 <= shift < acc_width:
