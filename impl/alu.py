@@ -16,7 +16,7 @@ from amaranth.utils import ceil_log2
 from vtaref.spec import isa
 from vtaref.spec.config import ALUOP_IMM_BIT_WIDTH, VtaConfig
 
-from . import scratchpad
+from . import fault, scratchpad
 from .isa import AluOp
 from .uop_loop import UopLoop, command_layout
 
@@ -95,6 +95,8 @@ class TensorAlu(wiring.Component):
     ``acc_dst`` and ``acc_src`` must be transparent for ``acc_wr``. The caller must not let
     anything else write acc while ``idle`` is low. ``datapath`` is public for the proofs: a visit
     is on its ports the cycle before it writes ``acc``.
+    An index past the end of a buffer stops the unit before that visit: ``fault`` names the
+    buffer (:class:`~.uop_loop.UopLoop`) and ``idle`` stays low until reset.
     """
 
     LATENCY = 5
@@ -105,6 +107,7 @@ class TensorAlu(wiring.Component):
         super().__init__({
             "cmd": In(stream.Signature(command_layout(isa.Alu, config, TAG))),
             "idle": Out(1),
+            "fault": Out(fault.UNIT_FAULT),
             "uop": In(scratchpad.read_port("uop", config)),
             "acc_dst": In(scratchpad.read_port("acc", config)),
             "acc_src": In(scratchpad.read_port("acc", config)),
@@ -117,6 +120,7 @@ class TensorAlu(wiring.Component):
         m.submodules.datapath = datapath = self.datapath
         wiring.connect(m, wiring.flipped(self.cmd), loop.cmd)
         wiring.connect(m, wiring.flipped(self.uop), loop.uop)
+        m.d.comb += self.fault.eq(loop.fault)
         visit = loop.visit
         row = scratchpad.row_layout("acc", self._config)
 

@@ -15,7 +15,7 @@ from amaranth.utils import exact_log2
 from vtaref.spec import isa as spec_isa
 from vtaref.spec.config import INS_WIDTH, VtaConfig
 
-from . import ports, scratchpad
+from . import fault, ports, scratchpad
 from . import retire as retire_port
 from .alu import TensorAlu
 from .gemm import TensorGemm
@@ -48,8 +48,9 @@ class LocalLoad(wiring.Component):
     ``x_size`` elements, element ``x`` of row ``y`` from byte address ``(dram_base + y*x_stride
     + x) * elem_bytes`` (truncated to 32 bits) on ``uop_mem``, ``acc_mem`` or ``acc8_mem``,
     zero-padded by ``x_pad_0``/``x_pad_1`` columns and ``y_pad_0``/``y_pad_1`` rows, the padded
-    block written to consecutive rows of uop or acc from ``sram_base`` (truncated to the
-    buffer's address width). ACC_8BIT lanes are sign-extended to the accumulator width.
+    block written to consecutive rows of uop or acc from ``sram_base``; a row past the end of
+    the buffer is not written: the load stops there and reports it on ``fault``. ACC_8BIT lanes
+    are sign-extended to the accumulator width.
     ``x_size == 0``, or another memory type or opcode, moves nothing.
 
     With ``retire``, for :mod:`.retire`: ``from_dram`` is high while the row being written
@@ -73,6 +74,7 @@ class LocalLoad(wiring.Component):
             "busy": Out(1),
             "uop_wr": In(scratchpad.write_port("uop", config)),
             "acc_wr": In(scratchpad.write_port("acc", config)),
+            "fault": Out(fault.UNIT_FAULT),
         }
         names = {MemType.UOP: "uop_mem", MemType.ACC: "acc_mem", MemType.ACC_8BIT: "acc8_mem"}
         members |= {names[kind]: Out(sig) for kind, sig in element_ports(config).items()}
@@ -122,12 +124,19 @@ class LocalLoad(wiring.Component):
         # The scratchpad side.
         walk = PaddedWalk(insn)
         in_data = walk.in_data
+        to_uop = selected[MemType.UOP]
+        stopped = running & Mux(to_uop, fault.past_end(walk.sram, "uop", config),
+                                fault.past_end(walk.sram, "acc", config))
+        m.d.comb += [self.fault.valid.eq(stopped),
+                     self.fault.buffer.eq(Mux(to_uop, fault.buffer_code("uop"),
+                                              fault.buffer_code("acc")))]
         data_valid = Signal()
         for kind, port in self._mem.items():
-            m.d.comb += port.data.ready.eq(running & ~self.hold & selected[kind] & in_data)
+            m.d.comb += port.data.ready.eq(running & ~stopped & ~self.hold & selected[kind]
+                                           & in_data)
             with m.If(selected[kind]):
                 m.d.comb += data_valid.eq(port.data.valid)
-        step = running & ~self.hold & Mux(in_data, data_valid, 1)
+        step = running & ~stopped & ~self.hold & Mux(in_data, data_valid, 1)
         with m.If(step & in_data):
             m.d.sync += arriving.eq(arriving - 1)
         if self.retire:
@@ -183,6 +192,8 @@ class Compute(wiring.Component):
     ``busy`` is high while an instruction waits at the head of ``insn`` or anything is in
     flight; ``token_wait`` while the head waits for a token to pop or for room to push one.
     ``gemm_visit`` and ``alu_visit`` are high in each cycle a micro-op visit writes its result.
+    An index past the end of a buffer (a LOAD's row, a micro-op range or a visit's index) stops
+    the stage in that instruction; ``fault`` names the buffer (:mod:`.fault`).
 
     With ``retire``, the stage reports to :mod:`.retire`: ``insn_index`` is the program index
     of the head of ``insn``; ``retired`` has each instruction in the cycle it leaves the queue
@@ -229,6 +240,7 @@ class Compute(wiring.Component):
             "token_wait": Out(1),
             "gemm_visit": Out(1),
             "alu_visit": Out(1),
+            "fault": Out(fault.UNIT_FAULT),
         })
 
     def elaborate(self, platform):
@@ -251,6 +263,9 @@ class Compute(wiring.Component):
             with m.If(writer.en):
                 m.d.comb += [self.acc_wr.addr.eq(writer.addr), self.acc_wr.data.eq(writer.data)]
         m.d.comb += [self.gemm_visit.eq(gemm.acc_wr.en), self.alu_visit.eq(alu.acc_wr.en)]
+        for unit in (loader, gemm, alu):  # at most one stops: nothing runs after a stop
+            with m.If(unit.fault.valid):
+                m.d.comb += self.fault.eq(unit.fault)
 
         # Decode the head of the queue.
         word = self.insn.payload

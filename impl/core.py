@@ -31,6 +31,7 @@ from . import axi, scratchpad
 from . import retire as retire_port
 from .compute import Compute
 from .dma import DmaEngine
+from .fault import FirstFault
 from .fetch import Fetch
 from .load import Load
 from .queue import Queue, TokenQueue
@@ -157,6 +158,10 @@ class VtaCore(wiring.Component):
             wiring.connect(m, port, getattr(dma, name))
         wiring.connect(m, dma.axi, wiring.flipped(self.axi))
         m.d.comb += vcr.error.eq(dma.error)
+        m.submodules.faults = faults = FirstFault()
+        for name, stage in (("load", load), ("compute", compute), ("store", store)):
+            m.d.comb += getattr(faults, name).eq(stage.fault)
+        m.d.comb += vcr.fault.eq(faults.first)
         if self.with_retire:
             self._connect_retire_port(m, load, compute, store)
         return m

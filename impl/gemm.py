@@ -14,7 +14,7 @@ from amaranth.utils import ceil_log2
 from vtaref.spec import isa
 from vtaref.spec.config import VtaConfig
 
-from . import scratchpad
+from . import fault, scratchpad
 from .uop_loop import UopLoop, command_layout
 
 TAG = ("reset_reg",)
@@ -43,6 +43,8 @@ class TensorGemm(wiring.Component):
     ``acc_rd`` must be transparent for ``acc_wr`` (a read in the cycle of a write to the same
     row returns the written data). The caller must not let anything else write acc, inp or wgt
     while ``idle`` is low.
+    An index past the end of a buffer stops the unit before that visit: ``fault`` names the
+    buffer (:class:`~.uop_loop.UopLoop`) and ``idle`` stays low until reset.
     """
 
     LATENCY = 6
@@ -52,6 +54,7 @@ class TensorGemm(wiring.Component):
         super().__init__({
             "cmd": In(stream.Signature(command_layout(isa.Gemm, config, TAG))),
             "idle": Out(1),
+            "fault": Out(fault.UNIT_FAULT),
             "uop": In(scratchpad.read_port("uop", config)),
             "inp": In(scratchpad.read_port("inp", config)),
             "wgt": In(scratchpad.read_port("wgt", config)),
@@ -66,6 +69,7 @@ class TensorGemm(wiring.Component):
         m.submodules.loop = loop = UopLoop(self._config, isa.Gemm, TAG)
         wiring.connect(m, wiring.flipped(self.cmd), loop.cmd)
         wiring.connect(m, wiring.flipped(self.uop), loop.uop)
+        m.d.comb += self.fault.eq(loop.fault)
         visit = loop.visit
 
         # Read the input row and the weight tile.

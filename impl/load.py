@@ -10,7 +10,7 @@ from amaranth.utils import exact_log2
 from vtaref.spec import isa as spec_isa
 from vtaref.spec.config import INS_WIDTH, VtaConfig
 
-from . import ports, scratchpad
+from . import fault, ports, scratchpad
 from . import retire as retire_port
 from .isa import MemType, Opcode, insn_layout
 from .memop import BlockCommands, PaddedWalk, stage_members, take_insn
@@ -24,7 +24,8 @@ class Load(wiring.Component):
     elements, element ``x`` of row ``y`` from byte address ``(dram_base + y*x_stride + x) *
     elem_bytes`` (truncated to 32 bits) on ``inp_mem`` or ``wgt_mem``, zero-padded by
     ``x_pad_0``/``x_pad_1`` columns and ``y_pad_0``/``y_pad_1`` rows, the padded block written
-    to consecutive scratchpad rows from ``sram_base`` (truncated to the buffer's address width).
+    to consecutive scratchpad rows from ``sram_base``. A row past the end of the buffer is not
+    written: the stage stops there and reports it on ``fault`` (:mod:`.fault`).
     ``x_size == 0`` moves nothing, and so does an instruction that is not a LOAD of INP or WGT.
     Then, once every write has landed, if ``push_next_dep``, push a token to ``to_compute``.
     ``pop_prev_dep`` and ``push_prev_dep`` are ignored (the load stage has no previous stage).
@@ -54,6 +55,7 @@ class Load(wiring.Component):
             "wgt_mem": Out(ports.element_read(config.wgt_elem_bytes * 8)),
             "inp_wr": In(scratchpad.write_port("inp", config)),
             "wgt_wr": In(scratchpad.write_port("wgt", config)),
+            "fault": Out(fault.UNIT_FAULT),
         })
 
     def elaborate(self, platform):
@@ -84,11 +86,16 @@ class Load(wiring.Component):
 
         # The scratchpad side.
         walk = PaddedWalk(insn)
+        stopped = running & Mux(is_wgt, fault.past_end(walk.sram, "wgt", config),
+                                fault.past_end(walk.sram, "inp", config))
+        m.d.comb += [self.fault.valid.eq(stopped),
+                     self.fault.buffer.eq(Mux(is_wgt, fault.buffer_code("wgt"),
+                                              fault.buffer_code("inp")))]
         data_valid = Mux(is_wgt, self.wgt_mem.data.valid, self.inp_mem.data.valid)
-        step = running & Mux(walk.in_data, data_valid, 1)
+        step = running & ~stopped & Mux(walk.in_data, data_valid, 1)
         for port, wr, selected in ((self.inp_mem, self.inp_wr, ~is_wgt),
                                    (self.wgt_mem, self.wgt_wr, is_wgt)):
-            m.d.comb += [port.data.ready.eq(running & selected & walk.in_data),
+            m.d.comb += [port.data.ready.eq(running & ~stopped & selected & walk.in_data),
                          wr.en.eq(step & selected), wr.addr.eq(walk.sram),
                          wr.data.as_value().eq(Mux(walk.in_data, port.data.payload, 0))]
         with m.If(step & walk.in_data):

@@ -10,9 +10,9 @@ from __future__ import annotations
 from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib.wiring import In, Out
 
-from vtaref.spec.config import MEMOP_SIZE_BIT_WIDTH, MEMOP_SRAM_ADDR_BIT_WIDTH
+from vtaref.spec.config import MEMOP_SIZE_BIT_WIDTH
 
-from . import ports
+from . import fault, ports
 from . import retire as retire_port
 
 
@@ -58,14 +58,16 @@ class BlockCommands:
 class PaddedWalk:
     """The scratchpad side of a LOAD ``insn``: its padded block, one element per step, column
     ``x`` of row ``y`` at scratchpad row ``sram``; ``in_data`` when that element comes from
-    DRAM rather than from the zero padding, ``last`` at the block's last element."""
+    DRAM rather than from the zero padding, ``last`` at the block's last element. ``sram`` is
+    :data:`.fault.WALK_WIDTH` bits wide: it reaches the first row past a buffer's end without
+    wrapping, for the stage to stop there (:mod:`.fault`)."""
 
     def __init__(self, insn):
         self.x_total = insn.x_pad_0 + insn.x_size + insn.x_pad_1
         self.y_total = insn.y_pad_0 + insn.y_size + insn.y_pad_1
         self.x = Signal(self.x_total.shape(), name="x")
         self.y = Signal(self.y_total.shape(), name="y")
-        self.sram = Signal(MEMOP_SRAM_ADDR_BIT_WIDTH, name="sram")
+        self.sram = Signal(fault.WALK_WIDTH, name="sram")
         self.in_data = ((self.x >= insn.x_pad_0) & (self.x < insn.x_pad_0 + insn.x_size)
                         & (self.y >= insn.y_pad_0) & (self.y < insn.y_pad_0 + insn.y_size))
         self.last = (self.x == self.x_total - 1) & (self.y == self.y_total - 1)

@@ -21,7 +21,7 @@ from .axi_ram import AxiError, AxiRam
 from .bus_model import IDEAL_BUS, BusModel
 from .core import DEFAULT_DATA_WIDTH, VtaCore
 from .retire_trace import RetireLog
-from .run import RtlBusError, RtlError, RtlRun, RunRequest, describe_bus_error
+from .run import RtlError, RtlRun, RunRequest, stop_error
 
 POLL_CYCLES = 64  # cycles between two reads of CTRL
 
@@ -62,8 +62,9 @@ def simulate(config: VtaConfig, requests: list[RunRequest], *,
     The same contract as :func:`.verilator.simulate`: ``vcd`` receives a waveform. Raises
     RtlError if the core touches memory outside DRAM or a run is not done within its
     ``max_cycles`` (a deadlock, for instance), RtlBusError if the core stopped on an error
-    response of ``bus``. With ``retire``, the core has its retirement port and each run's
-    ``retired`` holds what the port reported.
+    response of ``bus``, RtlIndexFault if it stopped on an index past a scratchpad's end.
+    With ``retire``, the core has its retirement port and each run's ``retired`` holds what
+    the port reported.
     """
     core = VtaCore(config, data_width, retire=retire)
     ram = AxiRam(core.axi, b"", bus=bus)
@@ -101,7 +102,8 @@ def simulate(config: VtaConfig, requests: list[RunRequest], *,
             if ctrl & vcr.CTRL_ERROR:
                 status = await lite_read(ctx, core.ctrl, vcr.ERROR)
                 addr = await lite_read(ctx, core.ctrl, vcr.ERROR_ADDR)
-                raise RtlBusError(describe_bus_error(config, status, addr) + where())
+                error = stop_error(config, status, addr)
+                raise type(error)(f"{error}{where()}")
             if ram.unanswered_writes:
                 raise RtlError(f"the core reported DONE before DRAM answered "
                                f"{ram.unanswered_writes} of its write bursts (their data is not "

@@ -27,7 +27,7 @@ from vtaref.spec.runner import RunStats, fetch
 from vtaref.spec.trace import JsonTracer
 from vtaref.spec.trace_diff import first_difference, parse_trace
 
-from . import axi, vcr
+from . import axi, fault, scratchpad, vcr
 from .bus_model import IDEAL_BUS, BusModel
 from .core import DEFAULT_DATA_WIDTH, dma_ports
 from .retire_trace import RetireLog
@@ -49,16 +49,25 @@ class RtlBusError(RtlError):
     """DRAM answered a transfer of the core with an error response: the core stopped."""
 
 
-def describe_bus_error(config, status: int, addr: int) -> str:
-    """Return what the core's ERROR (``status``) and ERROR_ADDR (``addr``) registers say."""
+class RtlIndexFault(RtlError):
+    """An instruction addressed past the end of a scratchpad: the core stopped (:mod:`.fault`)."""
+
+
+def stop_error(config, status: int, addr: int) -> RtlError:
+    """Return the error the core's ERROR (``status``) and ERROR_ADDR (``addr``) registers
+    report, after a run that ended with CTRL's ERROR bit."""
+    port = (status >> vcr.ERROR_PORT_SHIFT) & 0xFF
+    if status & vcr.ERROR_FAULT:
+        stage = fault.STAGES[status >> vcr.ERROR_STAGE_SHIFT]
+        return RtlIndexFault(f"the core stopped on an index fault: the {stage} stage addressed "
+                             f"past the end of the {scratchpad.BUFFERS[port]} scratchpad")
     readers, writers = dma_ports(config)
-    port = status >> vcr.ERROR_PORT_SHIFT
     names = [*readers, *writers]
     who = names[port] if port < len(names) else f"port {port}"
     resp = axi.RESP_NAMES[status & ((1 << vcr.ERROR_RESP_BITS) - 1)]
     kind = "write" if status & vcr.ERROR_WRITE else "read"
-    return (f"the core stopped on a bus error: DRAM answered {resp} to the {kind} of {who}'s "
-            f"transfer at {addr:#010x}")
+    return RtlBusError(f"the core stopped on a bus error: DRAM answered {resp} to the {kind} "
+                       f"of {who}'s transfer at {addr:#010x}")
 
 
 @dataclass(frozen=True)

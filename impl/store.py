@@ -8,9 +8,9 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
 from vtaref.spec import isa as spec_isa
-from vtaref.spec.config import INS_WIDTH, MEMOP_SRAM_ADDR_BIT_WIDTH, VtaConfig
+from vtaref.spec.config import INS_WIDTH, VtaConfig
 
-from . import ports, scratchpad
+from . import fault, ports, scratchpad
 from . import retire as retire_port
 from .isa import Opcode, insn_layout
 from .memop import BlockCommands, stage_members, take_insn
@@ -21,14 +21,16 @@ class Store(wiring.Component):
 
     Per instruction taken from ``insn``: if ``pop_prev_dep``, pop a token from ``from_compute``;
     then store as :func:`vtaref.spec.semantics.store` does in the fsim flavor: acc row
-    ``sram_base + y*x_size + x`` (truncated to the buffer's address width), every lane
+    ``sram_base + y*x_size + x``, every lane
     truncated to ``out_width`` bits and packed lane 0 first, goes to the OUT element at byte
     address ``(dram_base + y*x_stride + x) * out_elem_bytes`` (truncated to 32 bits) on ``mem``,
     for ``y_size`` rows of ``x_size`` elements. ``x_size == 0`` or ``y_size == 0`` writes
     nothing; the padding fields and ``memory_type`` are ignored (the spec rejects padding and
     memory types other than OUT). Then, once ``mem`` reported every write ``done``, if
     ``push_prev_dep``, push a token to ``to_compute``. ``pop_next_dep`` and ``push_next_dep``
-    are ignored (the store stage has no next stage).
+    are ignored (the store stage has no next stage). A row past the end of acc is not read:
+    the stage stops there, after sending the elements before it, and reports it on ``fault``
+    (:mod:`.fault`).
 
     Rows that are contiguous in DRAM (``x_stride == x_size``) go out with a single element
     command, other rows with one command each; elements go out at one per cycle. ``acc`` is a
@@ -53,6 +55,7 @@ class Store(wiring.Component):
             **events,
             "mem": Out(ports.element_write(config.out_elem_bytes * 8)),
             "acc": In(scratchpad.read_port("acc", config)),
+            "fault": Out(fault.UNIT_FAULT),
         })
 
     def elaborate(self, platform):
@@ -72,10 +75,12 @@ class Store(wiring.Component):
         # The scratchpad side: read rows ahead into one output register, stalling the read
         # port (en low holds its data) while the element waits.
         reads_left = Signal(ports.COUNT_WIDTH)
-        read_addr = Signal(MEMOP_SRAM_ADDR_BIT_WIDTH)
+        read_addr = Signal(fault.WALK_WIDTH)
         held = Signal()  # the read port's data is an element not yet sent
         sent = element.valid & element.ready
-        read = (~held | sent) & (reads_left != 0)
+        stopped = (reads_left != 0) & fault.past_end(read_addr, "acc", config)
+        m.d.comb += [self.fault.valid.eq(stopped), self.fault.buffer.eq(fault.buffer_code("acc"))]
+        read = (~held | sent) & (reads_left != 0) & ~stopped
         m.d.comb += [self.acc.addr.eq(read_addr), self.acc.en.eq(read),
                      element.payload.eq(Cat(Value.cast(lane)[:config.out_width]
                                             for lane in scratchpad.lanes(self.acc.data)))]

@@ -2,22 +2,23 @@
 
 For ``o < iter_out``, ``i < iter_in``, ``u`` in ``[uop_bgn, uop_end)`` (outermost first), a visit
 carries, for each target ``t`` of the instruction (``dst``, ``src`` and, for GEMM, ``wgt``), the
-scratchpad index ``uop[u].t_idx + o * t_factor_out + i * t_factor_in``, truncated to the target
-buffer's address width (:func:`vtaref.spec.semantics.uop_indices` raises instead of wrapping).
-A loop with ``iter_out == 0``, ``iter_in == 0`` or ``uop_end <= uop_bgn`` visits nothing, as in
+scratchpad index ``uop[u].t_idx + o * t_factor_out + i * t_factor_in``. An index past the end
+of its buffer, or a micro-op range past the end of the uop buffer, stops the loop before that
+visit (:mod:`.fault`), where :func:`vtaref.spec.semantics.uop_indices` raises. A loop with
+``iter_out == 0``, ``iter_in == 0`` or ``uop_end <= uop_bgn`` visits nothing, as in
 TVM-VTA's functional simulator.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Module, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from vtaref.spec import isa
 from vtaref.spec.config import VtaConfig
 
-from . import scratchpad
+from . import fault, scratchpad
 from .isa import field_shape
 
 LOOP_FIELDS = ("uop_bgn", "uop_end", "iter_out", "iter_in")
@@ -56,6 +57,14 @@ def visit_layout(insn_cls: type[isa.LoopInsn], config: VtaConfig,
     return data.StructLayout(members)
 
 
+def checked_targets(tag) -> dict[str, Value]:
+    """Return, for each target that may be unchecked, when a visit with ``tag`` uses its index:
+    a GEMM with ``reset_reg`` only zeroes ``acc[dst]``, as the spec's GEMM does (fsim)."""
+    if "reset_reg" in tag.shape().members:
+        return {"src": ~tag.reset_reg, "wgt": ~tag.reset_reg}
+    return {}
+
+
 class UopLoop(wiring.Component):
     """Walk the micro-op loop of one GEMM or ALU command at a time.
 
@@ -66,7 +75,18 @@ class UopLoop(wiring.Component):
     the others follow one per cycle. ``busy`` is high from cycle ``c + 1`` until the cycle the
     last visit is on ``visit``; a command with no visits leaves it low. ``uop`` reads the
     micro-op scratchpad.
+
+    A command whose micro-op range runs past the end of the uop buffer (and visits anything)
+    visits nothing; a visit whose index lies past the end of its buffer is not put on ``visit``,
+    and neither is any later one. The loop then stops: ``fault`` names the buffer, ``busy``
+    stays high and ``cmd`` takes nothing more until reset. The indices a visit does not use are
+    not checked: a GEMM with ``reset_reg`` reads no inp or wgt row (:func:`checked_targets`).
     """
+
+    # Bits of the running index sums beyond the buffer's address: a sum that passes the end is
+    # below twice the depth (a factor is below the depth), so it does not wrap, and the next
+    # visit uses it and stops the loop; later sums may wrap, but no visit is put out with them.
+    SUM_MARGIN_BITS = 1
 
     def __init__(self, config: VtaConfig, insn_cls: type[isa.LoopInsn], tag: tuple[str, ...]):
         self._targets = targets(insn_cls, config)
@@ -76,7 +96,11 @@ class UopLoop(wiring.Component):
                                           always_ready=True)),
             "busy": Out(1),
             "uop": In(scratchpad.read_port("uop", config)),
+            "fault": Out(fault.UNIT_FAULT),
         })
+        self._config = config
+        self._uop_depth = 1 << scratchpad.addr_width("uop", config)
+        self._buffers = insn_cls.BUFFERS
 
     def elaborate(self, platform):
         m = Module()
@@ -85,16 +109,19 @@ class UopLoop(wiring.Component):
         uop_idx = Signal.like(cmd.uop_end)
         count_out = Signal.like(cmd.iter_out)
         count_in = Signal.like(cmd.iter_in)
-        base = {t: Signal(width, name=f"{t}_base") for t, width in self._targets.items()}
-        offset = {t: Signal(width, name=f"{t}_offset") for t, width in self._targets.items()}
+        base = {t: Signal(width + self.SUM_MARGIN_BITS, name=f"{t}_base")
+                for t, width in self._targets.items()}
+        offset = {t: Signal(width + self.SUM_MARGIN_BITS, name=f"{t}_offset")
+                  for t, width in self._targets.items()}
+        stopped = self.fault.valid
 
         last_uop = uop_idx + 1 == cmd.uop_end
         last_in = count_in + 1 == cmd.iter_in
         last_out = count_out + 1 == cmd.iter_out
-        m.d.comb += self.cmd.ready.eq(~running | (last_uop & last_in & last_out))
+        m.d.comb += self.cmd.ready.eq(~stopped & (~running | (last_uop & last_in & last_out)))
 
         # Generate: advance uop, then inner, then outer loop.
-        with m.If(running):
+        with m.If(running & ~stopped):
             with m.If(~last_uop):
                 m.d.sync += uop_idx.eq(uop_idx + 1)
             with m.Else():
@@ -114,22 +141,34 @@ class UopLoop(wiring.Component):
             new = self.cmd.payload
             m.d.sync += [cmd.eq(new), uop_idx.eq(new.uop_bgn), count_out.eq(0), count_in.eq(0)]
             m.d.sync += [s.eq(0) for s in (*base.values(), *offset.values())]
-            m.d.sync += running.eq((new.iter_out != 0) & (new.iter_in != 0)
-                                   & (new.uop_end > new.uop_bgn))
+            visits = (new.iter_out != 0) & (new.iter_in != 0) & (new.uop_end > new.uop_bgn)
+            uops_past_end = new.uop_end > self._uop_depth
+            m.d.sync += running.eq(visits & ~uops_past_end)
+            with m.If(visits & uops_past_end):
+                m.d.sync += [self.fault.valid.eq(1),
+                             self.fault.buffer.eq(fault.buffer_code("uop"))]
 
         # Read the micro-op; its data arrives with the offsets one cycle later.
         read_valid = Signal()
-        read_offset = {t: Signal(width, name=f"{t}_read_offset")
-                       for t, width in self._targets.items()}
+        read_offset = {t: Signal.like(offset[t], name=f"{t}_read_offset") for t in self._targets}
         read_tag = Signal(cmd.tag.shape())
         m.d.comb += [self.uop.addr.eq(uop_idx), self.uop.en.eq(running)]
         m.d.sync += [read_valid.eq(running), read_tag.eq(cmd.tag)]
         m.d.sync += [read_offset[t].eq(offset[t]) for t in self._targets]
 
-        # Add the micro-op's indices to the offsets and register the visit.
-        m.d.sync += [self.visit.valid.eq(read_valid), self.visit.payload.tag.eq(read_tag)]
-        for t in self._targets:
+        # Add the micro-op's indices to the offsets and register the visit, unless an index
+        # lies past its buffer's end: then stop, naming the first such target.
+        past_end = Signal()
+        used = checked_targets(read_tag)
+        for t in reversed(list(self._targets)):
             index = self.uop.data[f"{t}_idx"] + read_offset[t]
             m.d.sync += self.visit.payload[t].eq(index)
-        m.d.comb += self.busy.eq(running | read_valid | self.visit.valid)
+            with m.If(fault.past_end(index, self._buffers[t], self._config) & used.get(t, 1)):
+                m.d.comb += past_end.eq(1)
+                with m.If(read_valid & ~stopped):
+                    m.d.sync += [self.fault.valid.eq(1),
+                                 self.fault.buffer.eq(fault.buffer_code(self._buffers[t]))]
+        m.d.sync += [self.visit.valid.eq(read_valid & ~past_end & ~stopped),
+                     self.visit.payload.tag.eq(read_tag)]
+        m.d.comb += self.busy.eq(running | read_valid | self.visit.valid | stopped)
         return m

@@ -8,20 +8,25 @@ offset  name         meaning
 0x00    CTRL         write bit 0 = 1: start a run (ignored while one is running or after a bus
                      error). Read: bit 0 BUSY (a run is in progress), bit 1 DONE (the last
                      run's FINISH retired; cleared by start), bit 2 ERROR (a DRAM access got an
-                     error response: the run stopped; only a reset clears it)
+                     error response, or an instruction addressed past the end of a scratchpad:
+                     the run stopped; only a reset clears it)
 0x04    INSN_ADDR    byte address of the first instruction (read/write)
 0x08    INSN_COUNT   number of instructions (read/write)
-0x0C    ERROR        read-only, the first error response (0 if none): bits 1:0 the response
+0x0C    ERROR        read-only, 0 if none. The first error response: bits 1:0 the response
                      (2 SLVERR, 3 DECERR, 1 EXOKAY), bit 2 set for a write, bits 15:8 the DMA
-                     port (:func:`vtaref.impl.core.dma_ports`: readers, then writers)
-0x10    ERROR_ADDR   read-only, the DRAM byte address of that port's transfer
+                     port (:func:`vtaref.impl.core.dma_ports`: readers, then writers). Else
+                     the index fault (:mod:`.fault`): bit 3 set, bits 15:8 the scratchpad
+                     (an index into :data:`.scratchpad.BUFFERS`), bits 17:16 the stage (an
+                     index into :data:`.fault.STAGES`)
+0x10    ERROR_ADDR   read-only, the DRAM byte address of that port's transfer (0 for a fault)
 0x14 +  counters     read-only, one per name in :data:`COUNTERS`, in that order, each counting
 4*i                  cycles of the last run (cleared by start, frozen at DONE or ERROR)
 ======  ===========  ==========================================================================
 
 A bus error ends the run: the DMA engine takes no further transfer (:mod:`.dma`), BUSY falls
 and ERROR rises; the stages stay where they stopped, so the core needs a reset before the next
-run. Without errors, runs follow each other without reset.
+run. An index fault ends it the same way: the stage that found it stops (:mod:`.fault`); the
+others run on until they wait for it. Without errors, runs follow each other without reset.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from amaranth.lib.wiring import In, Out
 
 from . import axi
 from .dma import BUS_ERROR
+from .fault import INDEX_FAULT
 
 CTRL = 0x00
 INSN_ADDR = 0x04
@@ -46,6 +52,8 @@ CTRL_ERROR = 1 << 2  # read
 ERROR_RESP_BITS = 2  # ERROR: the response, then the write bit, then the port from bit 8
 ERROR_WRITE = 1 << 2
 ERROR_PORT_SHIFT = 8
+ERROR_FAULT = 1 << 3  # an index fault: the port field holds the buffer
+ERROR_STAGE_SHIFT = 16  # a fault's stage
 
 # Each counter counts the cycles of a run in which its condition held.
 COUNTERS = (
@@ -71,9 +79,10 @@ class Vcr(wiring.Component):
     """The control register file on an AXI4-Lite port, with the run state machine.
 
     ``start`` pulses for one cycle when CTRL is written with bit 0 set while no run is in
-    progress and ``error`` (the DMA engine's, :data:`~.dma.BUS_ERROR`) is clear; ``insn_addr``
-    and ``insn_count`` hold the registers. A run ends in the first cycle ``done`` or
-    ``error.valid`` is high after the start pulse. Each counter counts the cycles of the run
+    progress and neither ``error`` (the DMA engine's, :data:`~.dma.BUS_ERROR`) nor ``fault``
+    (the core's first index fault, :data:`~.fault.INDEX_FAULT`) is valid; ``insn_addr`` and
+    ``insn_count`` hold the registers. A run ends in the first cycle ``done``, ``error.valid``
+    or ``fault.valid`` is high after the start pulse. Each counter counts the cycles of the run
     in which its ``events`` bit is high (``cycles``: every cycle). Writes to read-only or
     unmapped registers are ignored; reads of unmapped registers return 0; every response is
     OKAY. Byte strobes are ignored (registers are written whole).
@@ -87,6 +96,7 @@ class Vcr(wiring.Component):
             "insn_count": Out(32),
             "done": In(1),
             "error": In(BUS_ERROR),
+            "fault": In(INDEX_FAULT),
             "events": In(data.StructLayout({name: 1 for name in COUNTERS[1:]})),
         })
 
@@ -94,7 +104,8 @@ class Vcr(wiring.Component):
         m = Module()
         bus = self.bus
         busy, finished = Signal(), Signal()
-        error = self.error
+        error, fault = self.error, self.fault
+        stopped = error.valid | fault.valid
         counters = [Signal(32, name=f"counter_{name}") for name in COUNTERS]
 
         # Runs and counters.
@@ -102,7 +113,7 @@ class Vcr(wiring.Component):
             m.d.sync += [busy.eq(1), finished.eq(0)]
             m.d.sync += [counter.eq(0) for counter in counters]
         with m.Elif(busy):
-            with m.If(self.done | self.error.valid):
+            with m.If(self.done | stopped):
                 m.d.sync += [busy.eq(0), finished.eq(1)]
             m.d.sync += counters[0].eq(counters[0] + 1)
             for name, counter in zip(COUNTERS[1:], counters[1:]):
@@ -118,7 +129,7 @@ class Vcr(wiring.Component):
             m.d.sync += bus.bvalid.eq(1)
             with m.Switch(bus.awaddr[2:]):
                 with m.Case(CTRL >> 2):
-                    m.d.comb += self.start.eq(bus.wdata[0] & ~busy & ~error.valid)
+                    m.d.comb += self.start.eq(bus.wdata[0] & ~busy & ~stopped)
                 with m.Case(INSN_ADDR >> 2):
                     m.d.sync += self.insn_addr.eq(bus.wdata)
                 with m.Case(INSN_COUNT >> 2):
@@ -133,10 +144,14 @@ class Vcr(wiring.Component):
             m.d.sync += [bus.rvalid.eq(1), bus.rdata.eq(0)]
             with m.Switch(bus.araddr[2:]):
                 with m.Case(CTRL >> 2):
-                    m.d.sync += bus.rdata.eq(Cat(busy, finished & ~error.valid, error.valid))
+                    m.d.sync += bus.rdata.eq(Cat(busy, finished & ~stopped, stopped))
                 with m.Case(ERROR >> 2):
-                    m.d.sync += bus.rdata.eq(Cat(error.resp, error.write,
-                                                 Const(0, ERROR_PORT_SHIFT - 3), error.port))
+                    with m.If(error.valid):
+                        m.d.sync += bus.rdata.eq(Cat(error.resp, error.write,
+                                                     Const(0, ERROR_PORT_SHIFT - 3), error.port))
+                    with m.Elif(fault.valid):
+                        m.d.sync += bus.rdata.eq(ERROR_FAULT | (fault.buffer << ERROR_PORT_SHIFT)
+                                                 | (fault.stage << ERROR_STAGE_SHIFT))
                 with m.Case(ERROR_ADDR >> 2):
                     m.d.sync += bus.rdata.eq(error.addr)
                 with m.Case(INSN_ADDR >> 2):

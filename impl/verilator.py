@@ -28,7 +28,8 @@ responses. The harness raises :class:`RtlError` for any burst that is not INCR w
 beats from an aligned address, crosses a 4 KiB boundary or touches bytes outside DRAM (the
 message names the address), a misplaced WLAST, a VALID dropped or a payload changed before
 READY, DONE while write responses are outstanding, or a core not done within ``max_cycles``
-cycles; and :class:`~.run.RtlBusError` when the core reports a bus error.
+cycles; :class:`~.run.RtlBusError` when the core reports a bus error, and
+:class:`~.run.RtlIndexFault` an index fault.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ from . import axi, vcr
 from .bus_model import IDEAL_BUS, BusModel
 from .core import DEFAULT_DATA_WIDTH
 from .retire_trace import RetireLog
-from .run import RtlBusError, RtlError, RtlRun, RunRequest, describe_bus_error
+from .run import RtlError, RtlRun, RunRequest, stop_error
 from .tools import find_tool, run_tool
 
 TOP = "vta_core"  # the Verilog module name, and Verilator's prefix V<TOP>
@@ -355,7 +356,8 @@ class VerilatedCore:
 
         ``dram`` holds the bytes from physical address ``dram_base`` on. Raises RtlError if
         the core breaks the AXI4 protocol, touches memory outside DRAM or is not done within
-        ``max_cycles`` cycles, RtlBusError if it stopped on an error response of ``bus``;
+        ``max_cycles`` cycles, RtlBusError if it stopped on an error response of ``bus``,
+        RtlIndexFault on an index past a scratchpad's end;
         ``vcd`` (with ``trace=True``) receives a waveform.
         """
         return self.run_many([RunRequest(dram, dram_base, insn_addr, insn_count, max_cycles)],
@@ -397,8 +399,8 @@ class VerilatedCore:
             where = f" (run {len(finished) + 1} of {len(requests)})" if len(requests) > 1 else ""
             if result.returncode == 3 and result.stderr.startswith("bus-error: "):
                 fields = dict(field.split("=") for field in result.stderr.split()[1:])
-                raise RtlBusError(describe_bus_error(self.config, int(fields["status"], 0),
-                                                     int(fields["addr"], 0)) + where)
+                error = stop_error(self.config, int(fields["status"], 0), int(fields["addr"], 0))
+                raise type(error)(f"{error}{where}")
             if result.returncode == 2 and result.stderr.startswith("error: "):
                 raise RtlError(result.stderr.removeprefix("error: ").strip() + where)
             if result.returncode:

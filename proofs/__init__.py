@@ -16,17 +16,21 @@ from dataclasses import dataclass
 
 from amaranth.hdl import Elaboratable
 
+from vtaref.impl import alu as alu_unit
+from vtaref.impl import gemm as gemm_unit
 from vtaref.impl.alu import AluDatapath
 from vtaref.impl.core import INSN_QUEUE_DEPTH
 from vtaref.impl.fetch import BUFFER_DEPTH
 from vtaref.impl.queue import Queue, TokenQueue
 from vtaref.spec.config import KEY_RANGES, VtaConfig
+from vtaref.spec.isa import Alu, Gemm
 from vtaref.spec.pipeline import DEFAULT_TOKEN_DEPTH
 
 from .alu import DatapathSpec, TensorAluSpec, tiny_config
 from .axi import AxiBurstSpec, axi_proofs
 from .bus_error import bus_error_proofs
 from .dma_ports import ElementContractSpec, core_engine
+from .fault import UopLoopFaultSpec
 from .gemm import TensorGemmSpec, tiny_gemm_config
 from .load import LoadWritesSpec
 from .loop import batched_config
@@ -41,6 +45,8 @@ TWO_COMMANDS_DEPTH = 10  # steps of the GEMM and ALU proofs with two commands
 BATCHED_ALU_DEPTH = 9  # the batched ALU's, with two commands (its 10th step takes minutes)
 # Steps of the proofs of what the DMA bursts move, by direction (reads: more ports, slower).
 BURST_DEPTHS = {"read": 5, "write": 8}
+FAULT_DEPTH = 24  # steps of the micro-op loop's fault proofs: their longest command, and more
+FAULT_TAGS = {Gemm: gemm_unit.TAG, Alu: alu_unit.TAG}
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,9 @@ def proofs(config: VtaConfig) -> list[Proof | Z3Proof]:
     every instruction, and with element counting for instructions of up to ``2**SIZE_BITS - 1``
     rows and columns; that of the compute stage for a bounded run on the tiny GEMM
     configuration. Where the load stage writes the scratchpads, and what, is proved for a
-    bounded run on the tiny GEMM configuration (:mod:`.load`).
+    bounded run on the tiny GEMM configuration (:mod:`.load`), and so is the micro-op loop's
+    index arithmetic (:mod:`.fault`): neither ever wraps an index, and each stops with a fault
+    exactly where the spec rejects the instruction.
 
     The DMA engine's AXI4 manager rules (:mod:`.axi`), its bus-error latch and halt, with the
     control registers' report of it (:mod:`.bus_error`), and the element-port contract the
@@ -137,6 +145,11 @@ def proofs(config: VtaConfig) -> list[Proof | Z3Proof]:
         Proof("dma_ports", lambda: ElementContractSpec(core_engine(config)), "prove", 1),
         *(Proof(*proof) for proof in bus_error_proofs()),
         Proof("load_writes_tiny", lambda: LoadWritesSpec(gemm), "bmc", BMC_DEPTH),
+        Proof("load_writes_tiny_cover", lambda: LoadWritesSpec(gemm), "cover", BMC_DEPTH),
+        *(Proof(f"uop_loop_fault_{unit.__name__.lower()}{suffix}",
+                lambda unit=unit: UopLoopFaultSpec(gemm, unit, FAULT_TAGS[unit]), mode,
+                FAULT_DEPTH) for unit in (Gemm, Alu)
+          for suffix, mode in (("", "bmc"), ("_cover", "cover"))),
         Proof("tokens_load", lambda: LoadTokensSpec(config), "prove", 1),
         Proof(f"tokens_load_sizes{SIZE_BITS}",
               lambda: LoadTokensSpec(config, size_bits=SIZE_BITS), "prove", 1),

@@ -3,16 +3,19 @@
 :class:`LoadWritesSpec` drives every input of a :class:`~vtaref.impl.load.Load` arbitrarily in
 every cycle (the instruction stream keeps VALID and its payload until READY, as in
 :mod:`.tokens`), and checks each scratchpad write of the instruction being executed: the
-``k``-th write of a LOAD goes to row ``sram_base + k`` (truncated to the buffer's address
-width, as :mod:`vtaref.impl.load` documents), of the buffer its memory type names, and writes
-the element the DRAM port delivers in that cycle, or zero (padding) when none is delivered.
-A bounded proof.
+``k``-th write of a LOAD goes to row ``sram_base + k`` of the buffer its memory type names,
+which lies inside that buffer (no row wraps), and writes the element the DRAM port delivers in
+that cycle, or zero (padding) when none is delivered. The stage reports a fault only when its
+next row, ``sram_base + k``, lies past the end of that buffer, and writes nothing while it does
+(:mod:`vtaref.impl.fault`). A bounded proof; cover statements reach a write of a buffer's last
+row and a fault of each buffer.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Assert, Elaboratable, Module, Mux, Signal, Value
+from amaranth.hdl import Assert, Cover, Elaboratable, Module, Mux, Signal, Value
 
+from vtaref.impl import fault
 from vtaref.impl.isa import MemType, insn_layout
 from vtaref.impl.load import Load
 from vtaref.spec import isa as spec_isa
@@ -36,18 +39,26 @@ class LoadWritesSpec(Elaboratable):
         _assume_source(m, dut.insn, "insn")
         layout = insn_layout(spec_isa.Load, self.config)
         insn = Signal(layout)  # the instruction accepted last
-        written = Signal(len(insn.sram_base))  # its writes so far
+        written = Signal(fault.WALK_WIDTH)  # its writes so far
         with m.If(dut.insn.valid & dut.insn.ready):
             m.d.sync += [Value.cast(insn).eq(dut.insn.payload), written.eq(0)]
         is_wgt = insn.memory_type == MemType.WGT
-        for port, wr, selected in ((dut.inp_mem, dut.inp_wr, ~is_wgt),
-                                   (dut.wgt_mem, dut.wgt_wr, is_wgt)):
+        row = insn.sram_base + written
+        for buffer, port, wr, selected in (("inp", dut.inp_mem, dut.inp_wr, ~is_wgt),
+                                           ("wgt", dut.wgt_mem, dut.wgt_wr, is_wgt)):
             delivered = port.data.valid & port.data.ready
             with m.If(delivered):
                 m.d.comb += Assert(wr.en)
             with m.If(wr.en):
-                row = (insn.sram_base + written)[:len(wr.addr)]
-                m.d.comb += [Assert(selected), Assert(wr.addr == row),
+                m.d.comb += [Assert(selected), Assert(~fault.past_end(row, buffer, self.config)),
+                             Assert(wr.addr == row),
                              Assert(Value.cast(wr.data) == Mux(delivered, port.data.payload, 0))]
                 m.d.sync += written.eq(written + 1)
+            with m.If(dut.fault.valid & selected):
+                m.d.comb += [Assert(fault.past_end(row, buffer, self.config)), Assert(~wr.en),
+                             Assert(~delivered),
+                             Assert(dut.fault.buffer == fault.buffer_code(buffer))]
+            last_row = (1 << len(wr.addr)) - 1
+            m.d.comb += [Cover(wr.en & (wr.addr == last_row)),
+                         Cover(dut.fault.valid & selected)]
         return m

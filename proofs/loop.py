@@ -33,9 +33,11 @@ class Commands:
     cycle, each of the others from an arbitrary later cycle on, so they arrive back to back or
     apart.
 
-    Each command has ``iter_out``, ``iter_in`` <= :data:`MAX_ITER` and ``uop_end`` within the uop
-    buffer, and may have no visits. ``records[k]`` is the ``k``-th command, ``accepted`` the
-    number taken so far; ``started`` is low in the first cycle only.
+    Each command has ``iter_out``, ``iter_in`` <= :data:`MAX_ITER` and ``uop_end`` within the
+    uop buffer, and may have no visits. Runs in which the unit stops on an index past the end of
+    a buffer are left out (assumed away): :mod:`.fault` proves that it stops exactly there.
+    ``records[k]`` is the ``k``-th command, ``accepted`` the number taken so far; ``started`` is
+    low in the first cycle only.
 
     The timing contract of the units is asserted: with ``remaining`` the cycles until every
     visit of the accepted commands has been written (a command with ``n`` visits accepted in
@@ -60,6 +62,7 @@ class Commands:
                      dut.cmd.valid.eq(Mux(self.started, AnySeq(1) & (self.accepted < count), 1))]
         taken = dut.cmd.valid & dut.cmd.ready
         m.d.sync += self.accepted.eq(self.accepted + taken)
+        m.d.comb += Assume(~dut.fault.valid)
 
         remaining = Signal(range(bound(config, latency) + 1))
         later = Mux(remaining == 0, 0, remaining - 1)

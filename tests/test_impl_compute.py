@@ -297,8 +297,8 @@ def others(draw):
 @st.composite
 def programs(draw, config):
     """Draw a program ending in FINISH, and its raw words for the RTL, in which some LOADs
-    name the same addresses differently: ``dram_base`` 2**32 bytes and ``sram_base`` a
-    multiple of the buffer depth further (the RTL truncates both)."""
+    name the same DRAM addresses differently: ``dram_base`` 2**32 bytes further (the RTL
+    truncates byte addresses to 32 bits)."""
     body = draw(st.lists(st.one_of(local_loads(config), loops(isa.Gemm, config),
                                    loops(isa.Alu, config), others()), min_size=1, max_size=7))
     insns = body + [isa.Finish(**draw(flags()))]
@@ -307,11 +307,8 @@ def programs(draw, config):
         if isinstance(insn, isa.Load) and insn.memory_type in LOCAL and draw(st.booleans()):
             fmt = element_formats(config)[MemType(insn.memory_type)]
             dram_base = insn.dram_base + (1 << 32) // fmt.bytes
-            depth = config.uop_buff_depth if fmt.buffer == "uop" else config.acc_buff_depth
-            sram_base = insn.sram_base + depth * draw(st.integers(1, 3))
-            if dram_base < 1 << 32 and sram_base < 1 << 16:
-                words[index] = encoded(dataclasses.replace(
-                    insn, dram_base=dram_base, sram_base=sram_base), config)
+            if dram_base < 1 << 32:
+                words[index] = encoded(dataclasses.replace(insn, dram_base=dram_base), config)
     return insns, words
 
 
