@@ -7,13 +7,15 @@ every cycle (the instruction stream keeps VALID and its payload until READY, as 
 which lies inside that buffer (no row wraps), and writes the element the DRAM port delivers in
 that cycle, or zero (padding) when none is delivered. The stage reports a fault only when its
 next row, ``sram_base + k``, lies past the end of that buffer, and writes nothing while it does
-(:mod:`vtaref.impl.fault`). A bounded proof; cover statements reach a write of a buffer's last
-row and a fault of each buffer.
+(:mod:`vtaref.impl.fault`). Helper invariants on the stage's registers make the
+properties inductive: k-induction proves them for every reachable state, at every
+configuration; cover statements reach a write of a buffer's last row and a fault of each
+buffer.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Assert, Cover, Elaboratable, Module, Mux, Signal, Value
+from amaranth.hdl import Assert, Cover, Elaboratable, Fragment, Module, Mux, Signal, Value
 
 from vtaref.impl import fault
 from vtaref.impl.isa import MemType, insn_layout
@@ -21,7 +23,7 @@ from vtaref.impl.load import Load
 from vtaref.spec import isa as spec_isa
 from vtaref.spec.config import VtaConfig
 
-from .tokens import _assume_source, _drive_inputs
+from .tokens import _assume_source, _drive_inputs, fsm_states, internal
 
 
 class LoadWritesSpec(Elaboratable):
@@ -34,7 +36,9 @@ class LoadWritesSpec(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.dut = dut = self.dut
+        dut = self.dut
+        fragment = Fragment.get(dut, platform)
+        m.submodules.dut = fragment
         _drive_inputs(m, dut)
         _assume_source(m, dut.insn, "insn")
         layout = insn_layout(spec_isa.Load, self.config)
@@ -61,4 +65,19 @@ class LoadWritesSpec(Elaboratable):
             last_row = (1 << len(wr.addr)) - 1
             m.d.comb += [Cover(wr.en & (wr.addr == last_row)),
                          Cover(dut.fault.valid & selected)]
+
+        # Helper invariants (internal registers) for the induction: the stage executes the
+        # instruction accepted last, and its walk is at row ``sram_base + written``, which
+        # passes a buffer's end by at most one row unless nothing was written.
+        state = internal(fragment, "fsm_state")
+        running, sram = internal(fragment, "running"), internal(fragment, "sram")
+        states = fsm_states(state)
+        depth = Mux(is_wgt, 1 << len(dut.wgt_wr.addr), 1 << len(dut.inp_wr.addr))
+        m.d.comb += Assert(running == (state == states["RUN"]))
+        with m.If(state != states["IDLE"]):
+            m.d.comb += Assert(internal(fragment, "raw") == Value.cast(insn))
+        with m.If(state == states["POP"]):
+            m.d.comb += Assert(written == 0)
+        with m.If(running):
+            m.d.comb += [Assert(sram == row), Assert((written == 0) | (sram <= depth))]
         return m
