@@ -49,7 +49,8 @@ class LocalLoad(wiring.Component):
     + x) * elem_bytes`` (truncated to 32 bits) on ``uop_mem``, ``acc_mem`` or ``acc8_mem``,
     zero-padded by ``x_pad_0``/``x_pad_1`` columns and ``y_pad_0``/``y_pad_1`` rows, the padded
     block written to consecutive rows of uop or acc from ``sram_base``; a row past the end of
-    the buffer is not written: the load stops there and reports it on ``fault``. ACC_8BIT lanes
+    the buffer is not written: the load stops there and reports it on ``fault``, still reading
+    the rest of its elements from DRAM, unwritten, so that every burst completes. ACC_8BIT lanes
     are sign-extended to the accumulator width.
     ``x_size == 0``, or another memory type or opcode, moves nothing.
 
@@ -121,7 +122,8 @@ class LocalLoad(wiring.Component):
             m.d.sync += [*commands.sent(scaled(insn, insn.x_stride)),
                          arriving.eq(commands.count)]
 
-        # The scratchpad side.
+        # The scratchpad side. Stopped on a row past the end of the buffer, the load writes
+        # nothing more but still reads the rest of its elements, unwritten.
         walk = PaddedWalk(insn)
         in_data = walk.in_data
         to_uop = selected[MemType.UOP]
@@ -131,13 +133,15 @@ class LocalLoad(wiring.Component):
                      self.fault.buffer.eq(Mux(to_uop, fault.buffer_code("uop"),
                                               fault.buffer_code("acc")))]
         data_valid = Signal()
+        taken = Signal()
         for kind, port in self._mem.items():
-            m.d.comb += port.data.ready.eq(running & ~stopped & ~self.hold & selected[kind]
-                                           & in_data)
+            m.d.comb += port.data.ready.eq(running & selected[kind]
+                                           & Mux(stopped, 1, ~self.hold & in_data))
             with m.If(selected[kind]):
-                m.d.comb += data_valid.eq(port.data.valid)
+                m.d.comb += [data_valid.eq(port.data.valid),
+                             taken.eq(port.data.valid & port.data.ready)]
         step = running & ~stopped & ~self.hold & Mux(in_data, data_valid, 1)
-        with m.If(step & in_data):
+        with m.If(taken):
             m.d.sync += arriving.eq(arriving - 1)
         if self.retire:
             self.element.track(m, cmd_taken, commands.addr, step & in_data, scaled(insn, 1))

@@ -25,7 +25,8 @@ class Load(wiring.Component):
     elem_bytes`` (truncated to 32 bits) on ``inp_mem`` or ``wgt_mem``, zero-padded by
     ``x_pad_0``/``x_pad_1`` columns and ``y_pad_0``/``y_pad_1`` rows, the padded block written
     to consecutive scratchpad rows from ``sram_base``. A row past the end of the buffer is not
-    written: the stage stops there and reports it on ``fault`` (:mod:`.fault`).
+    written: the stage stops there and reports it on ``fault`` (:mod:`.fault`), still reading
+    the rest of its elements from DRAM, unwritten, so that every burst completes.
     ``x_size == 0`` moves nothing, and so does an instruction that is not a LOAD of INP or WGT.
     Then, once every write has landed, if ``push_next_dep``, push a token to ``to_compute``.
     ``pop_prev_dep`` and ``push_prev_dep`` are ignored (the load stage has no previous stage).
@@ -85,6 +86,8 @@ class Load(wiring.Component):
             m.d.sync += [*commands.sent(pitch), arriving.eq(commands.count)]
 
         # The scratchpad side.
+        # Stopped on a row past the end of the buffer, the stage writes nothing more but still
+        # reads the rest of its elements, unwritten, so every burst completes on the bus.
         walk = PaddedWalk(insn)
         stopped = running & Mux(is_wgt, fault.past_end(walk.sram, "wgt", config),
                                 fault.past_end(walk.sram, "inp", config))
@@ -95,10 +98,12 @@ class Load(wiring.Component):
         step = running & ~stopped & Mux(walk.in_data, data_valid, 1)
         for port, wr, selected in ((self.inp_mem, self.inp_wr, ~is_wgt),
                                    (self.wgt_mem, self.wgt_wr, is_wgt)):
-            m.d.comb += [port.data.ready.eq(running & ~stopped & selected & walk.in_data),
+            m.d.comb += [port.data.ready.eq(running & selected & (walk.in_data | stopped)),
                          wr.en.eq(step & selected), wr.addr.eq(walk.sram),
                          wr.data.as_value().eq(Mux(walk.in_data, port.data.payload, 0))]
-        with m.If(step & walk.in_data):
+        taken = ((self.inp_mem.data.valid & self.inp_mem.data.ready)
+                 | (self.wgt_mem.data.valid & self.wgt_mem.data.ready))
+        with m.If(taken):
             m.d.sync += arriving.eq(arriving - 1)
         walk.advance(m, step, running)
 

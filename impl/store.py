@@ -28,8 +28,8 @@ class Store(wiring.Component):
     nothing; the padding fields and ``memory_type`` are ignored (the spec rejects padding and
     memory types other than OUT). Then, once ``mem`` reported every write ``done``, if
     ``push_prev_dep``, push a token to ``to_compute``. ``pop_next_dep`` and ``push_next_dep``
-    are ignored (the store stage has no next stage). A row past the end of acc is not read:
-    the stage stops there, after sending the elements before it, and reports it on ``fault``
+    are ignored (the store stage has no next stage). A STORE whose rows run past the end of acc
+    moves nothing: the stage stops on it (after its pop) and reports it on ``fault``
     (:mod:`.fault`).
 
     Rows that are contiguous in DRAM (``x_stride == x_size``) go out with a single element
@@ -78,9 +78,7 @@ class Store(wiring.Component):
         read_addr = Signal(fault.WALK_WIDTH)
         held = Signal()  # the read port's data is an element not yet sent
         sent = element.valid & element.ready
-        stopped = (reads_left != 0) & fault.past_end(read_addr, "acc", config)
-        m.d.comb += [self.fault.valid.eq(stopped), self.fault.buffer.eq(fault.buffer_code("acc"))]
-        read = (~held | sent) & (reads_left != 0) & ~stopped
+        read = (~held | sent) & (reads_left != 0)
         m.d.comb += [self.acc.addr.eq(read_addr), self.acc.en.eq(read),
                      element.payload.eq(Cat(Value.cast(lane)[:config.out_width]
                                             for lane in scratchpad.lanes(self.acc.data)))]
@@ -110,9 +108,12 @@ class Store(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 with m.If(ports.pop_token(m, insn.pop_prev_dep, self.from_compute,
                                           self.token_wait)):
-                    with m.If(moves):
-                        m.d.sync += [read_addr.eq(insn.sram_base),
-                                     reads_left.eq(insn.y_size * insn.x_size),
+                    elements = insn.y_size * insn.x_size
+                    with m.If(moves & fault.past_end(insn.sram_base + elements - 1, "acc",
+                                                     config)):
+                        m.next = "STOPPED"
+                    with m.Elif(moves):
+                        m.d.sync += [read_addr.eq(insn.sram_base), reads_left.eq(elements),
                                      *commands.start(insn, insn.dram_base << log_bytes)]
                         m.next = "CMD"
                     with m.Else():
@@ -136,6 +137,9 @@ class Store(wiring.Component):
                         m.next = "CMD"
                     with m.Else():
                         m.next = "PUSH"
+            with m.State("STOPPED"):
+                m.d.comb += [self.busy.eq(1), self.fault.valid.eq(1),
+                             self.fault.buffer.eq(fault.buffer_code("acc"))]
             with m.State("PUSH"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(ports.push_token(m, insn.push_prev_dep, self.to_compute,

@@ -6,7 +6,7 @@ every cycle (the instruction stream keeps VALID and its payload until READY, as 
 ``k``-th write of a LOAD goes to row ``sram_base + k`` of the buffer its memory type names,
 which lies inside that buffer (no row wraps), and writes the element the DRAM port delivers in
 that cycle, or zero (padding) when none is delivered. The stage reports a fault only when its
-next row, ``sram_base + k``, lies past the end of that buffer, and writes nothing while it does
+next row, ``sram_base + k``, lies past the end of that buffer, and then writes nothing
 (:mod:`vtaref.impl.fault`). Helper invariants on the stage's registers make the
 properties inductive: k-induction proves them for every reachable state, at every
 configuration; cover statements reach a write of a buffer's last row and a fault of each
@@ -51,7 +51,7 @@ class LoadWritesSpec(Elaboratable):
         for buffer, port, wr, selected in (("inp", dut.inp_mem, dut.inp_wr, ~is_wgt),
                                            ("wgt", dut.wgt_mem, dut.wgt_wr, is_wgt)):
             delivered = port.data.valid & port.data.ready
-            with m.If(delivered):
+            with m.If(delivered & ~dut.fault.valid):
                 m.d.comb += Assert(wr.en)
             with m.If(wr.en):
                 m.d.comb += [Assert(selected), Assert(~fault.past_end(row, buffer, self.config)),
@@ -60,7 +60,6 @@ class LoadWritesSpec(Elaboratable):
                 m.d.sync += written.eq(written + 1)
             with m.If(dut.fault.valid & selected):
                 m.d.comb += [Assert(fault.past_end(row, buffer, self.config)), Assert(~wr.en),
-                             Assert(~delivered),
                              Assert(dut.fault.buffer == fault.buffer_code(buffer))]
             last_row = (1 << len(wr.addr)) - 1
             m.d.comb += [Cover(wr.en & (wr.addr == last_row)),

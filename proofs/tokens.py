@@ -283,11 +283,13 @@ class LoadTokensSpec(_StageSpec):
             with m.If(state != states["RUN"]):
                 m.d.comb += Assert(complete)
             with m.Else():
-                self._walk_invariant(m, fragment, insn, pending)
+                self._walk_invariant(m, fragment, insn, pending, dut.fault.valid)
         return m
 
     @staticmethod
-    def _walk_invariant(m: Module, fragment: Fragment, insn, pending: dict) -> None:
+    def _walk_invariant(m: Module, fragment: Fragment, insn, pending: dict, stopped) -> None:
+        """Tie the elements pending to the walk's position, unless the stage is ``stopped`` on
+        an index fault: then it reads the rest of its elements without walking on."""
         x, y = internal(fragment, "x"), internal(fragment, "y")
         cmds_left = internal(fragment, "cmds_left")
         is_wgt = insn.memory_type == MemType.WGT
@@ -305,19 +307,20 @@ class LoadTokensSpec(_StageSpec):
         m.d.comb += [Assert(other == 0), Assert(internal(fragment, "arriving") == selected),
                      Assert(insn.x_size != 0), Assert(x < x_total), Assert(y < y_total),
                      Assert(cmds_left <= Mux(contiguous, insn.y_size != 0, insn.y_size))]
-        with m.If(contiguous & (cmds_left != 0)):
-            m.d.comb += [Assert(selected == 0), Assert(rows_done == 0), Assert(cols_done == 0)]
-        with m.Elif(contiguous):
-            m.d.comb += Assert(selected + rows_done * insn.x_size + cols_done
-                               == insn.y_size * insn.x_size)
-        with m.Else():
-            # Before the command of the current row, after it, or after that of the next row
-            # (sent in the right padding).
-            m.d.comb += Assert(((issued == rows_done) & (selected == 0) & (cols_done == 0))
-                               | ((issued == rows_done + 1)
-                                  & (selected == insn.x_size - cols_done))
-                               | ((issued == rows_done + 2) & (selected == insn.x_size)
-                                  & (cols_done == insn.x_size)))
+        with m.If(~stopped):
+            with m.If(contiguous & (cmds_left != 0)):
+                m.d.comb += [Assert(selected == 0), Assert(rows_done == 0), Assert(cols_done == 0)]
+            with m.Elif(contiguous):
+                m.d.comb += Assert(selected + rows_done * insn.x_size + cols_done
+                                   == insn.y_size * insn.x_size)
+            with m.Else():
+                # Before the command of the current row, after it, or after that of the next row
+                # (sent in the right padding).
+                m.d.comb += Assert(((issued == rows_done) & (selected == 0) & (cols_done == 0))
+                                   | ((issued == rows_done + 1)
+                                      & (selected == insn.x_size - cols_done))
+                                   | ((issued == rows_done + 2) & (selected == insn.x_size)
+                                      & (cols_done == insn.x_size)))
 
 
 class StoreTokensSpec(_StageSpec):
