@@ -31,7 +31,7 @@ others run on until they wait for it. Without errors, runs follow each other wit
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -153,7 +153,7 @@ class Vcr(wiring.Component):
                         m.d.sync += bus.rdata.eq(ERROR_FAULT | (fault.buffer << ERROR_PORT_SHIFT)
                                                  | (fault.stage << ERROR_STAGE_SHIFT))
                 with m.Case(ERROR_ADDR >> 2):
-                    m.d.sync += bus.rdata.eq(error.addr)
+                    m.d.sync += bus.rdata.eq(Mux(error.valid, error.addr, 0))
                 with m.Case(INSN_ADDR >> 2):
                     m.d.sync += bus.rdata.eq(self.insn_addr)
                 with m.Case(INSN_COUNT >> 2):

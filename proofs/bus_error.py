@@ -19,11 +19,12 @@ assertions inductive: k-induction proves them for every reachable state. Cover s
 an error latched on a read and on a write, and a command refused while halted.
 
 :class:`VcrBusErrorSpec` does the same for :class:`~vtaref.impl.vcr.Vcr`, assuming of ``error``
-what the DMA proof guarantees (it holds its value once valid): a start is never taken while
-``error.valid``, and a register read accepted once ``error.valid`` has been high for a cycle
-answers CTRL with ERROR set and BUSY and DONE clear, and ERROR and ERROR_ADDR with the latched
-record, as :mod:`vtaref.impl.vcr`'s register map says. Its covers show, after a run started,
-such a CTRL read and a start written and refused.
+what the DMA proof guarantees (it holds its value once valid), and the same of the core's index
+``fault`` (:class:`vtaref.impl.fault.FirstFault`): a start is never taken while either is valid,
+and a register read accepted once one has been valid for a cycle answers CTRL with ERROR set
+and BUSY and DONE clear, and ERROR and ERROR_ADDR with the bus error if there is one, else the
+fault, as :mod:`vtaref.impl.vcr`'s register map says. Its covers show, after a run started,
+such a CTRL read, a start written and refused, and a fault read from ERROR.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from amaranth.hdl import Assert, Assume, Cat, Cover, Elaboratable, Module, Mux, 
 
 from vtaref.impl import axi, vcr
 from vtaref.impl.dma import BUS_ERROR, PORT_INDEX_BITS, DmaEngine
+from vtaref.impl.fault import INDEX_FAULT
 from vtaref.impl.vcr import Vcr
 
 from .axi import drive_arbitrarily, proof_engine
@@ -55,7 +57,7 @@ def _last_command(m: Module, port_list: list, first: int) -> tuple[Signal, Signa
 def _due_error(m: Module, error, valid: Value, ready: Value, resp: Value, port_number: Value,
                addr: Value, *, write: bool) -> tuple[Signal, Signal]:
     """Return ``due``, high in the cycle after a handshake with a non-OKAY ``resp`` while
-    ``error.valid`` is low, and the :data:`BUS_ERROR` that ``error`` must hold then."""
+    ``error.valid`` is low, and the :data:`BUS_ERROR` that ``error`` must hold latched."""
     direction = "write" if write else "read"
     due = Signal(name=f"{direction}_error_due")
     record = Signal(BUS_ERROR, name=f"{direction}_error_record")
@@ -121,23 +123,30 @@ class VcrBusErrorSpec(Elaboratable):
         m = Module()
         m.submodules.dut = dut = self.dut
         drive_arbitrarily(m, dut)
-        bus, error = dut.bus, dut.error
-        latched = Signal(BUS_ERROR)
-        m.d.sync += latched.eq(error)
+        bus, error, fault = dut.bus, dut.error, dut.fault
+        latched, latched_fault = Signal(BUS_ERROR), Signal(INDEX_FAULT)
+        m.d.sync += [latched.eq(error), latched_fault.eq(fault)]
         with m.If(latched.valid):
             m.d.comb += Assume(error.as_value() == latched.as_value())
-        m.d.comb += Assert(~(dut.start & error.valid))
+        with m.If(latched_fault.valid):
+            m.d.comb += Assume(fault.as_value() == latched_fault.as_value())
+        stopped = error.valid | fault.valid
+        m.d.comb += Assert(~(dut.start & stopped))
 
-        # A read accepted a cycle or more after the error: the register it reads.
-        accepted = bus.arvalid & bus.arready & latched.valid
+        # A read accepted a cycle or more after the error or fault: the register it reads.
+        accepted = bus.arvalid & bus.arready & (latched.valid | latched_fault.valid)
         register = Signal(bus.araddr.shape())
         answer_due = Signal()
         m.d.sync += [answer_due.eq(accepted), register.eq(bus.araddr)]
+        # What the VCR saw when the read was accepted (a bus error may come later).
+        bus_error = (latched.resp | Mux(latched.write, vcr.ERROR_WRITE, 0)
+                     | (latched.port << vcr.ERROR_PORT_SHIFT))
+        index_fault = (vcr.ERROR_FAULT | (latched_fault.buffer << vcr.ERROR_PORT_SHIFT)
+                       | (latched_fault.stage << vcr.ERROR_STAGE_SHIFT))
         expected = {
             vcr.CTRL: vcr.CTRL_ERROR,
-            vcr.ERROR: (error.resp | Mux(error.write, vcr.ERROR_WRITE, 0)
-                        | (error.port << vcr.ERROR_PORT_SHIFT)),
-            vcr.ERROR_ADDR: error.addr,
+            vcr.ERROR: Mux(latched.valid, bus_error, index_fault),
+            vcr.ERROR_ADDR: Mux(latched.valid, latched.addr, 0),
         }
         for offset, value in expected.items():
             with m.If(answer_due & (register[2:] == offset >> 2)):
@@ -149,7 +158,9 @@ class VcrBusErrorSpec(Elaboratable):
         start_written = (bus.awvalid & bus.awready & (bus.awaddr[2:] == vcr.CTRL >> 2)
                          & (bus.wdata & vcr.CTRL_START).any())
         m.d.comb += [Cover(started & answer_due & (register[2:] == vcr.CTRL >> 2)),
-                     Cover(started & start_written & error.valid)]
+                     Cover(started & start_written & error.valid),
+                     Cover(started & answer_due & (register[2:] == vcr.ERROR >> 2)
+                           & fault.valid & ~error.valid)]
         return m
 
 
