@@ -37,6 +37,7 @@ from .loop import batched_config
 from .queue import QueueSpec, TokenQueueSpec
 from .sby import ProofResult, prove
 from .smt import Z3Proof, z3_proofs
+from .store import StoreReadsSpec
 from .tokens import SIZE_BITS, ComputeTokensSpec, LoadTokensSpec, StoreTokensSpec
 
 QUEUE_PROOF_WIDTH = 8  # entry bits in queue proofs: order and counts do not depend on them
@@ -93,10 +94,11 @@ def proofs(config: VtaConfig) -> list[Proof | Z3Proof]:
     The dependency-token protocol of the load and store stages is proved by k-induction for
     every instruction, and with element counting for instructions of up to ``2**SIZE_BITS - 1``
     rows and columns; that of the compute stage for a bounded run on the tiny GEMM
-    configuration. Where the load stage writes the scratchpads, and what, is proved by
-    k-induction (:mod:`.load`), and the micro-op loop's index arithmetic for a bounded run on
-    the tiny GEMM configuration (:mod:`.fault`): neither ever wraps an index, and each stops
-    with a fault exactly where the spec rejects the instruction.
+    configuration. Where the load stage writes the scratchpads, and what, and which rows the
+    store stage reads, are proved by k-induction (:mod:`.load`, :mod:`.store`), and the
+    micro-op loop's index arithmetic for a bounded run on the tiny GEMM configuration
+    (:mod:`.fault`): none ever wraps an index, and each stops with a fault only where the spec
+    rejects the instruction (the load and the loop exactly there).
 
     The DMA engine's AXI4 manager rules (:mod:`.axi`), its bus-error latch and halt, with the
     control registers' report of it (:mod:`.bus_error`), and the element-port contract the
@@ -146,6 +148,8 @@ def proofs(config: VtaConfig) -> list[Proof | Z3Proof]:
         *(Proof(*proof) for proof in bus_error_proofs()),
         Proof("load_writes_tiny", lambda: LoadWritesSpec(gemm), "prove", 1),
         Proof("load_writes_tiny_cover", lambda: LoadWritesSpec(gemm), "cover", BMC_DEPTH),
+        Proof("store_reads_tiny", lambda: StoreReadsSpec(gemm), "prove", 1),
+        Proof("store_reads_tiny_cover", lambda: StoreReadsSpec(gemm), "cover", BMC_DEPTH),
         *(Proof(f"uop_loop_fault_{unit.__name__.lower()}{suffix}",
                 lambda unit=unit: UopLoopFaultSpec(gemm, unit, FAULT_TAGS[unit]), mode,
                 FAULT_DEPTH) for unit in (Gemm, Alu)
@@ -159,9 +163,10 @@ def proofs(config: VtaConfig) -> list[Proof | Z3Proof]:
         Proof("tokens_compute_tiny", lambda: ComputeTokensSpec(gemm), "bmc",
               ComputeTokensSpec.bound()),
     ]) + [
-        # At the full config too; the tiny one's bmc sibling finds the traces (this one's
-        # takes minutes).
+        # At the full config too; the tiny ones' bmc siblings find the traces (these ones'
+        # take minutes).
         Proof("load_writes", lambda: LoadWritesSpec(config), "prove", 1),
+        Proof("store_reads", lambda: StoreReadsSpec(config), "prove", 1),
     ] + z3_proofs()
 
 
