@@ -98,7 +98,8 @@ def max_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig = DEFAULT
 
 def global_avg_pool(x, *, config: VtaConfig = DEFAULT_CONFIG,
                     backend: Target = "spec") -> np.ndarray:
-    """Return ``(N, C)`` averages of ``x (N, C, H, W)`` (see reference.average_scale)."""
+    """Return the ``(N, C)`` floors of the means over H and W of ``x (N, C, H, W)``; raises
+    CompileError when the accumulator cannot hold them exactly (see reference.average_scale)."""
     return compile_global_avg_pool(x, config=config).run(backend)
 
 

@@ -6,12 +6,11 @@ loaded, copied into the accumulator by an identity GEMM, and folded in with one 
 window position (so no instruction updates an output twice). The input is padded in DRAM with
 the lowest output value (LOAD pads with zeros, which would win against negative inputs).
 
-Global average pooling: ``(sum * m) >> k`` with ``m / 2**k`` close to ``1 / (H*W)``
-(:func:`.reference.average_scale`): a GEMM against the weight ``m * I`` sums positions into one
-accumulator per channel block, then the requantization shifts by ``k``. Bit-exact for any H*W
-(the reference computes the same), it is the floor of the mean for powers of two; otherwise
-``m / 2**k`` errs by at most ``1 / 2**(k+1)``: for 7x7, 84 / 4096 gives the floor of the mean
-or the integer one further from zero. Needs no ALU MUL, so it runs on every flavor.
+Global average pooling: the floor of the mean, exactly, as ``(sum * m + b) >> k``
+(:func:`.reference.average_scale`): a GEMM against the identity sums positions into one
+accumulator per channel block, ALU ADDs multiply by ``m`` (doubling and adding, so no ALU MUL is
+needed and every flavor runs it) and add ``b``, and the requantization shifts by ``k``. Planes
+whose ``sum * m + b`` would not fit the accumulator are refused (CompileError).
 """
 
 from __future__ import annotations
@@ -25,8 +24,8 @@ from vtaref.spec import AluOp, MemType, VtaConfig
 from .epilogue import emit_requantize
 from .identity import load_identity
 from .layout import ceil_div, pack_activations, unpack_activations
-from .loops import MAX_ITER, Affine, Nest, block_nest, zeroing_nest
-from .reference import average_scale, out_range
+from .loops import MAX_ITER, Affine, Nest, block_nest, contiguous, zeroing_nest
+from .reference import average_bias, average_scale, out_range
 from .runtime import CommandStream, Compiled
 from .slots import Slots, double_buffered
 from .tiling import candidates, cycles, search, split
@@ -125,26 +124,56 @@ def emit_plane_sum(stream: CommandStream, xb, block: tuple[int, int, int], out: 
                          wgt=Affine(0, (0, 0))))
 
 
+def emit_floor_mean(stream: CommandStream, base: int, scratch: int, count: int,
+                    scale: tuple[int, int, int]) -> None:
+    """Queue ``acc = (acc * m + bias) >> k`` over the ``count`` entries from ``base``, with
+    ``scale = (m, k, bias)``: the floor of the mean of sums (:func:`.reference.average_scale`).
+    ``count`` entries from ``scratch`` are worked in if ``m`` has several bits set."""
+    m, k, bias = scale
+    acc, copy = contiguous(base, (count,)), contiguous(scratch, (count,))
+
+    def add(dst: Affine, src: Affine) -> None:
+        stream.alu(AluOp.ADD, Nest((count,), dst, src))
+
+    if m & (m - 1):
+        stream.gemm(zeroing_nest(scratch, (count,), 0, 0), reset=True)
+        add(copy, acc)
+    for bit in bin(m)[3:]:  # Horner's rule below the leading bit: double, then add the sum
+        add(acc, acc)
+        if bit == "1":
+            add(acc, copy)
+    while bias:  # in parts that fit the 16-bit immediate
+        part = min(bias, IMM_HIGH)
+        stream.alu(AluOp.ADD, block_nest(base, (count,)), imm=part)
+        bias -= part
+    emit_requantize(stream, base, (count,), k, relu=False)
+
+
+IMM_HIGH = (1 << 15) - 1  # the largest ALU immediate
+
+
 def compile_global_avg_pool(x, *, config: VtaConfig) -> Compiled:
-    """Compile the averages over H and W of activations ``x (N, C, H, W)``; decodes to (N, C)."""
+    """Compile the floors of the means over H and W of activations ``x (N, C, H, W)``; decodes
+    to (N, C). Raises CompileError when the accumulator cannot hold the arithmetic."""
     x = integers("x", x, config.inp_width, (4,))
     n, c, height, width = x.shape
     plane = height * width
-    scale, shift = average_scale(plane, config)
+    m, k = average_scale(plane, config)  # refuses before anything is emitted
+    scale = (m, k, average_bias(plane, m, k, config))
     packed = pack_activations(x, config)
     nb, cb = packed.shape[:2]
     stream = CommandStream(config)
     xb = stream.upload(MemType.INP, packed, (nb, cb, plane))
     y = stream.allocate(MemType.OUT, (nb, cb, 1, 1))
-    load_identity(stream, (scale,))
+    load_identity(stream)
     inp = double_buffered(config.inp_buff_depth)
-    acc = double_buffered(config.acc_buff_depth)
+    acc = double_buffered(config.acc_buff_depth, 2)  # the sums and the scratch copies
     positions = min(plane, MAX_ITER, inp.size)
-    blocks = min(cb, inp.size // positions, acc.size)
+    blocks = min(cb, inp.size // positions, acc.size // 2)
     for b in range(nb):
         for c0, cn in split(cb, blocks):
             out = acc.take()
             emit_plane_sum(stream, xb, (b, c0, cn), out, inp, plane, positions)
-            emit_requantize(stream, out, (cn,), shift, relu=False)
+            emit_floor_mean(stream, out, out + cn, cn, scale)
             stream.store_box(y, out, (b, c0, 0, 0), (1, cn, 1, 1))
     return stream.compile(lambda read: unpack_activations(read(y), n, c, config)[:, :, 0, 0])

@@ -13,6 +13,8 @@ import numpy as np
 from vtaref.spec import VtaConfig
 from vtaref.spec.packing import wrap
 
+from .errors import CompileError
+
 
 def out_range(config: VtaConfig) -> tuple[int, int]:
     """Return the lowest and highest output value."""
@@ -104,24 +106,38 @@ def max_pool2d(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
 
 
 def average_scale(area: int, config: VtaConfig) -> tuple[int, int]:
-    """Return ``(m, k)`` with ``m / 2**k`` close to ``1 / area``, ``m`` a positive weight.
+    """Return ``(m, k)`` such that ``(sum * m + average_bias(area, m, k, config)) >> k`` is the
+    floor of ``sum / area`` for every sum of ``area`` activations, the smallest such ``k``.
 
-    ``k`` is the largest shift for which ``m = round(2**k / area)`` fits a weight; the quotient
-    is exact (a floor division) when ``area`` is a power of two.
+    With ``m = ceil(2**k / area)``, ``e = m * area - 2**k`` and ``b = -inp_low * e``, writing
+    ``sum = q * area + r`` (``0 <= r < area``), the quotient is ``q`` exactly when
+    ``0 <= q * e + r * m + b < 2**k``; the lowest value is ``0`` (``q = inp_low, r = 0``) and the
+    highest is checked. Raises CompileError when no ``k`` keeps ``sum * m + b`` within the
+    accumulator: the floor of the mean then needs wider accumulators.
     """
-    high = (1 << (config.wgt_width - 1)) - 1
-    if high < 1:
-        raise ValueError("average pooling needs weights of at least 2 bits")
-    k = 0
-    while round((1 << (k + 1)) / area) <= high:
-        k += 1
-    return round((1 << k) / area), k
+    low, high = -(1 << (config.inp_width - 1)), (1 << (config.inp_width - 1)) - 1
+    limit = 1 << (config.acc_width - 1)
+    for k in range(config.acc_width):
+        m = -(-(1 << k) // area)
+        e = m * area - (1 << k)
+        b = average_bias(area, m, k, config)
+        largest = max((high - 1) * e + (area - 1) * m, high * e) + b
+        fits = -limit <= low * area * m + b and high * area * m + b < limit
+        if largest < 1 << k and fits:
+            return m, k
+    raise CompileError(f"the floor of the mean of {area} {config.inp_width}-bit values needs "
+                       f"accumulators wider than {config.acc_width} bits")
+
+
+def average_bias(area: int, m: int, k: int, config: VtaConfig) -> int:
+    """Return the constant added to ``sum * m`` before the shift by ``k`` (see average_scale):
+    ``-inp_low * (m * area - 2**k)``, which lifts the lowest sums' error to zero."""
+    return (1 << (config.inp_width - 1)) * (m * area - (1 << k))
 
 
 def global_avg_pool(x: np.ndarray, *, config: VtaConfig) -> np.ndarray:
-    """Return ``(N, C)`` averages over H and W: ``(sum * m) >> k`` (see :func:`average_scale`)."""
-    m, k = average_scale(x.shape[2] * x.shape[3], config)
-    return requantize(x.astype(np.int64).sum(axis=(2, 3)) * m, k, config=config)
+    """Return the ``(N, C)`` floors of the means over H and W (``sum // (H*W)``), exactly."""
+    return x.astype(np.int64).sum(axis=(2, 3)) // (x.shape[2] * x.shape[3])
 
 
 def scaled_add(a: np.ndarray, b: np.ndarray, *, requant, config: VtaConfig) -> np.ndarray:

@@ -17,6 +17,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from vtaref.compiler import SpecBackend
+from vtaref.compiler.errors import CompileError
 from vtaref.compiler.graph import Graph, Node
 from vtaref.spec import FLAVORS, VtaConfig
 from vtaref.spec.strategies import configs
@@ -122,7 +123,14 @@ def graphs(draw, config: VtaConfig, min_nodes: int = 1, max_nodes: int = 4,
 
 
 def _check(graph: Graph, x: np.ndarray, config: VtaConfig, flavor: str) -> None:
-    got = graph.run(x, config=config, backend=SpecBackend(flavor=flavor))
+    """Assert the graph runs bit-exact, or is refused only for an average the accumulator
+    cannot hold (tests/test_compiler_networks.py checks such a refusal is needed)."""
+    try:
+        got = graph.run(x, config=config, backend=SpecBackend(flavor=flavor))
+    except CompileError as error:
+        assert any(node.op == "global_avg_pool" for node in graph.nodes), error
+        assert "floor of the mean" in str(error)
+        return
     np.testing.assert_array_equal(got, graph.reference(x, config=config))
 
 
@@ -156,6 +164,7 @@ def test_graph_at_a_random_config(data, flavor):
 FOUND = [
     # An average over 3 positions shifts by 8 = acc_width; the hls flavor's SHR keeps only the
     # low LOG_ACC_WIDTH bits of the amount, so it shifted by 0 (fixed in compiler/epilogue.py).
+    # The floor of the mean of 3 int8 values needs more than 8 accumulator bits: now refused.
     ("hls", VtaConfig(LOG_ACC_WIDTH=3, LOG_BATCH=0, LOG_BLOCK=0, LOG_UOP_BUFF_SIZE=3,
                       LOG_INP_BUFF_SIZE=3, LOG_WGT_BUFF_SIZE=3, LOG_ACC_BUFF_SIZE=3),
      [Node("global_avg_pool", ("x",), "y")], np.array([[[[-2, 0, -1]]]])),
