@@ -19,7 +19,7 @@ from .backend import Backend
 from .conv import compile_conv2d, compile_dense
 from .elementwise import compile_bias_requantize, compile_sum
 from .epilogue import FixedPoint, ScaledSum
-from .pooling import compile_global_avg_pool, compile_max_pool2d
+from .pooling import compile_avg_pool2d, compile_global_avg_pool, compile_max_pool2d
 from .scaled import compile_global_sum, compile_scaled_sum
 from .validate import pair
 
@@ -35,6 +35,7 @@ COMPILERS = {
     "relu": lambda x, *, config: compile_sum([x], relu=True, config=config),
     "add": lambda a, b, **attrs: compile_sum([a, b], **attrs),
     "max_pool2d": compile_max_pool2d,
+    "avg_pool2d": compile_avg_pool2d,
     "global_avg_pool": compile_global_avg_pool,
     "scaled_add": lambda a, b, **attrs: compile_scaled_sum([a, b], **attrs),
     "global_sum": compile_global_sum,
@@ -96,6 +97,14 @@ def max_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig = DEFAULT
     return compile_max_pool2d(x, kernel, stride, padding, config=config).run(backend)
 
 
+def avg_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig = DEFAULT_CONFIG,
+               backend: Target = "spec") -> np.ndarray:
+    """Return the floors of the window means of ``x (N, C, H, W)``, padding counted as zeros;
+    ``stride`` defaults to ``kernel``. Raises CompileError when the accumulator cannot hold
+    them exactly (see reference.average_scale)."""
+    return compile_avg_pool2d(x, kernel, stride, padding, config=config).run(backend)
+
+
 def global_avg_pool(x, *, config: VtaConfig = DEFAULT_CONFIG,
                     backend: Target = "spec") -> np.ndarray:
     """Return the ``(N, C)`` floors of the means over H and W of ``x (N, C, H, W)``; raises
@@ -126,5 +135,5 @@ def upsample_nearest(x: np.ndarray, scale: int | tuple[int, int] = 2) -> np.ndar
     return np.repeat(np.repeat(np.asarray(x), sh, axis=2), sw, axis=3)
 
 
-__all__ = ["add", "bias_add", "conv2d", "dense", "global_avg_pool", "global_sum", "matmul",
-           "max_pool2d", "relu", "requantize", "scaled_add", "upsample_nearest"]
+__all__ = ["add", "avg_pool2d", "bias_add", "conv2d", "dense", "global_avg_pool", "global_sum",
+           "matmul", "max_pool2d", "relu", "requantize", "scaled_add", "upsample_nearest"]

@@ -1,10 +1,12 @@
-"""Pooling: window maxima with ALU MAX, global averages with a GEMM reduction.
+"""Pooling: window maxima with ALU MAX, window and global averages by sums and ALU ADDs.
 
-Max pooling: an output tile ``cb x oh x ow`` of one image starts at the lowest output value (ALU
-MIN, then MAX, with it); for each chunk ``kh x kw`` of the window, the input rows it needs are
-loaded, copied into the accumulator by an identity GEMM, and folded in with one ALU MAX per
-window position (so no instruction updates an output twice). The input is padded in DRAM with
-the lowest output value (LOAD pads with zeros, which would win against negative inputs).
+Max and average pooling: an output tile ``cb x oh x ow`` of one image starts at the lowest
+output value (ALU MIN, then MAX, with it) or at zero (a resetting GEMM); for each chunk
+``kh x kw`` of the window, the input rows it needs are loaded, copied into the accumulator by an
+identity GEMM, and folded in with one ALU MAX or ADD per window position (so no instruction
+updates an output twice); an average then ends with :func:`emit_floor_mean`. The input is padded
+in DRAM with the lowest output value for maxima (LOAD pads with zeros, which would win against
+negative inputs) and with zeros for averages (the padding counts in the mean).
 
 Global average pooling: the floor of the mean, exactly, as ``(sum * m + b) >> k``
 (:func:`.reference.average_scale`): a GEMM against the identity sums positions into one
@@ -59,6 +61,21 @@ def _choose_pool_tiling(totals: dict[str, int], stride: tuple[int, int], acc_siz
 def compile_max_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig) -> Compiled:
     """Compile the window maxima of activations ``x (N, C, H, W)``; ``stride`` defaults to
     ``kernel``. Decodes to ``(N, C, OH, OW)``."""
+    return _compile_window_reduction(x, kernel, stride, padding, AluOp.MAX, config)
+
+
+def compile_avg_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig) -> Compiled:
+    """Compile the floors of the window means of activations ``x (N, C, H, W)``, padding
+    counted as zeros (ONNX's ``count_include_pad=1``); ``stride`` defaults to ``kernel``.
+    Decodes to ``(N, C, OH, OW)``. Raises CompileError when the accumulator cannot hold the
+    arithmetic (see :func:`.reference.average_scale`)."""
+    return _compile_window_reduction(x, kernel, stride, padding, AluOp.ADD, config)
+
+
+def _compile_window_reduction(x, kernel, stride, padding, op: AluOp,
+                              config: VtaConfig) -> Compiled:
+    """Compile max pooling (``op`` MAX) or average pooling (``op`` ADD: window sums, then
+    :func:`emit_floor_mean`)."""
     x = integers("x", x, config.inp_width, (4,))
     (kh, kw) = pair(kernel, "kernel", 1)
     (sh, sw) = pair(kernel if stride is None else stride, "stride", 1)
@@ -67,7 +84,11 @@ def compile_max_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig) 
     if height + 2 * ph < kh or width + 2 * pw < kw:
         raise ValueError(f"the {kh}x{kw} window does not fit the padded {height}x{width} input")
     low, _ = out_range(config)
-    padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=low)
+    if op == AluOp.ADD:
+        m, k = average_scale(kh * kw, config)  # refuses before anything is emitted
+        scale = (m, k, average_bias(kh * kw, m, k, config))
+    fill = low if op == AluOp.MAX else 0
+    padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
     packed = pack_activations(padded, config)
     nb, cb = packed.shape[:2]
     oh, ow = (padded.shape[2] - kh) // sh + 1, (padded.shape[3] - kw) // sw + 1
@@ -85,8 +106,9 @@ def compile_max_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig) 
                                                  for r in split(ow, t["ow"])):
             out = acc.take()
             staged = out + cn * ohn * own
-            stream.alu(AluOp.MIN, block_nest(out, (cn, ohn, own)), imm=low)
-            stream.alu(AluOp.MAX, block_nest(out, (cn, ohn, own)), imm=low)
+            if op == AluOp.MAX:
+                stream.alu(AluOp.MIN, block_nest(out, (cn, ohn, own)), imm=low)
+                stream.alu(AluOp.MAX, block_nest(out, (cn, ohn, own)), imm=low)
             for (kh0, khn), (kw0, kwn) in ((q, r) for q in split(kh, t["kh"])
                                            for r in split(kw, t["kw"])):
                 rows, cols = (ohn - 1) * sh + khn, (own - 1) * sw + kwn
@@ -95,15 +117,19 @@ def compile_max_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig) 
                 if not hit:
                     stream.load_box(xb, ibase, start, (1, cn, rows, cols))
                 window = cn * rows * cols
+                if op == AluOp.ADD and (kh0, kw0) == (0, 0):
+                    stream.gemm(zeroing_nest(out, (cn, ohn, own), ibase, 0), reset=True)
                 stream.gemm(zeroing_nest(staged, (window,), ibase, 0), reset=True)
                 stream.gemm(Nest((window,), dst=Affine(staged, (1,)), src=Affine(ibase, (1,)),
                                  wgt=Affine(0, (0,))))
                 # One instruction per window position: no two visits of an instruction
                 # update the same output, so they pipeline (and the spec vectorizes them).
                 for i, j in np.ndindex(khn, kwn):
-                    stream.alu(AluOp.MAX, Nest(
+                    stream.alu(op, Nest(
                         (cn, ohn, own), dst=Affine(out, (ohn * own, own, 1)),
                         src=Affine(staged + i * cols + j, (rows * cols, sh * cols, sw))))
+            if op == AluOp.ADD:  # the staged windows are free: they hold the copies
+                emit_floor_mean(stream, out, staged, cn * ohn * own, scale)
             stream.store_box(y, out, (b, c0, oh0, ow0), (1, cn, ohn, own))
     return stream.compile(lambda read: unpack_activations(read(y), n, c, config))
 

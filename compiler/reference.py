@@ -105,6 +105,15 @@ def max_pool2d(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
     return windows[:, :, ::sh, ::sw].max(axis=(4, 5))
 
 
+def avg_pool2d(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+               padding: tuple[int, int], *, config: VtaConfig) -> np.ndarray:
+    """Return the floors of the window means of ``x (N, C, H, W)``, padding counted as zeros."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    x = np.pad(x.astype(np.int64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
+    return windows[:, :, ::sh, ::sw].sum(axis=(4, 5)) // (kh * kw)
+
+
 def average_scale(area: int, config: VtaConfig) -> tuple[int, int]:
     """Return ``(m, k)`` such that ``(sum * m + average_bias(area, m, k, config)) >> k`` is the
     floor of ``sum / area`` for every sum of ``area`` activations, the smallest such ``k``.

@@ -2,7 +2,7 @@
 CPU int8 reference (:mod:`vtaref.compiler.reference`) bit for bit.
 
 Hypothesis draws each node's operator and parameters (conv2d kernels, strides, padding and
-channels; dense; max and global average pooling; residual add; relu; bias add and
+channels; dense; max, window average and global average pooling; residual add; relu; bias add and
 requantization), then its weights and input values. Every program runs on the spec, under the
 fsim or the hls flavor, with race, deadlock and token-depth checks on: a program that races
 fails the test. Three fixed configurations (the default; BATCH=2, BLOCK=8 with 64-entry
@@ -33,10 +33,11 @@ CONFIGS = {
 }
 # Operators by the rank of their (first) input; requantize and bias_add take any integers that
 # fit an accumulator, the others activations.
-OPS = {4: ("conv2d", "max_pool2d", "global_avg_pool", "flatten", "relu", "add", "requantize",
-           "bias_add"),
+OPS = {4: ("conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool", "flatten", "relu", "add",
+           "requantize", "bias_add"),
        2: ("dense", "relu", "add", "requantize", "bias_add")}
 ALL_OPS = sorted(set(OPS[4] + OPS[2]))
+AVERAGES = {"avg_pool2d", "global_avg_pool"}
 ACCUMULATOR_INPUT = {"requantize", "bias_add"}
 
 
@@ -71,7 +72,7 @@ def _node(draw, config, op: str, source: str, shape: tuple, output: str, same_sh
         attrs.update(w=w, bias=draw(st.none() | tensors((out,), bias_width)),
                      shift=_shift(draw, config, magnitude), relu=draw(st.booleans()))
         return Node(op, (source,), output, attrs), result
-    if op == "max_pool2d":
+    if op in ("max_pool2d", "avg_pool2d"):
         n, c, height, width = shape
         (kh, sh, ph), (kw, sw, pw) = window(draw, height, 4, 3, 3), window(draw, width, 4, 3, 3)
         attrs = dict(kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw))
@@ -128,7 +129,7 @@ def _check(graph: Graph, x: np.ndarray, config: VtaConfig, flavor: str) -> None:
     try:
         got = graph.run(x, config=config, backend=SpecBackend(flavor=flavor))
     except CompileError as error:
-        assert any(node.op == "global_avg_pool" for node in graph.nodes), error
+        assert any(node.op in AVERAGES for node in graph.nodes), error
         assert "floor of the mean" in str(error)
         return
     np.testing.assert_array_equal(got, graph.reference(x, config=config))

@@ -122,6 +122,17 @@ def test_max_pool2d(config, data):
 
 
 @given(data=st.data())
+def test_avg_pool2d(config, data):
+    n, c = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 64))
+    height, width = data.draw(st.integers(1, 24)), data.draw(st.integers(1, 24))
+    (kh, sh, ph), (kw, sw, pw) = window(data.draw, height), window(data.draw, width)
+    x = data.draw(tensors((n, c, height, width), config.inp_width))
+    got = vta.avg_pool2d(x, (kh, kw), (sh, sw), (ph, pw), config=config)
+    expected = ref.avg_pool2d(x, (kh, kw), (sh, sw), (ph, pw), config=config)
+    np.testing.assert_array_equal(got, expected)
+
+
+@given(data=st.data())
 def test_global_avg_pool(config, data):
     shape = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 20)),
              data.draw(st.integers(1, 9)), data.draw(st.integers(1, 9)))
