@@ -34,6 +34,7 @@ COMPILERS = {
     "requantize": compile_bias_requantize,
     "relu": lambda x, *, config: compile_sum([x], relu=True, config=config),
     "add": lambda a, b, **attrs: compile_sum([a, b], **attrs),
+    "clip": lambda x, *, low, high, config: compile_sum([x], bounds=(low, high), config=config),
     "max_pool2d": compile_max_pool2d,
     "avg_pool2d": compile_avg_pool2d,
     "global_avg_pool": compile_global_avg_pool,
@@ -83,6 +84,13 @@ def requantize(x, *, shift: int = 0, relu: bool = False, config: VtaConfig = DEF
 def relu(x, *, config: VtaConfig = DEFAULT_CONFIG, backend: Target = "spec") -> np.ndarray:
     """Return ``max(x, 0)`` for activations of any shape."""
     return compile_sum([x], relu=True, config=config).run(backend)
+
+
+def clip(x, low: int, high: int, *, config: VtaConfig = DEFAULT_CONFIG,
+         backend: Target = "spec") -> np.ndarray:
+    """Return ``min(max(x, low), high)`` for activations of any shape; ``low <= high`` lie in
+    the output range (a ReLU6 on quantized values)."""
+    return compile_sum([x], bounds=(low, high), config=config).run(backend)
 
 
 def add(a, b, *, shift: int = 0, relu: bool = False, config: VtaConfig = DEFAULT_CONFIG,
@@ -135,5 +143,6 @@ def upsample_nearest(x: np.ndarray, scale: int | tuple[int, int] = 2) -> np.ndar
     return np.repeat(np.repeat(np.asarray(x), sh, axis=2), sw, axis=3)
 
 
-__all__ = ["add", "avg_pool2d", "bias_add", "conv2d", "dense", "global_avg_pool", "global_sum",
-           "matmul", "max_pool2d", "relu", "requantize", "scaled_add", "upsample_nearest"]
+__all__ = ["add", "avg_pool2d", "bias_add", "clip", "conv2d", "dense", "global_avg_pool",
+           "global_sum", "matmul", "max_pool2d", "relu", "requantize", "scaled_add",
+           "upsample_nearest"]

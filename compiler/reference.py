@@ -95,6 +95,11 @@ def relu(x: np.ndarray, *, config: VtaConfig) -> np.ndarray:
     return requantize(x.astype(np.int64), 0, True, config=config)
 
 
+def clip(x: np.ndarray, low: int, high: int, *, config: VtaConfig) -> np.ndarray:
+    """Return ``min(max(x, low), high)``."""
+    return np.clip(x.astype(np.int64), low, high)
+
+
 def max_pool2d(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
                padding: tuple[int, int], *, config: VtaConfig) -> np.ndarray:
     """Return the window maxima of ``x (N, C, H, W)``; padding holds the lowest output value."""

@@ -133,6 +133,22 @@ def test_avg_pool2d(config, data):
 
 
 @given(data=st.data())
+def test_clip(config, data):
+    shape = data.draw(st.lists(st.integers(1, 9), min_size=1, max_size=4))
+    x = data.draw(tensors(shape, config.inp_width))
+    high = (1 << (config.out_width - 1)) - 1
+    low = data.draw(st.integers(-high - 1, high))
+    top = data.draw(st.integers(low, high))
+    got = vta.clip(x, low, top, config=config)
+    np.testing.assert_array_equal(got, ref.clip(x, low, top, config=config))
+
+
+def test_clip_refuses_bounds_outside_the_output_range(config):
+    with pytest.raises(ValueError, match=r"the clip bounds \[0, 200\] must be ordered"):
+        vta.clip(np.zeros((2, 3), np.int64), 0, 200, config=config)
+
+
+@given(data=st.data())
 def test_global_avg_pool(config, data):
     shape = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 20)),
              data.draw(st.integers(1, 9)), data.draw(st.integers(1, 9)))
