@@ -8,6 +8,7 @@ onnxruntime's own uint8 x int8 kernels saturate on CPUs without VNNI.
 """
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
@@ -287,3 +288,39 @@ def test_concat_and_pad_on_the_host(tmp_path, mode, qdq, activations):
         ("Concat", "host"), ("Pad", "host")]
     x = rng.standard_normal((1, 3, 6, 6)).astype(np.float32)
     np.testing.assert_array_equal(imported.graph.run(x), onnxruntime_run(path, x))
+
+
+def clip_model(opset: int, zero_point: np.ndarray, low: float, high: float) -> onnx.ModelProto:
+    """Return a QDQ model: the input quantized, dequantized, clipped to ``[low, high]`` (inputs
+    from opset 11, attributes before) and quantized again with the same scale and zero point."""
+    constants = [numpy_helper.from_array(np.array(0.05, np.float32), "scale"),
+                 numpy_helper.from_array(zero_point, "zero")]
+    if opset >= 11:
+        constants += [numpy_helper.from_array(np.array(low, np.float32), "low"),
+                      numpy_helper.from_array(np.array(high, np.float32), "high")]
+        clip = helper.make_node("Clip", ["d", "low", "high"], ["c"])
+    else:
+        clip = helper.make_node("Clip", ["d"], ["c"], min=low, max=high)
+    graph = helper.make_graph(
+        [helper.make_node("QuantizeLinear", ["x", "scale", "zero"], ["q"]),
+         helper.make_node("DequantizeLinear", ["q", "scale", "zero"], ["d"]), clip,
+         helper.make_node("QuantizeLinear", ["c", "scale", "zero"], ["cq"]),
+         helper.make_node("DequantizeLinear", ["cq", "scale", "zero"], ["y"])],
+        "clip", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 5, 7])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 5, 7])], constants)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+@pytest.mark.parametrize("opset, zero_point, low, high", [
+    (13, np.int8(-10), 0.0, 6.0),      # ReLU6, bounds beyond the quantized range
+    (13, np.uint8(128), -1.03, 2.571),  # bounds between two quantized values
+    (10, np.int8(3), -0.5, 0.5)])       # Clip-6's attributes
+def test_clip_runs_on_vta_as_onnxruntime_computes_it(tmp_path, opset, zero_point, low, high):
+    path = tmp_path / "clip.onnx"
+    onnx.save(clip_model(opset, zero_point, low, high), path)
+    imported = import_model(path)
+    assert [(p.op_type, p.where, p.operator) for p in imported.placements][1] == (
+        "Clip", "vta", "clip")
+    x = np.random.default_rng(0).uniform(-8, 8, (2, 3, 5, 7)).astype(np.float32)
+    for optimize in (True, False):
+        np.testing.assert_array_equal(imported.graph.run(x), onnxruntime_run(path, x, optimize))

@@ -166,6 +166,10 @@ class Lowering:
             return self._add(op)
         if op.kind == "GlobalAveragePool":
             return self._global_average(op)
+        if op.kind == "Clip":
+            low, high = _clip_bounds(op)
+            self.nodes.append(Node("clip", (op.inputs[0],), op.output, dict(low=low, high=high)))
+            return "clip"
         if op.kind == "Relu":
             x = op.quant[op.inputs[0]]
             if not x.same_as(op.quant[op.output]):
@@ -286,6 +290,9 @@ class Lowering:
                        out=q[op.output])
         elif op.kind == "Relu":
             self._call(op.inputs, op.output, host.relu, x=q[op.inputs[0]])
+        elif op.kind == "Clip":
+            low, high = _clip_bounds(op)
+            self._call(op.inputs, op.output, np.clip, a_min=low, a_max=high)
         elif op.kind == "Concat":
             self._call(op.inputs, op.output, host.concat, quants=[q[i] for i in op.inputs],
                        out=q[op.output], axis=op.attrs.get("axis", 1))
@@ -334,14 +341,9 @@ class Lowering:
         if 1 not in constants or 3 in constants or mode not in ("constant", "reflect", "edge"):
             raise op.fail("only constant pads on every axis, in constant, reflect or edge mode, "
                           "are supported")
-        value = constants.get(2, np.zeros((), np.float32))
-        # A float pad value (QDQ) is quantized; an integer one (QOperator) is already.
-        if value.dtype.kind == "f":
-            value = host.quantize(value, x)
-        else:
-            value = host.to_vta(value, x)
+        value = _quantized_constant(constants.get(2, np.zeros((), np.float32)), x)
         self._call(op.inputs, op.output, host.pad, pads=tuple(constants[1]),
-                   mode=mode, value=int(value))
+                   mode=mode, value=value)
 
     def _reshape(self, op: QOp) -> None:
         if op.kind == "Flatten":
@@ -364,6 +366,38 @@ _HOST_ONLY = {
     "Resize": "data movement: VTA has no instructions for it",
     "Concat": "data movement, and a requantization in float", "Pad": "data movement",
 }
+
+
+def _quantized_constant(value: np.ndarray, quant: Quant) -> int:
+    """Return a constant operand as a VTA value: a float one (QDQ) is quantized by ``quant``, an
+    integer one (QOperator) already is."""
+    if value.dtype.kind == "f":
+        return int(host.quantize(value, quant))
+    return int(host.to_vta(value, quant))
+
+
+def _clip_bounds(op: QOp) -> tuple[int, int]:
+    """Return a Clip's bounds as VTA values, or fail if it changes the quantization.
+
+    QuantizeLinear is monotonic and gives back the integer of a dequantized value, so quantizing
+    the clipped float equals clipping the integer to the quantized bounds.
+    """
+    x = op.quant[op.inputs[0]]
+    if not x.same_as(op.quant[op.output]):
+        raise op.fail("a Clip between differently quantized tensors is not supported")
+    low, high = (host.to_vta(bound, x) for bound in x.bounds)
+    constants = op.attrs["constants"]
+    if 1 in constants:
+        low = max(low, _quantized_constant(constants[1], x))
+    elif "min" in op.attrs:
+        low = max(low, _quantized_constant(np.float32(op.attrs["min"]), x))
+    if 2 in constants:
+        high = min(high, _quantized_constant(constants[2], x))
+    elif "max" in op.attrs:
+        high = min(high, _quantized_constant(np.float32(op.attrs["max"]), x))
+    if low > high:
+        raise op.fail(f"the bounds quantize to an empty range [{low}, {high}]")
+    return int(low), int(high)
 
 
 def _nearest_scale(op: QOp) -> tuple[int, int]:

@@ -18,7 +18,7 @@ from .quantized import QOp, Quant, attributes, quant_of
 from .reader import Model, OnnxImportError, describe
 
 ARITHMETIC = {"Conv", "MatMul", "Gemm", "Add", "GlobalAveragePool", "AveragePool", "Relu",
-              "Concat"}
+              "Clip", "Concat"}
 WEIGHTED = ("Conv", "MatMul", "Gemm")
 
 
@@ -104,7 +104,8 @@ class _QdqReader:
                 weight = self.weights[name]
             elif name in self.weights and node.op_type in ("Conv", "Gemm") and index == 2:
                 bias = self.weights[name][0]
-            elif name in self.model.constants and node.op_type in PASS_THROUGH:
+            elif name in self.model.constants and (node.op_type in PASS_THROUGH
+                                                   or node.op_type == "Clip"):
                 constants[index] = self.model.constants[name]
             else:
                 raise OnnxImportError(f"{describe(node)}: input {name!r} is not quantized (no "
