@@ -3,7 +3,7 @@
 A :class:`Graph` names its input tensor, its output tensor and a list of :class:`Node` in
 execution order; each node applies one operator of :mod:`.operators` (weights and attributes in
 ``attrs``) to named tensors. :meth:`Graph.run` computes every node on a VTA backend, except
-those VTA has no instructions for (``flatten``, ``upsample_nearest``, and ``call``, which calls
+those VTA has no instructions for (``flatten``, and ``call``, which calls
 the function in its ``function`` attribute), which run on the host;
 :meth:`Graph.reference` computes every node with :mod:`.reference`, the CPU int8 reference, so
 the two agree bit for bit. Window attributes (stride, padding, kernel) are ``(height, width)``
@@ -55,7 +55,7 @@ def call(*args, function: Callable[..., np.ndarray], **attrs) -> np.ndarray:
 
 # Operators whose weights come first among the arguments: (input, w, bias).
 WEIGHTED = {"conv2d", "dense"}
-HOST = {"flatten": flatten, "upsample_nearest": operators.upsample_nearest, "call": call}
+HOST = {"flatten": flatten, "call": call}
 ON_VTA = operators.COMPILERS  # operator -> the program it compiles, with its arguments
 ON_CPU = {name: getattr(reference, name) for name in ON_VTA}
 

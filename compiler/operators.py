@@ -5,8 +5,7 @@ Each call compiles one program for ``config`` (:mod:`.conv`, :mod:`.elementwise`
 :class:`~.backend.Backend`) and decodes the result. Inputs are integer arrays whose values fit
 the configuration (int8 activations and weights, int32 accumulators and biases by default);
 results are in the output range. :mod:`.reference` states what each one computes, bit for bit.
-:data:`COMPILERS` names the program each one compiles. ``upsample_nearest``, which VTA has no
-instructions for, runs on the host.
+:data:`COMPILERS` names the program each one compiles.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from .elementwise import compile_bias_requantize, compile_sum
 from .epilogue import FixedPoint, ScaledSum
 from .pooling import compile_avg_pool2d, compile_global_avg_pool, compile_max_pool2d
 from .scaled import compile_global_sum, compile_scaled_sum
-from .validate import pair
+from .upsample import compile_upsample_nearest
 
 Target = str | Backend
 
@@ -40,6 +39,7 @@ COMPILERS = {
     "global_avg_pool": compile_global_avg_pool,
     "scaled_add": lambda a, b, **attrs: compile_scaled_sum([a, b], **attrs),
     "global_sum": compile_global_sum,
+    "upsample_nearest": compile_upsample_nearest,
 }
 
 
@@ -134,13 +134,11 @@ def global_sum(x, bias=None, *, requant: FixedPoint, config: VtaConfig = DEFAULT
     return compile_global_sum(x, bias, requant=requant, config=config).run(backend)
 
 
-def upsample_nearest(x: np.ndarray, scale: int | tuple[int, int] = 2) -> np.ndarray:
-    """Return ``x (N, C, H, W)`` with every pixel repeated ``scale`` times along H and W.
-
-    VTA has no instructions for it: it runs on the host, with numpy.
-    """
-    sh, sw = pair(scale, "scale", 1)
-    return np.repeat(np.repeat(np.asarray(x), sh, axis=2), sw, axis=3)
+def upsample_nearest(x, scale: int | tuple[int, int] = 2, *, config: VtaConfig = DEFAULT_CONFIG,
+                     backend: Target = "spec") -> np.ndarray:
+    """Return ``x (N, C, H, W)`` with every pixel repeated ``scale`` (an integer or a pair
+    ``(along H, along W)``) times along H and W."""
+    return compile_upsample_nearest(x, scale, config=config).run(backend)
 
 
 __all__ = ["add", "avg_pool2d", "bias_add", "clip", "conv2d", "dense", "global_avg_pool",

@@ -14,6 +14,7 @@ from vtaref.spec import VtaConfig
 from vtaref.spec.packing import wrap
 
 from .errors import CompileError
+from .validate import pair
 
 
 def out_range(config: VtaConfig) -> tuple[int, int]:
@@ -152,6 +153,13 @@ def average_bias(area: int, m: int, k: int, config: VtaConfig) -> int:
 def global_avg_pool(x: np.ndarray, *, config: VtaConfig) -> np.ndarray:
     """Return the ``(N, C)`` floors of the means over H and W (``sum // (H*W)``), exactly."""
     return x.astype(np.int64).sum(axis=(2, 3)) // (x.shape[2] * x.shape[3])
+
+
+def upsample_nearest(x: np.ndarray, scale: int | tuple[int, int] = 2, *,
+                     config: VtaConfig) -> np.ndarray:
+    """Return ``x (N, C, H, W)`` with every pixel repeated ``scale`` times along H and W."""
+    sh, sw = pair(scale, "scale", 1)
+    return np.repeat(np.repeat(np.asarray(x, np.int64), sh, axis=2), sw, axis=3)
 
 
 def scaled_add(a: np.ndarray, b: np.ndarray, *, requant, config: VtaConfig) -> np.ndarray:

@@ -2,11 +2,12 @@
 CPU int8 reference (:mod:`vtaref.compiler.reference`) bit for bit.
 
 Hypothesis draws each node's operator and parameters (conv2d kernels, strides, padding and
-channels; dense; max, window average and global average pooling; residual add; relu; clip;
-bias add and requantization), then its weights and input values. Every program runs on the
-spec, under the fsim or the hls flavor, with race, deadlock and token-depth checks on: a program
-that races fails the test. Three fixed configurations (the default; BATCH=2, BLOCK=8 with 64-entry
-scratchpads; BATCH=4, BLOCK=4 with 16-bit accumulators) and configurations drawn at random.
+channels; dense; max, window average and global average pooling; nearest upsampling; residual
+add; relu; clip; bias add and requantization), then its weights and input values. Every
+program runs on the spec, under the fsim or the hls flavor, with race, deadlock and token-depth
+checks on: a program that races fails the test. Three fixed configurations (the default; BATCH=2,
+BLOCK=8 with 64-entry scratchpads; BATCH=4, BLOCK=4 with 16-bit accumulators) and
+configurations drawn at random.
 """
 
 import math
@@ -33,8 +34,8 @@ CONFIGS = {
 }
 # Operators by the rank of their (first) input; requantize and bias_add take any integers that
 # fit an accumulator, the others activations.
-OPS = {4: ("conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool", "flatten", "relu", "clip",
-           "add", "requantize", "bias_add"),
+OPS = {4: ("conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool", "upsample_nearest", "flatten",
+           "relu", "clip", "add", "requantize", "bias_add"),
        2: ("dense", "relu", "clip", "add", "requantize", "bias_add")}
 ALL_OPS = sorted(set(OPS[4] + OPS[2]))
 AVERAGES = {"avg_pool2d", "global_avg_pool"}
@@ -83,6 +84,11 @@ def _node(draw, config, op: str, source: str, shape: tuple, output: str, same_sh
         return Node(op, (source,), output), result
     if op == "relu":
         return Node(op, (source,), output), shape
+    if op == "upsample_nearest":
+        sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        n, c, height, width = shape
+        return (Node(op, (source,), output, dict(scale=(sh, sw))),
+                (n, c, height * sh, width * sw))
     if op == "clip":
         high = (1 << (config.out_width - 1)) - 1
         low = draw(st.integers(-high - 1, high))

@@ -57,7 +57,7 @@ def test_style_net_runs_bit_exact():
     profile = graph.profile(x, config=config, backend=SpecBackend(check_races=True))
     np.testing.assert_array_equal(profile.tensors["out"], graph.reference(x, config=config))
     assert profile.tensors["out"].shape == (1, 3, 32, 32)
-    assert [p.node.op for p in profile.nodes if p.cost is None] == ["upsample_nearest"] * 2
+    assert all(p.cost is not None for p in profile.nodes)  # upsampling too runs on VTA
 
 
 @pytest.mark.parametrize("build, resolution", [(resnet18, 64), (style_net, 32)])

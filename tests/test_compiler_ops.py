@@ -172,10 +172,20 @@ def test_conv2d_edge_cases(config, stride, padding, kernel):
     np.testing.assert_array_equal(got, expected)
 
 
-def test_upsample_runs_on_the_host(config):
+def test_upsample_nearest_repeats_pixels(config):
     x = np.arange(6).reshape(1, 1, 2, 3)
-    assert vta.upsample_nearest(x, 2)[0, 0].tolist() == [
+    assert vta.upsample_nearest(x, 2, config=config)[0, 0].tolist() == [
         [0, 0, 1, 1, 2, 2], [0, 0, 1, 1, 2, 2], [3, 3, 4, 4, 5, 5], [3, 3, 4, 4, 5, 5]]
+
+
+@given(data=st.data())
+def test_upsample_nearest(config, data):
+    shape = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 40)),
+             data.draw(st.integers(1, 12)), data.draw(st.integers(1, 12)))
+    scale = (data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4)))
+    x = data.draw(tensors(shape, config.inp_width))
+    got = vta.upsample_nearest(x, scale, config=config)
+    np.testing.assert_array_equal(got, ref.upsample_nearest(x, scale, config=config))
 
 
 @pytest.mark.parametrize("call, message", [

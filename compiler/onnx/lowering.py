@@ -20,7 +20,7 @@ from vtaref.spec import VtaConfig
 from ..epilogue import FixedPoint, ScaledSum
 from ..errors import CompileError
 from ..graph import HOST, ON_CPU, Graph, Node
-from ..operators import upsample_nearest
+from ..reference import upsample_nearest
 from . import host
 from .quantized import QOp, Quant
 from .reader import Model
@@ -166,6 +166,12 @@ class Lowering:
             return self._add(op)
         if op.kind == "GlobalAveragePool":
             return self._global_average(op)
+        if op.kind == "Resize":
+            if not op.quant[op.inputs[0]].same_as(op.quant[op.output]):
+                raise op.fail("input and output are quantized differently")
+            self.nodes.append(Node("upsample_nearest", (op.inputs[0],), op.output,
+                                   dict(scale=_nearest_scale(op))))
+            return "upsample_nearest"
         if op.kind == "Clip":
             low, high = _clip_bounds(op)
             self.nodes.append(Node("clip", (op.inputs[0],), op.output, dict(low=low, high=high)))
@@ -306,7 +312,8 @@ class Lowering:
             if not q[op.inputs[0]].same_as(q[op.output]):
                 raise op.fail("input and output are quantized differently")
             if op.kind == "Resize":
-                self._call(op.inputs, op.output, upsample_nearest, scale=_nearest_scale(op))
+                self._call(op.inputs, op.output, upsample_nearest, scale=_nearest_scale(op),
+                           config=self.config)
             else:
                 self._reshape(op)
         else:
@@ -363,7 +370,6 @@ _HOST_ONLY = {
     "Add": "the two inputs' scales need two multipliers",
     "GlobalAveragePool": "VTA's average is not onnxruntime's rounding",
     "Flatten": "data movement", "Reshape": "data movement", "Identity": "data movement",
-    "Resize": "data movement: VTA has no instructions for it",
     "Concat": "data movement, and a requantization in float", "Pad": "data movement",
 }
 
