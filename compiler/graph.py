@@ -54,7 +54,7 @@ def call(*args, function: Callable[..., np.ndarray], **attrs) -> np.ndarray:
 
 
 # Operators whose weights come first among the arguments: (input, w, bias).
-WEIGHTED = {"conv2d", "dense"}
+WEIGHTED = {"conv2d", "conv_transpose2d", "dense"}
 HOST = {"flatten": flatten, "call": call}
 ON_VTA = operators.COMPILERS  # operator -> the program it compiles, with its arguments
 ON_CPU = {name: getattr(reference, name) for name in ON_VTA}
@@ -83,11 +83,14 @@ class Node:
         return args, attrs
 
     def macs(self, output: np.ndarray) -> int:
-        """Return the multiply-accumulates the layer computes (0 for all but conv2d and dense)."""
+        """Return the multiply-accumulates the layer computes (0 for all but the weighted ones;
+        for conv_transpose2d, those of the convolution VTA runs, zeros of the dilation too)."""
         if self.op not in WEIGHTED:
             return 0
-        per_output = math.prod(np.shape(self.attrs["w"])[1:])
-        return int(np.size(output)) * per_output
+        shape = list(np.shape(self.attrs["w"]))
+        if self.op == "conv_transpose2d":  # weights (C, O, KH, KW)
+            shape[0], shape[1] = shape[1], shape[0]
+        return int(np.size(output)) * math.prod(shape[1:])
 
 
 # How a node is computed: (node, positional arguments, attributes) -> its output.

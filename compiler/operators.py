@@ -20,6 +20,7 @@ from .elementwise import compile_bias_requantize, compile_sum
 from .epilogue import FixedPoint, ScaledSum
 from .pooling import compile_avg_pool2d, compile_global_avg_pool, compile_max_pool2d
 from .scaled import compile_global_sum, compile_scaled_sum
+from .transposed import compile_conv_transpose2d
 from .upsample import compile_upsample_nearest
 
 Target = str | Backend
@@ -28,6 +29,7 @@ Target = str | Backend
 # (``config`` but no ``backend``).
 COMPILERS = {
     "conv2d": compile_conv2d,
+    "conv_transpose2d": compile_conv_transpose2d,
     "dense": compile_dense,
     "bias_add": compile_bias_requantize,
     "requantize": compile_bias_requantize,
@@ -53,6 +55,19 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu: bool =
     """
     return compile_conv2d(x, w, bias, stride=stride, padding=padding, shift=shift, relu=relu,
                           rounding=rounding, requant=requant, config=config).run(backend)
+
+
+def conv_transpose2d(x, w, bias=None, *, stride=1, padding=0, output_padding=0,
+                     shift: int = 0, relu: bool = False, rounding: str = "floor",
+                     requant: FixedPoint | None = None, config: VtaConfig = DEFAULT_CONFIG,
+                     backend: Target = "spec") -> np.ndarray:
+    """Return ``requantize(conv_transpose2d(x, w) + bias)``: ``x (N, C, H, W)``,
+    ``w (C, O, KH, KW)`` (ONNX ConvTranspose, one group), ``output_padding`` below ``stride``;
+    see :func:`conv2d` for the rest."""
+    return compile_conv_transpose2d(x, w, bias, stride=stride, padding=padding,
+                                    output_padding=output_padding, shift=shift, relu=relu,
+                                    rounding=rounding, requant=requant,
+                                    config=config).run(backend)
 
 
 def dense(x, w, bias=None, *, shift: int = 0, relu: bool = False, rounding: str = "floor",
@@ -141,6 +156,7 @@ def upsample_nearest(x, scale: int | tuple[int, int] = 2, *, config: VtaConfig =
     return compile_upsample_nearest(x, scale, config=config).run(backend)
 
 
-__all__ = ["add", "avg_pool2d", "bias_add", "clip", "conv2d", "dense", "global_avg_pool",
+__all__ = ["add", "avg_pool2d", "bias_add", "clip", "conv2d",
+           "conv_transpose2d", "dense", "global_avg_pool",
            "global_sum", "matmul", "max_pool2d", "relu", "requantize", "scaled_add",
            "upsample_nearest"]

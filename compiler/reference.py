@@ -67,6 +67,29 @@ def conv2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None, *,
     return _requantize_channels(acc, shift, relu, rounding, requant, config)
 
 
+def conv_transpose2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None, *,
+                     stride: tuple[int, int] = (1, 1), padding: tuple[int, int] = (0, 0),
+                     output_padding: tuple[int, int] = (0, 0), shift: int = 0,
+                     relu: bool = False, rounding: str = "floor", requant=None,
+                     config: VtaConfig) -> np.ndarray:
+    """Return the requantized transposed convolution of ``x (N, C, H, W)`` and ``w (C, O, KH,
+    KW)`` (plus ``bias``): input pixel ``(i, j)`` adds ``x * w[.., a, b]`` to output
+    ``(i * sh + a - ph, j * sw + b - pw)``; the output has ``(H - 1) * sh - 2 * ph + KH + oph``
+    rows, and as many columns likewise."""
+    (sh, sw), (ph, pw), (oph, opw) = pair(stride, "stride", 1), pair(padding, "padding"), pair(
+        output_padding, "output_padding")
+    n, _, height, width = x.shape
+    _, o, kh, kw = w.shape
+    full = np.zeros((n, o, (height - 1) * sh + kh + oph, (width - 1) * sw + kw + opw), np.int64)
+    for a, b in np.ndindex(kh, kw):
+        full[:, :, a:a + (height - 1) * sh + 1:sh, b:b + (width - 1) * sw + 1:sw] += np.einsum(
+            "ncij,co->noij", x.astype(np.int64), w[:, :, a, b].astype(np.int64))
+    acc = full[:, :, ph:full.shape[2] - ph, pw:full.shape[3] - pw]
+    if bias is not None:
+        acc = acc + np.asarray(bias, np.int64)[None, :, None, None]
+    return _requantize_channels(acc, shift, relu, rounding, requant, config)
+
+
 def dense(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None, *, shift: int = 0,
           relu: bool = False, rounding: str = "floor", requant=None,
           config: VtaConfig) -> np.ndarray:

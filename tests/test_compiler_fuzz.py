@@ -1,9 +1,10 @@
 """Compiler fuzzing: random operators, and small random graphs of them, compiled for VTA equal the
 CPU int8 reference (:mod:`vtaref.compiler.reference`) bit for bit.
 
-Hypothesis draws each node's operator and parameters (conv2d kernels, strides, padding and
-channels; dense; max, window average and global average pooling; nearest upsampling; residual
-add; relu; clip; bias add and requantization), then its weights and input values. Every
+Hypothesis draws each node's operator and parameters (conv2d and conv_transpose2d kernels,
+strides, padding and channels; dense; max, window average and global average pooling; nearest
+upsampling; residual add; relu; clip; bias add and requantization), then its weights and input
+values. Every
 program runs on the spec, under the fsim or the hls flavor, with race, deadlock and token-depth
 checks on: a program that races fails the test. Three fixed configurations (the default; BATCH=2,
 BLOCK=8 with 64-entry scratchpads; BATCH=4, BLOCK=4 with 16-bit accumulators) and
@@ -34,8 +35,8 @@ CONFIGS = {
 }
 # Operators by the rank of their (first) input; requantize and bias_add take any integers that
 # fit an accumulator, the others activations.
-OPS = {4: ("conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool", "upsample_nearest", "flatten",
-           "relu", "clip", "add", "requantize", "bias_add"),
+OPS = {4: ("conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "global_avg_pool",
+           "upsample_nearest", "flatten", "relu", "clip", "add", "requantize", "bias_add"),
        2: ("dense", "relu", "clip", "add", "requantize", "bias_add")}
 ALL_OPS = sorted(set(OPS[4] + OPS[2]))
 AVERAGES = {"avg_pool2d", "global_avg_pool"}
@@ -57,8 +58,20 @@ def _node(draw, config, op: str, source: str, shape: tuple, output: str, same_sh
     inp_high, wgt_high = (1 << (config.inp_width - 1)), (1 << (config.wgt_width - 1))
     small_bias = min(config.acc_width, 2 * config.inp_width)
     bias_width = draw(st.sampled_from([small_bias, config.acc_width]))
-    if op in ("conv2d", "dense"):
-        if op == "conv2d":
+    if op in ("conv2d", "conv_transpose2d", "dense"):
+        if op == "conv_transpose2d":
+            n, c, height, width = shape
+            kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+            sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+            ph = draw(st.integers(0, min(kh - 1, ((height - 1) * sh + kh - 1) // 2)))
+            pw = draw(st.integers(0, min(kw - 1, ((width - 1) * sw + kw - 1) // 2)))
+            qh, qw = draw(st.integers(0, sh - 1)), draw(st.integers(0, sw - 1))
+            out = draw(st.integers(1, size))
+            w = draw(tensors((c, out, kh, kw), config.wgt_width))
+            attrs = dict(stride=(sh, sw), padding=(ph, pw), output_padding=(qh, qw))
+            result = (n, out, (height - 1) * sh - 2 * ph + kh + qh,
+                      (width - 1) * sw - 2 * pw + kw + qw)
+        elif op == "conv2d":
             n, c, height, width = shape
             (kh, sh, ph), (kw, sw, pw) = window(draw, height, 5, 3, 4), window(draw, width, 5, 3, 4)
             out = draw(st.integers(1, size))
@@ -69,7 +82,8 @@ def _node(draw, config, op: str, source: str, shape: tuple, output: str, same_sh
             out = draw(st.integers(1, 2 * size))
             w = draw(tensors((out, shape[1]), config.wgt_width))
             attrs, result = {}, (shape[0], out)
-        magnitude = inp_high * wgt_high * math.isqrt(w[0].size)
+        magnitude = inp_high * wgt_high * math.isqrt(w[0].size if op != "conv_transpose2d"
+                                                     else w.shape[0] * kh * kw)
         attrs.update(w=w, bias=draw(st.none() | tensors((out,), bias_width)),
                      shift=_shift(draw, config, magnitude), relu=draw(st.booleans()))
         return Node(op, (source,), output, attrs), result

@@ -122,6 +122,25 @@ def test_max_pool2d(config, data):
 
 
 @given(data=st.data())
+def test_conv_transpose2d(config, data):
+    n, c, o = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 40)), data.draw(
+        st.integers(1, 40))
+    height, width = data.draw(st.integers(1, 9)), data.draw(st.integers(1, 9))
+    kernel = (data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4)))
+    stride = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+    padding = tuple(data.draw(st.integers(0, min(k - 1, ((size - 1) * s + k - 1) // 2)))
+                    for k, s, size in zip(kernel, stride, (height, width)))  # some output
+    output_padding = tuple(data.draw(st.integers(0, s - 1)) for s in stride)
+    x = data.draw(tensors((n, c, height, width), config.inp_width))
+    w = data.draw(tensors((c, o) + kernel, config.wgt_width))
+    bias = data.draw(st.none() | tensors((o,), config.acc_width))
+    attrs = dict(stride=stride, padding=padding, output_padding=output_padding,
+                 shift=data.draw(st.integers(0, 20)), relu=data.draw(st.booleans()))
+    got = vta.conv_transpose2d(x, w, bias, **attrs, config=config)
+    np.testing.assert_array_equal(got, ref.conv_transpose2d(x, w, bias, **attrs, config=config))
+
+
+@given(data=st.data())
 def test_avg_pool2d(config, data):
     n, c = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 64))
     height, width = data.draw(st.integers(1, 24)), data.draw(st.integers(1, 24))
