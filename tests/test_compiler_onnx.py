@@ -14,7 +14,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from vtaref.compiler import digits
-from vtaref.compiler.onnx import import_model
+from vtaref.compiler.onnx import OnnxImportError, import_model
 from vtaref.compiler.onnx.lowering import scaled_sum
 from vtaref.compiler.onnx.quantized import Quant
 from vtaref.compiler.onnx.samples import (
@@ -324,3 +324,18 @@ def test_clip_runs_on_vta_as_onnxruntime_computes_it(tmp_path, opset, zero_point
     x = np.random.default_rng(0).uniform(-8, 8, (2, 3, 5, 7)).astype(np.float32)
     for optimize in (True, False):
         np.testing.assert_array_equal(imported.graph.run(x), onnxruntime_run(path, x, optimize))
+
+
+def test_a_qdq_conv_transpose_is_refused_with_the_reason(tmp_path):
+    rng = np.random.default_rng(0)
+    weights = numpy_helper.from_array(rng.normal(0, 0.3, (3, 4, 3, 3)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="up", strides=[2, 2])],
+        "deconv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 9, 9])], [weights])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    calibration = [rng.standard_normal((1, 3, 4, 4)).astype(np.float32) for _ in range(4)]
+    path = quantize(model, calibration, tmp_path / "deconv.onnx")
+    with pytest.raises(OnnxImportError, match=r"node 'up' \(ConvTranspose\): onnxruntime "
+                                              r"computes it in float32"):
+        import_model(path)

@@ -20,6 +20,10 @@ from .reader import Model, OnnxImportError, describe
 ARITHMETIC = {"Conv", "MatMul", "Gemm", "Add", "GlobalAveragePool", "AveragePool", "Relu",
               "Clip", "Concat"}
 WEIGHTED = ("Conv", "MatMul", "Gemm")
+# Float operators onnxruntime does not replace by integer kernels, and why they are refused.
+REFUSED = {"ConvTranspose": "onnxruntime computes it in float32 on the dequantized tensors (it "
+                            "has no integer kernel for it), which no integer arithmetic "
+                            "reproduces bit for bit"}
 
 
 def qdq_ops(model: Model) -> list[QOp]:
@@ -58,6 +62,8 @@ class _QdqReader:
                 ops.append(self._quantize(node))
             elif node.op_type in ARITHMETIC or node.op_type in PASS_THROUGH:
                 ops.append(self._float_op(node))
+            elif node.op_type in REFUSED:
+                raise OnnxImportError(f"{describe(node)}: {REFUSED[node.op_type]}")
             else:
                 raise OnnxImportError(f"{describe(node)}: operator not supported in a "
                                       "quantized model")
