@@ -339,3 +339,21 @@ def test_a_qdq_conv_transpose_is_refused_with_the_reason(tmp_path):
     with pytest.raises(OnnxImportError, match=r"node 'up' \(ConvTranspose\): onnxruntime "
                                               r"computes it in float32"):
         import_model(path)
+
+
+def test_a_bilinear_resize_is_refused_with_the_reason(tmp_path):
+    constants = [numpy_helper.from_array(np.array(0.05, np.float32), "scale"),
+                 numpy_helper.from_array(np.int8(0), "zero"),
+                 numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "factors")]
+    graph = helper.make_graph(
+        [helper.make_node("QuantizeLinear", ["x", "scale", "zero"], ["q"]),
+         helper.make_node("DequantizeLinear", ["q", "scale", "zero"], ["d"]),
+         helper.make_node("Resize", ["d", "", "factors"], ["r"], name="up", mode="linear"),
+         helper.make_node("QuantizeLinear", ["r", "scale", "zero"], ["y"])],
+        "bilinear", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.INT8, [1, 2, 8, 8])], constants)
+    path = tmp_path / "bilinear.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    with pytest.raises(OnnxImportError, match=r"node 'up' \(Resize\): bilinear resizing is not "
+                                              r"supported: onnxruntime computes it with float32"):
+        import_model(path)
