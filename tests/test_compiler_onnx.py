@@ -357,3 +357,20 @@ def test_a_bilinear_resize_is_refused_with_the_reason(tmp_path):
     with pytest.raises(OnnxImportError, match=r"node 'up' \(Resize\): bilinear resizing is not "
                                               r"supported: onnxruntime computes it with float32"):
         import_model(path)
+
+
+def test_a_window_average_pool_is_refused_with_the_reason(tmp_path):
+    constants = [numpy_helper.from_array(np.array(0.05, np.float32), "scale"),
+                 numpy_helper.from_array(np.int8(0), "zero")]
+    graph = helper.make_graph(
+        [helper.make_node("QuantizeLinear", ["x", "scale", "zero"], ["q"]),
+         helper.make_node("DequantizeLinear", ["q", "scale", "zero"], ["d"]),
+         helper.make_node("AveragePool", ["d"], ["a"], name="pool", kernel_shape=[3, 3]),
+         helper.make_node("QuantizeLinear", ["a", "scale", "zero"], ["y"])],
+        "average", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.INT8, [1, 2, 4, 4])], constants)
+    path = tmp_path / "average.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    with pytest.raises(OnnxImportError, match=r"node 'pool' \(AveragePool\): cannot run it: "
+                                              r"onnxruntime rounds the float32 mean"):
+        import_model(path)

@@ -371,6 +371,8 @@ _HOST_ONLY = {
     "GlobalAveragePool": "VTA's average is not onnxruntime's rounding",
     "Flatten": "data movement", "Reshape": "data movement", "Identity": "data movement",
     "Concat": "data movement, and a requantization in float", "Pad": "data movement",
+    "AveragePool": "onnxruntime rounds the float32 mean of each window to nearest, and only "
+                   "the floor of the mean (avg_pool2d) is on VTA: not supported yet",
 }
 
 
