@@ -18,6 +18,7 @@ from .errors import CompileError
 from .graph import Graph, Node
 from .operators import (
     add,
+    avg_pool2d,
     bias_add,
     conv2d,
     dense,
@@ -32,6 +33,6 @@ from .runtime import CommandStream, Compiled, DramBuffer
 
 __all__ = [
     "Backend", "CommandStream", "CompileError", "Compiled", "DramBuffer", "Graph", "Node",
-    "SpecBackend", "add", "bias_add", "conv2d", "dense", "get_backend", "global_avg_pool",
-    "matmul", "max_pool2d", "relu", "requantize", "upsample_nearest",
+    "SpecBackend", "add", "avg_pool2d", "bias_add", "conv2d", "dense", "get_backend",
+    "global_avg_pool", "matmul", "max_pool2d", "relu", "requantize", "upsample_nearest",
 ]

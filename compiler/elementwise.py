@@ -1,4 +1,4 @@
-"""Elementwise operators: residual add and ReLU on activations, bias add and requantization of
+"""Elementwise operators: residual add, ReLU and clip on activations, bias add and requantization of
 accumulators.
 
 - :func:`compile_sum` adds activations (int8 under the default config): each tile of every input
@@ -27,7 +27,8 @@ from .layout import (
     pack_channels,
     unpack_activations,
 )
-from .loops import MAX_ITER, Affine, Nest, zeroing_nest
+from .loops import MAX_ITER, Affine, Nest, block_nest, zeroing_nest
+from .reference import out_range
 from .runtime import CommandStream, Compiled
 from .slots import double_buffered
 from .tiling import split
@@ -35,11 +36,14 @@ from .validate import integers, same_shape_activations, shift_amount
 
 
 def compile_sum(inputs: list[np.ndarray], *, shift: int = 0, relu: bool = False,
-                config: VtaConfig) -> Compiled:
-    """Compile ``requantize(sum(inputs))`` for activations of one shape; decodes to that shape."""
+                bounds: tuple[int, int] | None = None, config: VtaConfig) -> Compiled:
+    """Compile ``requantize(sum(inputs))`` for activations of one shape, then clipped to
+    ``bounds = (low, high)`` (within the output range) if given; decodes to that shape."""
     shape = np.shape(inputs[0])
     inputs = same_shape_activations(inputs, config.inp_width)
     shift = shift_amount(shift, config.acc_width)
+    if bounds is not None:
+        bounds = clip_bounds(bounds, config)
     stream = CommandStream(config)
     lanes = config.batch * config.block
     count = ceil_div(math.prod(shape), lanes)
@@ -60,8 +64,22 @@ def compile_sum(inputs: list[np.ndarray], *, shift: int = 0, relu: bool = False,
         stream.gemm(Nest((k, n), dst=Affine(base, (0, 1)), src=Affine(ibase, (n, 1)),
                          wgt=Affine(0, (0, 0))))
         emit_requantize(stream, base, (n,), shift, relu)
+        if bounds is not None:
+            stream.alu(AluOp.MAX, block_nest(base, (n,)), imm=bounds[0])
+            stream.alu(AluOp.MIN, block_nest(base, (n,)), imm=bounds[1])
         stream.store_box(y, base, (start,), (n,))
     return stream.compile(lambda read: read(y).reshape(-1)[:math.prod(shape)].reshape(shape))
+
+
+def clip_bounds(bounds: tuple[int, int], config: VtaConfig) -> tuple[int, int]:
+    """Return ``(low, high)`` as integers after checking ``low <= high`` lie in the output
+    range; raise ValueError naming them otherwise."""
+    low, high = (int(b) for b in bounds)
+    out_low, out_high = out_range(config)
+    if not out_low <= low <= high <= out_high:
+        raise ValueError(f"the clip bounds [{low}, {high}] must be ordered and lie in the "
+                         f"output range [{out_low}, {out_high}]")
+    return low, high
 
 
 def compile_bias_requantize(x, bias=None, *, shift: int = 0, relu: bool = False,

@@ -3,7 +3,7 @@
 A :class:`Graph` names its input tensor, its output tensor and a list of :class:`Node` in
 execution order; each node applies one operator of :mod:`.operators` (weights and attributes in
 ``attrs``) to named tensors. :meth:`Graph.run` computes every node on a VTA backend, except
-those VTA has no instructions for (``flatten``, ``upsample_nearest``, and ``call``, which calls
+those VTA has no instructions for (``flatten``, and ``call``, which calls
 the function in its ``function`` attribute), which run on the host;
 :meth:`Graph.reference` computes every node with :mod:`.reference`, the CPU int8 reference, so
 the two agree bit for bit. Window attributes (stride, padding, kernel) are ``(height, width)``
@@ -54,8 +54,8 @@ def call(*args, function: Callable[..., np.ndarray], **attrs) -> np.ndarray:
 
 
 # Operators whose weights come first among the arguments: (input, w, bias).
-WEIGHTED = {"conv2d", "dense"}
-HOST = {"flatten": flatten, "upsample_nearest": operators.upsample_nearest, "call": call}
+WEIGHTED = {"conv2d", "conv_transpose2d", "dense"}
+HOST = {"flatten": flatten, "call": call}
 ON_VTA = operators.COMPILERS  # operator -> the program it compiles, with its arguments
 ON_CPU = {name: getattr(reference, name) for name in ON_VTA}
 
@@ -83,11 +83,14 @@ class Node:
         return args, attrs
 
     def macs(self, output: np.ndarray) -> int:
-        """Return the multiply-accumulates the layer computes (0 for all but conv2d and dense)."""
+        """Return the multiply-accumulates the layer computes (0 for all but the weighted ones;
+        for conv_transpose2d, those of the convolution VTA runs, zeros of the dilation too)."""
         if self.op not in WEIGHTED:
             return 0
-        per_output = math.prod(np.shape(self.attrs["w"])[1:])
-        return int(np.size(output)) * per_output
+        shape = list(np.shape(self.attrs["w"]))
+        if self.op == "conv_transpose2d":  # weights (C, O, KH, KW)
+            shape[0], shape[1] = shape[1], shape[0]
+        return int(np.size(output)) * math.prod(shape[1:])
 
 
 # How a node is computed: (node, positional arguments, attributes) -> its output.

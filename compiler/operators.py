@@ -5,8 +5,7 @@ Each call compiles one program for ``config`` (:mod:`.conv`, :mod:`.elementwise`
 :class:`~.backend.Backend`) and decodes the result. Inputs are integer arrays whose values fit
 the configuration (int8 activations and weights, int32 accumulators and biases by default);
 results are in the output range. :mod:`.reference` states what each one computes, bit for bit.
-:data:`COMPILERS` names the program each one compiles. ``upsample_nearest``, which VTA has no
-instructions for, runs on the host.
+:data:`COMPILERS` names the program each one compiles.
 """
 
 from __future__ import annotations
@@ -19,9 +18,10 @@ from .backend import Backend
 from .conv import compile_conv2d, compile_dense
 from .elementwise import compile_bias_requantize, compile_sum
 from .epilogue import FixedPoint, ScaledSum
-from .pooling import compile_global_avg_pool, compile_max_pool2d
+from .pooling import compile_avg_pool2d, compile_global_avg_pool, compile_max_pool2d
 from .scaled import compile_global_sum, compile_scaled_sum
-from .validate import pair
+from .transposed import compile_conv_transpose2d
+from .upsample import compile_upsample_nearest
 
 Target = str | Backend
 
@@ -29,15 +29,19 @@ Target = str | Backend
 # (``config`` but no ``backend``).
 COMPILERS = {
     "conv2d": compile_conv2d,
+    "conv_transpose2d": compile_conv_transpose2d,
     "dense": compile_dense,
     "bias_add": compile_bias_requantize,
     "requantize": compile_bias_requantize,
     "relu": lambda x, *, config: compile_sum([x], relu=True, config=config),
     "add": lambda a, b, **attrs: compile_sum([a, b], **attrs),
+    "clip": lambda x, *, low, high, config: compile_sum([x], bounds=(low, high), config=config),
     "max_pool2d": compile_max_pool2d,
+    "avg_pool2d": compile_avg_pool2d,
     "global_avg_pool": compile_global_avg_pool,
     "scaled_add": lambda a, b, **attrs: compile_scaled_sum([a, b], **attrs),
     "global_sum": compile_global_sum,
+    "upsample_nearest": compile_upsample_nearest,
 }
 
 
@@ -51,6 +55,19 @@ def conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu: bool =
     """
     return compile_conv2d(x, w, bias, stride=stride, padding=padding, shift=shift, relu=relu,
                           rounding=rounding, requant=requant, config=config).run(backend)
+
+
+def conv_transpose2d(x, w, bias=None, *, stride=1, padding=0, output_padding=0,
+                     shift: int = 0, relu: bool = False, rounding: str = "floor",
+                     requant: FixedPoint | None = None, config: VtaConfig = DEFAULT_CONFIG,
+                     backend: Target = "spec") -> np.ndarray:
+    """Return ``requantize(conv_transpose2d(x, w) + bias)``: ``x (N, C, H, W)``,
+    ``w (C, O, KH, KW)`` (ONNX ConvTranspose, one group), ``output_padding`` below ``stride``;
+    see :func:`conv2d` for the rest."""
+    return compile_conv_transpose2d(x, w, bias, stride=stride, padding=padding,
+                                    output_padding=output_padding, shift=shift, relu=relu,
+                                    rounding=rounding, requant=requant,
+                                    config=config).run(backend)
 
 
 def dense(x, w, bias=None, *, shift: int = 0, relu: bool = False, rounding: str = "floor",
@@ -84,6 +101,13 @@ def relu(x, *, config: VtaConfig = DEFAULT_CONFIG, backend: Target = "spec") -> 
     return compile_sum([x], relu=True, config=config).run(backend)
 
 
+def clip(x, low: int, high: int, *, config: VtaConfig = DEFAULT_CONFIG,
+         backend: Target = "spec") -> np.ndarray:
+    """Return ``min(max(x, low), high)`` for activations of any shape; ``low <= high`` lie in
+    the output range (a ReLU6 on quantized values)."""
+    return compile_sum([x], bounds=(low, high), config=config).run(backend)
+
+
 def add(a, b, *, shift: int = 0, relu: bool = False, config: VtaConfig = DEFAULT_CONFIG,
         backend: Target = "spec") -> np.ndarray:
     """Return ``requantize(a + b)`` for activations of one shape (a residual connection)."""
@@ -96,9 +120,18 @@ def max_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig = DEFAULT
     return compile_max_pool2d(x, kernel, stride, padding, config=config).run(backend)
 
 
+def avg_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig = DEFAULT_CONFIG,
+               backend: Target = "spec") -> np.ndarray:
+    """Return the floors of the window means of ``x (N, C, H, W)``, padding counted as zeros;
+    ``stride`` defaults to ``kernel``. Raises CompileError when the accumulator cannot hold
+    them exactly (see reference.average_scale)."""
+    return compile_avg_pool2d(x, kernel, stride, padding, config=config).run(backend)
+
+
 def global_avg_pool(x, *, config: VtaConfig = DEFAULT_CONFIG,
                     backend: Target = "spec") -> np.ndarray:
-    """Return ``(N, C)`` averages of ``x (N, C, H, W)`` (see reference.average_scale)."""
+    """Return the ``(N, C)`` floors of the means over H and W of ``x (N, C, H, W)``; raises
+    CompileError when the accumulator cannot hold them exactly (see reference.average_scale)."""
     return compile_global_avg_pool(x, config=config).run(backend)
 
 
@@ -116,14 +149,14 @@ def global_sum(x, bias=None, *, requant: FixedPoint, config: VtaConfig = DEFAULT
     return compile_global_sum(x, bias, requant=requant, config=config).run(backend)
 
 
-def upsample_nearest(x: np.ndarray, scale: int | tuple[int, int] = 2) -> np.ndarray:
-    """Return ``x (N, C, H, W)`` with every pixel repeated ``scale`` times along H and W.
-
-    VTA has no instructions for it: it runs on the host, with numpy.
-    """
-    sh, sw = pair(scale, "scale", 1)
-    return np.repeat(np.repeat(np.asarray(x), sh, axis=2), sw, axis=3)
+def upsample_nearest(x, scale: int | tuple[int, int] = 2, *, config: VtaConfig = DEFAULT_CONFIG,
+                     backend: Target = "spec") -> np.ndarray:
+    """Return ``x (N, C, H, W)`` with every pixel repeated ``scale`` (an integer or a pair
+    ``(along H, along W)``) times along H and W."""
+    return compile_upsample_nearest(x, scale, config=config).run(backend)
 
 
-__all__ = ["add", "bias_add", "conv2d", "dense", "global_avg_pool", "global_sum", "matmul",
-           "max_pool2d", "relu", "requantize", "scaled_add", "upsample_nearest"]
+__all__ = ["add", "avg_pool2d", "bias_add", "clip", "conv2d",
+           "conv_transpose2d", "dense", "global_avg_pool",
+           "global_sum", "matmul", "max_pool2d", "relu", "requantize", "scaled_add",
+           "upsample_nearest"]

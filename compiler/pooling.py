@@ -1,17 +1,18 @@
-"""Pooling: window maxima with ALU MAX, global averages with a GEMM reduction.
+"""Pooling: window maxima with ALU MAX, window and global averages by sums and ALU ADDs.
 
-Max pooling: an output tile ``cb x oh x ow`` of one image starts at the lowest output value (ALU
-MIN, then MAX, with it); for each chunk ``kh x kw`` of the window, the input rows it needs are
-loaded, copied into the accumulator by an identity GEMM, and folded in with one ALU MAX per
-window position (so no instruction updates an output twice). The input is padded in DRAM with
-the lowest output value (LOAD pads with zeros, which would win against negative inputs).
+Max and average pooling: an output tile ``cb x oh x ow`` of one image starts at the lowest
+output value (ALU MIN, then MAX, with it) or at zero (a resetting GEMM); for each chunk
+``kh x kw`` of the window, the input rows it needs are loaded, copied into the accumulator by an
+identity GEMM, and folded in with one ALU MAX or ADD per window position (so no instruction
+updates an output twice); an average then ends with :func:`emit_floor_mean`. The input is padded
+in DRAM with the lowest output value for maxima (LOAD pads with zeros, which would win against
+negative inputs) and with zeros for averages (the padding counts in the mean).
 
-Global average pooling: ``(sum * m) >> k`` with ``m / 2**k`` close to ``1 / (H*W)``
-(:func:`.reference.average_scale`): a GEMM against the weight ``m * I`` sums positions into one
-accumulator per channel block, then the requantization shifts by ``k``. Bit-exact for any H*W
-(the reference computes the same), it is the floor of the mean for powers of two; otherwise
-``m / 2**k`` errs by at most ``1 / 2**(k+1)``: for 7x7, 84 / 4096 gives the floor of the mean
-or the integer one further from zero. Needs no ALU MUL, so it runs on every flavor.
+Global average pooling: the floor of the mean, exactly, as ``(sum * m + b) >> k``
+(:func:`.reference.average_scale`): a GEMM against the identity sums positions into one
+accumulator per channel block, ALU ADDs multiply by ``m`` (doubling and adding, so no ALU MUL is
+needed and every flavor runs it) and add ``b``, and the requantization shifts by ``k``. Planes
+whose ``sum * m + b`` would not fit the accumulator are refused (CompileError).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from vtaref.spec import AluOp, MemType, VtaConfig
 from .epilogue import emit_requantize
 from .identity import load_identity
 from .layout import ceil_div, pack_activations, unpack_activations
-from .loops import MAX_ITER, Affine, Nest, block_nest, zeroing_nest
-from .reference import average_scale, out_range
+from .loops import MAX_ITER, Affine, Nest, block_nest, contiguous, zeroing_nest
+from .reference import average_bias, average_scale, out_range
 from .runtime import CommandStream, Compiled
 from .slots import Slots, double_buffered
 from .tiling import candidates, cycles, search, split
@@ -60,6 +61,21 @@ def _choose_pool_tiling(totals: dict[str, int], stride: tuple[int, int], acc_siz
 def compile_max_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig) -> Compiled:
     """Compile the window maxima of activations ``x (N, C, H, W)``; ``stride`` defaults to
     ``kernel``. Decodes to ``(N, C, OH, OW)``."""
+    return _compile_window_reduction(x, kernel, stride, padding, AluOp.MAX, config)
+
+
+def compile_avg_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig) -> Compiled:
+    """Compile the floors of the window means of activations ``x (N, C, H, W)``, padding
+    counted as zeros (ONNX's ``count_include_pad=1``); ``stride`` defaults to ``kernel``.
+    Decodes to ``(N, C, OH, OW)``. Raises CompileError when the accumulator cannot hold the
+    arithmetic (see :func:`.reference.average_scale`)."""
+    return _compile_window_reduction(x, kernel, stride, padding, AluOp.ADD, config)
+
+
+def _compile_window_reduction(x, kernel, stride, padding, op: AluOp,
+                              config: VtaConfig) -> Compiled:
+    """Compile max pooling (``op`` MAX) or average pooling (``op`` ADD: window sums, then
+    :func:`emit_floor_mean`)."""
     x = integers("x", x, config.inp_width, (4,))
     (kh, kw) = pair(kernel, "kernel", 1)
     (sh, sw) = pair(kernel if stride is None else stride, "stride", 1)
@@ -68,7 +84,11 @@ def compile_max_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig) 
     if height + 2 * ph < kh or width + 2 * pw < kw:
         raise ValueError(f"the {kh}x{kw} window does not fit the padded {height}x{width} input")
     low, _ = out_range(config)
-    padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=low)
+    if op == AluOp.ADD:
+        m, k = average_scale(kh * kw, config)  # refuses before anything is emitted
+        scale = (m, k, average_bias(kh * kw, m, k, config))
+    fill = low if op == AluOp.MAX else 0
+    padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
     packed = pack_activations(padded, config)
     nb, cb = packed.shape[:2]
     oh, ow = (padded.shape[2] - kh) // sh + 1, (padded.shape[3] - kw) // sw + 1
@@ -86,8 +106,9 @@ def compile_max_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig) 
                                                  for r in split(ow, t["ow"])):
             out = acc.take()
             staged = out + cn * ohn * own
-            stream.alu(AluOp.MIN, block_nest(out, (cn, ohn, own)), imm=low)
-            stream.alu(AluOp.MAX, block_nest(out, (cn, ohn, own)), imm=low)
+            if op == AluOp.MAX:
+                stream.alu(AluOp.MIN, block_nest(out, (cn, ohn, own)), imm=low)
+                stream.alu(AluOp.MAX, block_nest(out, (cn, ohn, own)), imm=low)
             for (kh0, khn), (kw0, kwn) in ((q, r) for q in split(kh, t["kh"])
                                            for r in split(kw, t["kw"])):
                 rows, cols = (ohn - 1) * sh + khn, (own - 1) * sw + kwn
@@ -96,15 +117,19 @@ def compile_max_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig) 
                 if not hit:
                     stream.load_box(xb, ibase, start, (1, cn, rows, cols))
                 window = cn * rows * cols
+                if op == AluOp.ADD and (kh0, kw0) == (0, 0):
+                    stream.gemm(zeroing_nest(out, (cn, ohn, own), ibase, 0), reset=True)
                 stream.gemm(zeroing_nest(staged, (window,), ibase, 0), reset=True)
                 stream.gemm(Nest((window,), dst=Affine(staged, (1,)), src=Affine(ibase, (1,)),
                                  wgt=Affine(0, (0,))))
                 # One instruction per window position: no two visits of an instruction
                 # update the same output, so they pipeline (and the spec vectorizes them).
                 for i, j in np.ndindex(khn, kwn):
-                    stream.alu(AluOp.MAX, Nest(
+                    stream.alu(op, Nest(
                         (cn, ohn, own), dst=Affine(out, (ohn * own, own, 1)),
                         src=Affine(staged + i * cols + j, (rows * cols, sh * cols, sw))))
+            if op == AluOp.ADD:  # the staged windows are free: they hold the copies
+                emit_floor_mean(stream, out, staged, cn * ohn * own, scale)
             stream.store_box(y, out, (b, c0, oh0, ow0), (1, cn, ohn, own))
     return stream.compile(lambda read: unpack_activations(read(y), n, c, config))
 
@@ -125,26 +150,56 @@ def emit_plane_sum(stream: CommandStream, xb, block: tuple[int, int, int], out: 
                          wgt=Affine(0, (0, 0))))
 
 
+def emit_floor_mean(stream: CommandStream, base: int, scratch: int, count: int,
+                    scale: tuple[int, int, int]) -> None:
+    """Queue ``acc = (acc * m + bias) >> k`` over the ``count`` entries from ``base``, with
+    ``scale = (m, k, bias)``: the floor of the mean of sums (:func:`.reference.average_scale`).
+    ``count`` entries from ``scratch`` are worked in if ``m`` has several bits set."""
+    m, k, bias = scale
+    acc, copy = contiguous(base, (count,)), contiguous(scratch, (count,))
+
+    def add(dst: Affine, src: Affine) -> None:
+        stream.alu(AluOp.ADD, Nest((count,), dst, src))
+
+    if m & (m - 1):
+        stream.gemm(zeroing_nest(scratch, (count,), 0, 0), reset=True)
+        add(copy, acc)
+    for bit in bin(m)[3:]:  # Horner's rule below the leading bit: double, then add the sum
+        add(acc, acc)
+        if bit == "1":
+            add(acc, copy)
+    while bias:  # in parts that fit the 16-bit immediate
+        part = min(bias, IMM_HIGH)
+        stream.alu(AluOp.ADD, block_nest(base, (count,)), imm=part)
+        bias -= part
+    emit_requantize(stream, base, (count,), k, relu=False)
+
+
+IMM_HIGH = (1 << 15) - 1  # the largest ALU immediate
+
+
 def compile_global_avg_pool(x, *, config: VtaConfig) -> Compiled:
-    """Compile the averages over H and W of activations ``x (N, C, H, W)``; decodes to (N, C)."""
+    """Compile the floors of the means over H and W of activations ``x (N, C, H, W)``; decodes
+    to (N, C). Raises CompileError when the accumulator cannot hold the arithmetic."""
     x = integers("x", x, config.inp_width, (4,))
     n, c, height, width = x.shape
     plane = height * width
-    scale, shift = average_scale(plane, config)
+    m, k = average_scale(plane, config)  # refuses before anything is emitted
+    scale = (m, k, average_bias(plane, m, k, config))
     packed = pack_activations(x, config)
     nb, cb = packed.shape[:2]
     stream = CommandStream(config)
     xb = stream.upload(MemType.INP, packed, (nb, cb, plane))
     y = stream.allocate(MemType.OUT, (nb, cb, 1, 1))
-    load_identity(stream, (scale,))
+    load_identity(stream)
     inp = double_buffered(config.inp_buff_depth)
-    acc = double_buffered(config.acc_buff_depth)
+    acc = double_buffered(config.acc_buff_depth, 2)  # the sums and the scratch copies
     positions = min(plane, MAX_ITER, inp.size)
-    blocks = min(cb, inp.size // positions, acc.size)
+    blocks = min(cb, inp.size // positions, acc.size // 2)
     for b in range(nb):
         for c0, cn in split(cb, blocks):
             out = acc.take()
             emit_plane_sum(stream, xb, (b, c0, cn), out, inp, plane, positions)
-            emit_requantize(stream, out, (cn,), shift, relu=False)
+            emit_floor_mean(stream, out, out + cn, cn, scale)
             stream.store_box(y, out, (b, c0, 0, 0), (1, cn, 1, 1))
     return stream.compile(lambda read: unpack_activations(read(y), n, c, config)[:, :, 0, 0])

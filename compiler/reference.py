@@ -13,6 +13,9 @@ import numpy as np
 from vtaref.spec import VtaConfig
 from vtaref.spec.packing import wrap
 
+from .errors import CompileError
+from .validate import pair
+
 
 def out_range(config: VtaConfig) -> tuple[int, int]:
     """Return the lowest and highest output value."""
@@ -64,6 +67,29 @@ def conv2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None, *,
     return _requantize_channels(acc, shift, relu, rounding, requant, config)
 
 
+def conv_transpose2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None, *,
+                     stride: tuple[int, int] = (1, 1), padding: tuple[int, int] = (0, 0),
+                     output_padding: tuple[int, int] = (0, 0), shift: int = 0,
+                     relu: bool = False, rounding: str = "floor", requant=None,
+                     config: VtaConfig) -> np.ndarray:
+    """Return the requantized transposed convolution of ``x (N, C, H, W)`` and ``w (C, O, KH,
+    KW)`` (plus ``bias``): input pixel ``(i, j)`` adds ``x * w[.., a, b]`` to output
+    ``(i * sh + a - ph, j * sw + b - pw)``; the output has ``(H - 1) * sh - 2 * ph + KH + oph``
+    rows, and as many columns likewise."""
+    (sh, sw), (ph, pw), (oph, opw) = pair(stride, "stride", 1), pair(padding, "padding"), pair(
+        output_padding, "output_padding")
+    n, _, height, width = x.shape
+    _, o, kh, kw = w.shape
+    full = np.zeros((n, o, (height - 1) * sh + kh + oph, (width - 1) * sw + kw + opw), np.int64)
+    for a, b in np.ndindex(kh, kw):
+        full[:, :, a:a + (height - 1) * sh + 1:sh, b:b + (width - 1) * sw + 1:sw] += np.einsum(
+            "ncij,co->noij", x.astype(np.int64), w[:, :, a, b].astype(np.int64))
+    acc = full[:, :, ph:full.shape[2] - ph, pw:full.shape[3] - pw]
+    if bias is not None:
+        acc = acc + np.asarray(bias, np.int64)[None, :, None, None]
+    return _requantize_channels(acc, shift, relu, rounding, requant, config)
+
+
 def dense(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None, *, shift: int = 0,
           relu: bool = False, rounding: str = "floor", requant=None,
           config: VtaConfig) -> np.ndarray:
@@ -93,6 +119,11 @@ def relu(x: np.ndarray, *, config: VtaConfig) -> np.ndarray:
     return requantize(x.astype(np.int64), 0, True, config=config)
 
 
+def clip(x: np.ndarray, low: int, high: int, *, config: VtaConfig) -> np.ndarray:
+    """Return ``min(max(x, low), high)``."""
+    return np.clip(x.astype(np.int64), low, high)
+
+
 def max_pool2d(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
                padding: tuple[int, int], *, config: VtaConfig) -> np.ndarray:
     """Return the window maxima of ``x (N, C, H, W)``; padding holds the lowest output value."""
@@ -103,25 +134,55 @@ def max_pool2d(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
     return windows[:, :, ::sh, ::sw].max(axis=(4, 5))
 
 
-def average_scale(area: int, config: VtaConfig) -> tuple[int, int]:
-    """Return ``(m, k)`` with ``m / 2**k`` close to ``1 / area``, ``m`` a positive weight.
+def avg_pool2d(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+               padding: tuple[int, int], *, config: VtaConfig) -> np.ndarray:
+    """Return the floors of the window means of ``x (N, C, H, W)``, padding counted as zeros."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    x = np.pad(x.astype(np.int64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
+    return windows[:, :, ::sh, ::sw].sum(axis=(4, 5)) // (kh * kw)
 
-    ``k`` is the largest shift for which ``m = round(2**k / area)`` fits a weight; the quotient
-    is exact (a floor division) when ``area`` is a power of two.
+
+def average_scale(area: int, config: VtaConfig) -> tuple[int, int]:
+    """Return ``(m, k)`` such that ``(sum * m + average_bias(area, m, k, config)) >> k`` is the
+    floor of ``sum / area`` for every sum of ``area`` activations, the smallest such ``k``.
+
+    With ``m = ceil(2**k / area)``, ``e = m * area - 2**k`` and ``b = -inp_low * e``, writing
+    ``sum = q * area + r`` (``0 <= r < area``), the quotient is ``q`` exactly when
+    ``0 <= q * e + r * m + b < 2**k``; the lowest value is ``0`` (``q = inp_low, r = 0``) and the
+    highest is checked. Raises CompileError when no ``k`` keeps ``sum * m + b`` within the
+    accumulator: the floor of the mean then needs wider accumulators.
     """
-    high = (1 << (config.wgt_width - 1)) - 1
-    if high < 1:
-        raise ValueError("average pooling needs weights of at least 2 bits")
-    k = 0
-    while round((1 << (k + 1)) / area) <= high:
-        k += 1
-    return round((1 << k) / area), k
+    low, high = -(1 << (config.inp_width - 1)), (1 << (config.inp_width - 1)) - 1
+    limit = 1 << (config.acc_width - 1)
+    for k in range(config.acc_width):
+        m = -(-(1 << k) // area)
+        e = m * area - (1 << k)
+        b = average_bias(area, m, k, config)
+        largest = max((high - 1) * e + (area - 1) * m, high * e) + b
+        fits = -limit <= low * area * m + b and high * area * m + b < limit
+        if largest < 1 << k and fits:
+            return m, k
+    raise CompileError(f"the floor of the mean of {area} {config.inp_width}-bit values needs "
+                       f"accumulators wider than {config.acc_width} bits")
+
+
+def average_bias(area: int, m: int, k: int, config: VtaConfig) -> int:
+    """Return the constant added to ``sum * m`` before the shift by ``k`` (see average_scale):
+    ``-inp_low * (m * area - 2**k)``, which lifts the lowest sums' error to zero."""
+    return (1 << (config.inp_width - 1)) * (m * area - (1 << k))
 
 
 def global_avg_pool(x: np.ndarray, *, config: VtaConfig) -> np.ndarray:
-    """Return ``(N, C)`` averages over H and W: ``(sum * m) >> k`` (see :func:`average_scale`)."""
-    m, k = average_scale(x.shape[2] * x.shape[3], config)
-    return requantize(x.astype(np.int64).sum(axis=(2, 3)) * m, k, config=config)
+    """Return the ``(N, C)`` floors of the means over H and W (``sum // (H*W)``), exactly."""
+    return x.astype(np.int64).sum(axis=(2, 3)) // (x.shape[2] * x.shape[3])
+
+
+def upsample_nearest(x: np.ndarray, scale: int | tuple[int, int] = 2, *,
+                     config: VtaConfig) -> np.ndarray:
+    """Return ``x (N, C, H, W)`` with every pixel repeated ``scale`` times along H and W."""
+    sh, sw = pair(scale, "scale", 1)
+    return np.repeat(np.repeat(np.asarray(x, np.int64), sh, axis=2), sw, axis=3)
 
 
 def scaled_add(a: np.ndarray, b: np.ndarray, *, requant, config: VtaConfig) -> np.ndarray:

@@ -8,12 +8,13 @@ onnxruntime's own uint8 x int8 kernels saturate on CPUs without VNNI.
 """
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from vtaref.compiler import digits
-from vtaref.compiler.onnx import import_model
+from vtaref.compiler.onnx import OnnxImportError, import_model
 from vtaref.compiler.onnx.lowering import scaled_sum
 from vtaref.compiler.onnx.quantized import Quant
 from vtaref.compiler.onnx.samples import (
@@ -118,7 +119,7 @@ def test_mobilenet_style_net_equals_onnxruntime(tmp_path, qdq, per_channel, acti
 @pytest.mark.parametrize("qdq, per_channel, activations", [
     (True, False, "int8"), (False, True, "uint8")], ids=["qdq-tensor-int8", "qop-channel-uint8"])
 def test_style_net_equals_onnxruntime(tmp_path, qdq, per_channel, activations):
-    """Nearest x2 upsampling (Resize) on the host between convolutions on VTA."""
+    """Nearest x2 upsampling (Resize) on VTA between convolutions, bit-exact."""
     rng = np.random.default_rng(0)
     calibration = [rng.standard_normal((1, 3, 8, 8)).astype(np.float32) for _ in range(8)]
     path = quantize(style_onnx(), calibration, tmp_path / "style.onnx", qdq=qdq,
@@ -126,7 +127,7 @@ def test_style_net_equals_onnxruntime(tmp_path, qdq, per_channel, activations):
     imported = import_model(path)
     assert [(p.op_type, p.where) for p in imported.placements if p.operator != "conv2d"] == [
         ("QuantizeLinear", "host"), (("Add" if qdq else "QLinearAdd"), "vta"),
-        ("Resize", "host"), ("DequantizeLinear", "host")]
+        ("Resize", "vta"), ("DequantizeLinear", "host")]
     x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
     np.testing.assert_array_equal(imported.graph.run(x), onnxruntime_run(path, x))
 
@@ -287,3 +288,89 @@ def test_concat_and_pad_on_the_host(tmp_path, mode, qdq, activations):
         ("Concat", "host"), ("Pad", "host")]
     x = rng.standard_normal((1, 3, 6, 6)).astype(np.float32)
     np.testing.assert_array_equal(imported.graph.run(x), onnxruntime_run(path, x))
+
+
+def clip_model(opset: int, zero_point: np.ndarray, low: float, high: float) -> onnx.ModelProto:
+    """Return a QDQ model: the input quantized, dequantized, clipped to ``[low, high]`` (inputs
+    from opset 11, attributes before) and quantized again with the same scale and zero point."""
+    constants = [numpy_helper.from_array(np.array(0.05, np.float32), "scale"),
+                 numpy_helper.from_array(zero_point, "zero")]
+    if opset >= 11:
+        constants += [numpy_helper.from_array(np.array(low, np.float32), "low"),
+                      numpy_helper.from_array(np.array(high, np.float32), "high")]
+        clip = helper.make_node("Clip", ["d", "low", "high"], ["c"])
+    else:
+        clip = helper.make_node("Clip", ["d"], ["c"], min=low, max=high)
+    graph = helper.make_graph(
+        [helper.make_node("QuantizeLinear", ["x", "scale", "zero"], ["q"]),
+         helper.make_node("DequantizeLinear", ["q", "scale", "zero"], ["d"]), clip,
+         helper.make_node("QuantizeLinear", ["c", "scale", "zero"], ["cq"]),
+         helper.make_node("DequantizeLinear", ["cq", "scale", "zero"], ["y"])],
+        "clip", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 5, 7])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 5, 7])], constants)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+@pytest.mark.parametrize("opset, zero_point, low, high", [
+    (13, np.int8(-10), 0.0, 6.0),      # ReLU6, bounds beyond the quantized range
+    (13, np.uint8(128), -1.03, 2.571),  # bounds between two quantized values
+    (10, np.int8(3), -0.5, 0.5)])       # Clip-6's attributes
+def test_clip_runs_on_vta_as_onnxruntime_computes_it(tmp_path, opset, zero_point, low, high):
+    path = tmp_path / "clip.onnx"
+    onnx.save(clip_model(opset, zero_point, low, high), path)
+    imported = import_model(path)
+    assert [(p.op_type, p.where, p.operator) for p in imported.placements][1] == (
+        "Clip", "vta", "clip")
+    x = np.random.default_rng(0).uniform(-8, 8, (2, 3, 5, 7)).astype(np.float32)
+    for optimize in (True, False):
+        np.testing.assert_array_equal(imported.graph.run(x), onnxruntime_run(path, x, optimize))
+
+
+def test_a_qdq_conv_transpose_is_refused_with_the_reason(tmp_path):
+    rng = np.random.default_rng(0)
+    weights = numpy_helper.from_array(rng.normal(0, 0.3, (3, 4, 3, 3)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="up", strides=[2, 2])],
+        "deconv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 9, 9])], [weights])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    calibration = [rng.standard_normal((1, 3, 4, 4)).astype(np.float32) for _ in range(4)]
+    path = quantize(model, calibration, tmp_path / "deconv.onnx")
+    with pytest.raises(OnnxImportError, match=r"node 'up' \(ConvTranspose\): onnxruntime "
+                                              r"computes it in float32"):
+        import_model(path)
+
+
+def test_a_bilinear_resize_is_refused_with_the_reason(tmp_path):
+    constants = [numpy_helper.from_array(np.array(0.05, np.float32), "scale"),
+                 numpy_helper.from_array(np.int8(0), "zero"),
+                 numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "factors")]
+    graph = helper.make_graph(
+        [helper.make_node("QuantizeLinear", ["x", "scale", "zero"], ["q"]),
+         helper.make_node("DequantizeLinear", ["q", "scale", "zero"], ["d"]),
+         helper.make_node("Resize", ["d", "", "factors"], ["r"], name="up", mode="linear"),
+         helper.make_node("QuantizeLinear", ["r", "scale", "zero"], ["y"])],
+        "bilinear", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.INT8, [1, 2, 8, 8])], constants)
+    path = tmp_path / "bilinear.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    with pytest.raises(OnnxImportError, match=r"node 'up' \(Resize\): bilinear resizing is not "
+                                              r"supported: onnxruntime computes it with float32"):
+        import_model(path)
+
+
+def test_a_window_average_pool_is_refused_with_the_reason(tmp_path):
+    constants = [numpy_helper.from_array(np.array(0.05, np.float32), "scale"),
+                 numpy_helper.from_array(np.int8(0), "zero")]
+    graph = helper.make_graph(
+        [helper.make_node("QuantizeLinear", ["x", "scale", "zero"], ["q"]),
+         helper.make_node("DequantizeLinear", ["q", "scale", "zero"], ["d"]),
+         helper.make_node("AveragePool", ["d"], ["a"], name="pool", kernel_shape=[3, 3]),
+         helper.make_node("QuantizeLinear", ["a", "scale", "zero"], ["y"])],
+        "average", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.INT8, [1, 2, 4, 4])], constants)
+    path = tmp_path / "average.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    with pytest.raises(OnnxImportError, match=r"node 'pool' \(AveragePool\): cannot run it: "
+                                              r"onnxruntime rounds the float32 mean"):
+        import_model(path)

@@ -122,6 +122,52 @@ def test_max_pool2d(config, data):
 
 
 @given(data=st.data())
+def test_conv_transpose2d(config, data):
+    n, c, o = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 40)), data.draw(
+        st.integers(1, 40))
+    height, width = data.draw(st.integers(1, 9)), data.draw(st.integers(1, 9))
+    kernel = (data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4)))
+    stride = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+    padding = tuple(data.draw(st.integers(0, min(k - 1, ((size - 1) * s + k - 1) // 2)))
+                    for k, s, size in zip(kernel, stride, (height, width)))  # some output
+    output_padding = tuple(data.draw(st.integers(0, s - 1)) for s in stride)
+    x = data.draw(tensors((n, c, height, width), config.inp_width))
+    w = data.draw(tensors((c, o) + kernel, config.wgt_width))
+    bias = data.draw(st.none() | tensors((o,), config.acc_width))
+    attrs = dict(stride=stride, padding=padding, output_padding=output_padding,
+                 shift=data.draw(st.integers(0, 20)), relu=data.draw(st.booleans()))
+    got = vta.conv_transpose2d(x, w, bias, **attrs, config=config)
+    np.testing.assert_array_equal(got, ref.conv_transpose2d(x, w, bias, **attrs, config=config))
+
+
+@given(data=st.data())
+def test_avg_pool2d(config, data):
+    n, c = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 64))
+    height, width = data.draw(st.integers(1, 24)), data.draw(st.integers(1, 24))
+    (kh, sh, ph), (kw, sw, pw) = window(data.draw, height), window(data.draw, width)
+    x = data.draw(tensors((n, c, height, width), config.inp_width))
+    got = vta.avg_pool2d(x, (kh, kw), (sh, sw), (ph, pw), config=config)
+    expected = ref.avg_pool2d(x, (kh, kw), (sh, sw), (ph, pw), config=config)
+    np.testing.assert_array_equal(got, expected)
+
+
+@given(data=st.data())
+def test_clip(config, data):
+    shape = data.draw(st.lists(st.integers(1, 9), min_size=1, max_size=4))
+    x = data.draw(tensors(shape, config.inp_width))
+    high = (1 << (config.out_width - 1)) - 1
+    low = data.draw(st.integers(-high - 1, high))
+    top = data.draw(st.integers(low, high))
+    got = vta.clip(x, low, top, config=config)
+    np.testing.assert_array_equal(got, ref.clip(x, low, top, config=config))
+
+
+def test_clip_refuses_bounds_outside_the_output_range(config):
+    with pytest.raises(ValueError, match=r"the clip bounds \[0, 200\] must be ordered"):
+        vta.clip(np.zeros((2, 3), np.int64), 0, 200, config=config)
+
+
+@given(data=st.data())
 def test_global_avg_pool(config, data):
     shape = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 20)),
              data.draw(st.integers(1, 9)), data.draw(st.integers(1, 9)))
@@ -145,10 +191,20 @@ def test_conv2d_edge_cases(config, stride, padding, kernel):
     np.testing.assert_array_equal(got, expected)
 
 
-def test_upsample_runs_on_the_host(config):
+def test_upsample_nearest_repeats_pixels(config):
     x = np.arange(6).reshape(1, 1, 2, 3)
-    assert vta.upsample_nearest(x, 2)[0, 0].tolist() == [
+    assert vta.upsample_nearest(x, 2, config=config)[0, 0].tolist() == [
         [0, 0, 1, 1, 2, 2], [0, 0, 1, 1, 2, 2], [3, 3, 4, 4, 5, 5], [3, 3, 4, 4, 5, 5]]
+
+
+@given(data=st.data())
+def test_upsample_nearest(config, data):
+    shape = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 40)),
+             data.draw(st.integers(1, 12)), data.draw(st.integers(1, 12)))
+    scale = (data.draw(st.integers(1, 4)), data.draw(st.integers(1, 4)))
+    x = data.draw(tensors(shape, config.inp_width))
+    got = vta.upsample_nearest(x, scale, config=config)
+    np.testing.assert_array_equal(got, ref.upsample_nearest(x, scale, config=config))
 
 
 @pytest.mark.parametrize("call, message", [

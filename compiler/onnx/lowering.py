@@ -20,7 +20,7 @@ from vtaref.spec import VtaConfig
 from ..epilogue import FixedPoint, ScaledSum
 from ..errors import CompileError
 from ..graph import HOST, ON_CPU, Graph, Node
-from ..operators import upsample_nearest
+from ..reference import upsample_nearest
 from . import host
 from .quantized import QOp, Quant
 from .reader import Model
@@ -166,6 +166,16 @@ class Lowering:
             return self._add(op)
         if op.kind == "GlobalAveragePool":
             return self._global_average(op)
+        if op.kind == "Resize":
+            if not op.quant[op.inputs[0]].same_as(op.quant[op.output]):
+                raise op.fail("input and output are quantized differently")
+            self.nodes.append(Node("upsample_nearest", (op.inputs[0],), op.output,
+                                   dict(scale=_nearest_scale(op))))
+            return "upsample_nearest"
+        if op.kind == "Clip":
+            low, high = _clip_bounds(op)
+            self.nodes.append(Node("clip", (op.inputs[0],), op.output, dict(low=low, high=high)))
+            return "clip"
         if op.kind == "Relu":
             x = op.quant[op.inputs[0]]
             if not x.same_as(op.quant[op.output]):
@@ -286,6 +296,9 @@ class Lowering:
                        out=q[op.output])
         elif op.kind == "Relu":
             self._call(op.inputs, op.output, host.relu, x=q[op.inputs[0]])
+        elif op.kind == "Clip":
+            low, high = _clip_bounds(op)
+            self._call(op.inputs, op.output, np.clip, a_min=low, a_max=high)
         elif op.kind == "Concat":
             self._call(op.inputs, op.output, host.concat, quants=[q[i] for i in op.inputs],
                        out=q[op.output], axis=op.attrs.get("axis", 1))
@@ -299,7 +312,8 @@ class Lowering:
             if not q[op.inputs[0]].same_as(q[op.output]):
                 raise op.fail("input and output are quantized differently")
             if op.kind == "Resize":
-                self._call(op.inputs, op.output, upsample_nearest, scale=_nearest_scale(op))
+                self._call(op.inputs, op.output, upsample_nearest, scale=_nearest_scale(op),
+                           config=self.config)
             else:
                 self._reshape(op)
         else:
@@ -334,14 +348,9 @@ class Lowering:
         if 1 not in constants or 3 in constants or mode not in ("constant", "reflect", "edge"):
             raise op.fail("only constant pads on every axis, in constant, reflect or edge mode, "
                           "are supported")
-        value = constants.get(2, np.zeros((), np.float32))
-        # A float pad value (QDQ) is quantized; an integer one (QOperator) is already.
-        if value.dtype.kind == "f":
-            value = host.quantize(value, x)
-        else:
-            value = host.to_vta(value, x)
+        value = _quantized_constant(constants.get(2, np.zeros((), np.float32)), x)
         self._call(op.inputs, op.output, host.pad, pads=tuple(constants[1]),
-                   mode=mode, value=int(value))
+                   mode=mode, value=value)
 
     def _reshape(self, op: QOp) -> None:
         if op.kind == "Flatten":
@@ -361,9 +370,42 @@ _HOST_ONLY = {
     "Add": "the two inputs' scales need two multipliers",
     "GlobalAveragePool": "VTA's average is not onnxruntime's rounding",
     "Flatten": "data movement", "Reshape": "data movement", "Identity": "data movement",
-    "Resize": "data movement: VTA has no instructions for it",
     "Concat": "data movement, and a requantization in float", "Pad": "data movement",
+    "AveragePool": "onnxruntime rounds the float32 mean of each window to nearest, and only "
+                   "the floor of the mean (avg_pool2d) is on VTA: not supported yet",
 }
+
+
+def _quantized_constant(value: np.ndarray, quant: Quant) -> int:
+    """Return a constant operand as a VTA value: a float one (QDQ) is quantized by ``quant``, an
+    integer one (QOperator) already is."""
+    if value.dtype.kind == "f":
+        return int(host.quantize(value, quant))
+    return int(host.to_vta(value, quant))
+
+
+def _clip_bounds(op: QOp) -> tuple[int, int]:
+    """Return a Clip's bounds as VTA values, or fail if it changes the quantization.
+
+    QuantizeLinear is monotonic and gives back the integer of a dequantized value, so quantizing
+    the clipped float equals clipping the integer to the quantized bounds.
+    """
+    x = op.quant[op.inputs[0]]
+    if not x.same_as(op.quant[op.output]):
+        raise op.fail("a Clip between differently quantized tensors is not supported")
+    low, high = (host.to_vta(bound, x) for bound in x.bounds)
+    constants = op.attrs["constants"]
+    if 1 in constants:
+        low = max(low, _quantized_constant(constants[1], x))
+    elif "min" in op.attrs:
+        low = max(low, _quantized_constant(np.float32(op.attrs["min"]), x))
+    if 2 in constants:
+        high = min(high, _quantized_constant(constants[2], x))
+    elif "max" in op.attrs:
+        high = min(high, _quantized_constant(np.float32(op.attrs["max"]), x))
+    if low > high:
+        raise op.fail(f"the bounds quantize to an empty range [{low}, {high}]")
+    return int(low), int(high)
 
 
 def _nearest_scale(op: QOp) -> tuple[int, int]:
@@ -378,6 +420,10 @@ def _nearest_scale(op: QOp) -> tuple[int, int]:
         return value.decode() if isinstance(value, bytes) else value
 
     mode = text("mode", "nearest")
+    if mode == "linear":
+        raise op.fail("bilinear resizing is not supported: onnxruntime computes it with float32 "
+                      "weights, so where the exact value is a half its result goes either way "
+                      "(about 2 % of elements for x2, docs/compiler.md section 6)")
     coordinates = text("coordinate_transformation_mode", "half_pixel")
     rounding = text("nearest_mode", "round_prefer_floor")
     if mode != "nearest" or (coordinates, rounding) not in (

@@ -18,8 +18,12 @@ from .quantized import QOp, Quant, attributes, quant_of
 from .reader import Model, OnnxImportError, describe
 
 ARITHMETIC = {"Conv", "MatMul", "Gemm", "Add", "GlobalAveragePool", "AveragePool", "Relu",
-              "Concat"}
+              "Clip", "Concat"}
 WEIGHTED = ("Conv", "MatMul", "Gemm")
+# Float operators onnxruntime does not replace by integer kernels, and why they are refused.
+REFUSED = {"ConvTranspose": "onnxruntime computes it in float32 on the dequantized tensors (it "
+                            "has no integer kernel for it), which no integer arithmetic "
+                            "reproduces bit for bit"}
 
 
 def qdq_ops(model: Model) -> list[QOp]:
@@ -58,6 +62,8 @@ class _QdqReader:
                 ops.append(self._quantize(node))
             elif node.op_type in ARITHMETIC or node.op_type in PASS_THROUGH:
                 ops.append(self._float_op(node))
+            elif node.op_type in REFUSED:
+                raise OnnxImportError(f"{describe(node)}: {REFUSED[node.op_type]}")
             else:
                 raise OnnxImportError(f"{describe(node)}: operator not supported in a "
                                       "quantized model")
@@ -104,7 +110,8 @@ class _QdqReader:
                 weight = self.weights[name]
             elif name in self.weights and node.op_type in ("Conv", "Gemm") and index == 2:
                 bias = self.weights[name][0]
-            elif name in self.model.constants and node.op_type in PASS_THROUGH:
+            elif name in self.model.constants and (node.op_type in PASS_THROUGH
+                                                   or node.op_type == "Clip"):
                 constants[index] = self.model.constants[name]
             else:
                 raise OnnxImportError(f"{describe(node)}: input {name!r} is not quantized (no "

@@ -82,7 +82,7 @@ def qoperator_op(model: Model, node: onnx.NodeProto, quant: dict[str, Quant]) ->
         known = {name: quant[name] for name in sources}
         known[output] = out
         return QOp(node, "Concat", sources, output, known, attrs=attrs)
-    if kind in PASS_THROUGH or kind == "Relu":
+    if kind in PASS_THROUGH or kind in ("Relu", "Clip"):
         x = activation(0)
         quant[output] = quant[x]
         extra = {index: constant(index) for index in range(1, len(inputs)) if inputs[index]}

@@ -1,17 +1,19 @@
-"""Global average pooling computes its documented definition, for every input.
+"""Global average pooling computes the floor of the mean, for every input it accepts.
 
 :func:`vtaref.compiler.pooling.compile_global_avg_pool` sums the ``H*W`` positions of a channel
-with a GEMM against the weight ``m * I`` and requantizes by ``k``, ``(m, k) =
-average_scale(H*W)``; docs/compiler.md defines the result as ``(sum * m) >> k`` clipped to the
-output range (the accumulator wrapping at ``acc_width`` bits, as everywhere), with ``m / 2**k``
-within ``2**-(k+1)`` of ``1 / (H*W)``, and as the floor of the mean when ``H*W`` is a power of two.
+with a GEMM against the identity (the accumulator wrapping at ``acc_width`` bits), then queues
+:func:`~vtaref.compiler.pooling.emit_floor_mean`: ALU ADDs that multiply by ``m`` and add
+``bias``, and the requantization by ``k``, ``(m, k) = average_scale(H*W)``. docs/compiler.md
+defines the result as ``floor(sum / (H*W))``; planes for which ``average_scale`` raises
+CompileError are refused and have no obligation.
 
-For every input, weight and accumulator width a configuration allows and every plane ``H*W``
-up to the bound, and every sum the inputs can have: ``m`` is a weight the identity can hold
-(``1 <= m <= high``), ``m / 2**k`` is that close to ``1 / (H*W)``, the accumulator (the
-GEMM's wrapped sum of products) requantized by the instructions ``emit_requantize`` queues is
-``clip(wrap(sum * m) >> k)``, and, for a power-of-two plane whose ``sum * m`` fits the
-accumulator, the floor of the mean, clipped.
+For every input and accumulator width a configuration allows (with 2-bit weights: the identity
+weight is 1, so wider ones change nothing), every plane ``H*W`` up to
+the bound and every sum the inputs can have, the instructions queued (recorded, then run
+lane-wise with the spec's ALU operations, :mod:`.alu_lanes`, from a scratch entry holding any
+value) give ``clip(wrap(sum * m + bias) >> k)``; and, in linear integer arithmetic, for every
+sum ``q * H*W + r`` (``0 <= r < H*W``) ``sum * m + bias`` fits the accumulator, shifts by ``k``
+to ``q``, and ``q`` lies in the output range: so the result is ``q``, the floor of the mean.
 """
 
 from __future__ import annotations
@@ -21,51 +23,101 @@ from itertools import product
 
 import z3
 
-from vtaref.compiler.epilogue import emit_requantize
-from vtaref.compiler.reference import average_scale, out_range
+from vtaref.compiler.errors import CompileError
+from vtaref.compiler.pooling import emit_floor_mean
+from vtaref.compiler.reference import average_bias, average_scale, out_range
 from vtaref.spec.config import KEY_RANGES, VtaConfig
 
-from .requantize import SMALL_BUFFERS, clipped, emitted
+from .alu_lanes import alu_lane
+from .requantize import SMALL_BUFFERS, clipped
 from .solver import Obligation
 
-SUM_BITS = 64  # sums and their products with m, exact
+SUM, SCRATCH = 0, 1  # the accumulator entries the recorded instructions work on
+
+
+class LaneRecorder:
+    """A stand-in for a :class:`~vtaref.compiler.runtime.CommandStream` that runs the ALU
+    instructions and resetting GEMMs queued on it on one symbolic lane per accumulator entry."""
+
+    def __init__(self, config: VtaConfig, lanes: dict[int, z3.BitVecRef]):
+        self.config = config
+        self.lanes = lanes
+
+    def gemm(self, nest, reset: bool = False) -> None:
+        if not reset:
+            raise ValueError("the average emits only resetting GEMMs")
+        lane = self.lanes[nest.dst.base]
+        self.lanes[nest.dst.base] = z3.BitVecVal(0, lane.size(), lane.ctx)
+
+    def alu(self, op, nest, imm=None) -> None:
+        operand = imm if imm is not None else self.lanes[nest.src.base]
+        self.lanes[nest.dst.base] = alu_lane(op, self.lanes[nest.dst.base], operand)
 
 
 def average_configs() -> list[VtaConfig]:
-    """Return a valid configuration for every input, weight (>= 2 bits, as average pooling
-    needs) and accumulator width."""
+    """Return a valid configuration for every input and accumulator width (the weight, 1,
+    needs 2 bits and the result depends on no other width)."""
     ranges = [range(KEY_RANGES[key][0], KEY_RANGES[key][1] + 1)
-              for key in ("LOG_INP_WIDTH", "LOG_WGT_WIDTH", "LOG_ACC_WIDTH")]
-    return [VtaConfig(LOG_INP_WIDTH=inp, LOG_WGT_WIDTH=wgt, LOG_ACC_WIDTH=acc, **SMALL_BUFFERS)
-            for inp, wgt, acc in product(*ranges) if wgt >= 1]
+              for key in ("LOG_INP_WIDTH", "LOG_ACC_WIDTH")]
+    return [VtaConfig(LOG_INP_WIDTH=inp, LOG_WGT_WIDTH=1, LOG_ACC_WIDTH=acc, **SMALL_BUFFERS)
+            for inp, acc in product(*ranges)]
 
 
 def average_obligations(ctx: z3.Context, *, planes: int, scale: Callable = average_scale,
-                        emit: Callable = emit_requantize) -> Iterator[Obligation]:
-    """Yield one obligation per configuration's widths and plane of up to ``planes``
+                        emit: Callable = emit_floor_mean) -> Iterator[Obligation]:
+    """Yield two obligations per configuration's widths and accepted plane of up to ``planes``
     positions; ``scale`` and ``emit`` are the compiler's functions under proof (tests pass
     broken ones)."""
     for config, plane in product(average_configs(), range(1, planes + 1)):
-        m, k = scale(plane, config)
-        weight_high = (1 << (config.wgt_width - 1)) - 1
-        inp_low, inp_high = -(1 << (config.inp_width - 1)), (1 << (config.inp_width - 1)) - 1
-        total = z3.BitVec("sum", SUM_BITS, ctx)
-        scaled = total * m
-        acc = z3.Extract(config.acc_width - 1, 0, scaled)
-        result = z3.SignExt(SUM_BITS - config.acc_width,
-                            emitted(emit, config, acc, shift=k, relu=False))
-        low, high = out_range(config)
-        definition = clipped(z3.SignExt(SUM_BITS - config.acc_width, acc) >> k, low, high)
-        goal = [z3.BoolVal(1 <= m <= weight_high and 2 * abs(m * plane - (1 << k)) <= plane,
-                           ctx), result == definition]
-        if plane & (plane - 1) == 0:
-            half = 1 << (config.acc_width - 1)
-            fits = z3.And(-half <= scaled, scaled < half)
-            goal.append(z3.Implies(fits, result == clipped(total >> (plane.bit_length() - 1),
-                                                           low, high)))
-        yield Obligation(
-            f"inp_width {config.inp_width}, wgt_width {config.wgt_width}, acc_width "
-            f"{config.acc_width}, {plane} positions: (sum * {m}) >> {k} as documented",
-            [plane * inp_low <= total, total <= plane * inp_high], z3.And(goal),
-            {"m": z3.IntVal(m, ctx), "k": z3.IntVal(k, ctx), "sum": total, "emitted": result,
-             "definition": definition})
+        try:
+            m, k = scale(plane, config)
+        except CompileError:
+            continue
+        bias = average_bias(plane, m, k, config)
+        label = (f"inp_width {config.inp_width}, acc_width {config.acc_width}, {plane} "
+                 f"positions: (sum * {m} + {bias}) >> {k}")
+        shown = {"m": z3.IntVal(m, ctx), "k": z3.IntVal(k, ctx)}
+        yield _emitted_obligation(ctx, config, plane, (m, k, bias), emit, label, shown)
+        yield _floor_obligation(ctx, config, plane, (m, k, bias), label, shown)
+
+
+def _sum_range(config: VtaConfig, plane: int) -> tuple[int, int]:
+    """Return the lowest and highest sum of ``plane`` activations."""
+    return -plane << (config.inp_width - 1), plane * ((1 << (config.inp_width - 1)) - 1)
+
+
+def _emitted_obligation(ctx, config, plane, scale, emit, label, shown) -> Obligation:
+    """The instructions, run on the wrapped sum (the identity GEMM's result) and any scratch
+    value, give ``clip(wrap(sum * m + bias) >> k)``."""
+    m, k, bias = scale
+    bits = max(config.acc_width, config.inp_width + 1) + plane.bit_length() + m.bit_length() + 2
+    total = z3.BitVec("sum", bits, ctx)  # sum * m + bias fits: no term wraps
+    recorder = LaneRecorder(config, {SUM: z3.Extract(config.acc_width - 1, 0, total),
+                                     SCRATCH: z3.BitVec("scratch", config.acc_width, ctx)})
+    emit(recorder, SUM, SCRATCH, 1, scale)
+    wrapped = z3.Extract(config.acc_width - 1, 0, total * m + bias)
+    low, high = out_range(config)
+    definition = clipped(z3.SignExt(64 - config.acc_width, wrapped) >> k, low, high)
+    emitted = z3.SignExt(64 - config.acc_width, recorder.lanes[SUM])
+    lowest, highest = _sum_range(config, plane)
+    return Obligation(f"{label}: the emitted instructions", [lowest <= total, total <= highest],
+                      emitted == definition, {**shown, "sum": total, "emitted": emitted,
+                                              "definition": definition})
+
+
+def _floor_obligation(ctx, config, plane, scale, label, shown) -> Obligation:
+    """For every sum ``q * plane + r`` (``0 <= r < plane``), ``sum * m + bias`` fits the
+    accumulator, shifts by ``k`` to ``q`` and ``q`` lies in the output range: so the emitted
+    value is the floor of the mean (linear integer arithmetic)."""
+    m, k, bias = scale
+    q, r = z3.Int("q", ctx), z3.Int("r", ctx)
+    total = q * plane + r
+    value = total * m + bias
+    limit = 1 << (config.acc_width - 1)
+    low, high = out_range(config)
+    lowest, highest = _sum_range(config, plane)
+    goal = z3.And(-limit <= value, value < limit, q * (1 << k) <= value,
+                  value < (q + 1) * (1 << k), low <= q, q <= high)
+    return Obligation(f"{label} is the floor of the mean",
+                      [0 <= r, r < plane, lowest <= total, total <= highest], goal,
+                      {**shown, "q": q, "r": r})
