@@ -269,44 +269,59 @@ def _exact_float(config, terms: int):
     return None
 
 
-def _kernel_matmul(state: MachineState, idx: dict[str, np.ndarray]):
-    """Compute a GEMM whose uop list is a reduction as one matrix product, if it is one.
+ROW_HASH = np.random.default_rng(0).integers(1, 1 << 63, size=4096, dtype=np.int64) | 1
 
-    Applies when every uop of the kernel writes the same accumulator row (so the products of
-    one loop visit all add up) and the two loops split into a "row" loop the weight index does
-    not move on and a "column" loop the input index does not move on: then the visit sums are
-    ``inputs (rows x uops*block) @ weights (uops*block x columns)``. Returns the destination
-    grid and the per-row sums, or None.
+
+def _distinct_rows(table: np.ndarray):
+    """Return the distinct rows of an int64 ``table`` and, per row, which one it is.
+
+    Rows are told apart by a hash, then checked against the original; on a hash collision (or
+    rows longer than the hash) this returns None.
     """
-    src, wgt, dst = idx["src"], idx["wgt"], idx["dst"]
-    if not np.all(dst == dst[:, :, :1]):
+    if table.shape[1] > ROW_HASH.size:
         return None
-    still = {name: [grid.shape[a] == 1 or np.all(np.diff(grid, axis=a) == 0) for a in (0, 1)]
-             for name, grid in (("src", src), ("wgt", wgt))}
-    for row_axis, col_axis in ((1, 0), (0, 1)):
-        if still["wgt"][row_axis] and still["src"][col_axis]:
-            break
-    else:
+    keys = table @ ROW_HASH[:table.shape[1]]  # wraps modulo 2**64
+    _, first, which = np.unique(keys, return_index=True, return_inverse=True)
+    distinct = table[first]
+    if not np.array_equal(distinct[which], table):
         return None
+    return distinct, which
+
+
+def _visit_sums(state: MachineState, idx: dict[str, np.ndarray]):
+    """Sum each accumulator row's visit products as one exact matrix product, if that is cheap.
+
+    The visits are grouped by destination row, in visit order; this needs every row to get the
+    same number k of visits. A row's sum is then its input sequence (k inputs side
+    by side) times its weight sequence (k weights stacked), so all rows together are entries of
+    ``distinct input sequences @ distinct weight sequences``: one product, computed when it has
+    at most four times as many entries as there are rows (true of matrix and convolution
+    kernels). Returns the rows and their int64 sums, or None.
+    """
+    dst, src, wgt = (idx[key].reshape(-1) for key in ("dst", "src", "wgt"))
+    order = np.argsort(dst.astype(np.uint16 if state["acc"].depth <= 1 << 16 else np.int64),
+                       kind="stable")
+    rows, counts = np.unique(dst[order], return_counts=True)
+    k = int(counts[0])
     config = state.config
     batch, block = config.batch, config.block
-    uops = src.shape[2]
-    ftype = _exact_float(config, uops * block)
-    if ftype is None:
+    ftype = _exact_float(config, k * block)
+    if ftype is None or np.any(counts != k):
         return None
-    src_rows = np.take(src, 0, axis=col_axis)  # (rows, uops)
-    wgt_cols = np.take(wgt, 0, axis=row_axis)  # (cols, uops)
-    rows, cols = src_rows.shape[0], wgt_cols.shape[0]
-    x = state["inp"].data[src_rows.reshape(-1)].astype(ftype)
-    x = x.reshape(rows, uops, batch, block).transpose(0, 2, 1, 3).reshape(rows * batch, -1)
-    w = state["wgt"].data[wgt_cols.reshape(-1)].astype(ftype)
-    w = w.reshape(cols, uops, block, block).transpose(1, 3, 0, 2).reshape(uops * block, -1)
-    sums = (x @ w).reshape(rows, batch, cols, block).transpose(0, 2, 1, 3)
-    if row_axis == 0:
-        grid = sums.reshape(rows, cols, batch * block)
-    else:
-        grid = sums.transpose(1, 0, 2, 3).reshape(cols, rows, batch * block)
-    return dst[:, :, 0].reshape(-1), grid.reshape(-1, batch * block).astype(np.int64)
+    src_split = _distinct_rows(src[order].reshape(rows.size, k))
+    wgt_split = _distinct_rows(wgt[order].reshape(rows.size, k))
+    if src_split is None or wgt_split is None:
+        return None
+    (src_seqs, src_of_row), (wgt_seqs, wgt_of_row) = src_split, wgt_split
+    if src_seqs.shape[0] * wgt_seqs.shape[0] > 4 * rows.size:
+        return None
+    x = state["inp"].data[src_seqs].astype(ftype).reshape(-1, k, batch, block)
+    x = x.transpose(0, 2, 1, 3).reshape(-1, k * block)
+    w = state["wgt"].data[wgt_seqs].astype(ftype).reshape(-1, k, block, block)
+    w = w.transpose(1, 3, 0, 2).reshape(k * block, -1)
+    table = (x @ w).reshape(src_seqs.shape[0], batch, wgt_seqs.shape[0], block)
+    sums = table[src_of_row, :, wgt_of_row, :]
+    return rows, sums.reshape(rows.size, batch * block).astype(np.int64)
 
 
 def gemm(insn: Gemm, state: MachineState, index: int, flavor: Flavor = FSIM) -> Access:
@@ -326,7 +341,7 @@ def gemm(insn: Gemm, state: MachineState, index: int, flavor: Flavor = FSIM) -> 
         return Access()
     reads = {"inp": idx["src"].reshape(-1), "wgt": idx["wgt"].reshape(-1),
              "acc": dst.reshape(-1)}
-    fused = None if sequential else _kernel_matmul(state, idx)
+    fused = None if sequential else _visit_sums(state, idx)
     if fused is not None:
         _accumulate(state, *fused)
         return Access(reads=reads, writes={"acc": reads["acc"]})
