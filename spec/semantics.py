@@ -269,7 +269,8 @@ def _exact_float(config, terms: int):
     return None
 
 
-ROW_HASH = np.random.default_rng(0).integers(1, 1 << 63, size=4096, dtype=np.int64) | 1
+# Powers of an odd constant modulo 2**64: a polynomial hash of up to 4096 indices.
+ROW_HASH = np.cumprod(np.full(4096, 0x9E3779B97F4A7C15, dtype=np.uint64)).view(np.int64)
 
 
 def _distinct_rows(table: np.ndarray):
