@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from .access import Access, ByteRanges
 from .errors import ProgramError
@@ -66,7 +67,11 @@ def fail(insn: Insn, index: int, field: str, message: str) -> ProgramError:
 
 
 def _dram_rows(insn, state: MachineState, index: int, elem_bytes: int, nrows: int):
-    """Return the physical byte address of each transferred row, checking DRAM bounds."""
+    """Return the transferred rows as a ``(nrows, row bytes)`` view of DRAM and their ranges.
+
+    Checks DRAM bounds first. Rows overlap when ``x_stride < x_size``, so write through the
+    view only when they do not.
+    """
     first = insn.dram_base * elem_bytes
     pitch = insn.x_stride * elem_bytes
     length = insn.x_size * elem_bytes
@@ -77,8 +82,9 @@ def _dram_rows(insn, state: MachineState, index: int, elem_bytes: int, nrows: in
         raise fail(insn, index, "dram_base",
                    f"rows [{first:#x}, {last_end:#x}) fall outside DRAM "
                    f"[{dram.base:#x}, {dram.base + len(dram.data):#x})")
-    return first + pitch * np.arange(nrows, dtype=np.int64), ByteRanges.rows(
-        first, nrows, pitch, length)
+    data = state.dram.data[first - state.dram.base:]
+    rows = as_strided(data, shape=(nrows, length), strides=(pitch, 1))
+    return rows, ByteRanges.rows(first, nrows, pitch, length)
 
 
 LOADABLE = (MemType.UOP, MemType.WGT, MemType.INP, MemType.ACC, MemType.ACC_8BIT)
@@ -117,9 +123,8 @@ def load(insn: Load, state: MachineState, index: int, flavor: Flavor = FSIM) -> 
         return Access()
     fmt, buffer, x_total, y_total, sram_end = check_load(insn, state, index)
     memory_type = MemType(insn.memory_type)
-    row_addrs, ranges = _dram_rows(insn, state, index, fmt.bytes, insn.y_size)
-    offsets = row_addrs[:, None] - state.dram.base + np.arange(insn.x_size * fmt.bytes)
-    raw = state.dram.data[offsets].reshape(insn.y_size * insn.x_size, fmt.bytes)
+    rows, ranges = _dram_rows(insn, state, index, fmt.bytes, insn.y_size)
+    raw = rows.reshape(insn.y_size * insn.x_size, fmt.bytes)
     if memory_type == MemType.UOP:
         lanes = raw.view("<u4")
     else:
@@ -127,8 +132,8 @@ def load(insn: Load, state: MachineState, index: int, flavor: Flavor = FSIM) -> 
     block = np.zeros((y_total, x_total, buffer.lanes), dtype=buffer.data.dtype)
     block[insn.y_pad_0:insn.y_pad_0 + insn.y_size, insn.x_pad_0:insn.x_pad_0 + insn.x_size] = (
         lanes.reshape(insn.y_size, insn.x_size, buffer.lanes))
+    buffer.data[insn.sram_base:sram_end] = block.reshape(-1, buffer.lanes)
     written = np.arange(insn.sram_base, sram_end)
-    buffer.data[written] = block.reshape(-1, buffer.lanes)
     return Access(writes={fmt.buffer: written}, dram_reads=ranges if insn.y_size else None)
 
 
@@ -161,12 +166,16 @@ def store(insn: Store, state: MachineState, index: int, flavor: Flavor = FSIM) -
     if insn.x_size == 0:
         return Access()
     fmt, sram_end = check_store(insn, state, index)
-    row_addrs, ranges = _dram_rows(insn, state, index, fmt.bytes, insn.y_size)
+    rows, ranges = _dram_rows(insn, state, index, fmt.bytes, insn.y_size)
     source = "acc" if flavor.store_from == "acc" else "out"
+    raw = pack(state[source].data[insn.sram_base:sram_end], fmt.width)
+    raw = raw.reshape(insn.y_size, insn.x_size * fmt.bytes)
+    if insn.x_stride >= insn.x_size:
+        rows[...] = raw  # writable: the rows are disjoint
+    else:  # overlapping rows: the later row's bytes win, as in row-by-row copying
+        for y in range(insn.y_size):
+            rows[y] = raw[y]
     read = np.arange(insn.sram_base, sram_end)
-    raw = pack(state[source].data[read], fmt.width)
-    offsets = row_addrs[:, None] - state.dram.base + np.arange(insn.x_size * fmt.bytes)
-    state.dram.data[offsets] = raw.reshape(insn.y_size, insn.x_size * fmt.bytes)
     return Access(reads={source: read}, dram_writes=ranges if insn.y_size else None)
 
 
@@ -289,6 +298,27 @@ def _distinct_rows(table: np.ndarray):
     return distinct, which
 
 
+def _visits_by_row(dst: np.ndarray):
+    """Group a GEMM's visits by destination row: return ``(order, rows, k)`` or None.
+
+    ``order`` (an index array or slice) lists the visits row by row, each row's in visit order;
+    ``rows`` are the rows in that order, each visited ``k`` times. None when the rows are
+    visited different numbers of times.
+    """
+    rows = dst[:, :, 0].reshape(-1)
+    if np.all(dst == dst[:, :, :1]) and np.unique(rows).size == rows.size:
+        return slice(None), rows, dst.shape[2]  # a row per (outer, inner) iteration
+    flat = dst.reshape(-1)
+    order = np.argsort(flat.astype(np.uint16 if flat.max() < 1 << 16 else np.int64),
+                       kind="stable")
+    ordered = flat[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    k = flat.size // starts.size
+    if np.any(np.diff(np.append(starts, flat.size)) != k):
+        return None
+    return order, ordered[starts], k
+
+
 def _visit_sums(state: MachineState, idx: dict[str, np.ndarray]):
     """Sum each accumulator row's visit products as one exact matrix product, if that is cheap.
 
@@ -299,16 +329,16 @@ def _visit_sums(state: MachineState, idx: dict[str, np.ndarray]):
     at most four times as many entries as there are rows (true of matrix and convolution
     kernels). Returns the rows and their int64 sums, or None.
     """
-    dst, src, wgt = (idx[key].reshape(-1) for key in ("dst", "src", "wgt"))
-    order = np.argsort(dst.astype(np.uint16 if state["acc"].depth <= 1 << 16 else np.int64),
-                       kind="stable")
-    rows, counts = np.unique(dst[order], return_counts=True)
-    k = int(counts[0])
+    grouped = _visits_by_row(idx["dst"])
+    if grouped is None:
+        return None
+    order, rows, k = grouped
     config = state.config
     batch, block = config.batch, config.block
     ftype = _exact_float(config, k * block)
-    if ftype is None or np.any(counts != k):
+    if ftype is None:
         return None
+    src, wgt = idx["src"].reshape(-1), idx["wgt"].reshape(-1)
     src_split = _distinct_rows(src[order].reshape(rows.size, k))
     wgt_split = _distinct_rows(wgt[order].reshape(rows.size, k))
     if src_split is None or wgt_split is None:
