@@ -466,7 +466,8 @@ def alu(insn: Alu, state: MachineState, index: int, flavor: Flavor = FSIM) -> Ac
     width = state.config.acc_width
     start = 0
     while start < dst.size:
-        end = start + _independent_prefix(dst[start:], None if insn.use_imm else src[start:])
+        end = start + _independent_prefix(dst[start:], None if insn.use_imm else src[start:],
+                                          len(acc))
         d = dst[start:end]
         b = np.int64(insn.imm) if insn.use_imm else acc[src[start:end]]
         result = alu_apply(op, acc[d], b, width, flavor)
@@ -479,12 +480,17 @@ def alu(insn: Alu, state: MachineState, index: int, flavor: Flavor = FSIM) -> Ac
     return Access(reads=reads, writes=writes)
 
 
-def _independent_prefix(dst: np.ndarray, src: np.ndarray | None) -> int:
+def _independent_prefix(dst: np.ndarray, src: np.ndarray | None, depth: int) -> int:
     """Return the length of the longest prefix of visits that may run at once.
 
     In it no destination repeats and no visit reads (through ``src``) a row an earlier visit of
     the prefix writes, so reading all operands before writing gives the in-order result.
+    ``depth`` bounds the row numbers.
     """
+    written = np.zeros(depth, dtype=bool)
+    written[dst] = True
+    if np.count_nonzero(written) == dst.size and (src is None or not written[src].any()):
+        return dst.size  # distinct destinations, none of them read: all visits at once
     values, first_write = np.unique(dst, return_index=True)
     positions = np.arange(dst.size)
     conflicts = []
