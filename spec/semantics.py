@@ -323,11 +323,12 @@ def _visit_sums(state: MachineState, idx: dict[str, np.ndarray]):
     """Sum each accumulator row's visit products as one exact matrix product, if that is cheap.
 
     The visits are grouped by destination row, in visit order; this needs every row to get the
-    same number k of visits. A row's sum is then its input sequence (k inputs side
-    by side) times its weight sequence (k weights stacked), so all rows together are entries of
+    same number k of visits. A row's sum is then its input sequence (k inputs side by side)
+    times its weight sequence (k weights stacked), so all rows together are entries of
     ``distinct input sequences @ distinct weight sequences``: one product, computed when it has
     at most four times as many entries as there are rows (true of matrix and convolution
-    kernels). Returns the rows and their int64 sums, or None.
+    kernels) and a float type holds its sums exactly. Returns the rows (distinct) and their
+    int64 sums, or None.
     """
     grouped = _visits_by_row(idx["dst"])
     if grouped is None:
