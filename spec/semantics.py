@@ -224,9 +224,13 @@ def uop_indices(insn: LoopInsn, state: MachineState, index: int,
     for key, buffer in insn.BUFFERS.items():
         if key not in keys:
             continue
-        idx = visit_index(insn, key, uops[f"{key}_idx"][None, None, :], outer, inner)
+        # The loop part (iter_out, iter_in, 1) plus the uop part (1, 1, uops): the largest index
+        # is the sum of the two parts' largest, found without scanning the whole grid.
+        loop_part = visit_index(insn, key, 0, outer, inner)
+        uop_part = uops[f"{key}_idx"][None, None, :]
+        idx = loop_part + uop_part
         depth = state[buffer].depth
-        if idx.size and idx.max() >= depth:
+        if loop_part.max() + uop_part.max() >= depth:
             o, i, u = np.unravel_index(int(np.argmax(idx >= depth)), idx.shape)
             raise index_fault(insn, index, key, insn.uop_bgn + u, o, i, idx[o, i, u], depth)
         result[key] = idx
