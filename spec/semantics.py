@@ -286,12 +286,17 @@ def _exact_float(config, terms: int):
 ROW_HASH = np.cumprod(np.full(4096, 0x9E3779B97F4A7C15, dtype=np.uint64)).view(np.int64)
 
 
-def _distinct_rows(table: np.ndarray):
+def _distinct_rows(table: np.ndarray, by_first: bool = False):
     """Return the distinct rows of an int64 ``table`` and, per row, which one it is.
 
-    Rows are told apart by a hash, then checked against the original; on a hash collision (or
-    rows longer than the hash) this returns None.
+    With ``by_first`` the caller guarantees that a row's first entry determines it (rows that
+    are one loop iteration's visits: a loop part plus the same uop part). Otherwise rows are
+    told apart by a hash, then checked against the original; on a hash collision (or rows
+    longer than the hash) this returns None.
     """
+    if by_first:
+        _, first, which = np.unique(table[:, 0], return_index=True, return_inverse=True)
+        return table[first], which
     if table.shape[1] > ROW_HASH.size:
         return None
     keys = table @ ROW_HASH[:table.shape[1]]  # wraps modulo 2**64
@@ -351,8 +356,9 @@ def _visit_sums(state: MachineState, idx: dict[str, np.ndarray]):
     if ftype is None:
         return None
     src, wgt = idx["src"].reshape(-1), idx["wgt"].reshape(-1)
-    src_split = _distinct_rows(src[order].reshape(rows.size, k))
-    wgt_split = _distinct_rows(wgt[order].reshape(rows.size, k))
+    by_first = isinstance(order, slice)  # rows in loop order: a loop part plus the uop part
+    src_split = _distinct_rows(src[order].reshape(rows.size, k), by_first)
+    wgt_split = _distinct_rows(wgt[order].reshape(rows.size, k), by_first)
     if src_split is None or wgt_split is None:
         return None
     (src_seqs, src_of_row), (wgt_seqs, wgt_of_row) = src_split, wgt_split
