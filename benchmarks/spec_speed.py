@@ -4,7 +4,8 @@ Usage: python benchmarks/spec_speed.py [BENCH_DIR] [--repeat N]
 
 BENCH_DIR (default ../shared/bench beside the repository) holds matmul_1g,
 resnet18_conv_56x56x64 and resnet18_conv_7x7x512, each a program image with expected_dram.bin.
-Every figure is the median CPU time (user + system) of N fresh processes, with race checking on:
+Every figure is a median over N fresh processes of CPU time (user + system), race checking on;
+differences are taken within pairs of back-to-back processes, which meet the same load:
 
 - start-up: ``vta --version`` (the interpreter, numpy and the modules ``vta run`` imports),
   and its excess over ``python -c 'import numpy'``;
@@ -36,16 +37,22 @@ ENVIRONMENT = {key: value for key, value in os.environ.items()
                if key != "PYTHONDONTWRITEBYTECODE"}
 
 
-def cpu_seconds(command: list[str], repeat: int) -> float:
-    """Return the median CPU time of ``repeat`` runs of ``command`` (which must succeed)."""
-    times = []
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=ENVIRONMENT)  # warm-up
-    for _ in range(repeat):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=ENVIRONMENT)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        times.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    return statistics.median(times)
+def cpu_seconds(command: list[str]) -> float:
+    """Return the CPU time of one run of ``command`` (which must succeed)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=ENVIRONMENT)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def paired_medians(first: list[str], second: list[str], repeat: int) -> tuple[float, float]:
+    """Run ``first`` then ``second`` ``repeat`` times (after one warm-up pair); return the
+    median CPU time of ``second`` and the median of its excess over ``first`` in each pair,
+    so that both runs of a pair meet the same load."""
+    cpu_seconds(first), cpu_seconds(second)
+    pairs = [(cpu_seconds(first), cpu_seconds(second)) for _ in range(repeat)]
+    return (statistics.median(b for _, b in pairs),
+            statistics.median(b - a for a, b in pairs))
 
 
 def main() -> None:
@@ -59,20 +66,20 @@ def main() -> None:
         sys.exit(f"spec_speed: error: {args.bench} lacks {', '.join(missing)}: these images "
                  "(and fsim's expected_dram.bin) are not in the repository; ask the project "
                  "for shared/bench, or pass the folder that holds them")
-    numpy_import = cpu_seconds([sys.executable, "-c", "import numpy"], args.repeat)
-    start_up = cpu_seconds(VTA + ["--version"], args.repeat)
+    start_up, over_numpy = paired_medians([sys.executable, "-c", "import numpy"],
+                                          VTA + ["--version"], args.repeat)
     report = {"load_average": [round(x, 2) for x in os.getloadavg()],
               "start_up_cpu_s": round(start_up, 3),
-              "start_up_over_numpy_import_cpu_s": round(start_up - numpy_import, 3),
+              "start_up_over_numpy_import_cpu_s": round(over_numpy, 3),
               "images": {}}
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "out.bin"
         for name, fsim in FSIM_CPU_SECONDS.items():
             image = args.bench / name
-            whole = cpu_seconds(VTA + ["run", str(image), "-o", str(out)], args.repeat)
+            whole, run = paired_medians(VTA + ["--version"],
+                                        VTA + ["run", str(image), "-o", str(out)], args.repeat)
             if out.read_bytes() != (image / "expected_dram.bin").read_bytes():
                 sys.exit(f"spec_speed: error: {name}: the spec's DRAM differs from fsim's")
-            run = whole - start_up
             report["images"][name] = {
                 "bit_exact": True, "whole_cpu_s": round(whole, 3), "run_cpu_s": round(run, 3),
                 "fsim_whole_cpu_s": fsim, "whole_vs_fsim": round(fsim / whole, 2),
