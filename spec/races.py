@@ -27,6 +27,7 @@ class RaceChecker:
     """Records every access in execution order and raises RaceError at the first race."""
 
     def __init__(self, depths: dict[str, int]):
+        self._depths = depths
         self._last_write = {}
         self._last_read = {}
         for name, stages in BUFFER_STAGES.items():
@@ -43,6 +44,11 @@ class RaceChecker:
         """Check ``access`` by instruction ``index`` against earlier ones, then remember it."""
         position = clock[stage]
         self._program_index[stage].append((index, mnemonic))
+        access = Access({name: self._distinct(name, entries)
+                         for name, entries in access.reads.items()},
+                        {name: self._distinct(name, entries)
+                         for name, entries in access.writes.items()},
+                        access.dram_reads, access.dram_writes)
         for name, entries in access.reads.items():
             self._check(index, mnemonic, stage, clock, name, entries, self._last_write, "reads",
                         "writes")
@@ -65,6 +71,15 @@ class RaceChecker:
             self._check_dram(index, mnemonic, stage, clock, access.dram_writes,
                              self._dram_reads, "writes", "reads")
             self._remember(self._dram_writes[stage], position, access.dram_writes)
+
+    def _distinct(self, name: str, entries: np.ndarray) -> np.ndarray:
+        """Return the entries an access touches, each once, if it lists more than the buffer
+        holds (a loop revisiting rows); else ``entries`` as they are."""
+        if entries.size <= self._depths[name]:
+            return entries
+        touched = np.zeros(self._depths[name], dtype=bool)
+        touched[entries] = True
+        return np.flatnonzero(touched)
 
     def _describe(self, stage: Stage, position: int) -> str:
         index, mnemonic = self._program_index[stage][position]

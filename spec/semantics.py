@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from .access import Access, ByteRanges
 from .errors import ProgramError
@@ -66,7 +67,11 @@ def fail(insn: Insn, index: int, field: str, message: str) -> ProgramError:
 
 
 def _dram_rows(insn, state: MachineState, index: int, elem_bytes: int, nrows: int):
-    """Return the physical byte address of each transferred row, checking DRAM bounds."""
+    """Return the transferred rows as a ``(nrows, row bytes)`` view of DRAM and their ranges.
+
+    Checks DRAM bounds first. Rows overlap when ``x_stride < x_size``, so write through the
+    view only when they do not.
+    """
     first = insn.dram_base * elem_bytes
     pitch = insn.x_stride * elem_bytes
     length = insn.x_size * elem_bytes
@@ -77,8 +82,9 @@ def _dram_rows(insn, state: MachineState, index: int, elem_bytes: int, nrows: in
         raise fail(insn, index, "dram_base",
                    f"rows [{first:#x}, {last_end:#x}) fall outside DRAM "
                    f"[{dram.base:#x}, {dram.base + len(dram.data):#x})")
-    return first + pitch * np.arange(nrows, dtype=np.int64), ByteRanges.rows(
-        first, nrows, pitch, length)
+    data = state.dram.data[first - state.dram.base:]
+    rows = as_strided(data, shape=(nrows, length), strides=(pitch, 1))
+    return rows, ByteRanges.rows(first, nrows, pitch, length)
 
 
 LOADABLE = (MemType.UOP, MemType.WGT, MemType.INP, MemType.ACC, MemType.ACC_8BIT)
@@ -117,9 +123,8 @@ def load(insn: Load, state: MachineState, index: int, flavor: Flavor = FSIM) -> 
         return Access()
     fmt, buffer, x_total, y_total, sram_end = check_load(insn, state, index)
     memory_type = MemType(insn.memory_type)
-    row_addrs, ranges = _dram_rows(insn, state, index, fmt.bytes, insn.y_size)
-    offsets = row_addrs[:, None] - state.dram.base + np.arange(insn.x_size * fmt.bytes)
-    raw = state.dram.data[offsets].reshape(insn.y_size * insn.x_size, fmt.bytes)
+    rows, ranges = _dram_rows(insn, state, index, fmt.bytes, insn.y_size)
+    raw = rows.reshape(insn.y_size * insn.x_size, fmt.bytes)
     if memory_type == MemType.UOP:
         lanes = raw.view("<u4")
     else:
@@ -127,8 +132,8 @@ def load(insn: Load, state: MachineState, index: int, flavor: Flavor = FSIM) -> 
     block = np.zeros((y_total, x_total, buffer.lanes), dtype=buffer.data.dtype)
     block[insn.y_pad_0:insn.y_pad_0 + insn.y_size, insn.x_pad_0:insn.x_pad_0 + insn.x_size] = (
         lanes.reshape(insn.y_size, insn.x_size, buffer.lanes))
+    buffer.data[insn.sram_base:sram_end] = block.reshape(-1, buffer.lanes)
     written = np.arange(insn.sram_base, sram_end)
-    buffer.data[written] = block.reshape(-1, buffer.lanes)
     return Access(writes={fmt.buffer: written}, dram_reads=ranges if insn.y_size else None)
 
 
@@ -161,12 +166,16 @@ def store(insn: Store, state: MachineState, index: int, flavor: Flavor = FSIM) -
     if insn.x_size == 0:
         return Access()
     fmt, sram_end = check_store(insn, state, index)
-    row_addrs, ranges = _dram_rows(insn, state, index, fmt.bytes, insn.y_size)
+    rows, ranges = _dram_rows(insn, state, index, fmt.bytes, insn.y_size)
     source = "acc" if flavor.store_from == "acc" else "out"
+    raw = pack(state[source].data[insn.sram_base:sram_end], fmt.width)
+    raw = raw.reshape(insn.y_size, insn.x_size * fmt.bytes)
+    if insn.x_stride >= insn.x_size:
+        rows[...] = raw  # writable: the rows are disjoint
+    else:  # overlapping rows: the later row's bytes win, as in row-by-row copying
+        for y in range(insn.y_size):
+            rows[y] = raw[y]
     read = np.arange(insn.sram_base, sram_end)
-    raw = pack(state[source].data[read], fmt.width)
-    offsets = row_addrs[:, None] - state.dram.base + np.arange(insn.x_size * fmt.bytes)
-    state.dram.data[offsets] = raw.reshape(insn.y_size, insn.x_size * fmt.bytes)
     return Access(reads={source: read}, dram_writes=ranges if insn.y_size else None)
 
 
@@ -215,9 +224,13 @@ def uop_indices(insn: LoopInsn, state: MachineState, index: int,
     for key, buffer in insn.BUFFERS.items():
         if key not in keys:
             continue
-        idx = visit_index(insn, key, uops[f"{key}_idx"][None, None, :], outer, inner)
+        # The loop part (iter_out, iter_in, 1) plus the uop part (1, 1, uops): the largest index
+        # is the sum of the two parts' largest, found without scanning the whole grid.
+        loop_part = visit_index(insn, key, 0, outer, inner)
+        uop_part = uops[f"{key}_idx"][None, None, :]
+        idx = loop_part + uop_part
         depth = state[buffer].depth
-        if idx.size and idx.max() >= depth:
+        if loop_part.max() + uop_part.max() >= depth:
             o, i, u = np.unravel_index(int(np.argmax(idx >= depth)), idx.shape)
             raise index_fault(insn, index, key, insn.uop_bgn + u, o, i, idx[o, i, u], depth)
         result[key] = idx
@@ -269,44 +282,95 @@ def _exact_float(config, terms: int):
     return None
 
 
-def _kernel_matmul(state: MachineState, idx: dict[str, np.ndarray]):
-    """Compute a GEMM whose uop list is a reduction as one matrix product, if it is one.
+# Powers of an odd constant modulo 2**64: a polynomial hash of up to 4096 indices.
+ROW_HASH = np.cumprod(np.full(4096, 0x9E3779B97F4A7C15, dtype=np.uint64)).view(np.int64)
 
-    Applies when every uop of the kernel writes the same accumulator row (so the products of
-    one loop visit all add up) and the two loops split into a "row" loop the weight index does
-    not move on and a "column" loop the input index does not move on: then the visit sums are
-    ``inputs (rows x uops*block) @ weights (uops*block x columns)``. Returns the destination
-    grid and the per-row sums, or None.
+
+def _distinct_rows(table: np.ndarray, by_first: bool = False):
+    """Return the distinct rows of an int64 ``table`` and, per row, which one it is.
+
+    With ``by_first`` the caller guarantees that a row's first entry determines it (rows that
+    are one loop iteration's visits: a loop part plus the same uop part). Otherwise rows are
+    told apart by a hash, then checked against the original; on a hash collision (or rows
+    longer than the hash) this returns None.
     """
-    src, wgt, dst = idx["src"], idx["wgt"], idx["dst"]
-    if not np.all(dst == dst[:, :, :1]):
+    if by_first:
+        _, first, which = np.unique(table[:, 0], return_index=True, return_inverse=True)
+        return table[first], which
+    if table.shape[1] > ROW_HASH.size:
         return None
-    still = {name: [grid.shape[a] == 1 or np.all(np.diff(grid, axis=a) == 0) for a in (0, 1)]
-             for name, grid in (("src", src), ("wgt", wgt))}
-    for row_axis, col_axis in ((1, 0), (0, 1)):
-        if still["wgt"][row_axis] and still["src"][col_axis]:
-            break
-    else:
+    keys = table @ ROW_HASH[:table.shape[1]]  # wraps modulo 2**64
+    _, first, which = np.unique(keys, return_index=True, return_inverse=True)
+    distinct = table[first]
+    if not np.array_equal(distinct[which], table):
         return None
+    return distinct, which
+
+
+def _all_distinct(values: np.ndarray) -> bool:
+    """Return whether no value repeats (sorting: plain ``np.unique`` imports ``numpy.ma``, 35 ms
+    of start-up)."""
+    ordered = np.sort(values)
+    return not np.any(ordered[1:] == ordered[:-1])
+
+
+def _visits_by_row(dst: np.ndarray):
+    """Group a GEMM's visits by destination row: return ``(order, rows, k)`` or None.
+
+    ``order`` (an index array or slice) lists the visits row by row, each row's in visit order;
+    ``rows`` are the rows in that order, each visited ``k`` times. None when the rows are
+    visited different numbers of times.
+    """
+    rows = dst[:, :, 0].reshape(-1)
+    if np.all(dst == dst[:, :, :1]) and _all_distinct(rows):
+        return slice(None), rows, dst.shape[2]  # a row per (outer, inner) iteration
+    flat = dst.reshape(-1)
+    order = np.argsort(flat.astype(np.uint16 if flat.max() < 1 << 16 else np.int64),
+                       kind="stable")
+    ordered = flat[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    k = flat.size // starts.size
+    if np.any(np.diff(np.append(starts, flat.size)) != k):
+        return None
+    return order, ordered[starts], k
+
+
+def _visit_sums(state: MachineState, idx: dict[str, np.ndarray]):
+    """Sum each accumulator row's visit products as one exact matrix product, if that is cheap.
+
+    The visits are grouped by destination row, in visit order; this needs every row to get the
+    same number k of visits. A row's sum is then its input sequence (k inputs side by side)
+    times its weight sequence (k weights stacked), so all rows together are entries of
+    ``distinct input sequences @ distinct weight sequences``: one product, computed when it has
+    at most four times as many entries as there are rows (true of matrix and convolution
+    kernels) and a float type holds its sums exactly. Returns the rows (distinct) and their
+    int64 sums, or None.
+    """
+    grouped = _visits_by_row(idx["dst"])
+    if grouped is None:
+        return None
+    order, rows, k = grouped
     config = state.config
     batch, block = config.batch, config.block
-    uops = src.shape[2]
-    ftype = _exact_float(config, uops * block)
+    ftype = _exact_float(config, k * block)
     if ftype is None:
         return None
-    src_rows = np.take(src, 0, axis=col_axis)  # (rows, uops)
-    wgt_cols = np.take(wgt, 0, axis=row_axis)  # (cols, uops)
-    rows, cols = src_rows.shape[0], wgt_cols.shape[0]
-    x = state["inp"].data[src_rows.reshape(-1)].astype(ftype)
-    x = x.reshape(rows, uops, batch, block).transpose(0, 2, 1, 3).reshape(rows * batch, -1)
-    w = state["wgt"].data[wgt_cols.reshape(-1)].astype(ftype)
-    w = w.reshape(cols, uops, block, block).transpose(1, 3, 0, 2).reshape(uops * block, -1)
-    sums = (x @ w).reshape(rows, batch, cols, block).transpose(0, 2, 1, 3)
-    if row_axis == 0:
-        grid = sums.reshape(rows, cols, batch * block)
-    else:
-        grid = sums.transpose(1, 0, 2, 3).reshape(cols, rows, batch * block)
-    return dst[:, :, 0].reshape(-1), grid.reshape(-1, batch * block).astype(np.int64)
+    src, wgt = idx["src"].reshape(-1), idx["wgt"].reshape(-1)
+    by_first = isinstance(order, slice)  # rows in loop order: a loop part plus the uop part
+    src_split = _distinct_rows(src[order].reshape(rows.size, k), by_first)
+    wgt_split = _distinct_rows(wgt[order].reshape(rows.size, k), by_first)
+    if src_split is None or wgt_split is None:
+        return None
+    (src_seqs, src_of_row), (wgt_seqs, wgt_of_row) = src_split, wgt_split
+    if src_seqs.shape[0] * wgt_seqs.shape[0] > 4 * rows.size:
+        return None
+    x = state["inp"].data[src_seqs].astype(ftype).reshape(-1, k, batch, block)
+    x = x.transpose(0, 2, 1, 3).reshape(-1, k * block)
+    w = state["wgt"].data[wgt_seqs].astype(ftype).reshape(-1, k, block, block)
+    w = w.transpose(1, 3, 0, 2).reshape(k * block, -1)
+    table = (x @ w).reshape(src_seqs.shape[0], batch, wgt_seqs.shape[0], block)
+    sums = table[src_of_row, :, wgt_of_row, :]
+    return rows, sums.reshape(rows.size, batch * block).astype(np.int64)
 
 
 def gemm(insn: Gemm, state: MachineState, index: int, flavor: Flavor = FSIM) -> Access:
@@ -326,7 +390,7 @@ def gemm(insn: Gemm, state: MachineState, index: int, flavor: Flavor = FSIM) -> 
         return Access()
     reads = {"inp": idx["src"].reshape(-1), "wgt": idx["wgt"].reshape(-1),
              "acc": dst.reshape(-1)}
-    fused = None if sequential else _kernel_matmul(state, idx)
+    fused = None if sequential else _visit_sums(state, idx)
     if fused is not None:
         _accumulate(state, *fused)
         return Access(reads=reads, writes={"acc": reads["acc"]})
@@ -353,7 +417,7 @@ def gemm(insn: Gemm, state: MachineState, index: int, flavor: Flavor = FSIM) -> 
 def _accumulate(state: MachineState, dst: np.ndarray, deltas: np.ndarray) -> None:
     """Add ``deltas[j]`` to accumulator row ``dst[j]`` for every j (rows may repeat), wrapping."""
     acc, width = state["acc"].data, state.config.acc_width
-    if np.unique(dst).size == dst.size:
+    if _all_distinct(dst):
         acc[dst] = wrap(acc[dst] + deltas, width)
     else:
         total = acc.copy()
@@ -420,7 +484,8 @@ def alu(insn: Alu, state: MachineState, index: int, flavor: Flavor = FSIM) -> Ac
     width = state.config.acc_width
     start = 0
     while start < dst.size:
-        end = start + _independent_prefix(dst[start:], None if insn.use_imm else src[start:])
+        end = start + _independent_prefix(dst[start:], None if insn.use_imm else src[start:],
+                                          len(acc))
         d = dst[start:end]
         b = np.int64(insn.imm) if insn.use_imm else acc[src[start:end]]
         result = alu_apply(op, acc[d], b, width, flavor)
@@ -433,12 +498,17 @@ def alu(insn: Alu, state: MachineState, index: int, flavor: Flavor = FSIM) -> Ac
     return Access(reads=reads, writes=writes)
 
 
-def _independent_prefix(dst: np.ndarray, src: np.ndarray | None) -> int:
+def _independent_prefix(dst: np.ndarray, src: np.ndarray | None, depth: int) -> int:
     """Return the length of the longest prefix of visits that may run at once.
 
     In it no destination repeats and no visit reads (through ``src``) a row an earlier visit of
     the prefix writes, so reading all operands before writing gives the in-order result.
+    ``depth`` bounds the row numbers.
     """
+    written = np.zeros(depth, dtype=bool)
+    written[dst] = True
+    if np.count_nonzero(written) == dst.size and (src is None or not written[src].any()):
+        return dst.size  # distinct destinations, none of them read: all visits at once
     values, first_write = np.unique(dst, return_index=True)
     positions = np.arange(dst.size)
     conflicts = []

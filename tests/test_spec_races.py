@@ -9,6 +9,7 @@ of different stages.
 import re
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from hypothesis import assume, event, given
 from hypothesis import strategies as st
@@ -534,3 +535,32 @@ def test_helpers_see_the_bundled_matmul_as_clean():
     assert check_against_brute_force(image, program) == "clean"
     races, late = brute_force(image, without_tokens(program))
     assert races and late
+
+
+@pytest.mark.parametrize("repeats", [1, 3])
+def test_an_access_listing_rows_many_times_races_like_one_listing_them_once(repeats):
+    """A loop may list the same rows over and over (more entries than the buffer has rows);
+    the checker must find the race, on the same row, however often the row is listed."""
+    from vtaref.spec.access import Access
+    from vtaref.spec.races import RaceChecker
+
+    depths = {"uop": 4, "inp": 4, "wgt": 4, "acc": 4, "out": 4}
+    checker = RaceChecker(depths)
+    checker.record(0, "LOAD", Stage.LOAD, (1, 0, 0), Access(writes={"inp": np.array([2])}))
+    reads = np.tile(np.array([3, 2, 1]), 2 * repeats)  # 6 or 18 entries, 4 rows
+    with pytest.raises(RaceError, match=r"data race on inp\[2\]: GEMM #1"):
+        checker.record(1, "GEMM", Stage.COMPUTE, (0, 1, 0), Access(reads={"inp": reads}))
+
+
+@given(first=st.integers(0, 9), count=st.integers(0, 6), pitch=st.integers(0, 8),
+       length=st.integers(1, 6))
+def test_dram_row_ranges_cover_exactly_the_row_bytes_merged(first, count, pitch, length):
+    """ByteRanges.rows (used for every LOAD and STORE) covers exactly the rows' bytes, as
+    sorted ranges with a gap between each two."""
+    from vtaref.spec.access import ByteRanges
+
+    ranges = ByteRanges.rows(first, count, pitch, length)
+    rows = {b for y in range(count) for b in range(first + y * pitch, first + y * pitch + length)}
+    pairs = list(zip(ranges.starts.tolist(), ranges.ends.tolist()))
+    assert {b for start, end in pairs for b in range(start, end)} == rows
+    assert all(end < next_start for (_, end), (next_start, _) in zip(pairs, pairs[1:]))

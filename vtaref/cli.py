@@ -2,6 +2,9 @@
 
 Every error caused by bad input prints one line, ``vta: error: ...``, and exits with status 1;
 no output file is left behind by a failed run.
+
+``vta run`` is the spec's everyday use, so this module imports only what it needs; other
+commands import their own modules when they run.
 """
 
 from __future__ import annotations
@@ -22,12 +25,8 @@ from vtaref.spec.backends import (
     SpecBackend,
     get_backend,
 )
-from vtaref.spec.conform import check_cases, find_cases
-from vtaref.spec.disasm import disassemble_image
 from vtaref.spec.outputs import OutputError, Outputs
 from vtaref.spec.pipeline import DEFAULT_TOKEN_DEPTH
-from vtaref.spec.trace import JsonTracer
-from vtaref.spec.trace_diff import first_difference, read_trace
 
 PROGRESS_MIN_INSNS = 20_000
 
@@ -191,7 +190,11 @@ def run(image_dir, output, trace, trace_values, vcd, **options):
         backend.trace = True
     elif trace and not isinstance(backend, SpecBackend):
         raise Failure(f"--trace needs --backend spec or rtl, not {backend.name}")
-    tracer = JsonTracer(values=trace_values) if isinstance(backend, SpecBackend) and trace else None
+    tracer = None
+    if isinstance(backend, SpecBackend) and trace:
+        from vtaref.spec.trace import JsonTracer
+
+        tracer = JsonTracer(values=trace_values)
     with _outputs() as outputs:
         for path in (output, trace):
             if path is not None:
@@ -240,6 +243,8 @@ def trace_diff(trace_a, trace_b):
 
     Exits with status 0 if the traces agree, 1 if they differ or cannot be compared.
     """
+    from vtaref.spec.trace_diff import first_difference, read_trace
+
     try:
         records = [read_trace(path) for path in (trace_a, trace_b)]
         first = first_difference(*records)
@@ -306,6 +311,8 @@ def _report_rtl(image_dir, checked) -> None:
 @click.argument("image_dir", type=click.Path(path_type=Path))
 def disasm(image_dir):
     """Print a readable listing of the program in IMAGE_DIR."""
+    from vtaref.spec.disasm import disassemble_image
+
     for line in disassemble_image(_load(image_dir)):
         click.echo(line)
 
@@ -357,6 +364,8 @@ def conform(root, verbose, jobs, keep, **options):
     listing of the program around the STORE that wrote it. Exits with status 1 unless every
     case passes, and at once if the backend cannot run at all.
     """
+    from vtaref.spec.conform import check_cases, find_cases
+
     cases = find_cases(root)
     if not cases:
         raise Failure(f"{root}: no image with an expected_dram.bin")
