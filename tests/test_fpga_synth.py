@@ -78,8 +78,8 @@ def test_gemm_maps_to_dsps_and_its_deep_scratchpad_to_block_ram(target):
 
 
 @pytest.mark.parametrize("unit, ports", [
-    (TensorGemm, {"cmd", "idle", "uop_wr", "inp_wr", "wgt_wr", "acc_rd"}),
-    (TensorAlu, {"cmd", "idle", "uop_wr", "acc_rd"}),
+    (TensorGemm, {"cmd", "idle", "fault", "uop_wr", "inp_wr", "wgt_wr", "acc_rd"}),
+    (TensorAlu, {"cmd", "idle", "fault", "uop_wr", "acc_rd"}),
 ])
 def test_unit_top_exposes_what_the_other_stages_would_do(unit, ports):
     top = UnitTop(unit(GEMM_CONFIG), GEMM_CONFIG)
