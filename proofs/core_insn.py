@@ -16,8 +16,8 @@ again). Each check is one family of assertions, chosen by name (:func:`check_nam
 - ``reads``: what a visit reports reading from one arbitrary tracked entry of inp, wgt and acc is
   what the last write to that entry wrote (riscv-formal's trick), so the per-instruction checks
   speak of the scratchpads' real contents;
-- ``order``: each stage retires its instructions in program order, each once, and every visit
-  belongs to a compute instruction already retired;
+- ``order``: each stage retires only instructions the spec gives it, in program order, each
+  once, and every visit belongs to a compute instruction already retired;
 - ``tokens``: no stage retires an instruction that popped a token before the neighbour retired
   the instruction that pushed it.
 
@@ -33,7 +33,7 @@ from amaranth.lib import data
 
 from vtaref.impl import vcr
 from vtaref.impl.core import VtaCore
-from vtaref.impl.isa import AluOp, insn_layout
+from vtaref.impl.isa import AluOp, MemType, Opcode, insn_layout
 from vtaref.spec import isa as spec_isa
 from vtaref.spec.config import VtaConfig
 
@@ -120,7 +120,7 @@ class CoreChecks(Elaboratable):
                     visit.inp_value[b][i] * visit.wgt_value[o][i]
                     for i in range(config.block_in)))[:len(lane)]
                 with m.If(trigger):
-                    m.d.comb += Assert(lane.as_value() == expected)
+                    m.d.comb += Assert(lane == expected)
 
     def _load_padding(self, m: Module, port) -> None:
         for space in ("inp", "wgt"):
@@ -150,6 +150,7 @@ class CoreChecks(Elaboratable):
             last, any_yet = Signal.like(event.payload.index), Signal()
             m.d.comb += Cover(event.valid & any_yet)
             with m.If(event.valid):
+                m.d.comb += Assert(self._stage_of(event.payload.insn)[stage])
                 m.d.sync += [last.eq(event.payload.index), any_yet.eq(1)]
                 with m.If(any_yet):
                     m.d.comb += Assert(event.payload.index > last)
@@ -159,6 +160,15 @@ class CoreChecks(Elaboratable):
             m.d.comb += Cover(unit.valid)
             with m.If(unit.valid):
                 m.d.comb += [Assert(any_yet), Assert(unit.payload.index <= last)]
+
+    def _stage_of(self, bits) -> dict[str, Value]:
+        """Return the stage that runs the instruction ``bits`` as the spec assigns it
+        (:attr:`vtaref.spec.isa.Insn.stage`): whether it is ``load``, ``compute`` or ``store``."""
+        insn = data.View(insn_layout(spec_isa.Load, self.config), bits)
+        load = (insn.opcode == Opcode.LOAD) & ((insn.memory_type == MemType.INP)
+                                               | (insn.memory_type == MemType.WGT))
+        store = insn.opcode == Opcode.STORE
+        return {"load": load, "compute": ~load & ~store, "store": store}
 
     def _tokens(self, m: Module, port) -> None:
         for producer, push, consumer, pop in TOKEN_LINKS:
