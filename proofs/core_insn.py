@@ -14,10 +14,11 @@ again). Each check is one family of assertions, chosen by name (:func:`check_nam
   to the accumulator width), or 0 with ``reset_reg``;
 - ``load_padding``: an inp or wgt row a LOAD writes but did not read from DRAM is all zeros;
 - ``reads``: what a visit reports reading from one arbitrary tracked entry of inp, wgt and acc is
-  what the last write to that entry wrote (riscv-formal's trick), so the per-instruction checks
-  speak of the scratchpads' real contents;
+  what the last write to that entry before the read wrote (riscv-formal's trick), so the
+  per-instruction checks speak of the scratchpads' real contents (a GEMM with ``reset_reg``
+  reads nothing);
 - ``order``: each stage retires only instructions the spec gives it, in program order, each
-  once, and every visit belongs to a compute instruction already retired;
+  once, and each unit's visits follow program order;
 - ``tokens``: no stage retires an instruction that popped a token before the neighbour retired
   the instruction that pushed it.
 
@@ -32,6 +33,7 @@ from amaranth.hdl import Assert, Assume, Cover, Elaboratable, Module, Signal, Va
 from amaranth.lib import data
 
 from vtaref.impl import vcr
+from vtaref.impl.compute import GEMM_READ_TO_WRITE
 from vtaref.impl.core import VtaCore
 from vtaref.impl.isa import AluOp, MemType, Opcode, insn_layout
 from vtaref.spec import isa as spec_isa
@@ -40,6 +42,9 @@ from vtaref.spec.config import VtaConfig
 from .alu import AluModel
 from .axi import drive_arbitrarily
 
+# Cycles from a GEMM visit's inp and wgt reads (the address, one cycle before the data) to its
+# acc write. Its acc row, and the ALU's operands, see every write before the visit's own.
+GEMM_READ_AGE = GEMM_READ_TO_WRITE + 1
 INSN_QUEUE_DEPTH = 2  # the checks do not depend on queue depth; a short queue keeps state small
 # Neighbouring stages by token stream: (producer, its push flag, consumer, its pop flag).
 TOKEN_LINKS = (("load", "push_next", "compute", "pop_prev"),
@@ -134,17 +139,19 @@ class CoreChecks(Elaboratable):
         shadows = {space: _Shadow(m, space, getattr(port, space)) for space in ("inp", "wgt",
                                                                                  "acc")}
         gemm, alu = port.gemm.payload, port.alu.payload
+        gemm_insn = data.View(insn_layout(spec_isa.Gemm, self.config), gemm.insn)
         alu_insn = data.View(insn_layout(spec_isa.Alu, self.config), alu.insn)
-        for valid, space, addr, value in (
-                (port.gemm.valid, "inp", gemm.src, gemm.inp_value),
-                (port.gemm.valid, "wgt", gemm.wgt, gemm.wgt_value),
-                (port.gemm.valid, "acc", gemm.dst, gemm.acc_old),
-                (port.alu.valid, "acc", alu.dst, alu.a),
-                (port.alu.valid & ~alu_insn.use_imm, "acc", alu.src, alu.b)):
-            shadows[space].check_read(m, valid, addr, value)
+        gemm_reads = port.gemm.valid & ~gemm_insn.reset_reg  # a reset reads nothing
+        # (valid, space, entry, value, cycles from the read to the visit's write)
+        for valid, space, addr, value, age in (
+                (gemm_reads, "inp", gemm.src, gemm.inp_value, GEMM_READ_AGE),
+                (gemm_reads, "wgt", gemm.wgt, gemm.wgt_value, GEMM_READ_AGE),
+                (gemm_reads, "acc", gemm.dst, gemm.acc_old, 0),
+                (port.alu.valid, "acc", alu.dst, alu.a, 0),
+                (port.alu.valid & ~alu_insn.use_imm, "acc", alu.src, alu.b, 0)):
+            shadows[space].check_read(m, valid, addr, value, age)
 
     def _order(self, m: Module, port) -> None:
-        latest = {}
         for stage in ("load", "compute", "store"):
             event = getattr(port, stage)
             last, any_yet = Signal.like(event.payload.index), Signal()
@@ -154,12 +161,13 @@ class CoreChecks(Elaboratable):
                 m.d.sync += [last.eq(event.payload.index), any_yet.eq(1)]
                 with m.If(any_yet):
                     m.d.comb += Assert(event.payload.index > last)
-            latest[stage] = (last, any_yet)
-        last, any_yet = latest["compute"]
-        for unit in (port.gemm, port.alu):
+        for name in ("gemm", "alu"):
+            unit = getattr(port, name)
+            last = Signal.like(unit.payload.index, name=f"{name}_last_index")
             m.d.comb += Cover(unit.valid)
             with m.If(unit.valid):
-                m.d.comb += [Assert(any_yet), Assert(unit.payload.index <= last)]
+                m.d.comb += Assert(unit.payload.index >= last)
+                m.d.sync += last.eq(unit.payload.index)
 
     def _stage_of(self, bits) -> dict[str, Value]:
         """Return the stage that runs the instruction ``bits`` as the spec assigns it
@@ -185,9 +193,10 @@ class CoreChecks(Elaboratable):
 
 class _Shadow:
     """The last row written to one arbitrary entry of scratchpad ``space``, from its write
-    events: ``known`` once a write has happened."""
+    events, and whether a write has happened, as of each of the last cycles."""
 
     def __init__(self, m: Module, space: str, event):
+        self.space = space
         self.addr = Signal.like(event.payload.addr, name=f"{space}_tracked")
         self.value = Signal.like(Value.cast(event.payload.data), name=f"{space}_last")
         self.known = Signal(name=f"{space}_known")
@@ -195,9 +204,16 @@ class _Shadow:
         with m.If(event.valid & (event.payload.addr == self.addr)):
             m.d.sync += [self.value.eq(event.payload.data), self.known.eq(1)]
 
-    def check_read(self, m: Module, valid, addr, value) -> None:
-        """Assert that a read of the tracked entry reported in ``valid`` got the last write."""
-        trigger = valid & (addr == self.addr) & self.known
+    def check_read(self, m: Module, valid, addr, value, age: int) -> None:
+        """Assert that a read of the tracked entry, reported in ``valid`` and made ``age``
+        cycles before, got what the last write before it wrote."""
+        known, last = self.known, self.value
+        for step in range(age):
+            earlier = (Signal.like(known, name=f"{self.space}_known_{step + 1}"),
+                       Signal.like(last, name=f"{self.space}_last_{step + 1}"))
+            m.d.sync += [earlier[0].eq(known), earlier[1].eq(last)]
+            known, last = earlier
+        trigger = valid & (addr == self.addr) & known
         m.d.comb += Cover(trigger)
         with m.If(trigger):
-            m.d.comb += Assert(Value.cast(value) == self.value)
+            m.d.comb += Assert(Value.cast(value) == last)
