@@ -42,8 +42,10 @@ TWO_COMMANDS_DEPTH = 10  # steps of the GEMM and ALU proofs with two commands
 BATCHED_ALU_DEPTH = 9  # the batched ALU's, with two commands (its 10th step takes minutes)
 # Steps of the proofs of what the DMA bursts move, by direction (reads: more ports, slower).
 BURST_DEPTHS = {"read": 5, "write": 8}
-# Steps of the whole-core checks: three ALU visits (the first at step 13) and two GEMM visits.
+# Steps of the whole-core checks: three ALU visits (the first at step 13) and two GEMM visits;
+# reads, to a GEMM reading an inp or wgt row a LOAD wrote (step 16).
 CORE_DEPTH = 16
+CORE_DEPTHS = {"reads": 17}
 CORE_CI_CHECKS = ("alu_add", "tokens")  # the core checks (and covers) CI runs; the rest are slow
 
 
@@ -155,7 +157,7 @@ def proofs(config: VtaConfig) -> list[Proof | Z3Proof]:
         Proof("tokens_compute_tiny", lambda: ComputeTokensSpec(gemm), "bmc",
               ComputeTokensSpec.bound()),
         *(Proof(f"core_{check}{suffix}", lambda check=check: CoreChecks(gemm, check), mode,
-                CORE_DEPTH, slow=check not in CORE_CI_CHECKS)
+                CORE_DEPTHS.get(check, CORE_DEPTH), slow=check not in CORE_CI_CHECKS)
           for check in check_names() for suffix, mode in (("", "bmc"), ("_cover", "cover"))),
     ]) + z3_proofs()
 
