@@ -401,8 +401,10 @@ class Compute(wiring.Component):
         m.d.sync += src_addr.eq(self.acc_src.addr)
         src, operand_a = _registered(m, src_addr, alu.datapath.a)
         _, operand_b = _registered(m, src_addr, alu.datapath.b)
-        m.d.comb += [visit.src.eq(src), visit.a.eq(operand_a), visit.b.eq(operand_b),
-                     visit.y.eq(alu.acc_wr.data)]
+        m.d.comb += [visit.src.eq(src), visit.a.eq(operand_a), visit.y.eq(alu.acc_wr.data)]
+        # The datapath's b lanes are wider (to hold imm): narrow each lane, not the whole row.
+        m.d.comb += [visit.b[b][o].eq(operand_b[b][o])
+                     for b in range(self._config.batch) for o in range(self._config.block_out)]
 
         # Scratchpad writes: LOADs write uop and acc, GEMM and ALU visits acc.
         loading = Signal.like(head_index)  # the index of the LOAD being executed

@@ -75,8 +75,8 @@ def gemm_visit_layout(config: VtaConfig) -> data.StructLayout:
 
 def alu_visit_layout(config: VtaConfig) -> data.StructLayout:
     """Return one ALU visit of the instruction ``index`` (its bits in ``insn``): its operands
-    were ``a`` (``acc[dst]``) and ``b`` (``acc[src]``, or the immediate in every lane with
-    ``use_imm``); it wrote ``y`` to ``acc[dst]``."""
+    were ``a`` (``acc[dst]``) and ``b`` (``acc[src]``, or with ``use_imm``
+    the immediate, truncated to the lane width, in every lane); it wrote ``y`` to ``acc[dst]``."""
     acc = scratchpad.row_layout("acc", config)
     width = scratchpad.addr_width("acc", config)
     return data.StructLayout({

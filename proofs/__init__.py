@@ -29,6 +29,7 @@ from vtaref.spec.pipeline import DEFAULT_TOKEN_DEPTH
 from .alu import DatapathSpec, TensorAluSpec, tiny_config
 from .axi import AxiBurstSpec, axi_proofs
 from .bus_error import bus_error_proofs
+from .core_insn import CoreChecks, check_names
 from .dma_ports import ElementContractSpec, core_engine
 from .fault import UopLoopFaultSpec
 from .gemm import TensorGemmSpec, tiny_gemm_config
@@ -48,6 +49,11 @@ BATCHED_ALU_DEPTH = 9  # the batched ALU's, with two commands (its 10th step tak
 BURST_DEPTHS = {"read": 5, "write": 8}
 FAULT_DEPTH = 24  # steps of the micro-op loop's fault proofs: their longest command, and more
 FAULT_TAGS = {Gemm: gemm_unit.TAG, Alu: alu_unit.TAG}
+# Steps of the whole-core checks: three ALU visits (the first at step 13) and two GEMM visits;
+# reads, to a GEMM reading an inp or wgt row a LOAD wrote (step 16).
+CORE_DEPTH = 16
+CORE_DEPTHS = {"reads": 17}
+CORE_CI_CHECKS = ("alu_add", "tokens")  # the core checks (and covers) CI runs; the rest are slow
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,11 @@ def proofs(config: VtaConfig) -> list[Proof | Z3Proof]:
     (addresses, beats, WSTRB, read data, ``done`` after B) is proved for a bounded run with the
     core's port map for the tiny GEMM configuration (narrow writes): slow proofs, minutes each.
 
+    The whole core (:mod:`.core_insn`) on the tiny GEMM configuration, under an arbitrary host
+    and DRAM, is checked on its retirement port for a bounded run: each ALU opcode with and
+    without immediates, GEMM with and without reset, LOAD padding, reads against the last
+    write, program order and token order, each its own proof with a cover of its trigger.
+
     Each k-induction proof has a bmc sibling (:func:`with_bmc_siblings`).
 
     The z3 proofs (:mod:`.smt`) follow: the encodings, the DRAM addresses, and the compiler's
@@ -162,6 +173,9 @@ def proofs(config: VtaConfig) -> list[Proof | Z3Proof]:
               lambda: StoreTokensSpec(config, size_bits=SIZE_BITS), "prove", 1),
         Proof("tokens_compute_tiny", lambda: ComputeTokensSpec(gemm), "bmc",
               ComputeTokensSpec.bound()),
+        *(Proof(f"core_{check}{suffix}", lambda check=check: CoreChecks(gemm, check), mode,
+                CORE_DEPTHS.get(check, CORE_DEPTH), slow=check not in CORE_CI_CHECKS)
+          for check in check_names() for suffix, mode in (("", "bmc"), ("_cover", "cover"))),
     ]) + [
         # At the full config too; the tiny ones' bmc siblings find the traces (these ones'
         # take minutes).

@@ -1,0 +1,89 @@
+# amaranth: UnusedElaboratable=no
+"""The per-instruction checks of the whole core on its retirement port (proofs/core_insn.py)."""
+
+import os
+
+import pytest
+
+from vtaref.impl.alu import TensorAlu
+from vtaref.impl.compute import Compute
+from vtaref.impl.core import VtaCore
+from vtaref.impl.fetch import Fetch
+from vtaref.impl.load import Load
+from vtaref.impl.store import Store
+from vtaref.proofs import proofs, sby
+from vtaref.proofs.core_insn import CoreChecks, check_names
+from vtaref.proofs.gemm import tiny_gemm_config
+from vtaref.spec import VtaConfig
+
+from .test_proofs import (
+    EarlyPushCompute,
+    HalfWrapLoad,
+    leaky_tag,
+    tokenless,
+    with_global,
+)
+
+TWO_ALU_VISITS = 16  # steps to a second ALU visit on the tiny config (the first is at step 13)
+
+
+def test_ci_checks_alu_visits_lane_by_lane():
+    # With 8-bit accumulators the datapath's b lanes (16 bits, to hold imm) were narrowed as
+    # one row: the port reported lane 0's high byte as lane 1. core_alu_add, run in CI by
+    # tests/test_proofs.py, fails on that within two ALU visits.
+    chosen = {proof.name: proof for proof in proofs(VtaConfig())}
+    check = chosen["core_alu_add"]
+    assert not check.slow and check.mode == "bmc" and check.depth >= TWO_ALU_VISITS
+    assert not chosen["core_alu_add_cover"].slow
+
+
+def test_an_unknown_check_is_refused():
+    with pytest.raises(ValueError, match="unknown core check 'alu_div'"):
+        CoreChecks(tiny_gemm_config(), "alu_div")
+    assert "alu_shr_imm" in check_names() and "gemm_reset" in check_names()
+
+
+class StoresAlsoToComputeFetch(Fetch):
+    """Dispatches each STORE to the compute queue as well as to the store queue."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        with m.If(self.store.valid):
+            m.d.comb += self.compute.valid.eq(1)
+        return m
+
+
+def core_with(component: type, mutant: type) -> type:
+    """Return VtaCore built with ``mutant`` in place of the stage class ``component``."""
+    return with_global(VtaCore, component.__name__, mutant, title=f"{mutant.__name__}Core")
+
+
+def compute_with(unit: type, mutant: type) -> type:
+    """Return VtaCore whose compute stage has ``mutant`` in place of the unit class ``unit``."""
+    return core_with(Compute, with_global(Compute, unit.__name__, mutant,
+                                          title=f"{mutant.__name__}Compute"))
+
+
+# Realistic one-line bugs, the core check that catches each, and the steps it needs. The first
+# few run in CI; VTAREF_ALL_CORE_MUTANTS=1 runs them all (minutes under load).
+MUTANTS = [
+    ("tokenless_load_core", core_with(Load, tokenless(Load, "from_compute")), "tokens", 12),
+    ("stores_to_compute_core", core_with(Fetch, StoresAlsoToComputeFetch), "order", 12),
+    ("tokenless_compute_core", core_with(Compute, tokenless(Compute, "from_load")), "tokens",
+     12),
+    ("tokenless_store_core", core_with(Store, tokenless(Store, "from_compute")), "tokens", 12),
+    ("early_push_compute_core", core_with(Compute, EarlyPushCompute), "tokens", 16),
+    ("leaky_tag_alu_core", compute_with(TensorAlu, leaky_tag(TensorAlu)), "alu_add", 18),
+    ("half_wrap_load_core", core_with(Load, HalfWrapLoad), "reads", 18),
+]
+CI_MUTANTS = 3
+
+
+@pytest.mark.parametrize("name, core_type, check, depth",
+                         MUTANTS if os.environ.get("VTAREF_ALL_CORE_MUTANTS") else
+                         MUTANTS[:CI_MUTANTS], ids=lambda value: getattr(value, "__name__", None))
+def test_a_mutated_core_fails_a_check(name, core_type, check, depth):
+    result = sby.prove(name, CoreChecks(tiny_gemm_config(), check, core_type), mode="bmc",
+                       depth=depth)
+    assert result.status == "FAIL", result.log
+    assert "Assert failed" in result.log
