@@ -185,6 +185,30 @@ def upsample_nearest(x: np.ndarray, scale: int | tuple[int, int] = 2, *,
     return np.repeat(np.repeat(np.asarray(x, np.int64), sh, axis=2), sw, axis=3)
 
 
+def round_half_even(acc: np.ndarray, shift: int) -> np.ndarray:
+    """Return ``acc / 2**shift`` (``shift >= 1``) rounded to the nearest integer, halves to even."""
+    acc = np.asarray(acc, np.int64)
+    odd = (acc >> shift) & 1
+    return (acc + (1 << (shift - 1)) - 1 + odd) >> shift
+
+
+def upsample_bilinear(x: np.ndarray, *, config: VtaConfig) -> np.ndarray:
+    """Return ``x (N, C, H, W)`` upsampled x2 along H and W, ONNX Resize ``linear`` with
+    ``half_pixel`` coordinates, in integers: output ``(2i + a, 2j + b)`` weighs input row
+    ``i`` by 3/4 and row ``i - 1`` (``a = 0``) or ``i + 1`` (``a = 1``) by 1/4, clamped to the
+    edge, likewise along W, so the sum of the weights ``{1, 3, 9} / 16`` is rounded to the
+    nearest integer, halves to even (:func:`round_half_even` by 4)."""
+    def double(a: np.ndarray, axis: int) -> np.ndarray:
+        """Return the weighted pairs ``(a[i-1] + 3 a[i], 3 a[i] + a[i+1])`` along ``axis``."""
+        padded = np.moveaxis(a, axis, -1)
+        padded = np.concatenate([padded[..., :1], padded, padded[..., -1:]], axis=-1)
+        near = 3 * padded[..., 1:-1]
+        pairs = np.stack([near + padded[..., :-2], near + padded[..., 2:]], axis=-1)
+        return np.moveaxis(pairs.reshape(*pairs.shape[:-2], -1), -1, axis)
+
+    return round_half_even(double(double(np.asarray(x, np.int64), 2), 3), 4)
+
+
 def scaled_add(a: np.ndarray, b: np.ndarray, *, requant, config: VtaConfig) -> np.ndarray:
     """Return ``requant.apply([a, b])`` (an epilogue.ScaledSum)."""
     return requant.apply([a, b])

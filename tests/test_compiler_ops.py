@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from vtaref.compiler import operators as vta
 from vtaref.compiler import reference as ref
 from vtaref.compiler.conv import compile_conv2d
+from vtaref.compiler.errors import CompileError
 from vtaref.spec import VtaConfig
 
 CONFIGS = {
@@ -205,6 +206,39 @@ def test_upsample_nearest(config, data):
     x = data.draw(tensors(shape, config.inp_width))
     got = vta.upsample_nearest(x, scale, config=config)
     np.testing.assert_array_equal(got, ref.upsample_nearest(x, scale, config=config))
+
+
+def test_upsample_bilinear_weighs_neighbours_and_rounds_halves_to_even(config):
+    # Along W: 0 and 2 give 0, 0.5, 1.5, 2 (edges clamped): halves round to 0 and 2.
+    x = np.array([[[[0, 2], [0, 2]]]])
+    assert vta.upsample_bilinear(x, config=config)[0, 0].tolist() == [[0, 0, 2, 2]] * 4
+    # Along both: (9 * 1 + 3 * 0 + 3 * 0 + 0) / 16 = 0.5625 at (1, 1), 0.0625 at (2, 2).
+    x = np.array([[[[0, 0], [0, 1]]]])
+    expected = np.rint(np.array([0, 0.25, 0.75, 1])[:, None] * np.array([0, 0.25, 0.75, 1]))
+    np.testing.assert_array_equal(vta.upsample_bilinear(x, config=config)[0, 0], expected)
+
+
+@given(data=st.data())
+def test_upsample_bilinear(config, data):
+    shape = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 40)),
+             data.draw(st.integers(1, 12)), data.draw(st.integers(1, 12)))
+    x = data.draw(tensors(shape, config.inp_width))
+    got = vta.upsample_bilinear(x, config=config)
+    np.testing.assert_array_equal(got, ref.upsample_bilinear(x, config=config))
+
+
+def test_round_half_even_is_numpys_rint(config):
+    acc = np.arange(-5000, 5000)
+    for shift in range(1, 8):
+        np.testing.assert_array_equal(ref.round_half_even(acc, shift), np.rint(acc / 2**shift))
+
+
+def test_upsample_bilinear_refuses_a_narrow_accumulator(config):
+    narrow = VtaConfig(LOG_INP_WIDTH=2, LOG_ACC_WIDTH=3, LOG_BATCH=0, LOG_BLOCK=1,
+                       LOG_UOP_BUFF_SIZE=3, LOG_INP_BUFF_SIZE=3, LOG_WGT_BUFF_SIZE=3,
+                       LOG_ACC_BUFF_SIZE=3)
+    with pytest.raises(CompileError, match="needs accumulators of at least 9 bits, not 8"):
+        vta.upsample_bilinear(np.zeros((1, 1, 2, 2), int), config=narrow)
 
 
 @pytest.mark.parametrize("call, message", [
