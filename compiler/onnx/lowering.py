@@ -423,7 +423,8 @@ def _nearest_scale(op: QOp) -> tuple[int, int]:
     if mode == "linear":
         raise op.fail("bilinear resizing is not supported: onnxruntime computes it with float32 "
                       "weights, so where the exact value is a half its result goes either way "
-                      "(about 2 % of elements for x2, docs/compiler.md section 6)")
+                      "(2.1-2.2 % of elements for x2, docs/compiler.md section 6); the native "
+                      "upsample_bilinear computes the exact value, halves to even")
     coordinates = text("coordinate_transformation_mode", "half_pixel")
     rounding = text("nearest_mode", "round_prefer_floor")
     if mode != "nearest" or (coordinates, rounding) not in (
