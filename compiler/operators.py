@@ -122,12 +122,14 @@ def max_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig = DEFAULT
     return compile_max_pool2d(x, kernel, stride, padding, config=config).run(backend)
 
 
-def avg_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig = DEFAULT_CONFIG,
-               backend: Target = "spec") -> np.ndarray:
-    """Return the floors of the window means of ``x (N, C, H, W)``, padding counted as zeros;
-    ``stride`` defaults to ``kernel``. Raises CompileError when the accumulator cannot hold
-    them exactly (see reference.average_scale)."""
-    return compile_avg_pool2d(x, kernel, stride, padding, config=config).run(backend)
+def avg_pool2d(x, kernel, stride=None, padding=0, *, rounding: str = "floor",
+               config: VtaConfig = DEFAULT_CONFIG, backend: Target = "spec") -> np.ndarray:
+    """Return the window means of ``x (N, C, H, W)``, padding counted as zeros, rounded down
+    (``rounding="floor"``) or to nearest with halves up (``"half_up"``); ``stride`` defaults
+    to ``kernel``. Raises CompileError when the accumulator cannot hold them exactly (see
+    reference.average_scale)."""
+    return compile_avg_pool2d(x, kernel, stride, padding, rounding=rounding,
+                              config=config).run(backend)
 
 
 def global_avg_pool(x, *, config: VtaConfig = DEFAULT_CONFIG,

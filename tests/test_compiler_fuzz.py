@@ -95,6 +95,8 @@ def _node(draw, config, op: str, source: str, shape: tuple, output: str, same_sh
         n, c, height, width = shape
         (kh, sh, ph), (kw, sw, pw) = window(draw, height, 4, 3, 3), window(draw, width, 4, 3, 3)
         attrs = dict(kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw))
+        if op == "avg_pool2d":
+            attrs["rounding"] = draw(st.sampled_from(["floor", "half_up"]))
         result = (n, c, (height + 2 * ph - kh) // sh + 1, (width + 2 * pw - kw) // sw + 1)
         return Node(op, (source,), output, attrs), result
     if op in ("global_avg_pool", "flatten"):

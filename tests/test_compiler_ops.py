@@ -147,9 +147,31 @@ def test_avg_pool2d(config, data):
     height, width = data.draw(st.integers(1, 24)), data.draw(st.integers(1, 24))
     (kh, sh, ph), (kw, sw, pw) = window(data.draw, height), window(data.draw, width)
     x = data.draw(tensors((n, c, height, width), config.inp_width))
-    got = vta.avg_pool2d(x, (kh, kw), (sh, sw), (ph, pw), config=config)
-    expected = ref.avg_pool2d(x, (kh, kw), (sh, sw), (ph, pw), config=config)
+    rounding = data.draw(st.sampled_from(["floor", "half_up"]))
+    got = vta.avg_pool2d(x, (kh, kw), (sh, sw), (ph, pw), rounding=rounding, config=config)
+    expected = ref.avg_pool2d(x, (kh, kw), (sh, sw), (ph, pw), rounding=rounding,
+                              config=config)
     np.testing.assert_array_equal(got, expected)
+
+
+def test_avg_pool2d_rounds_to_nearest_halves_up(config):
+    # 2x2 windows of sums 6, 7, -6 and -7: means 1.5, 1.75, -1.5 and -1.75.
+    x = np.array([[[[1, 1, 2, 2, -1, -1, -2, -2], [2, 2, 2, 1, -2, -2, -2, -1]]]])
+    got = vta.avg_pool2d(x, 2, rounding="half_up", config=config)
+    assert got[0, 0, 0].tolist() == [2, 2, -1, -2]
+    assert ref.avg_pool2d(x, (2, 2), (2, 2), (0, 0), rounding="half_up",
+                          config=config)[0, 0, 0].tolist() == [2, 2, -1, -2]
+    assert vta.avg_pool2d(x, 2, config=config)[0, 0, 0].tolist() == [1, 1, -2, -2]
+
+
+def test_average_scale_takes_the_rounding_offset(config):
+    # Every sum of 9 activations plus 4, floored over 9, through the scale and bias.
+    m, k = ref.average_scale(9, config, 4)
+    bias = ref.average_bias(9, m, k, config, 4)
+    low, high = -(1 << (config.inp_width - 1)), (1 << (config.inp_width - 1)) - 1
+    sums = np.arange(9 * low, 9 * high + 1)
+    np.testing.assert_array_equal((sums * m + bias) >> k, (sums + 4) // 9)
+    np.testing.assert_array_equal((sums + 4) // 9, np.rint(sums / 9))
 
 
 @given(data=st.data())
