@@ -377,6 +377,32 @@ def test_an_odd_window_average_pool_runs_on_vta_bit_exact(tmp_path, activations)
         np.testing.assert_array_equal(imported.graph.run(x), onnxruntime_run(path, x))
 
 
+@pytest.mark.parametrize("zero, dtype", [(-5, np.int8), (140, np.uint8)])
+def test_a_qlinear_average_pool_runs_on_vta_bit_exact(tmp_path, zero, dtype):
+    """QOperator's QLinearAveragePool, input and output quantized alike with a zero point that
+    is not VTA's zero, 3x3 with padding counted in."""
+    constants = [numpy_helper.from_array(np.array(0.05, np.float32), "scale"),
+                 numpy_helper.from_array(dtype(zero), "zero")]
+    graph = helper.make_graph(
+        [helper.make_node("QuantizeLinear", ["x", "scale", "zero"], ["q"]),
+         helper.make_node("QLinearAveragePool", ["q", "scale", "zero", "scale", "zero"], ["a"],
+                          domain="com.microsoft", kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+                          count_include_pad=1),
+         helper.make_node("DequantizeLinear", ["a", "scale", "zero"], ["y"])],
+        "average", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 5, 7, 7])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5, 7, 7])], constants)
+    path = tmp_path / "average.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13),
+                                                      helper.make_opsetid("com.microsoft", 1)]),
+              path)
+    imported = import_model(path)
+    assert [p.where for p in imported.placements] == ["host", "vta", "host"]
+    rng = np.random.default_rng(4)
+    for optimize in (True, False):
+        x = (rng.standard_normal((1, 5, 7, 7)) * 3).astype(np.float32)
+        np.testing.assert_array_equal(imported.graph.run(x), onnxruntime_run(path, x, optimize))
+
+
 def test_an_even_window_average_pool_is_refused_with_the_reason(tmp_path):
     constants = [numpy_helper.from_array(np.array(0.05, np.float32), "scale"),
                  numpy_helper.from_array(np.int8(0), "zero")]
