@@ -27,6 +27,7 @@ from .operators import (
     max_pool2d,
     relu,
     requantize,
+    upsample_bilinear,
     upsample_nearest,
 )
 from .runtime import CommandStream, Compiled, DramBuffer
@@ -34,5 +35,6 @@ from .runtime import CommandStream, Compiled, DramBuffer
 __all__ = [
     "Backend", "CommandStream", "CompileError", "Compiled", "DramBuffer", "Graph", "Node",
     "SpecBackend", "add", "avg_pool2d", "bias_add", "conv2d", "dense", "get_backend",
-    "global_avg_pool", "matmul", "max_pool2d", "relu", "requantize", "upsample_nearest",
+    "global_avg_pool", "matmul", "max_pool2d", "relu", "requantize",
+    "upsample_bilinear", "upsample_nearest",
 ]

@@ -4,6 +4,8 @@ output range).
 
 - :func:`emit_requantize`: shift right by a power of two (rounding down, or half up), clip to the
   output range, optional ReLU.
+- :func:`emit_round_half_even`: shift right by a power of two, rounding halves to even, with
+  ADD, SHR, MAX and MIN only.
 - :class:`FixedPoint` and :func:`emit_fixed_point`: multiply by any positive ``m / 2**k`` per
   channel, round half up, add a zero point and clip, exactly (the gemmlowp/TFLite scheme, with
   the product split into up to :data:`MAX_LIMBS` parts so that each step fits the
@@ -23,7 +25,7 @@ from vtaref.spec.packing import wrap
 
 from .errors import CompileError
 from .layout import pack_channels
-from .loops import Affine, Nest, block_nest, contiguous
+from .loops import Affine, Nest, block_nest, contiguous, zeroing_nest
 from .reference import out_range
 from .runtime import CommandStream, DramBuffer
 
@@ -53,6 +55,32 @@ def emit_requantize(stream: CommandStream, base: int, dims: tuple[int, ...], shi
         stream.alu(AluOp.SHR, nest, imm=shift)
     stream.alu(AluOp.MAX, nest, imm=0 if relu else low)
     stream.alu(AluOp.MIN, nest, imm=high)
+
+
+def emit_round_half_even(stream: CommandStream, base: int, scratch: int, count: int,
+                         shift: int) -> None:
+    """Queue ``acc = round_half_even(acc / 2**shift)`` (:func:`.reference.round_half_even`) over
+    the ``count`` entries from ``base``, working in ``2 * count`` entries from ``scratch``.
+
+    With ``h = 2**(shift-1)``: ``up = (acc + h) >> shift`` and ``down = (acc + h - 1) >> shift``
+    round halves up and down and differ only at a half, where ``even = ((acc + 2h) >> (shift+1))
+    * 2`` is the one of them that is even; so the result is ``min(max(even, down), up)``. The
+    accumulator must hold ``acc + 2**shift``.
+    """
+    up, down, even = (contiguous(b, (count,)) for b in (base, scratch, scratch + count))
+    half = 1 << (shift - 1)
+    stream.gemm(zeroing_nest(scratch, (2 * count,), 0, 0), reset=True)
+    for copy in (down, even):
+        stream.alu(AluOp.ADD, Nest((count,), copy, up))
+    for index, (bias, amount) in ((up, (half, shift)), (down, (half - 1, shift)),
+                                  (even, (2 * half, shift + 1))):
+        nest = Nest((count,), index, index)
+        if bias:
+            stream.alu(AluOp.ADD, nest, imm=bias)
+        stream.alu(AluOp.SHR, nest, imm=amount)
+    stream.alu(AluOp.ADD, Nest((count,), even, even))
+    stream.alu(AluOp.MAX, Nest((count,), even, down))
+    stream.alu(AluOp.MIN, Nest((count,), up, even))
 
 
 def check_rounding(rounding: str) -> str:

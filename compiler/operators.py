@@ -15,6 +15,7 @@ import numpy as np
 from vtaref.spec import DEFAULT_CONFIG, VtaConfig
 
 from .backend import Backend
+from .bilinear import compile_upsample_bilinear
 from .conv import compile_conv2d, compile_dense
 from .elementwise import compile_bias_requantize, compile_sum
 from .epilogue import FixedPoint, ScaledSum
@@ -42,6 +43,7 @@ COMPILERS = {
     "scaled_add": lambda a, b, **attrs: compile_scaled_sum([a, b], **attrs),
     "global_sum": compile_global_sum,
     "upsample_nearest": compile_upsample_nearest,
+    "upsample_bilinear": compile_upsample_bilinear,
 }
 
 
@@ -120,12 +122,14 @@ def max_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig = DEFAULT
     return compile_max_pool2d(x, kernel, stride, padding, config=config).run(backend)
 
 
-def avg_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig = DEFAULT_CONFIG,
-               backend: Target = "spec") -> np.ndarray:
-    """Return the floors of the window means of ``x (N, C, H, W)``, padding counted as zeros;
-    ``stride`` defaults to ``kernel``. Raises CompileError when the accumulator cannot hold
-    them exactly (see reference.average_scale)."""
-    return compile_avg_pool2d(x, kernel, stride, padding, config=config).run(backend)
+def avg_pool2d(x, kernel, stride=None, padding=0, *, rounding: str = "floor",
+               config: VtaConfig = DEFAULT_CONFIG, backend: Target = "spec") -> np.ndarray:
+    """Return the window means of ``x (N, C, H, W)``, padding counted as zeros, rounded down
+    (``rounding="floor"``) or to nearest with halves up (``"half_up"``); ``stride`` defaults
+    to ``kernel``. Raises CompileError when the accumulator cannot hold them exactly (see
+    reference.average_scale)."""
+    return compile_avg_pool2d(x, kernel, stride, padding, rounding=rounding,
+                              config=config).run(backend)
 
 
 def global_avg_pool(x, *, config: VtaConfig = DEFAULT_CONFIG,
@@ -156,7 +160,14 @@ def upsample_nearest(x, scale: int | tuple[int, int] = 2, *, config: VtaConfig =
     return compile_upsample_nearest(x, scale, config=config).run(backend)
 
 
+def upsample_bilinear(x, *, config: VtaConfig = DEFAULT_CONFIG,
+                      backend: Target = "spec") -> np.ndarray:
+    """Return ``x (N, C, H, W)`` upsampled x2 bilinearly, ``(N, C, 2H, 2W)``, rounded halves to
+    even (:func:`.reference.upsample_bilinear`)."""
+    return compile_upsample_bilinear(x, config=config).run(backend)
+
+
 __all__ = ["add", "avg_pool2d", "bias_add", "clip", "conv2d",
            "conv_transpose2d", "dense", "global_avg_pool",
            "global_sum", "matmul", "max_pool2d", "relu", "requantize", "scaled_add",
-           "upsample_nearest"]
+           "upsample_bilinear", "upsample_nearest"]

@@ -23,11 +23,11 @@ import numpy as np
 
 from vtaref.spec import AluOp, MemType, VtaConfig
 
-from .epilogue import emit_requantize
+from .epilogue import check_rounding, emit_requantize
 from .identity import load_identity
 from .layout import ceil_div, pack_activations, unpack_activations
 from .loops import MAX_ITER, Affine, Nest, block_nest, contiguous, zeroing_nest
-from .reference import average_bias, average_scale, out_range
+from .reference import average_bias, average_offset, average_scale, out_range
 from .runtime import CommandStream, Compiled
 from .slots import Slots, double_buffered
 from .tiling import candidates, cycles, search, split
@@ -64,18 +64,21 @@ def compile_max_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig) 
     return _compile_window_reduction(x, kernel, stride, padding, AluOp.MAX, config)
 
 
-def compile_avg_pool2d(x, kernel, stride=None, padding=0, *, config: VtaConfig) -> Compiled:
-    """Compile the floors of the window means of activations ``x (N, C, H, W)``, padding
-    counted as zeros (ONNX's ``count_include_pad=1``); ``stride`` defaults to ``kernel``.
-    Decodes to ``(N, C, OH, OW)``. Raises CompileError when the accumulator cannot hold the
-    arithmetic (see :func:`.reference.average_scale`)."""
-    return _compile_window_reduction(x, kernel, stride, padding, AluOp.ADD, config)
+def compile_avg_pool2d(x, kernel, stride=None, padding=0, *, rounding: str = "floor",
+                       config: VtaConfig) -> Compiled:
+    """Compile the window means of activations ``x (N, C, H, W)``, padding counted as zeros
+    (ONNX's ``count_include_pad=1``), rounded down (``rounding="floor"``) or halves up
+    (``"half_up"``); ``stride`` defaults to ``kernel``. Decodes to ``(N, C, OH, OW)``. Raises
+    CompileError when the accumulator cannot hold the arithmetic (see
+    :func:`.reference.average_scale`)."""
+    return _compile_window_reduction(x, kernel, stride, padding, AluOp.ADD, config,
+                                     check_rounding(rounding))
 
 
-def _compile_window_reduction(x, kernel, stride, padding, op: AluOp,
-                              config: VtaConfig) -> Compiled:
+def _compile_window_reduction(x, kernel, stride, padding, op: AluOp, config: VtaConfig,
+                              rounding: str = "floor") -> Compiled:
     """Compile max pooling (``op`` MAX) or average pooling (``op`` ADD: window sums, then
-    :func:`emit_floor_mean`)."""
+    :func:`emit_floor_mean` of the sums plus :func:`.reference.average_offset`)."""
     x = integers("x", x, config.inp_width, (4,))
     (kh, kw) = pair(kernel, "kernel", 1)
     (sh, sw) = pair(kernel if stride is None else stride, "stride", 1)
@@ -85,8 +88,9 @@ def _compile_window_reduction(x, kernel, stride, padding, op: AluOp,
         raise ValueError(f"the {kh}x{kw} window does not fit the padded {height}x{width} input")
     low, _ = out_range(config)
     if op == AluOp.ADD:
-        m, k = average_scale(kh * kw, config)  # refuses before anything is emitted
-        scale = (m, k, average_bias(kh * kw, m, k, config))
+        offset = average_offset(kh * kw, rounding)
+        m, k = average_scale(kh * kw, config, offset)  # refuses before anything is emitted
+        scale = (m, k, average_bias(kh * kw, m, k, config, offset))
     fill = low if op == AluOp.MAX else 0
     padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
     packed = pack_activations(padded, config)

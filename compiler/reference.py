@@ -135,22 +135,34 @@ def max_pool2d(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
 
 
 def avg_pool2d(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
-               padding: tuple[int, int], *, config: VtaConfig) -> np.ndarray:
-    """Return the floors of the window means of ``x (N, C, H, W)``, padding counted as zeros."""
+               padding: tuple[int, int], *, rounding: str = "floor",
+               config: VtaConfig) -> np.ndarray:
+    """Return the window means of ``x (N, C, H, W)``, padding counted as zeros, rounded down
+    (``rounding="floor"``) or to nearest, halves up (``"half_up"``: ``floor(mean + 1/2)``)."""
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     x = np.pad(x.astype(np.int64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
-    return windows[:, :, ::sh, ::sw].sum(axis=(4, 5)) // (kh * kw)
+    sums = windows[:, :, ::sh, ::sw].sum(axis=(4, 5))
+    return (sums + average_offset(kh * kw, rounding)) // (kh * kw)
 
 
-def average_scale(area: int, config: VtaConfig) -> tuple[int, int]:
-    """Return ``(m, k)`` such that ``(sum * m + average_bias(area, m, k, config)) >> k`` is the
-    floor of ``sum / area`` for every sum of ``area`` activations, the smallest such ``k``.
+def average_offset(area: int, rounding: str) -> int:
+    """Return what is added to a sum of ``area`` values so that the floor of its mean is the
+    mean rounded by ``rounding``: 0 for ``"floor"``, ``area // 2`` for ``"half_up"`` (for odd
+    ``area`` no mean is a half, so that is also the mean rounded half to even)."""
+    return area // 2 if rounding == "half_up" else 0
+
+
+def average_scale(area: int, config: VtaConfig, offset: int = 0) -> tuple[int, int]:
+    """Return ``(m, k)`` such that ``(sum * m + average_bias(area, m, k, config, offset)) >> k``
+    is the floor of ``(sum + offset) / area`` for every sum of ``area`` activations and
+    ``0 <= offset < area``, the smallest such ``k``.
 
     With ``m = ceil(2**k / area)``, ``e = m * area - 2**k`` and ``b = -inp_low * e``, writing
-    ``sum = q * area + r`` (``0 <= r < area``), the quotient is ``q`` exactly when
-    ``0 <= q * e + r * m + b < 2**k``; the lowest value is ``0`` (``q = inp_low, r = 0``) and the
-    highest is checked. Raises CompileError when no ``k`` keeps ``sum * m + b`` within the
+    ``sum + offset = q * area + r`` (``0 <= r < area``), the quotient is ``q`` exactly when
+    ``0 <= q * e + r * m + b < 2**k``; the lowest value is at least ``0`` (``q = inp_low``) and
+    the highest (``q = inp_high, r = offset`` or ``q = inp_high - 1, r = area - 1``) is checked.
+    Raises CompileError when no ``k`` keeps ``sum * m + b + offset * m`` within the
     accumulator: the floor of the mean then needs wider accumulators.
     """
     low, high = -(1 << (config.inp_width - 1)), (1 << (config.inp_width - 1)) - 1
@@ -159,18 +171,19 @@ def average_scale(area: int, config: VtaConfig) -> tuple[int, int]:
         m = -(-(1 << k) // area)
         e = m * area - (1 << k)
         b = average_bias(area, m, k, config)
-        largest = max((high - 1) * e + (area - 1) * m, high * e) + b
-        fits = -limit <= low * area * m + b and high * area * m + b < limit
+        largest = max((high - 1) * e + (area - 1) * m, high * e + offset * m) + b
+        fits = -limit <= low * area * m + b and high * area * m + b + offset * m < limit
         if largest < 1 << k and fits:
             return m, k
     raise CompileError(f"the floor of the mean of {area} {config.inp_width}-bit values needs "
                        f"accumulators wider than {config.acc_width} bits")
 
 
-def average_bias(area: int, m: int, k: int, config: VtaConfig) -> int:
+def average_bias(area: int, m: int, k: int, config: VtaConfig, offset: int = 0) -> int:
     """Return the constant added to ``sum * m`` before the shift by ``k`` (see average_scale):
-    ``-inp_low * (m * area - 2**k)``, which lifts the lowest sums' error to zero."""
-    return (1 << (config.inp_width - 1)) * (m * area - (1 << k))
+    ``-inp_low * (m * area - 2**k)``, which lifts the lowest sums' error to zero, plus
+    ``offset * m``."""
+    return (1 << (config.inp_width - 1)) * (m * area - (1 << k)) + offset * m
 
 
 def global_avg_pool(x: np.ndarray, *, config: VtaConfig) -> np.ndarray:
@@ -183,6 +196,30 @@ def upsample_nearest(x: np.ndarray, scale: int | tuple[int, int] = 2, *,
     """Return ``x (N, C, H, W)`` with every pixel repeated ``scale`` times along H and W."""
     sh, sw = pair(scale, "scale", 1)
     return np.repeat(np.repeat(np.asarray(x, np.int64), sh, axis=2), sw, axis=3)
+
+
+def round_half_even(acc: np.ndarray, shift: int) -> np.ndarray:
+    """Return ``acc / 2**shift`` (``shift >= 1``) rounded to the nearest integer, halves to even."""
+    acc = np.asarray(acc, np.int64)
+    odd = (acc >> shift) & 1
+    return (acc + (1 << (shift - 1)) - 1 + odd) >> shift
+
+
+def upsample_bilinear(x: np.ndarray, *, config: VtaConfig) -> np.ndarray:
+    """Return ``x (N, C, H, W)`` upsampled x2 along H and W, ONNX Resize ``linear`` with
+    ``half_pixel`` coordinates, in integers: output ``(2i + a, 2j + b)`` weighs input row
+    ``i`` by 3/4 and row ``i - 1`` (``a = 0``) or ``i + 1`` (``a = 1``) by 1/4, clamped to the
+    edge, likewise along W, so the sum of the weights ``{1, 3, 9} / 16`` is rounded to the
+    nearest integer, halves to even (:func:`round_half_even` by 4)."""
+    def double(a: np.ndarray, axis: int) -> np.ndarray:
+        """Return the weighted pairs ``(a[i-1] + 3 a[i], 3 a[i] + a[i+1])`` along ``axis``."""
+        padded = np.moveaxis(a, axis, -1)
+        padded = np.concatenate([padded[..., :1], padded, padded[..., -1:]], axis=-1)
+        near = 3 * padded[..., 1:-1]
+        pairs = np.stack([near + padded[..., :-2], near + padded[..., 2:]], axis=-1)
+        return np.moveaxis(pairs.reshape(*pairs.shape[:-2], -1), -1, axis)
+
+    return round_half_even(double(double(np.asarray(x, np.int64), 2), 3), 4)
 
 
 def scaled_add(a: np.ndarray, b: np.ndarray, *, requant, config: VtaConfig) -> np.ndarray:

@@ -3,15 +3,15 @@ CPU int8 reference (:mod:`vtaref.compiler.reference`) bit for bit.
 
 Hypothesis draws each node's operator and parameters (conv2d and conv_transpose2d kernels,
 strides, padding and channels; dense; max, window average and global average pooling; nearest
-upsampling; residual add; relu; clip; bias add and requantization), then its weights and input
-values. Every
-program runs on the spec, under the fsim or the hls flavor, with race, deadlock and token-depth
-checks on: a program that races fails the test. Three fixed configurations (the default; BATCH=2,
-BLOCK=8 with 64-entry scratchpads; BATCH=4, BLOCK=4 with 16-bit accumulators) and
-configurations drawn at random.
+and bilinear upsampling; residual add; relu; clip; bias add and requantization), then its
+weights and input values. Every program runs on the spec, under the fsim or the hls flavor, with
+race, deadlock and token-depth checks on: a program that races fails the test. Three fixed
+configurations (the default; BATCH=2, BLOCK=8 with 64-entry scratchpads; BATCH=4, BLOCK=4 with
+16-bit accumulators) and configurations drawn at random.
 """
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -36,10 +36,14 @@ CONFIGS = {
 # Operators by the rank of their (first) input; requantize and bias_add take any integers that
 # fit an accumulator, the others activations.
 OPS = {4: ("conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "global_avg_pool",
-           "upsample_nearest", "flatten", "relu", "clip", "add", "requantize", "bias_add"),
+           "upsample_nearest", "upsample_bilinear", "flatten", "relu", "clip", "add",
+           "requantize", "bias_add"),
        2: ("dense", "relu", "clip", "add", "requantize", "bias_add")}
 ALL_OPS = sorted(set(OPS[4] + OPS[2]))
-AVERAGES = {"avg_pool2d", "global_avg_pool"}
+# What each operator that may be refused says when it is: the arithmetic does not fit.
+REFUSALS = {"avg_pool2d": "floor of the mean", "global_avg_pool": "floor of the mean",
+            "upsample_bilinear": r"needs accumulators of at least|cannot hold the scale 9|do not "
+                                 r"fit the"}
 ACCUMULATOR_INPUT = {"requantize", "bias_add"}
 
 
@@ -91,6 +95,8 @@ def _node(draw, config, op: str, source: str, shape: tuple, output: str, same_sh
         n, c, height, width = shape
         (kh, sh, ph), (kw, sw, pw) = window(draw, height, 4, 3, 3), window(draw, width, 4, 3, 3)
         attrs = dict(kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw))
+        if op == "avg_pool2d":
+            attrs["rounding"] = draw(st.sampled_from(["floor", "half_up"]))
         result = (n, c, (height + 2 * ph - kh) // sh + 1, (width + 2 * pw - kw) // sw + 1)
         return Node(op, (source,), output, attrs), result
     if op in ("global_avg_pool", "flatten"):
@@ -98,6 +104,9 @@ def _node(draw, config, op: str, source: str, shape: tuple, output: str, same_sh
         return Node(op, (source,), output), result
     if op == "relu":
         return Node(op, (source,), output), shape
+    if op == "upsample_bilinear":
+        n, c, height, width = shape
+        return Node(op, (source,), output), (n, c, 2 * height, 2 * width)
     if op == "upsample_nearest":
         sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
         n, c, height, width = shape
@@ -148,13 +157,14 @@ def graphs(draw, config: VtaConfig, min_nodes: int = 1, max_nodes: int = 4,
 
 
 def _check(graph: Graph, x: np.ndarray, config: VtaConfig, flavor: str) -> None:
-    """Assert the graph runs bit-exact, or is refused only for an average the accumulator
-    cannot hold (tests/test_compiler_networks.py checks such a refusal is needed)."""
+    """Assert the graph runs bit-exact, or is refused only for an average or a bilinear
+    upsampling the configuration cannot hold (tests/test_compiler_networks.py checks such a
+    refusal of an average is needed)."""
     try:
         got = graph.run(x, config=config, backend=SpecBackend(flavor=flavor))
     except CompileError as error:
-        assert any(node.op in AVERAGES for node in graph.nodes), error
-        assert "floor of the mean" in str(error)
+        assert any(re.search(REFUSALS[node.op], str(error)) for node in graph.nodes
+                   if node.op in REFUSALS), error
         return
     np.testing.assert_array_equal(got, graph.reference(x, config=config))
 

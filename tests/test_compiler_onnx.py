@@ -20,6 +20,7 @@ from vtaref.compiler.onnx.quantized import Quant
 from vtaref.compiler.onnx.samples import (
     digits_layers_onnx,
     mobilenet_onnx,
+    pooled_onnx,
     quantize,
     residual_onnx,
     style_onnx,
@@ -355,22 +356,67 @@ def test_a_bilinear_resize_is_refused_with_the_reason(tmp_path):
     path = tmp_path / "bilinear.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
     with pytest.raises(OnnxImportError, match=r"node 'up' \(Resize\): bilinear resizing is not "
-                                              r"supported: onnxruntime computes it with float32"):
+                                              r"supported: onnxruntime computes it with float32"
+                                              r".*the native upsample_bilinear computes"):
         import_model(path)
 
 
-def test_a_window_average_pool_is_refused_with_the_reason(tmp_path):
+@pytest.mark.parametrize("activations", ["int8", "uint8"])
+def test_an_odd_window_average_pool_runs_on_vta_bit_exact(tmp_path, activations):
+    """A 3x3 AveragePool, padding counted in, between convolutions (QDQ): avg_pool2d rounding
+    halves up on the input padded with its zero point on the host, equal to onnxruntime."""
+    rng = np.random.default_rng(3)
+    calibration = [rng.standard_normal((1, 3, 8, 8)).astype(np.float32) for _ in range(8)]
+    path = quantize(pooled_onnx(kernel=3, padding=1), calibration, tmp_path / "pooled.onnx",
+                    activations=activations)
+    imported = import_model(path)
+    assert [(p.op_type, p.where, p.operator) for p in imported.placements
+            if p.op_type == "AveragePool"] == [("AveragePool", "vta", "avg_pool2d")]
+    for _ in range(4):
+        x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
+        np.testing.assert_array_equal(imported.graph.run(x), onnxruntime_run(path, x))
+
+
+@pytest.mark.parametrize("zero, dtype", [(-5, np.int8), (140, np.uint8)])
+def test_a_qlinear_average_pool_runs_on_vta_bit_exact(tmp_path, zero, dtype):
+    """QOperator's QLinearAveragePool, input and output quantized alike with a zero point that
+    is not VTA's zero, 3x3 with padding counted in."""
+    constants = [numpy_helper.from_array(np.array(0.05, np.float32), "scale"),
+                 numpy_helper.from_array(dtype(zero), "zero")]
+    graph = helper.make_graph(
+        [helper.make_node("QuantizeLinear", ["x", "scale", "zero"], ["q"]),
+         helper.make_node("QLinearAveragePool", ["q", "scale", "zero", "scale", "zero"], ["a"],
+                          domain="com.microsoft", kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+                          count_include_pad=1),
+         helper.make_node("DequantizeLinear", ["a", "scale", "zero"], ["y"])],
+        "average", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 5, 7, 7])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5, 7, 7])], constants)
+    path = tmp_path / "average.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13),
+                                                      helper.make_opsetid("com.microsoft", 1)]),
+              path)
+    imported = import_model(path)
+    assert [p.where for p in imported.placements] == ["host", "vta", "host"]
+    rng = np.random.default_rng(4)
+    for optimize in (True, False):
+        x = (rng.standard_normal((1, 5, 7, 7)) * 3).astype(np.float32)
+        np.testing.assert_array_equal(imported.graph.run(x), onnxruntime_run(path, x, optimize))
+
+
+def test_an_even_window_average_pool_is_refused_with_the_reason(tmp_path):
     constants = [numpy_helper.from_array(np.array(0.05, np.float32), "scale"),
                  numpy_helper.from_array(np.int8(0), "zero")]
     graph = helper.make_graph(
         [helper.make_node("QuantizeLinear", ["x", "scale", "zero"], ["q"]),
          helper.make_node("DequantizeLinear", ["q", "scale", "zero"], ["d"]),
-         helper.make_node("AveragePool", ["d"], ["a"], name="pool", kernel_shape=[3, 3]),
+         helper.make_node("AveragePool", ["d"], ["a"], name="pool", kernel_shape=[2, 2]),
          helper.make_node("QuantizeLinear", ["a", "scale", "zero"], ["y"])],
         "average", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 6])],
-        [helper.make_tensor_value_info("y", TensorProto.INT8, [1, 2, 4, 4])], constants)
+        [helper.make_tensor_value_info("y", TensorProto.INT8, [1, 2, 5, 5])], constants)
     path = tmp_path / "average.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
     with pytest.raises(OnnxImportError, match=r"node 'pool' \(AveragePool\): cannot run it: "
-                                              r"onnxruntime rounds the float32 mean"):
+                                              r"onnxruntime rounds each window's float32 mean "
+                                              r"to nearest, which is exact only for an odd "
+                                              r"window of up to 49 positions, not 4"):
         import_model(path)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from vtaref.compiler import operators as vta
 from vtaref.compiler import reference as ref
 from vtaref.compiler.conv import compile_conv2d
+from vtaref.compiler.errors import CompileError
 from vtaref.spec import VtaConfig
 
 CONFIGS = {
@@ -146,9 +147,31 @@ def test_avg_pool2d(config, data):
     height, width = data.draw(st.integers(1, 24)), data.draw(st.integers(1, 24))
     (kh, sh, ph), (kw, sw, pw) = window(data.draw, height), window(data.draw, width)
     x = data.draw(tensors((n, c, height, width), config.inp_width))
-    got = vta.avg_pool2d(x, (kh, kw), (sh, sw), (ph, pw), config=config)
-    expected = ref.avg_pool2d(x, (kh, kw), (sh, sw), (ph, pw), config=config)
+    rounding = data.draw(st.sampled_from(["floor", "half_up"]))
+    got = vta.avg_pool2d(x, (kh, kw), (sh, sw), (ph, pw), rounding=rounding, config=config)
+    expected = ref.avg_pool2d(x, (kh, kw), (sh, sw), (ph, pw), rounding=rounding,
+                              config=config)
     np.testing.assert_array_equal(got, expected)
+
+
+def test_avg_pool2d_rounds_to_nearest_halves_up(config):
+    # 2x2 windows of sums 6, 7, -6 and -7: means 1.5, 1.75, -1.5 and -1.75.
+    x = np.array([[[[1, 1, 2, 2, -1, -1, -2, -2], [2, 2, 2, 1, -2, -2, -2, -1]]]])
+    got = vta.avg_pool2d(x, 2, rounding="half_up", config=config)
+    assert got[0, 0, 0].tolist() == [2, 2, -1, -2]
+    assert ref.avg_pool2d(x, (2, 2), (2, 2), (0, 0), rounding="half_up",
+                          config=config)[0, 0, 0].tolist() == [2, 2, -1, -2]
+    assert vta.avg_pool2d(x, 2, config=config)[0, 0, 0].tolist() == [1, 1, -2, -2]
+
+
+def test_average_scale_takes_the_rounding_offset(config):
+    # Every sum of 9 activations plus 4, floored over 9, through the scale and bias.
+    m, k = ref.average_scale(9, config, 4)
+    bias = ref.average_bias(9, m, k, config, 4)
+    low, high = -(1 << (config.inp_width - 1)), (1 << (config.inp_width - 1)) - 1
+    sums = np.arange(9 * low, 9 * high + 1)
+    np.testing.assert_array_equal((sums * m + bias) >> k, (sums + 4) // 9)
+    np.testing.assert_array_equal((sums + 4) // 9, np.rint(sums / 9))
 
 
 @given(data=st.data())
@@ -205,6 +228,39 @@ def test_upsample_nearest(config, data):
     x = data.draw(tensors(shape, config.inp_width))
     got = vta.upsample_nearest(x, scale, config=config)
     np.testing.assert_array_equal(got, ref.upsample_nearest(x, scale, config=config))
+
+
+def test_upsample_bilinear_weighs_neighbours_and_rounds_halves_to_even(config):
+    # Along W: 0 and 2 give 0, 0.5, 1.5, 2 (edges clamped): halves round to 0 and 2.
+    x = np.array([[[[0, 2], [0, 2]]]])
+    assert vta.upsample_bilinear(x, config=config)[0, 0].tolist() == [[0, 0, 2, 2]] * 4
+    # Along both: (9 * 1 + 3 * 0 + 3 * 0 + 0) / 16 = 0.5625 at (1, 1), 0.0625 at (2, 2).
+    x = np.array([[[[0, 0], [0, 1]]]])
+    expected = np.rint(np.array([0, 0.25, 0.75, 1])[:, None] * np.array([0, 0.25, 0.75, 1]))
+    np.testing.assert_array_equal(vta.upsample_bilinear(x, config=config)[0, 0], expected)
+
+
+@given(data=st.data())
+def test_upsample_bilinear(config, data):
+    shape = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 40)),
+             data.draw(st.integers(1, 12)), data.draw(st.integers(1, 12)))
+    x = data.draw(tensors(shape, config.inp_width))
+    got = vta.upsample_bilinear(x, config=config)
+    np.testing.assert_array_equal(got, ref.upsample_bilinear(x, config=config))
+
+
+def test_round_half_even_is_numpys_rint(config):
+    acc = np.arange(-5000, 5000)
+    for shift in range(1, 8):
+        np.testing.assert_array_equal(ref.round_half_even(acc, shift), np.rint(acc / 2**shift))
+
+
+def test_upsample_bilinear_refuses_a_narrow_accumulator(config):
+    narrow = VtaConfig(LOG_INP_WIDTH=2, LOG_ACC_WIDTH=3, LOG_BATCH=0, LOG_BLOCK=1,
+                       LOG_UOP_BUFF_SIZE=3, LOG_INP_BUFF_SIZE=3, LOG_WGT_BUFF_SIZE=3,
+                       LOG_ACC_BUFF_SIZE=3)
+    with pytest.raises(CompileError, match="needs accumulators of at least 9 bits, not 8"):
+        vta.upsample_bilinear(np.zeros((1, 1, 2, 2), int), config=narrow)
 
 
 @pytest.mark.parametrize("call, message", [

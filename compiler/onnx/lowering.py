@@ -166,6 +166,8 @@ class Lowering:
             return self._add(op)
         if op.kind == "GlobalAveragePool":
             return self._global_average(op)
+        if op.kind == "AveragePool":
+            return self._average_pool(op)
         if op.kind == "Resize":
             if not op.quant[op.inputs[0]].same_as(op.quant[op.output]):
                 raise op.fail("input and output are quantized differently")
@@ -226,13 +228,7 @@ class Lowering:
             self.nodes.append(Node("dense", (source,), op.output,
                                    dict(w=w, bias=bias, requant=requant)))
             return "dense"
-        top, left, bottom, right = _pads(op)
-        padding = (top, left)
-        if (top, left) != (bottom, right) or (any((top, left)) and x.zero_point[0] != x.offset):
-            padded = self._temporary(op.output)
-            self._call([source], padded, host.pad, pads=(0, 0, top, left, 0, 0, bottom, right),
-                       value=int(x.zero_point[0]) - x.offset)
-            source, padding = padded, (0, 0)
+        source, padding = self._padded(op, x)
         self.nodes.append(Node("conv2d", (source,), op.output,
                                dict(w=w, bias=bias, stride=tuple(attrs.get("strides", (1, 1))),
                                     padding=padding, requant=requant)))
@@ -270,6 +266,45 @@ class Lowering:
         self.nodes.append(Node("max_pool2d", (op.inputs[0],), op.output,
                                dict(kernel=kernel, stride=stride, padding=(top, left))))
         return "max_pool2d"
+
+    def _padded(self, op: QOp, x: Quant) -> tuple[str, tuple[int, int]]:
+        """Return the tensor a window operator on VTA reads and the padding VTA adds with zeros:
+        ``op``'s input and pads, or the input padded on the host with its zero point (when
+        that is not VTA's zero, or the pads are asymmetric) and none."""
+        top, left, bottom, right = _pads(op)
+        if (top, left) == (bottom, right) and (not any((top, left))
+                                               or x.zero_point[0] == x.offset):
+            return op.inputs[0], (top, left)
+        padded = self._temporary(op.output)
+        self._call([op.inputs[0]], padded, host.pad, pads=(0, 0, top, left, 0, 0, bottom, right),
+                   value=int(x.zero_point[0]) - x.offset)
+        return padded, (0, 0)
+
+    def _average_pool(self, op: QOp) -> str:
+        """AveragePool as ``avg_pool2d`` rounding halves up, where that is onnxruntime's result:
+        an odd window (no mean is a half, so its float32 rounding to nearest lands on the exact
+        mean's nearest integer, section 6.2 of docs/compiler.md), input and output quantized
+        alike (the zero point then cancels out), padding counted in (``count_include_pad``)."""
+        x = op.quant[op.inputs[0]]
+        if not x.same_as(op.quant[op.output]):
+            raise op.fail("cannot run it: input and output are quantized differently")
+        if op.attrs.get("ceil_mode", 0) or any(d != 1 for d in op.attrs.get("dilations", [1, 1])):
+            raise op.fail("cannot run it: ceil_mode and dilations are not supported")
+        kernel, stride = tuple(op.attrs["kernel_shape"]), tuple(op.attrs.get("strides", (1, 1)))
+        area = kernel[0] * kernel[1]
+        if area % 2 == 0 or area > MAX_ODD_WINDOW:
+            raise op.fail(f"cannot run it: onnxruntime rounds each window's float32 mean to "
+                          f"nearest, which is exact only for an odd window of up to "
+                          f"{MAX_ODD_WINDOW} positions, not {area} (an even one's halves go "
+                          f"either way, docs/compiler.md section 6.2)")
+        if any(_pads(op)) and not op.attrs.get("count_include_pad", 0):
+            raise op.fail("cannot run it: with padding, count_include_pad=0 divides edge windows "
+                          "by fewer positions, which is not supported")
+        source, padding = self._padded(op, x)
+        self.nodes.append(Node("avg_pool2d", (source,), op.output,
+                               dict(kernel=kernel, stride=stride, padding=padding,
+                                    rounding="half_up")))
+        return "avg_pool2d"
 
     # -- host --------------------------------------------------------------------------------
 
@@ -371,9 +406,12 @@ _HOST_ONLY = {
     "GlobalAveragePool": "VTA's average is not onnxruntime's rounding",
     "Flatten": "data movement", "Reshape": "data movement", "Identity": "data movement",
     "Concat": "data movement, and a requantization in float", "Pad": "data movement",
-    "AveragePool": "onnxruntime rounds the float32 mean of each window to nearest, and only "
-                   "the floor of the mean (avg_pool2d) is on VTA: not supported yet",
+    "AveragePool": "it maps onto VTA's avg_pool2d only with 8-bit activations",
 }
+# The largest odd window whose float32 mean onnxruntime rounds as the exact mean: its float32
+# error (under 2**-16 * (area + 3) steps) stays far below the 1 / (2 * area) that separates
+# any mean from a half (docs/compiler.md section 6.2).
+MAX_ODD_WINDOW = 49
 
 
 def _quantized_constant(value: np.ndarray, quant: Quant) -> int:
@@ -423,7 +461,8 @@ def _nearest_scale(op: QOp) -> tuple[int, int]:
     if mode == "linear":
         raise op.fail("bilinear resizing is not supported: onnxruntime computes it with float32 "
                       "weights, so where the exact value is a half its result goes either way "
-                      "(about 2 % of elements for x2, docs/compiler.md section 6)")
+                      "(2.1-2.2 % of elements for x2, docs/compiler.md section 6); the native "
+                      "upsample_bilinear computes the exact value, halves to even")
     coordinates = text("coordinate_transformation_mode", "half_pixel")
     rounding = text("nearest_mode", "round_prefer_floor")
     if mode != "nearest" or (coordinates, rounding) not in (

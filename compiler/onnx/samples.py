@@ -5,6 +5,7 @@ quantized with onnxruntime's ``quantize_static`` (needs onnxruntime, in the ``te
 - :func:`residual_onnx`: a small ResNet-style net with residual adds (random weights);
 - :func:`mobilenet_onnx`: a small MobileNet-style net of depthwise and pointwise convolutions;
 - :func:`style_onnx`: a small style-transfer-style net that upsamples (Resize, nearest);
+- :func:`pooled_onnx`: two convolutions around a window average (AveragePool);
 - :func:`quantize`: either one, QDQ or QOperator, per-tensor or per-channel weights, int8 or
   uint8 activations, calibrated on given inputs.
 """
@@ -158,6 +159,22 @@ def style_onnx(batch: int = 1, channels: int = 16, size: int = 8, seed: int = 0
               helper.make_node("Resize", ["sum", "", "scales"], ["up"], mode="nearest")]
     conv("y", "up", channels, 3, relu=False)
     return _model(nodes, weights, (batch, 3, size, size), (batch, 3, size, size))
+
+
+def pooled_onnx(kernel: int = 3, padding: int = 1, size: int = 8) -> onnx.ModelProto:
+    """Return a float net with a window average between two 3x3 convolutions (random weights):
+    ``(1, 3, size, size)`` in, AveragePool ``kernel x kernel``, stride 1, ``padding`` counted
+    in, ``(1, 4, size + 2 * padding - kernel + 1, ...)`` out."""
+    rng = np.random.default_rng(5)
+    weights = {"w0": rng.standard_normal((8, 3, 3, 3)) * 0.3, "b0": rng.standard_normal(8) * 0.1,
+               "w1": rng.standard_normal((4, 8, 3, 3)) * 0.2, "b1": rng.standard_normal(4) * 0.1}
+    nodes = [helper.make_node("Conv", ["x", "w0", "b0"], ["c"], pads=[1] * 4),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("AveragePool", ["r"], ["a"], kernel_shape=[kernel] * 2,
+                              pads=[padding] * 4, count_include_pad=1),
+             helper.make_node("Conv", ["a", "w1", "b1"], ["y"], pads=[1] * 4)]
+    out = size + 2 * padding - kernel + 1
+    return _model(nodes, weights, (1, 3, size, size), (1, 4, out, out))
 
 
 def quantize(model: onnx.ModelProto, calibration: list[np.ndarray], path: str | Path, *,

@@ -1,19 +1,24 @@
-"""Global average pooling computes the floor of the mean, for every input it accepts.
+"""Average pooling computes the floor of the mean, or rounds it halves up, for every input it
+accepts.
 
 :func:`vtaref.compiler.pooling.compile_global_avg_pool` sums the ``H*W`` positions of a channel
 with a GEMM against the identity (the accumulator wrapping at ``acc_width`` bits), then queues
 :func:`~vtaref.compiler.pooling.emit_floor_mean`: ALU ADDs that multiply by ``m`` and add
-``bias``, and the requantization by ``k``, ``(m, k) = average_scale(H*W)``. docs/compiler.md
-defines the result as ``floor(sum / (H*W))``; planes for which ``average_scale`` raises
-CompileError are refused and have no obligation.
+``bias``, and the requantization by ``k``, ``(m, k) = average_scale(H*W)``; ``avg_pool2d`` does
+the same for each ``kh*kw`` window sum, with ``offset = average_offset(kh*kw, rounding)``
+(``kh*kw // 2`` to round halves up) passed to ``average_scale`` and ``average_bias``.
+docs/compiler.md defines the result as ``floor((sum + offset) / (H*W))``; planes for which
+``average_scale`` raises CompileError are refused and have no obligation.
 
 For every input and accumulator width a configuration allows (with 2-bit weights: the identity
 weight is 1, so wider ones change nothing), every plane ``H*W`` up to
 the bound and every sum the inputs can have, the instructions queued (recorded, then run
 lane-wise with the spec's ALU operations, :mod:`.alu_lanes`, from a scratch entry holding any
 value) give ``clip(wrap(sum * m + bias) >> k)``; and, in linear integer arithmetic, for every
-sum ``q * H*W + r`` (``0 <= r < H*W``) ``sum * m + bias`` fits the accumulator, shifts by ``k``
-to ``q``, and ``q`` lies in the output range: so the result is ``q``, the floor of the mean.
+sum with ``sum + offset = q * H*W + r`` (``0 <= r < H*W``) ``sum * m + bias`` fits the
+accumulator, shifts by ``k`` to ``q``, and ``q`` lies in the output range: so the result is
+``q``, the floor of the mean of ``sum + offset``. Every floor is checked before any rounding
+halves up.
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from itertools import product
 
 import z3
 
+from vtaref.compiler.epilogue import ROUNDINGS
 from vtaref.compiler.errors import CompileError
 from vtaref.compiler.pooling import emit_floor_mean
-from vtaref.compiler.reference import average_bias, average_scale, out_range
+from vtaref.compiler.reference import average_bias, average_offset, average_scale, out_range
 from vtaref.spec.config import KEY_RANGES, VtaConfig
 
 from .alu_lanes import alu_lane
@@ -65,20 +71,24 @@ def average_configs() -> list[VtaConfig]:
 
 def average_obligations(ctx: z3.Context, *, planes: int, scale: Callable = average_scale,
                         emit: Callable = emit_floor_mean) -> Iterator[Obligation]:
-    """Yield two obligations per configuration's widths and accepted plane of up to ``planes``
-    positions; ``scale`` and ``emit`` are the compiler's functions under proof (tests pass
-    broken ones)."""
-    for config, plane in product(average_configs(), range(1, planes + 1)):
+    """Yield two obligations per rounding, configuration's widths and accepted plane of up to
+    ``planes`` positions; ``scale`` and ``emit`` are the compiler's functions under proof (tests
+    pass broken ones: ``scale`` is called without an offset for the floors)."""
+    for rounding, config, plane in product(ROUNDINGS, average_configs(),
+                                           range(1, planes + 1)):
+        offset = average_offset(plane, rounding)
+        if rounding != "floor" and not offset:
+            continue  # the floor, checked already
         try:
-            m, k = scale(plane, config)
+            m, k = scale(plane, config, offset) if offset else scale(plane, config)
         except CompileError:
             continue
-        bias = average_bias(plane, m, k, config)
+        bias = average_bias(plane, m, k, config, offset)
         label = (f"inp_width {config.inp_width}, acc_width {config.acc_width}, {plane} "
-                 f"positions: (sum * {m} + {bias}) >> {k}")
+                 f"positions, {rounding}: (sum * {m} + {bias}) >> {k}")
         shown = {"m": z3.IntVal(m, ctx), "k": z3.IntVal(k, ctx)}
         yield _emitted_obligation(ctx, config, plane, (m, k, bias), emit, label, shown)
-        yield _floor_obligation(ctx, config, plane, (m, k, bias), label, shown)
+        yield _floor_obligation(ctx, config, plane, (m, k, bias), offset, label, shown)
 
 
 def _sum_range(config: VtaConfig, plane: int) -> tuple[int, int]:
@@ -105,13 +115,14 @@ def _emitted_obligation(ctx, config, plane, scale, emit, label, shown) -> Obliga
                                               "definition": definition})
 
 
-def _floor_obligation(ctx, config, plane, scale, label, shown) -> Obligation:
-    """For every sum ``q * plane + r`` (``0 <= r < plane``), ``sum * m + bias`` fits the
-    accumulator, shifts by ``k`` to ``q`` and ``q`` lies in the output range: so the emitted
-    value is the floor of the mean (linear integer arithmetic)."""
+def _floor_obligation(ctx, config, plane, scale, offset, label, shown) -> Obligation:
+    """For every sum with ``sum + offset = q * plane + r`` (``0 <= r < plane``),
+    ``sum * m + bias`` fits the accumulator, shifts by ``k`` to ``q`` and ``q`` lies in the
+    output range: so the emitted value is the floor of the mean of ``sum + offset`` (linear
+    integer arithmetic)."""
     m, k, bias = scale
     q, r = z3.Int("q", ctx), z3.Int("r", ctx)
-    total = q * plane + r
+    total = q * plane + r - offset
     value = total * m + bias
     limit = 1 << (config.acc_width - 1)
     low, high = out_range(config)
