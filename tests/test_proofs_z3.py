@@ -16,12 +16,11 @@ from vtaref.compiler.conv import tile_fits, window
 from vtaref.compiler.epilogue import emit_requantize
 from vtaref.compiler.reference import average_scale
 from vtaref.proofs import proofs
-from vtaref.proofs.smt import Z3Proof, z3_proofs
+from vtaref.proofs.smt import Z3Proof, packed_mul, z3_proofs
 from vtaref.proofs.smt.alu_lanes import alu_lane
 from vtaref.proofs.smt.average import average_obligations
 from vtaref.proofs.smt.conv_slots import conv_obligations
 from vtaref.proofs.smt.dram_address import address_obligations, spec_accepts
-from vtaref.proofs.smt import packed_mul
 from vtaref.proofs.smt.encoding import encoding_obligations
 from vtaref.proofs.smt.packed_mul import packed_obligations
 from vtaref.proofs.smt.requantize import requantize_obligations
