@@ -11,8 +11,6 @@ int8 x int8 product (from -16256 to 16384) with its sign. :mod:`vtaref.proofs.sm
 proves the unit's formula equal to two separate products for every input.
 """
 
-from __future__ import annotations
-
 from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
