@@ -32,12 +32,12 @@ FPGA_UNITS = ("core", "gemm", "alu")
 FPGA_PARTS = ("LFE5U-25F", "LFE5U-45F", "LFE5U-85F", "xc7z020", "xczu7ev")
 
 
-def _build(unit: str, config, data_width: int):
+def _build(unit: str, config, data_width: int, packed: bool = False):
     """Return the design ``vta synth`` or ``vta export`` maps: ``unit`` of ``config``."""
     from vtaref.fpga import build
 
     try:
-        return build(unit, config, data_width)
+        return build(unit, config, data_width, packed=packed)
     except ValueError as err:
         raise Failure(str(err)) from None
     except ImportError as err:
@@ -59,9 +59,12 @@ def _build(unit: str, config, data_width: int):
               help="The whole core, or the GEMM or ALU unit with the scratchpads it uses.")
 @click.option("--data-width", type=int, default=64, show_default=True,
               help="Bits of the core's AXI4 data port (--unit core only).")
+@click.option("--packed", is_flag=True,
+              help="--unit gemm: two int8 products per multiplier, as a Xilinx DSP48E1 packs "
+                   "them.")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True),
               help="Seconds allowed per target (per tool run with --part).")
-def synth(config_path, target, part_names, freq, bitstream, unit, data_width, timeout):
+def synth(config_path, target, part_names, freq, bitstream, unit, data_width, packed, timeout):
     """Synthesize the core, or one unit, for FPGAs with yosys and print what it uses.
 
     Prints one line per target: logic LUTs, flip-flops, 18 Kbit block RAMs, DSP blocks and
@@ -80,9 +83,10 @@ def synth(config_path, target, part_names, freq, bitstream, unit, data_width, ti
     if bitstream and sum(part.startswith("LFE5U") for part in part_names) != 1:
         raise Failure("--bitstream needs exactly one ECP5 --part")
     config = _config(config_path)
-    design = _build(unit, config, data_width)
+    design = _build(unit, config, data_width, packed)
     click.echo(f"{unit} of VTA {config.name}" + (
-        f" with a {data_width}-bit AXI4 port" if unit == "core" else ""))
+        f" with a {data_width}-bit AXI4 port" if unit == "core" else "")
+        + (" with packed multipliers" if packed else ""))
     if part_names:
         _fit_parts(design, unit, part_names, freq, bitstream, timeout)
         return
