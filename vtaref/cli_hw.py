@@ -62,9 +62,15 @@ def _build(unit: str, config, data_width: int, packed: bool = False):
 @click.option("--packed", is_flag=True,
               help="--unit gemm: two int8 products per multiplier, as a Xilinx DSP48E1 packs "
                    "them.")
+@click.option("--check-netlist", "netlist_root", metavar="ROOT",
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Instead: synthesize the core to gates for each config of the conformance "
+                   "images under ROOT, simulate that netlist under Verilator on every image "
+                   "and compare with the expected DRAM.")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True),
               help="Seconds allowed per target (per tool run with --part).")
-def synth(config_path, target, part_names, freq, bitstream, unit, data_width, packed, timeout):
+def synth(config_path, target, part_names, freq, bitstream, unit, data_width, packed,
+          netlist_root, timeout):
     """Synthesize the core, or one unit, for FPGAs with yosys and print what it uses.
 
     Prints one line per target: logic LUTs, flip-flops, 18 Kbit block RAMs, DSP blocks and
@@ -75,6 +81,9 @@ def synth(config_path, target, part_names, freq, bitstream, unit, data_width, pa
     """
     from vtaref.fpga import SynthError, synthesize
 
+    if netlist_root is not None:
+        _check_netlist(netlist_root, data_width, timeout)
+        return
     if part_names and _given("target"):
         raise Failure("--target and --part choose the same thing: give one")
     for name in ("freq", "bitstream"):
@@ -98,6 +107,33 @@ def synth(config_path, target, part_names, freq, bitstream, unit, data_width, pa
         except SynthError as err:
             raise Failure(str(err)) from None
         _report_synthesis(result)
+
+
+def _check_netlist(root: Path, data_width: int, timeout: float | None) -> None:
+    """Run the images under ``root`` on the core's gate netlist (vta synth --check-netlist);
+    print a line per case and a summary, and exit with status 1 unless every case passes."""
+    from vtaref.fpga.netlist import netlist_backend
+    from vtaref.spec.backends import BackendUnavailableError
+    from vtaref.spec.conform import check_cases, find_cases
+
+    for name in ("config_path", "target", "part_names", "freq", "bitstream", "unit", "packed"):
+        if _given(name):
+            raise Failure(f"--check-netlist checks the whole core of each image's config: "
+                          f"it takes no {_flag(name)}")
+    cases = find_cases(root)
+    if not cases:
+        raise Failure(f"{root}: no image with an expected_dram.bin")
+    counts = {True: 0, False: 0}
+    try:
+        backend = netlist_backend(timeout=timeout, data_width=data_width)
+        for result in check_cases(cases, backend, root):
+            counts[result.passed] += 1
+            click.echo(f"PASS {result.name}" if result.passed
+                       else f"FAIL {result.name}: {result.detail}")
+    except (BackendUnavailableError, ValueError) as err:
+        raise Failure(str(err)) from None
+    click.echo(f"{counts[True]} passed, {counts[False]} failed")
+    sys.exit(1 if counts[False] else 0)
 
 
 def _report_synthesis(result) -> None:
