@@ -137,6 +137,6 @@ def test_rtl_run_stopped_by_a_bus_error_is_one_line(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_synth_packed_needs_the_gemm_unit():
-    assert_clean_error(vta("synth", "--packed", "--target", "xc7"),
-                       "packed multipliers are built into the gemm unit only, not the core")
+def test_synth_packed_needs_a_gemm():
+    assert_clean_error(vta("synth", "--packed", "--unit", "alu", "--target", "xc7"),
+                       "packed multipliers are built into the GEMM: the alu has none")

@@ -85,9 +85,9 @@ def test_packed_gemm_takes_two_products_per_dsp48e1():
 
 
 def test_packed_is_refused_for_a_unit_without_it():
-    with pytest.raises(ValueError, match="^packed multipliers are built into the gemm unit "
-                                         "only, not the core$"):
-        build("core", GEMM_CONFIG, packed=True)
+    with pytest.raises(ValueError, match="^packed multipliers are built into the GEMM: the alu "
+                                         "has none$"):
+        build("alu", GEMM_CONFIG, packed=True)
 
 
 @pytest.mark.parametrize("unit, ports", [

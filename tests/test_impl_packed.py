@@ -7,10 +7,13 @@ from amaranth.sim import Simulator
 from hypothesis import given
 from hypothesis import strategies as st
 
+from vtaref.impl.core import VtaCore
 from vtaref.impl.gemm import TensorGemm
 from vtaref.impl.packed_mul import PackedMul
-from vtaref.spec import isa, semantics
+from vtaref.impl.verilator import VerilatedCore
+from vtaref.spec import ProgramImage, isa, semantics
 
+from .conftest import CONFORMANCE
 from .impl_support import random_state, sized_config
 from .test_impl_units import check_against_spec, loop_insns
 
@@ -84,3 +87,12 @@ def test_packed_gemm_of_other_widths_still_matches_spec(log_width):
                     dst_factor_out=1, dst_factor_in=0, src_factor_out=0, src_factor_in=1,
                     wgt_factor_out=1, wgt_factor_in=1)
     check_against_spec(PackedGemm, semantics.gemm, config, state, [insn])
+
+
+def test_core_with_packed_gemm_passes_a_conformance_image():
+    image = ProgramImage.load(CONFORMANCE / "block4_small" / "matmul_00")
+    core = VerilatedCore(image.config, top=lambda config, width: VtaCore(config, width,
+                                                                          packed_gemm=True))
+    run = core.run(image.dram, image.dram_base, image.insn_addr, image.insn_count,
+                   max_cycles=10**6)
+    assert run.dram == image.expected

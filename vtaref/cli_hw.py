@@ -60,8 +60,8 @@ def _build(unit: str, config, data_width: int, packed: bool = False):
 @click.option("--data-width", type=int, default=64, show_default=True,
               help="Bits of the core's AXI4 data port (--unit core only).")
 @click.option("--packed", is_flag=True,
-              help="--unit gemm: two int8 products per multiplier, as a Xilinx DSP48E1 packs "
-                   "them.")
+              help="The GEMM takes two int8 products per multiplier, as a Xilinx DSP48E1 "
+                   "packs them (core and gemm units).")
 @click.option("--check-netlist", "netlist_root", metavar="ROOT",
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Instead: synthesize the core to gates for each config of the conformance "
