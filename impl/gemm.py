@@ -2,6 +2,8 @@
 
 ``batch x block_out`` dot products of ``block_in`` lanes each, one visit per cycle: a
 ``batch x block_out x block_in`` array of multipliers feeds one adder tree per dot product.
+With ``packed`` (for Xilinx DSP48E1s), int8 x int8 products of two weight rows that share an
+input lane come from one multiplier (:class:`.packed_mul.PackedMul`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from vtaref.spec import isa
 from vtaref.spec.config import VtaConfig
 
 from . import fault, scratchpad
+from .packed_mul import OPERAND_BITS, PackedMul
 from .uop_loop import UopLoop, command_layout
 
 TAG = ("reset_reg",)
@@ -42,15 +45,20 @@ class TensorGemm(wiring.Component):
 
     ``acc_rd`` must be transparent for ``acc_wr`` (a read in the cycle of a write to the same
     row returns the written data). The caller must not let anything else write acc, inp or wgt
-    while ``idle`` is low.
-    An index past the end of a buffer stops the unit before that visit: ``fault`` names the
-    buffer (:class:`~.uop_loop.UopLoop`) and ``idle`` stays low until reset.
+    while ``idle`` is low. An index past the end of a buffer stops the unit before that visit:
+    ``fault`` names the buffer (:class:`~.uop_loop.UopLoop`) and ``idle`` stays low until reset.
+
+    ``packed`` computes the products of weight rows ``2k`` and ``2k + 1`` with one
+    :class:`.packed_mul.PackedMul` each (half the multipliers, same results) when inputs and
+    weights are 8 bits wide and ``block_out`` is even; otherwise it has no effect.
     """
 
     LATENCY = 6
 
-    def __init__(self, config: VtaConfig):
+    def __init__(self, config: VtaConfig, *, packed: bool = False):
         self._config = config
+        self.packed = (packed and config.inp_width == config.wgt_width == OPERAND_BITS
+                       and config.block_out % 2 == 0)
         super().__init__({
             "cmd": In(stream.Signature(command_layout(isa.Gemm, config, TAG))),
             "idle": Out(1),
@@ -84,9 +92,17 @@ class TensorGemm(wiring.Component):
         products = [[[Signal(product_shape, name=f"product_{b}_{o}_{i}")
                       for i in range(block_in)] for o in range(block_out)] for b in range(batch)]
         for b in range(batch):
-            for o in range(block_out):
+            for o in range(0, block_out, 2 if self.packed else 1):
                 for i in range(block_in):
-                    m.d.sync += products[b][o][i].eq(self.inp.data[b][i] * self.wgt.data[o][i])
+                    lane = self.inp.data[b][i]
+                    if self.packed:
+                        m.submodules[f"packed_{b}_{o}_{i}"] = pair = PackedMul()
+                        m.d.comb += [pair.a0.eq(self.wgt.data[o][i]),
+                                     pair.a1.eq(self.wgt.data[o + 1][i]), pair.b.eq(lane)]
+                        m.d.sync += [products[b][o][i].eq(pair.p0),
+                                     products[b][o + 1][i].eq(pair.p1)]
+                    else:
+                        m.d.sync += products[b][o][i].eq(lane * self.wgt.data[o][i])
         sum_valid, sum_dst, sum_reset = Signal(), Signal.like(mul_dst), Signal()
         m.d.sync += [sum_valid.eq(mul_valid), sum_dst.eq(mul_dst), sum_reset.eq(mul_reset)]
 

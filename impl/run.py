@@ -139,7 +139,9 @@ def simulate_many(images: list[ProgramImage], *, simulator: str = "verilator",
                   vcd: Path | None = None, bus: BusModel = IDEAL_BUS,
                   retire: bool = False) -> list[RtlRun]:
     """Run ``images`` (of one config) one after another on one core, without a reset between
-    them, on ``simulator`` (a name in :data:`SIMULATORS`), unchecked.
+    them, on ``simulator`` (a name in :data:`SIMULATORS`, or an object whose ``simulate`` takes
+    the arguments of :func:`.verilator.simulate`, such as :class:`vtaref.fpga.netlist.
+    NetlistSimulator`), unchecked.
 
     The memory behind the AXI port is each image's DRAM widened to whole pages (zeros around
     it), as a real allocation is: a bus word that straddles the end of the image is not an
@@ -149,12 +151,13 @@ def simulate_many(images: list[ProgramImage], *, simulator: str = "verilator",
     ``retire``, the core has its retirement port (:mod:`.retire`) and each run's ``retired``
     holds what it reported.
     """
-    if simulator not in SIMULATORS:
+    if isinstance(simulator, str) and simulator not in SIMULATORS:
         raise ValueError(f"unknown simulator {simulator!r} (known: {', '.join(SIMULATORS)})")
     configs = {image.config for image in images}
     if len(configs) != 1:
         raise ValueError("back-to-back runs need images of one config")
-    engine = importlib.import_module(f".{SIMULATORS[simulator]}", __package__)
+    engine = (importlib.import_module(f".{SIMULATORS[simulator]}", __package__)
+              if isinstance(simulator, str) else simulator)
     requests, margins = [], []
     for image, cycles in zip(images, max_cycles, strict=True):
         before = image.dram_base % PAGE_BYTES

@@ -175,9 +175,11 @@ def retire_ports_header(members: tuple[str, ...]) -> str:
     return f"#define RETIRE_PORTS(X) {entries}\n"
 
 
-def compile_model(verilog: Path, data_width: int, trace: bool, workdir: Path,
-                  runtime: Path, retire_members: tuple[str, ...] = ()) -> Path:
-    """Verilate ``verilog`` with the harness into ``workdir``; return the executable.
+def compile_model(sources: list[Path], data_width: int, trace: bool, workdir: Path,
+                  runtime: Path, retire_members: tuple[str, ...] = (),
+                  flags: tuple[str, ...] = ()) -> Path:
+    """Verilate the Verilog ``sources`` (top module :data:`TOP`) with the harness into
+    ``workdir``; return the executable. ``flags`` are further Verilator options.
 
     Verilator's runtime library objects (most of a small model's build time) are taken from
     ``runtime`` if it exists, else compiled and stored there for the next build. Verilator's
@@ -191,8 +193,8 @@ def compile_model(verilog: Path, data_width: int, trace: bool, workdir: Path,
         header.write_text(retire_ports_header(retire_members))
         cflags += ["-DRETIRE", f"-I{workdir}"]
     build_step([*verilator_command(), "--cc", "--exe", "--top-module", TOP, "--prefix", f"V{TOP}",
-                "-Mdir", str(objdir), *VERILATOR_FLAGS, *(["--trace"] if trace else []),
-                "-CFLAGS", " ".join(cflags), str(verilog), str(HARNESS)], log)
+                "-Mdir", str(objdir), *VERILATOR_FLAGS, *flags, *(["--trace"] if trace else []),
+                "-CFLAGS", " ".join(cflags), *map(str, sources), str(HARNESS)], log)
     if runtime.is_dir():
         for library in runtime.glob("*.o"):
             shutil.copy(library, objdir)  # newer than its sources: make keeps it
@@ -338,8 +340,9 @@ class VerilatedCore:
                   flush=True)
             workdir = Path(tempfile.mkdtemp(prefix=f"{final.name}.", dir=self.cache_dir))
             try:
-                compile_model(to_verilog(rtlil_text, workdir), self.data_width, self.trace,
-                              workdir, runtime, self._retire_members())
+                sources, flags = self._sources(rtlil_text, workdir)
+                compile_model(sources, self.data_width, self.trace, workdir, runtime,
+                              self._retire_members(), flags)
                 if final.exists():  # a damaged entry (no executable)
                     shutil.rmtree(final)
                 workdir.rename(final)
@@ -348,6 +351,11 @@ class VerilatedCore:
                 shutil.rmtree(workdir, ignore_errors=True)
                 raise
             print(f"done in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+
+    def _sources(self, rtlil_text: str, workdir: Path) -> tuple[list[Path], tuple[str, ...]]:
+        """Write the Verilog of ``rtlil_text`` into ``workdir``; return the files Verilator
+        reads and the further Verilator options they need."""
+        return [to_verilog(rtlil_text, workdir)], ()
 
     def run(self, dram: bytes, dram_base: int, insn_addr: int, insn_count: int, *,
             max_cycles: int = 10**9, vcd: Path | None = None, bus: BusModel = IDEAL_BUS

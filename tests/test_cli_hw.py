@@ -135,3 +135,8 @@ def test_rtl_run_stopped_by_a_bus_error_is_one_line(tmp_path):
     assert_clean_error(result, f"{case}: the core stopped on a bus error: DRAM answered SLVERR "
                                f"to the read of fetch's transfer at {insn_addr:#010x}")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_synth_packed_needs_a_gemm():
+    assert_clean_error(vta("synth", "--packed", "--unit", "alu", "--target", "xc7"),
+                       "packed multipliers are built into the GEMM: the alu has none")

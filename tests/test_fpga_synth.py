@@ -77,6 +77,19 @@ def test_gemm_maps_to_dsps_and_its_deep_scratchpad_to_block_ram(target):
         f"16 DSPs, {result.lutram} LUT-RAMs in ")
 
 
+def test_packed_gemm_takes_two_products_per_dsp48e1():
+    config = GEMM_CONFIG
+    result = synthesize(build("gemm", config, packed=True), "xc7", name="vta_gemm")
+    assert result.dsps == config.batch * config.block_out * config.block_in // 2 == 8
+    assert result.cells["DSP48E1"] == 8
+
+
+def test_packed_is_refused_for_a_unit_without_it():
+    with pytest.raises(ValueError, match="^packed multipliers are built into the GEMM: the alu "
+                                         "has none$"):
+        build("alu", GEMM_CONFIG, packed=True)
+
+
 @pytest.mark.parametrize("unit, ports", [
     (TensorGemm, {"cmd", "idle", "fault", "uop_wr", "inp_wr", "wgt_wr", "acc_rd"}),
     (TensorAlu, {"cmd", "idle", "fault", "uop_wr", "acc_rd"}),

@@ -16,12 +16,13 @@ from vtaref.compiler.conv import tile_fits, window
 from vtaref.compiler.epilogue import emit_requantize
 from vtaref.compiler.reference import average_scale
 from vtaref.proofs import proofs
-from vtaref.proofs.smt import Z3Proof, z3_proofs
+from vtaref.proofs.smt import Z3Proof, packed_mul, z3_proofs
 from vtaref.proofs.smt.alu_lanes import alu_lane
 from vtaref.proofs.smt.average import average_obligations
 from vtaref.proofs.smt.conv_slots import conv_obligations
 from vtaref.proofs.smt.dram_address import address_obligations, spec_accepts
 from vtaref.proofs.smt.encoding import encoding_obligations
+from vtaref.proofs.smt.packed_mul import packed_obligations
 from vtaref.proofs.smt.requantize import requantize_obligations
 from vtaref.proofs.smt.terms import SymbolicConfig, insn_layouts, micro_op_layout, validity
 from vtaref.spec import AluOp, ConfigError, VtaConfig, bitfields
@@ -230,3 +231,11 @@ def test_vta_prove_prints_a_z3_counterexample_and_reports_it(monkeypatch, tmp_pa
         "testcase[@name='narrow_address']/failure")
     assert failure.get("type") == "FAIL" and "  spec address = " in failure.text
     assert not (tmp_path / "proof-traces").exists()
+
+
+def test_packed_mul_rejects_the_shift_that_overflows_the_a_port(monkeypatch):
+    monkeypatch.setattr(packed_mul, "SHIFT", 17)
+    result = Z3Proof("z3_packed_mul", packed_obligations).run(verbose=False)
+    assert result.log.startswith("the packed operand fits the 25-bit A port: counterexample")
+    values = counterexample(result)
+    assert int(values["a0"]) + (int(values["a1"]) << 17) < -(1 << 24)

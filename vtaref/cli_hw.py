@@ -32,12 +32,12 @@ FPGA_UNITS = ("core", "gemm", "alu")
 FPGA_PARTS = ("LFE5U-25F", "LFE5U-45F", "LFE5U-85F", "xc7z020", "xczu7ev")
 
 
-def _build(unit: str, config, data_width: int):
+def _build(unit: str, config, data_width: int, packed: bool = False):
     """Return the design ``vta synth`` or ``vta export`` maps: ``unit`` of ``config``."""
     from vtaref.fpga import build
 
     try:
-        return build(unit, config, data_width)
+        return build(unit, config, data_width, packed=packed)
     except ValueError as err:
         raise Failure(str(err)) from None
     except ImportError as err:
@@ -59,9 +59,18 @@ def _build(unit: str, config, data_width: int):
               help="The whole core, or the GEMM or ALU unit with the scratchpads it uses.")
 @click.option("--data-width", type=int, default=64, show_default=True,
               help="Bits of the core's AXI4 data port (--unit core only).")
+@click.option("--packed", is_flag=True,
+              help="The GEMM takes two int8 products per multiplier, as a Xilinx DSP48E1 "
+                   "packs them (core and gemm units).")
+@click.option("--check-netlist", "netlist_root", metavar="ROOT",
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Instead: synthesize the core to gates for each config of the conformance "
+                   "images under ROOT, simulate that netlist under Verilator on every image "
+                   "and compare with the expected DRAM.")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True),
               help="Seconds allowed per target (per tool run with --part).")
-def synth(config_path, target, part_names, freq, bitstream, unit, data_width, timeout):
+def synth(config_path, target, part_names, freq, bitstream, unit, data_width, packed,
+          netlist_root, timeout):
     """Synthesize the core, or one unit, for FPGAs with yosys and print what it uses.
 
     Prints one line per target: logic LUTs, flip-flops, 18 Kbit block RAMs, DSP blocks and
@@ -72,6 +81,9 @@ def synth(config_path, target, part_names, freq, bitstream, unit, data_width, ti
     """
     from vtaref.fpga import SynthError, synthesize
 
+    if netlist_root is not None:
+        _check_netlist(netlist_root, data_width, timeout)
+        return
     if part_names and _given("target"):
         raise Failure("--target and --part choose the same thing: give one")
     for name in ("freq", "bitstream"):
@@ -80,9 +92,10 @@ def synth(config_path, target, part_names, freq, bitstream, unit, data_width, ti
     if bitstream and sum(part.startswith("LFE5U") for part in part_names) != 1:
         raise Failure("--bitstream needs exactly one ECP5 --part")
     config = _config(config_path)
-    design = _build(unit, config, data_width)
+    design = _build(unit, config, data_width, packed)
     click.echo(f"{unit} of VTA {config.name}" + (
-        f" with a {data_width}-bit AXI4 port" if unit == "core" else ""))
+        f" with a {data_width}-bit AXI4 port" if unit == "core" else "")
+        + (" with packed multipliers" if packed else ""))
     if part_names:
         _fit_parts(design, unit, part_names, freq, bitstream, timeout)
         return
@@ -94,6 +107,33 @@ def synth(config_path, target, part_names, freq, bitstream, unit, data_width, ti
         except SynthError as err:
             raise Failure(str(err)) from None
         _report_synthesis(result)
+
+
+def _check_netlist(root: Path, data_width: int, timeout: float | None) -> None:
+    """Run the images under ``root`` on the core's gate netlist (vta synth --check-netlist);
+    print a line per case and a summary, and exit with status 1 unless every case passes."""
+    from vtaref.fpga.netlist import netlist_backend
+    from vtaref.spec.backends import BackendUnavailableError
+    from vtaref.spec.conform import check_cases, find_cases
+
+    for name in ("config_path", "target", "part_names", "freq", "bitstream", "unit", "packed"):
+        if _given(name):
+            raise Failure(f"--check-netlist checks the whole core of each image's config: "
+                          f"it takes no {_flag(name)}")
+    cases = find_cases(root)
+    if not cases:
+        raise Failure(f"{root}: no image with an expected_dram.bin")
+    counts = {True: 0, False: 0}
+    try:
+        backend = netlist_backend(timeout=timeout, data_width=data_width)
+        for result in check_cases(cases, backend, root):
+            counts[result.passed] += 1
+            click.echo(f"PASS {result.name}" if result.passed
+                       else f"FAIL {result.name}: {result.detail}")
+    except (BackendUnavailableError, ValueError) as err:
+        raise Failure(str(err)) from None
+    click.echo(f"{counts[True]} passed, {counts[False]} failed")
+    sys.exit(1 if counts[False] else 0)
 
 
 def _report_synthesis(result) -> None:
