@@ -342,19 +342,25 @@ def test_a_qdq_conv_transpose_is_refused_with_the_reason(tmp_path):
         import_model(path)
 
 
-def test_a_bilinear_resize_is_refused_with_the_reason(tmp_path):
+def qdq_around(path, node, in_shape, out_shape, constants=()):
+    """Write a QDQ model (scale 0.05, int8 zero point 0) of the one float ``node``, which reads
+    ``d`` and writes ``r``, to ``path``; return ``path``."""
     constants = [numpy_helper.from_array(np.array(0.05, np.float32), "scale"),
-                 numpy_helper.from_array(np.int8(0), "zero"),
-                 numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "factors")]
+                 numpy_helper.from_array(np.int8(0), "zero"), *constants]
     graph = helper.make_graph(
         [helper.make_node("QuantizeLinear", ["x", "scale", "zero"], ["q"]),
-         helper.make_node("DequantizeLinear", ["q", "scale", "zero"], ["d"]),
-         helper.make_node("Resize", ["d", "", "factors"], ["r"], name="up", mode="linear"),
+         helper.make_node("DequantizeLinear", ["q", "scale", "zero"], ["d"]), node,
          helper.make_node("QuantizeLinear", ["r", "scale", "zero"], ["y"])],
-        "bilinear", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.INT8, [1, 2, 8, 8])], constants)
-    path = tmp_path / "bilinear.onnx"
+        node.op_type, [helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)],
+        [helper.make_tensor_value_info("y", TensorProto.INT8, out_shape)], constants)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    return path
+
+
+def test_a_bilinear_resize_is_refused_with_the_reason(tmp_path):
+    factors = numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "factors")
+    resize = helper.make_node("Resize", ["d", "", "factors"], ["r"], name="up", mode="linear")
+    path = qdq_around(tmp_path / "bilinear.onnx", resize, [1, 2, 4, 4], [1, 2, 8, 8], [factors])
     with pytest.raises(OnnxImportError, match=r"node 'up' \(Resize\): bilinear resizing is not "
                                               r"supported: onnxruntime computes it with float32"
                                               r".*the native upsample_bilinear computes"):
@@ -404,17 +410,8 @@ def test_a_qlinear_average_pool_runs_on_vta_bit_exact(tmp_path, zero, dtype):
 
 
 def test_an_even_window_average_pool_is_refused_with_the_reason(tmp_path):
-    constants = [numpy_helper.from_array(np.array(0.05, np.float32), "scale"),
-                 numpy_helper.from_array(np.int8(0), "zero")]
-    graph = helper.make_graph(
-        [helper.make_node("QuantizeLinear", ["x", "scale", "zero"], ["q"]),
-         helper.make_node("DequantizeLinear", ["q", "scale", "zero"], ["d"]),
-         helper.make_node("AveragePool", ["d"], ["a"], name="pool", kernel_shape=[2, 2]),
-         helper.make_node("QuantizeLinear", ["a", "scale", "zero"], ["y"])],
-        "average", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 6, 6])],
-        [helper.make_tensor_value_info("y", TensorProto.INT8, [1, 2, 5, 5])], constants)
-    path = tmp_path / "average.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    pool = helper.make_node("AveragePool", ["d"], ["r"], name="pool", kernel_shape=[2, 2])
+    path = qdq_around(tmp_path / "average.onnx", pool, [1, 2, 6, 6], [1, 2, 5, 5])
     with pytest.raises(OnnxImportError, match=r"node 'pool' \(AveragePool\): cannot run it: "
                                               r"onnxruntime rounds each window's float32 mean "
                                               r"to nearest, which is exact only for an odd "
