@@ -4,11 +4,13 @@
 import os
 
 import pytest
+from amaranth.hdl import Mux, Signal
 
-from vtaref.impl.alu import TensorAlu
+from vtaref.impl.alu import AluDatapath, TensorAlu
 from vtaref.impl.compute import Compute
 from vtaref.impl.core import VtaCore
 from vtaref.impl.fetch import Fetch
+from vtaref.impl.isa import AluOp
 from vtaref.impl.load import Load
 from vtaref.impl.store import Store
 from vtaref.proofs import proofs, sby
@@ -20,6 +22,7 @@ from .test_proofs import (
     EarlyPushCompute,
     HalfWrapLoad,
     leaky_tag,
+    substituted,
     tokenless,
     with_global,
 )
@@ -64,6 +67,34 @@ def compute_with(unit: type, mutant: type) -> type:
                                           title=f"{mutant.__name__}Compute"))
 
 
+def swap_min_max(m, real, fake):
+    """Drive the datapath's opcode ``fake`` from ``real`` with MIN and MAX exchanged."""
+    m.d.comb += fake.eq(Mux(real == AluOp.MIN, AluOp.MAX,
+                            Mux(real == AluOp.MAX, AluOp.MIN, real)))
+
+
+SwappedMinMaxDatapath = substituted(AluDatapath, "op", lambda real: Signal(AluOp),
+                                    swap_min_max, title="SwappedMinMaxDatapath")
+
+
+class SwappedMinMaxAlu(TensorAlu):
+    """Computes MAX for MIN and MIN for MAX."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.datapath = SwappedMinMaxDatapath(config)
+
+
+def drop_imm(m, real, fake):
+    """Pass ALU commands from ``real`` to ``fake`` with ``use_imm`` cleared."""
+    m.d.comb += [fake.valid.eq(real.valid), real.ready.eq(fake.ready),
+                 fake.payload.eq(real.payload), fake.payload.tag.use_imm.eq(0)]
+
+
+ImmBlindAlu = substituted(TensorAlu, "cmd", lambda real: real.signature.create(), drop_imm,
+                          title="ImmBlindAlu")
+
+
 # Realistic one-line bugs, the core check that catches each, and the steps it needs. The first
 # few run in CI; VTAREF_ALL_CORE_MUTANTS=1 runs them all (minutes under load).
 MUTANTS = [
@@ -75,6 +106,8 @@ MUTANTS = [
     ("early_push_compute_core", core_with(Compute, EarlyPushCompute), "tokens", 16),
     ("leaky_tag_alu_core", compute_with(TensorAlu, leaky_tag(TensorAlu)), "alu_add", 18),
     ("half_wrap_load_core", core_with(Load, HalfWrapLoad), "reads", 18),
+    ("swapped_min_max_core", compute_with(TensorAlu, SwappedMinMaxAlu), "alu_min_imm", 16),
+    ("imm_blind_alu_core", compute_with(TensorAlu, ImmBlindAlu), "alu_add_imm", 16),
 ]
 CI_MUTANTS = 3
 
