@@ -4,7 +4,7 @@ For ``o < iter_out``, ``i < iter_in``, ``u`` in ``[uop_bgn, uop_end)`` (outermos
 carries, for each target ``t`` of the instruction (``dst``, ``src`` and, for GEMM, ``wgt``), the
 scratchpad index ``uop[u].t_idx + o * t_factor_out + i * t_factor_in``. An index past the end
 of its buffer, or a micro-op range past the end of the uop buffer, stops the loop before that
-visit (:mod:`.fault`), where :func:`vtaref.spec.semantics.uop_indices` raises. A loop with
+visit (:mod:`.fault`), where :func:`vtaref.spec.visits.uop_indices` raises. A loop with
 ``iter_out == 0``, ``iter_in == 0`` or ``uop_end <= uop_bgn`` visits nothing, as in
 TVM-VTA's functional simulator.
 """

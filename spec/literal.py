@@ -26,11 +26,10 @@ from .semantics import (
     check_alu,
     check_load,
     check_store,
-    check_uop_range,
     fail,
-    index_fault,
 )
 from .state import MachineState
+from .visits import check_uop_range, index_fault
 
 
 def wrap(value: int, width: int) -> int:

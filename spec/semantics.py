@@ -25,14 +25,12 @@ from .isa import (
     Gemm,
     Insn,
     Load,
-    LoopInsn,
     MemType,
     Store,
-    uop_layout,
-    visit_index,
 )
 from .packing import pack, unpack, wrap
 from .state import MachineState
+from .visits import loop_visits
 
 
 @dataclass(frozen=True)
@@ -179,64 +177,6 @@ def store(insn: Store, state: MachineState, index: int, flavor: Flavor = FSIM) -
     return Access(reads={source: read}, dram_writes=ranges if insn.y_size else None)
 
 
-# -- the micro-op loop ----------------------------------------------------------------------
-
-
-def decode_uops(words: np.ndarray, state: MachineState) -> dict[str, np.ndarray]:
-    """Split raw micro-op words into their fields (int64 arrays)."""
-    words = words.astype(np.int64)
-    return {f.name: (words >> f.offset) & f.mask for f in uop_layout(state.config)}
-
-
-def check_uop_range(insn: LoopInsn, state: MachineState, index: int) -> None:
-    """Raise ProgramError if a loop that visits anything runs past the uop buffer.
-
-    An empty loop (:attr:`~vtaref.spec.isa.LoopInsn.is_empty`) visits nothing and so is never
-    at fault, whatever ``uop_end`` is, as in TVM-VTA's simulator.
-    """
-    if not insn.is_empty and insn.uop_end > state["uop"].depth:
-        raise fail(insn, index, "uop_end",
-                   f"{insn.uop_end} exceeds the uop buffer depth {state['uop'].depth}")
-
-
-def index_fault(insn: LoopInsn, index: int, target: str, u: int, o: int, i: int,
-                value: int, depth: int) -> ProgramError:
-    """Return the error for index ``target`` of visit ``(o, i, u)`` past its buffer's depth."""
-    return fail(insn, index, f"{target}_factor_out/{target}_factor_in",
-                f"uop {u} at iteration ({o}, {i}) indexes {insn.BUFFERS[target]}[{value}], "
-                f"past the buffer depth {depth}")
-
-
-def uop_indices(insn: LoopInsn, state: MachineState, index: int,
-                keys: tuple[str, ...] = ("dst", "src", "wgt")) -> dict[str, np.ndarray]:
-    """Return each index the uop loop visits, shaped ``(iter_out, iter_in, uops)``.
-
-    The indices are those of ``insn.BUFFERS`` named in ``keys``, computed and checked in that
-    order. An empty loop visits nothing; an index past its buffer's depth raises ProgramError.
-    """
-    check_uop_range(insn, state, index)
-    if insn.is_empty:
-        return {key: np.zeros((0, 0, 0), dtype=np.int64) for key in keys}
-    uops = decode_uops(state["uop"].data[insn.uop_bgn:insn.uop_end, 0], state)
-    outer = np.arange(insn.iter_out, dtype=np.int64)[:, None, None]
-    inner = np.arange(insn.iter_in, dtype=np.int64)[None, :, None]
-    result = {}
-    for key, buffer in insn.BUFFERS.items():
-        if key not in keys:
-            continue
-        # The loop part (iter_out, iter_in, 1) plus the uop part (1, 1, uops): the largest index
-        # is the sum of the two parts' largest, found without scanning the whole grid.
-        loop_part = visit_index(insn, key, 0, outer, inner)
-        uop_part = uops[f"{key}_idx"][None, None, :]
-        idx = loop_part + uop_part
-        depth = state[buffer].depth
-        if loop_part.max() + uop_part.max() >= depth:
-            o, i, u = np.unravel_index(int(np.argmax(idx >= depth)), idx.shape)
-            raise index_fault(insn, index, key, insn.uop_bgn + u, o, i, idx[o, i, u], depth)
-        result[key] = idx
-    return result
-
-
 # -- GEMM -----------------------------------------------------------------------------------
 
 
@@ -335,26 +275,21 @@ def _visits_by_row(dst: np.ndarray):
     return order, ordered[starts], k
 
 
-def _visit_sums(state: MachineState, idx: dict[str, np.ndarray]):
-    """Sum each accumulator row's visit products as one exact matrix product, if that is cheap.
+def _sum_plan(idx: dict[str, np.ndarray]):
+    """Plan :func:`_visit_sums` from the loop's indices alone: ``(rows, k, src_seqs,
+    src_of_row, wgt_seqs, wgt_of_row)``, or None when the fused product does not apply.
 
     The visits are grouped by destination row, in visit order; this needs every row to get the
     same number k of visits. A row's sum is then its input sequence (k inputs side by side)
     times its weight sequence (k weights stacked), so all rows together are entries of
-    ``distinct input sequences @ distinct weight sequences``: one product, computed when it has
+    ``distinct input sequences @ distinct weight sequences``: one product, planned when it has
     at most four times as many entries as there are rows (true of matrix and convolution
-    kernels) and a float type holds its sums exactly. Returns the rows (distinct) and their
-    int64 sums, or None.
+    kernels).
     """
     grouped = _visits_by_row(idx["dst"])
     if grouped is None:
         return None
     order, rows, k = grouped
-    config = state.config
-    batch, block = config.batch, config.block
-    ftype = _exact_float(config, k * block)
-    if ftype is None:
-        return None
     src, wgt = idx["src"].reshape(-1), idx["wgt"].reshape(-1)
     by_first = isinstance(order, slice)  # rows in loop order: a loop part plus the uop part
     src_split = _distinct_rows(src[order].reshape(rows.size, k), by_first)
@@ -364,13 +299,39 @@ def _visit_sums(state: MachineState, idx: dict[str, np.ndarray]):
     (src_seqs, src_of_row), (wgt_seqs, wgt_of_row) = src_split, wgt_split
     if src_seqs.shape[0] * wgt_seqs.shape[0] > 4 * rows.size:
         return None
-    x = state["inp"].data[src_seqs].astype(ftype).reshape(-1, k, batch, block)
-    x = x.transpose(0, 2, 1, 3).reshape(-1, k * block)
-    w = state["wgt"].data[wgt_seqs].astype(ftype).reshape(-1, k, block, block)
-    w = w.transpose(1, 3, 0, 2).reshape(k * block, -1)
+    return rows, k, src_seqs, src_of_row, wgt_seqs, wgt_of_row
+
+
+def _visit_sums(state: MachineState, plan):
+    """Sum each accumulator row's visit products as one exact matrix product, as ``plan``
+    (from :func:`_sum_plan`) says, if a float type holds its sums exactly. Returns the rows
+    (distinct) and their int64 sums, or None."""
+    if plan is None:
+        return None
+    rows, k, src_seqs, src_of_row, wgt_seqs, wgt_of_row = plan
+    config = state.config
+    batch, block = config.batch, config.block
+    ftype = _exact_float(config, k * block)
+    if ftype is None:
+        return None
+    # Rearranged while still narrow integers, converted to float once, in the final layout.
+    x = state["inp"].data[src_seqs].reshape(-1, k, batch, block)
+    x = x.transpose(0, 2, 1, 3).reshape(-1, k * block).astype(ftype)
+    w = state["wgt"].data[wgt_seqs].reshape(-1, k, block, block)
+    w = w.transpose(1, 3, 0, 2).reshape(k * block, -1).astype(ftype)
     table = (x @ w).reshape(src_seqs.shape[0], batch, wgt_seqs.shape[0], block)
     sums = table[src_of_row, :, wgt_of_row, :]
     return rows, sums.reshape(rows.size, batch * block).astype(np.int64)
+
+
+def _touched(idx: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Return, per index name, the entries the loop's visits touch, each once, ascending."""
+    result = {}
+    for key, grid in idx.items():
+        mask = np.zeros(int(grid.max()) + 1 if grid.size else 0, dtype=bool)
+        mask[grid.reshape(-1)] = True
+        result[key] = np.flatnonzero(mask)
+    return result
 
 
 def gemm(insn: Gemm, state: MachineState, index: int, flavor: Flavor = FSIM) -> Access:
@@ -381,16 +342,17 @@ def gemm(insn: Gemm, state: MachineState, index: int, flavor: Flavor = FSIM) -> 
     """
     sequential = flavor.store_from == "out"
     if insn.reset_reg and not sequential:
-        dst = uop_indices(insn, state, index, keys=("dst",))["dst"].reshape(-1)
+        dst = loop_visits(insn, state, index, keys=("dst",)).derived("touched", _touched)["dst"]
         state["acc"].data[dst] = 0
         return Access(writes={"acc": dst})
-    idx = uop_indices(insn, state, index)
+    visits = loop_visits(insn, state, index)
+    idx = visits.idx
     dst = idx["dst"]
     if dst.size == 0:
         return Access()
-    reads = {"inp": idx["src"].reshape(-1), "wgt": idx["wgt"].reshape(-1),
-             "acc": dst.reshape(-1)}
-    fused = None if sequential else _visit_sums(state, idx)
+    touched = visits.derived("touched", _touched)
+    reads = {"inp": touched["src"], "wgt": touched["wgt"], "acc": touched["dst"]}
+    fused = None if sequential else _visit_sums(state, visits.derived("sums", _sum_plan))
     if fused is not None:
         _accumulate(state, *fused)
         return Access(reads=reads, writes={"acc": reads["acc"]})
@@ -478,24 +440,45 @@ def alu(insn: Alu, state: MachineState, index: int, flavor: Flavor = FSIM) -> Ac
     Visits run in order, so a visit sees what earlier visits of the same instruction wrote.
     """
     op = check_alu(insn, index, flavor)
-    idx = uop_indices(insn, state, index)
-    dst, src = idx["dst"].reshape(-1), idx["src"].reshape(-1)
+    visits = loop_visits(insn, state, index)
+    dst, src = visits.idx["dst"].reshape(-1), visits.idx["src"].reshape(-1)
     acc = state["acc"].data
     width = state.config.acc_width
-    start = 0
-    while start < dst.size:
-        end = start + _independent_prefix(dst[start:], None if insn.use_imm else src[start:],
-                                          len(acc))
+    if insn.use_imm:
+        batches = visits.derived("batches_imm", lambda idx: _batches(idx["dst"], None))
+    else:
+        batches = visits.derived("batches", lambda idx: _batches(idx["dst"], idx["src"]))
+    for start, end in batches:
         d = dst[start:end]
         b = np.int64(insn.imm) if insn.use_imm else acc[src[start:end]]
         result = alu_apply(op, acc[d], b, width, flavor)
         acc[d] = result
         if flavor.store_from == "out":
             state["out"].data[d] = wrap(result, state.config.out_width)
-        start = end
-    reads = {"acc": dst if insn.use_imm else np.concatenate([dst, src])}
-    writes = {"acc": dst, "out": dst} if flavor.store_from == "out" else {"acc": dst}
+    touched = visits.derived("touched", _touched)
+    reads = {"acc": touched["dst"] if insn.use_imm else visits.derived(
+        "dst_or_src", lambda idx: np.union1d(idx["dst"], idx["src"]))}
+    writes = {"acc": touched["dst"]}
+    if flavor.store_from == "out":
+        writes["out"] = touched["dst"]
     return Access(reads=reads, writes=writes)
+
+
+def _batches(dst: np.ndarray, src: np.ndarray | None) -> list[tuple[int, int]]:
+    """Split a loop's visits (``(iter_out, iter_in, uops)`` grids) into consecutive runs
+    ``[start, end)`` in loop order, each the longest that :func:`_independent_prefix` allows."""
+    dst = dst.reshape(-1)
+    src = None if src is None else src.reshape(-1)
+    if not dst.size:
+        return []
+    depth = int(max(dst.max(), 0 if src is None else src.max())) + 1
+    batches, start = [], 0
+    while start < dst.size:
+        end = start + _independent_prefix(dst[start:], None if src is None else src[start:],
+                                          depth)
+        batches.append((start, end))
+        start = end
+    return batches
 
 
 def _independent_prefix(dst: np.ndarray, src: np.ndarray | None, depth: int) -> int:

@@ -13,6 +13,7 @@ from vtaref.impl.uop_loop import UopLoop
 from vtaref.spec import isa, semantics
 from vtaref.spec.packing import wrap
 from vtaref.spec.strategies import configs
+from vtaref.spec.visits import uop_indices
 
 from .impl_support import (
     Scratchpads,
@@ -107,7 +108,7 @@ def test_loop_visits_in_spec_order(case):
     harness = Scratchpads(loop, state)
     expected = []
     for index, insn in enumerate(insns):
-        grids = semantics.uop_indices(insn, state, index, keys=tuple(uop_loop.targets(cls, config)))
+        grids = uop_indices(insn, state, index, keys=tuple(uop_loop.targets(cls, config)))
         for visit in zip(*(grid.reshape(-1).tolist() for grid in grids.values())):
             expected.append((*visit, *(getattr(insn, name) for name in tag)))
     seen, cycles = [], []

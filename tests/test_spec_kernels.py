@@ -16,6 +16,7 @@ from vtaref.spec import VtaConfig, isa, semantics
 from vtaref.spec.isa import Gemm
 from vtaref.spec.semantics import FLAVORS
 from vtaref.spec.state import Dram, MachineState
+from vtaref.spec.visits import loop_visits, uop_indices
 
 from .test_spec_literal import check_agree, random_lanes
 
@@ -71,7 +72,7 @@ def test_kernel_gemm_is_fused_exactly_when_its_contract_says(case):
     """Fused when every row gets the same number of visits and the distinct input sequences
     times the distinct weight sequences (each row's, in visit order) are at most 4 x rows."""
     state, insn = case
-    idx = semantics.uop_indices(insn, state, 0)
+    idx = uop_indices(insn, state, 0)
     sequences = {}
     for row, src, wgt in zip(*(idx[key].reshape(-1).tolist() for key in ("dst", "src", "wgt"))):
         sequences.setdefault(row, ([], []))
@@ -79,7 +80,7 @@ def test_kernel_gemm_is_fused_exactly_when_its_contract_says(case):
         sequences[row][1].append(wgt)
     equal_visits = len({len(src) for src, _ in sequences.values()}) == 1
     distinct = [len({tuple(seqs[n]) for seqs in sequences.values()}) for n in (0, 1)]
-    fused = semantics._visit_sums(state, idx)
+    fused = semantics._visit_sums(state, semantics._sum_plan(idx))
     assert (fused is not None) == (equal_visits
                                    and distinct[0] * distinct[1] <= 4 * len(sequences))
     if fused is not None:
@@ -100,3 +101,20 @@ def test_kernel_sums_past_float32_use_float64():
     check_agree(state, insn, FLAVORS["fsim"])
     semantics.gemm(insn, state, 0)
     assert (state["acc"].data[0] == 64 * 16 * 4 * 128 * 128).all()
+
+
+@given(case=kernels(), seed=st.integers(0, 2**32 - 1))
+def test_kernel_run_again_reuses_its_visits_and_reads_new_data(case, seed):
+    """A second run of the same loop on other data takes the first run's visits (the same
+    object) and still equals the literal semantics."""
+    state, insn = case
+    keys = ("dst",) if insn.reset_reg else ("dst", "src", "wgt")
+    check_agree(state, insn, FLAVORS["fsim"])
+    first = loop_visits(insn, state, 0, keys)
+    rng = np.random.default_rng(seed)
+    for name in ("inp", "wgt", "acc"):
+        buffer = state[name]
+        buffer.data[...] = random_lanes(rng, buffer.data.shape, buffer.width)
+    check_agree(state, insn, FLAVORS["fsim"])
+    assert loop_visits(insn, state, 0, keys) is first
+    assert not any(grid.flags.writeable for grid in first.idx.values())
