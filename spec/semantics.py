@@ -414,6 +414,12 @@ def alu_apply(op: AluOp, a: np.ndarray, b: np.ndarray, width: int, flavor: Flavo
         result = a * b
     elif flavor.shift == "masked":
         result = a >> (b & (width - 1))
+    elif np.ndim(b) == 0:  # one amount for every lane (an immediate): the same rule, unrolled
+        amount = int(b)
+        if amount >= 0:
+            result = a >> min(amount, 63)
+        else:
+            result = a << min(-amount, 63) if amount > -64 else np.zeros_like(a)
     else:
         # Right shift by b >= 0 (floor division), left shift by -b when b < 0; amounts past 63
         # behave as 63 for right shifts and clear the value for left shifts.

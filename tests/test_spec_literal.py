@@ -444,3 +444,16 @@ def test_edge_case(name, state, insn, flavor, expect):
         final = copy.deepcopy(state)
         literal.EXECUTE[insn.MNEMONIC](insn, final, 0, FLAVORS[flavor])
         assert expect(final)
+
+
+@given(seed=st.integers(0, 2**32 - 1),
+       amount=st.one_of(st.integers(-70, 70), st.integers(-(1 << 15), (1 << 15) - 1)),
+       width=st.sampled_from([8, 16, 32]))
+def test_alu_shift_by_one_amount_equals_lane_by_lane(seed, amount, width):
+    """SHR by an immediate (one amount for all lanes) equals SHR by that amount in every lane."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-(1 << (width - 1)), 1 << (width - 1), size=64, dtype=np.int64)
+    for flavor in FLAVORS.values():
+        scalar = semantics.alu_apply(isa.AluOp.SHR, a, np.int64(amount), width, flavor)
+        lanes = semantics.alu_apply(isa.AluOp.SHR, a, np.full_like(a, amount), width, flavor)
+        assert np.array_equal(scalar, lanes)
