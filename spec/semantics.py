@@ -284,7 +284,7 @@ def _sum_plan(idx: dict[str, np.ndarray]):
     times its weight sequence (k weights stacked), so all rows together are entries of
     ``distinct input sequences @ distinct weight sequences``: one product, planned when it has
     at most four times as many entries as there are rows (true of matrix and convolution
-    kernels).
+    kernels). The rows are distinct.
     """
     grouped = _visits_by_row(idx["dst"])
     if grouped is None:
@@ -354,7 +354,7 @@ def gemm(insn: Gemm, state: MachineState, index: int, flavor: Flavor = FSIM) -> 
     reads = {"inp": touched["src"], "wgt": touched["wgt"], "acc": touched["dst"]}
     fused = None if sequential else _visit_sums(state, visits.derived("sums", _sum_plan))
     if fused is not None:
-        _accumulate(state, *fused)
+        _accumulate(state, *fused, distinct=True)
         return Access(reads=reads, writes={"acc": reads["acc"]})
     terms = state.config.block
     ftype = _exact_float(state.config, terms)
@@ -376,10 +376,12 @@ def gemm(insn: Gemm, state: MachineState, index: int, flavor: Flavor = FSIM) -> 
     return Access(reads=reads, writes={"acc": reads["acc"]})
 
 
-def _accumulate(state: MachineState, dst: np.ndarray, deltas: np.ndarray) -> None:
-    """Add ``deltas[j]`` to accumulator row ``dst[j]`` for every j (rows may repeat), wrapping."""
+def _accumulate(state: MachineState, dst: np.ndarray, deltas: np.ndarray,
+                distinct: bool = False) -> None:
+    """Add ``deltas[j]`` to accumulator row ``dst[j]`` for every j, wrapping. Rows may repeat
+    unless the caller says they are ``distinct``."""
     acc, width = state["acc"].data, state.config.acc_width
-    if _all_distinct(dst):
+    if distinct or _all_distinct(dst):
         acc[dst] = wrap(acc[dst] + deltas, width)
     else:
         total = acc.copy()
