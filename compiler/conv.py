@@ -3,8 +3,9 @@
 In packed layouts (:mod:`.layout`) the input is a ``(NB, CB, H, W)`` grid of elements, the
 weights ``(OB, CB, KH, KW)`` and the output ``(NB, OB, OH, OW)``. The output is cut into tiles of
 ``ob x oh x ow`` elements and the reduction into chunks of ``cb x kh x kw``. Each tile accumulates
-in one of two accumulator slots, starting from the bias (a broadcasting LOAD) or zero (a reset
-GEMM, once the first chunk is on chip, since the HLS design reads its operands); each chunk
+in one of two accumulator slots, starting from zero (a reset GEMM, once the first chunk is on
+chip, since the HLS design reads its operands) or from the bias (loaded once per channel block
+and added by the ALU to the block's other, reset, entries); each chunk
 brings its input window (zero-padded by the LOAD at the borders) and its weights into one of two
 input and weight slots, skipped when the slot still holds them, and adds one GEMM nest; the tile
 is then requantized and stored while the next one computes.
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vtaref.spec import MemType, VtaConfig
+from vtaref.spec import AluOp, MemType, VtaConfig
 
 from .epilogue import (
     FixedPoint,
@@ -162,6 +163,21 @@ def _load_window(stream: CommandStream, x: DramBuffer, base: int, nb: int,
                     (1, channels[1], yhi - ylo, xhi - xlo), pads)
 
 
+def _start_tile(stream: CommandStream, base: int, obn: int, plane: int, from_bias: bool,
+                inp: int, wgt: int) -> None:
+    """Start the ``obn`` blocks of ``plane`` accumulators from ``base`` at zero or, with
+    ``from_bias``, at the bias that each block's first entry holds: a reset GEMM (which reads
+    entries ``inp`` and ``wgt``, see :func:`.loops.zeroing_nest`) zeroes the other entries and
+    an ALU ADD whose ``src`` stays on the first entry adds the bias to them."""
+    if not from_bias:
+        stream.gemm(zeroing_nest(base, (obn, plane), inp, wgt), reset=True)
+    elif plane > 1:
+        rest, fixed = Affine(base + 1, (plane, 1)), (0, 0)
+        stream.gemm(Nest((obn, plane - 1), rest, Affine(inp, fixed), Affine(wgt, fixed)),
+                    reset=True)
+        stream.alu(AluOp.ADD, Nest((obn, plane - 1), dst=rest, src=Affine(base, (plane, 0))))
+
+
 def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
               w: DramBuffer, bias: DramBuffer | None, y: DramBuffer, shift: int,
               relu: bool, rounding: str = "floor",
@@ -187,8 +203,8 @@ def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
         base = acc.take()
         plane = ohn * own
         if bias is not None:
-            for o in range(obn):
-                stream.load(bias, base + o * plane, ob0 + o, y_size=plane, x_size=1, x_stride=0)
+            for o in range(obn):  # each block's bias, into its first entry
+                stream.load(bias, base + o * plane, ob0 + o, y_size=1, x_size=1, x_stride=1)
         for index, ((cb0, cbn), (kh0, khn), (kw0, kwn)) in enumerate(chunks):
             rows = (oh0 * s.sh - s.ph + kh0, window(ohn, s.sh, khn))
             cols = (ow0 * s.sw - s.pw + kw0, window(own, s.sw, kwn))
@@ -198,8 +214,8 @@ def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
             wbase, hit = wgt.acquire((ob0, obn, cb0, cbn, kh0, khn, kw0, kwn))
             if not hit:
                 stream.load_box(w, wbase, (ob0, cb0, kh0, kw0), (obn, cbn, khn, kwn))
-            if index == 0 and bias is None:
-                stream.gemm(zeroing_nest(base, (obn, ohn, own), ibase, wbase), reset=True)
+            if index == 0:
+                _start_tile(stream, base, obn, plane, bias is not None, ibase, wbase)
             ihn, iwn = rows[1], cols[1]
             stream.gemm(Nest((obn, cbn, khn, kwn, ohn, own),
                              dst=Affine(base, (plane, 0, 0, 0, own, 1)),
