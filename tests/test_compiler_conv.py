@@ -1,13 +1,20 @@
-"""How the convolution compiler spends its cycles: each output channel block's bias is loaded
-once per tile and added by the ALU, bit-exact with the numpy reference."""
+"""How the convolution compiler spends its cycles, bit-exact with the numpy reference: each
+output channel block's bias is loaded once per tile and added by the ALU; a convolution of few
+input channels is folded with its kernel offsets (:mod:`vtaref.compiler.fold`)."""
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vtaref.compiler import reference as ref
-from vtaref.compiler.conv import compile_conv2d
+from vtaref.compiler.conv import choose_fold, compile_conv2d
+from vtaref.compiler.fold import FOLDS, fold, folded_geometry
+from vtaref.compiler.runtime import CommandStream
 from vtaref.spec import Load, MemType, VtaConfig
 from vtaref.spec.runner import fetch
+
+from .test_compiler_ops import tensors, window
 
 CONFIGS = {
     "default": VtaConfig(),
@@ -59,3 +66,51 @@ def test_conv2d_bias_of_one_pixel_tiles(config):
     bias = extremes(rng, (9,), config.acc_width)
     got = compile_conv2d(x, w, bias, shift=2, relu=True, config=config).run()
     np.testing.assert_array_equal(got, ref.conv2d(x, w, bias, shift=2, relu=True, config=config))
+
+
+@given(data=st.data(), axes=st.sampled_from(FOLDS))
+def test_fold_sums_the_same_products(data, axes):
+    n, c = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 5))
+    height, width = data.draw(st.integers(1, 12)), data.draw(st.integers(1, 12))
+    (kh, sh, ph), (kw, sw, pw) = window(data.draw, height, 6), window(data.draw, width, 6)
+    x = data.draw(tensors((n, c, height, width), 8))
+    w = data.draw(tensors((3, c, kh, kw), 8))
+    folded = fold(x, w, (sh, sw), (ph, pw), axes)
+    fx, fw, stride, padding = folded
+    geometry = folded_geometry(c, (height, width), (kh, kw), (sh, sw), (ph, pw), axes)
+    assert geometry == (fx.shape[1], fx.shape[2:], fw.shape[2:], stride, padding)
+    np.testing.assert_array_equal(ref.conv2d_accumulate(fx, fw, stride, padding),
+                                  ref.conv2d_accumulate(x, w, (sh, sw), (ph, pw)))
+
+
+def fold_of(config, c, kernel, stride, padding, size=(32, 32)):
+    """Return the axes compile_conv2d folds a convolution of ``c`` channels along."""
+    budget = CommandStream(config).kernel_budget
+    return choose_fold(1, c, 16, size, kernel, stride, padding, config, budget, (1, 0))[0]
+
+
+@pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.keys())
+def test_folds_only_what_saves_gemm_visits(config):
+    # ResNet-18's stem: 3 channels, a 7x7 kernel, stride 2.
+    assert fold_of(config, 3, (7, 7), (2, 2), (3, 3), (64, 64)) != ()
+    # Channels that fill whole blocks, or a 1x1 kernel: nothing to fold.
+    assert fold_of(config, 2 * config.block, (3, 3), (1, 1), (1, 1)) == ()
+    assert fold_of(config, 3, (1, 1), (2, 2), (0, 0)) == ()
+
+
+@pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.keys())
+@pytest.mark.parametrize("c, kernel, stride, padding", [
+    (3, (7, 7), (2, 2), (3, 3)),  # ResNet-18's stem
+    (1, (5, 3), (1, 2), (2, 0)),
+    (3, (9, 9), (1, 1), (4, 4)),  # the style net's first and last convolutions
+    (5, (3, 1), (3, 1), (1, 0)),
+])
+def test_folded_conv2d_equals_the_reference(config, c, kernel, stride, padding):
+    rng = np.random.default_rng(c)
+    x = extremes(rng, (3, c, 19, 17), config.inp_width)
+    w = extremes(rng, (20, c, *kernel), config.wgt_width)
+    bias = extremes(rng, (20,), config.acc_width)
+    got = compile_conv2d(x, w, bias, stride=stride, padding=padding, shift=5, relu=True,
+                         config=config).run()
+    np.testing.assert_array_equal(got, ref.conv2d(x, w, bias, stride=stride, padding=padding,
+                                                  shift=5, relu=True, config=config))
