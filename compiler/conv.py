@@ -3,12 +3,14 @@
 In packed layouts (:mod:`.layout`) the input is a ``(NB, CB, H, W)`` grid of elements, the
 weights ``(OB, CB, KH, KW)`` and the output ``(NB, OB, OH, OW)``. The output is cut into tiles of
 ``ob x oh x ow`` elements and the reduction into chunks of ``cb x kh x kw``. Each tile accumulates
-in one of two accumulator slots, starting from the bias (a broadcasting LOAD) or zero (a reset
-GEMM, once the first chunk is on chip, since the HLS design reads its operands); each chunk
+in one of two accumulator slots, starting from zero (a reset GEMM, once the first chunk is on
+chip, since the HLS design reads its operands) or from the bias (loaded once per channel block
+and added by the ALU to the block's other, reset, entries); each chunk
 brings its input window (zero-padded by the LOAD at the borders) and its weights into one of two
 input and weight slots, skipped when the slot still holds them, and adds one GEMM nest; the tile
 is then requantized and stored while the next one computes.
 
+A convolution of few input channels is first folded (:mod:`.fold`) when that saves GEMM visits.
 A dense layer ``(M, K) x (N, K)^T`` is the 1x1 convolution of the activation
 ``(batch, K, M/batch, 1)`` (see :func:`.layout.matrix_as_activations`).
 """
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vtaref.spec import MemType, VtaConfig
+from vtaref.spec import AluOp, MemType, VtaConfig
 
 from .epilogue import (
     FixedPoint,
@@ -30,6 +32,7 @@ from .epilogue import (
     upload_fixed_point,
     working_blocks,
 )
+from .fold import FOLDS, fold, folded_geometry
 from .layout import (
     activations_as_matrix,
     ceil_div,
@@ -42,7 +45,7 @@ from .layout import (
 from .loops import MAX_ITER, Affine, Nest, zeroing_nest
 from .runtime import CommandStream, Compiled, DramBuffer
 from .slots import Slots
-from .tiling import candidates, cycles, search, split
+from .tiling import DRAM_BYTES_PER_CYCLE, candidates, cycles, search, split
 from .transfer import MAX_PAD
 from .validate import integers, pair, shift_amount
 
@@ -109,19 +112,9 @@ def tile_fits(s: ConvShape, halves: tuple[int, int, int], ob, oh, ow, cb, kh, kw
             & (ob * oh * ow <= MAX_ITER) & (ih * iw <= MAX_ITER))
 
 
-def choose_tiling(s: ConvShape, config: VtaConfig, kernel_budget: int,
-                  acc_use: tuple[int, int] = (1, 0)) -> ConvTiling:
-    """Return the tiling that fits half of each scratchpad at the lowest estimated cost, with
-    ``acc_use`` as in :func:`tile_fits`."""
-    halves = (config.inp_buff_depth // 2, config.wgt_buff_depth // 2,
-              config.acc_buff_depth // 2)
-    options = dict(ob=candidates(s.ob), oh=candidates(s.oh), ow=candidates(s.ow),
-                   cb=candidates(s.cb), kh=candidates(s.kh), kw=candidates(s.kw),
-                   outer=np.array([1, 0]))
-
-    def fits(ob, oh, ow, cb, kh, kw, outer):
-        return tile_fits(s, halves, ob, oh, ow, cb, kh, kw, acc_use)
-
+def _tiling_cost(s: ConvShape, config: VtaConfig, kernel_budget: int):
+    """Return the estimated cycles of tilings of ``s`` as a function of their extents (numpy
+    arrays, every candidate at once, as :func:`.tiling.search` takes them)."""
     def cost(ob, oh, ow, cb, kh, kw, outer):
         ih, iw = window(oh, s.sh, kh), window(ow, s.sw, kw)
         n_ob = ceil_div(s.ob, ob)
@@ -144,11 +137,37 @@ def choose_tiling(s: ConvShape, config: VtaConfig, kernel_budget: int,
         outputs = tiles * ob * oh * ow
         compute = outputs * (n_red * cb * kh * kw + 3)
         insns = inputs * cb + weights + tiles * (2 * ob + 4) + gemms + reloads
-        return cycles(load_bytes, compute, outputs * config.out_elem_bytes, insns)
+        # Compute waits for the first chunk to load (smaller chunks measured fewer cycles on
+        # the RTL, each layer of ResNet-18; adding the last tile's drain did not).
+        fill = (cb * ih * iw * config.inp_elem_bytes
+                + ob * cb * kh * kw * config.wgt_elem_bytes) / DRAM_BYTES_PER_CYCLE
+        return cycles(load_bytes, compute, outputs * config.out_elem_bytes, insns) + fill
 
-    best = search(options, fits, cost)
+    return cost
+
+
+def choose_tiling(s: ConvShape, config: VtaConfig, kernel_budget: int,
+                  acc_use: tuple[int, int] = (1, 0)) -> ConvTiling:
+    """Return the tiling that fits half of each scratchpad at the lowest estimated cost, with
+    ``acc_use`` as in :func:`tile_fits`."""
+    halves = (config.inp_buff_depth // 2, config.wgt_buff_depth // 2,
+              config.acc_buff_depth // 2)
+    options = dict(ob=candidates(s.ob), oh=candidates(s.oh), ow=candidates(s.ow),
+                   cb=candidates(s.cb), kh=candidates(s.kh), kw=candidates(s.kw),
+                   outer=np.array([1, 0]))
+
+    def fits(ob, oh, ow, cb, kh, kw, outer):
+        return tile_fits(s, halves, ob, oh, ow, cb, kh, kw, acc_use)
+
+    best = search(options, fits, _tiling_cost(s, config, kernel_budget))
     return ConvTiling(best["ob"], best["oh"], best["ow"], best["cb"], best["kh"], best["kw"],
                       bool(best["outer"]))
+
+
+def tiling_cycles(s: ConvShape, t: ConvTiling, config: VtaConfig, kernel_budget: int) -> float:
+    """Return the estimated cycles of convolution ``s`` under tiling ``t``."""
+    cost = _tiling_cost(s, config, kernel_budget)
+    return float(cost(t.ob, t.oh, t.ow, t.cb, t.kh, t.kw, int(t.spatial_outer)))
 
 
 def _load_window(stream: CommandStream, x: DramBuffer, base: int, nb: int,
@@ -160,6 +179,21 @@ def _load_window(stream: CommandStream, x: DramBuffer, base: int, nb: int,
     pads = (ylo - y0, y0 + yn - yhi, xlo - x0, x0 + xn - xhi)
     stream.load_box(x, base, (nb, channels[0], ylo, xlo),
                     (1, channels[1], yhi - ylo, xhi - xlo), pads)
+
+
+def _start_tile(stream: CommandStream, base: int, obn: int, plane: int, from_bias: bool,
+                inp: int, wgt: int) -> None:
+    """Start the ``obn`` blocks of ``plane`` accumulators from ``base`` at zero or, with
+    ``from_bias``, at the bias that each block's first entry holds: a reset GEMM (which reads
+    entries ``inp`` and ``wgt``, see :func:`.loops.zeroing_nest`) zeroes the other entries and
+    an ALU ADD whose ``src`` stays on the first entry adds the bias to them."""
+    if not from_bias:
+        stream.gemm(zeroing_nest(base, (obn, plane), inp, wgt), reset=True)
+    elif plane > 1:
+        rest, fixed = Affine(base + 1, (plane, 1)), (0, 0)
+        stream.gemm(Nest((obn, plane - 1), rest, Affine(inp, fixed), Affine(wgt, fixed)),
+                    reset=True)
+        stream.alu(AluOp.ADD, Nest((obn, plane - 1), dst=rest, src=Affine(base, (plane, 0))))
 
 
 def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
@@ -187,8 +221,8 @@ def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
         base = acc.take()
         plane = ohn * own
         if bias is not None:
-            for o in range(obn):
-                stream.load(bias, base + o * plane, ob0 + o, y_size=plane, x_size=1, x_stride=0)
+            for o in range(obn):  # each block's bias, into its first entry
+                stream.load(bias, base + o * plane, ob0 + o, y_size=1, x_size=1, x_stride=1)
         for index, ((cb0, cbn), (kh0, khn), (kw0, kwn)) in enumerate(chunks):
             rows = (oh0 * s.sh - s.ph + kh0, window(ohn, s.sh, khn))
             cols = (ow0 * s.sw - s.pw + kw0, window(own, s.sw, kwn))
@@ -198,8 +232,8 @@ def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
             wbase, hit = wgt.acquire((ob0, obn, cb0, cbn, kh0, khn, kw0, kwn))
             if not hit:
                 stream.load_box(w, wbase, (ob0, cb0, kh0, kw0), (obn, cbn, khn, kwn))
-            if index == 0 and bias is None:
-                stream.gemm(zeroing_nest(base, (obn, ohn, own), ibase, wbase), reset=True)
+            if index == 0:
+                _start_tile(stream, base, obn, plane, bias is not None, ibase, wbase)
             ihn, iwn = rows[1], cols[1]
             stream.gemm(Nest((obn, cbn, khn, kwn, ohn, own),
                              dst=Affine(base, (plane, 0, 0, 0, own, 1)),
@@ -216,14 +250,47 @@ def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
         stream.store_box(y, base, (nb, ob0, oh0, ow0), (1, obn, ohn, own))
 
 
+def choose_fold(n: int, c: int, o: int, size: tuple[int, int], kernel: tuple[int, int],
+                 stride: tuple[int, int], padding: tuple[int, int], config: VtaConfig,
+                 kernel_budget: int, acc_use: tuple[int, int]
+                 ) -> tuple[tuple[int, ...], ConvShape, ConvTiling]:
+    """Return the axes to fold the convolution along (:mod:`.fold`), its shape in elements
+    once folded, and the tiling of that shape.
+
+    A fold is tried when it makes fewer GEMM visits per output (input channels not a multiple
+    of BLOCK, so that lanes multiply padding); the estimated cheapest wins, ties to not
+    folding.
+    """
+    def shape(axes):
+        channels, (h, w), (kh, kw), (sh, sw), (ph, pw) = folded_geometry(
+            c, size, kernel, stride, padding, axes)
+        return ConvShape(ceil_div(n, config.batch), ceil_div(channels, config.block), h, w,
+                         ceil_div(o, config.block), kh, kw, sh, sw, ph, pw)
+
+    unfolded = shape(())
+    best = ((), unfolded, choose_tiling(unfolded, config, kernel_budget, acc_use))
+    lowest = tiling_cycles(unfolded, best[2], config, kernel_budget)
+    for axes in FOLDS[1:]:
+        s = shape(axes)
+        if s.cb * s.kh * s.kw >= unfolded.cb * unfolded.kh * unfolded.kw:
+            continue
+        # Fits whenever the unfolded convolution does (same tiles, one-block chunks).
+        tiling = choose_tiling(s, config, kernel_budget, acc_use)
+        estimate = tiling_cycles(s, tiling, config, kernel_budget)
+        if estimate < lowest:
+            best, lowest = (axes, s, tiling), estimate
+    return best
+
+
 def compile_conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu: bool = False,
                    rounding: str = "floor", requant: FixedPoint | None = None,
                    config: VtaConfig) -> Compiled:
     """Compile ``requantize(conv2d(x, w) + bias)`` for ``x (N, C, H, W)``, ``w (O, C, KH, KW)``.
 
-    The result decodes to ``(N, O, OH, OW)``. Padding up to 15 that is smaller than the kernel
-    is done by the LOADs; larger padding is added to the input in DRAM. ``requant``, if given,
-    replaces ``shift``, ``relu`` and ``rounding`` (see :mod:`.epilogue`).
+    The result decodes to ``(N, O, OH, OW)``. Few input channels are folded with kernel offsets
+    on the host when that saves GEMM visits (:func:`choose_fold`). Padding up to 15 that is
+    smaller than the kernel is done by the LOADs; larger padding is added to the input in DRAM.
+    ``requant``, if given, replaces ``shift``, ``relu`` and ``rounding`` (see :mod:`.epilogue`).
     """
     x = integers("x", x, config.inp_width, (4,))
     w = integers("w", w, config.wgt_width, (4,))
@@ -241,14 +308,15 @@ def compile_conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu
         if bias.shape != (o,):
             raise ValueError(f"bias must have shape ({o},), not {bias.shape}")
     stream = CommandStream(config)
-    full = ConvShape(ceil_div(n, config.batch), ceil_div(c, config.block), height, width,
-                     ceil_div(o, config.block), kh, kw, sh, sw, ph, pw)
     fixed, acc_use = None, (1, 0)
     if requant is not None:
         requant.check(o, config)
         fixed = (requant, *upload_fixed_point(stream, requant))
         acc_use = (1 + working_blocks(fixed[2]), operand_count(fixed[2]))
-    tiling = choose_tiling(full, config, stream.kernel_budget, acc_use)
+    axes, full, tiling = choose_fold(n, c, o, (height, width), (kh, kw), (sh, sw), (ph, pw),
+                                      config, stream.kernel_budget, acc_use)
+    x, w, (sh, sw), (ph, pw) = fold(x, w, (sh, sw), (ph, pw), axes)
+    kh, kw = w.shape[2:]
     # LOAD pads each side by up to 15; a window must keep at least one row and column of data.
     load_ph = ph if ph <= MAX_PAD and ph < kh and tiling.kh == kh else 0
     load_pw = pw if pw <= MAX_PAD and pw < kw and tiling.kw == kw else 0

@@ -1,0 +1,116 @@
+"""How the convolution compiler spends its cycles, bit-exact with the numpy reference: each
+output channel block's bias is loaded once per tile and added by the ALU; a convolution of few
+input channels is folded with its kernel offsets (:mod:`vtaref.compiler.fold`)."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from vtaref.compiler import reference as ref
+from vtaref.compiler.conv import choose_fold, compile_conv2d
+from vtaref.compiler.fold import FOLDS, fold, folded_geometry
+from vtaref.compiler.runtime import CommandStream
+from vtaref.spec import Load, MemType, VtaConfig
+from vtaref.spec.runner import fetch
+
+from .test_compiler_ops import tensors, window
+
+CONFIGS = {
+    "default": VtaConfig(),
+    "2x8": VtaConfig(LOG_BATCH=1, LOG_BLOCK=3, LOG_UOP_BUFF_SIZE=13, LOG_INP_BUFF_SIZE=13,
+                     LOG_WGT_BUFF_SIZE=15, LOG_ACC_BUFF_SIZE=15),
+    "4-bit, 16-bit acc, 4x4": VtaConfig(LOG_INP_WIDTH=2, LOG_WGT_WIDTH=2, LOG_ACC_WIDTH=4,
+                                        LOG_BATCH=2, LOG_BLOCK=2, LOG_UOP_BUFF_SIZE=12,
+                                        LOG_INP_BUFF_SIZE=10, LOG_WGT_BUFF_SIZE=10,
+                                        LOG_ACC_BUFF_SIZE=11),
+}
+
+
+def extremes(rng, shape, width):
+    """Return ``width``-bit values of ``shape``, half of them the range's ends."""
+    low, high = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    values = rng.integers(low, high + 1, size=shape)
+    return np.where(rng.random(shape) < 0.5, rng.choice([low, high], size=shape), values)
+
+
+def acc_loads(program):
+    """Return the LOAD ACC instructions of a compiled program."""
+    image = program.image
+    return [insn for insn in fetch(image.make_dram(), image.insn_addr, image.insn_count,
+                                   image.config)
+            if isinstance(insn, Load) and insn.memory_type == MemType.ACC]
+
+
+@pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.keys())
+@pytest.mark.parametrize("batch", [1, 3])
+def test_conv2d_loads_each_bias_once_per_tile_and_block(config, batch):
+    rng = np.random.default_rng(batch)
+    x = extremes(rng, (batch, 5, 13, 11), config.inp_width)
+    w = extremes(rng, (20, 5, 3, 3), config.wgt_width)
+    bias = extremes(rng, (20,), config.acc_width)
+    program = compile_conv2d(x, w, bias, stride=1, padding=1, shift=3, relu=False,
+                             config=config)
+    loads = acc_loads(program)
+    assert loads and all((load.y_size, load.x_size) == (1, 1) for load in loads)
+    np.testing.assert_array_equal(program.run(), ref.conv2d(
+        x, w, bias, padding=(1, 1), shift=3, config=config))
+
+
+@pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.keys())
+def test_conv2d_bias_of_one_pixel_tiles(config):
+    # 1x1 outputs: the loaded bias is the whole tile, nothing to add it to.
+    rng = np.random.default_rng(0)
+    x = extremes(rng, (2, 3, 3, 3), config.inp_width)
+    w = extremes(rng, (9, 3, 3, 3), config.wgt_width)
+    bias = extremes(rng, (9,), config.acc_width)
+    got = compile_conv2d(x, w, bias, shift=2, relu=True, config=config).run()
+    np.testing.assert_array_equal(got, ref.conv2d(x, w, bias, shift=2, relu=True, config=config))
+
+
+@given(data=st.data(), axes=st.sampled_from(FOLDS))
+def test_fold_sums_the_same_products(data, axes):
+    n, c = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 5))
+    height, width = data.draw(st.integers(1, 12)), data.draw(st.integers(1, 12))
+    (kh, sh, ph), (kw, sw, pw) = window(data.draw, height, 6), window(data.draw, width, 6)
+    x = data.draw(tensors((n, c, height, width), 8))
+    w = data.draw(tensors((3, c, kh, kw), 8))
+    folded = fold(x, w, (sh, sw), (ph, pw), axes)
+    fx, fw, stride, padding = folded
+    geometry = folded_geometry(c, (height, width), (kh, kw), (sh, sw), (ph, pw), axes)
+    assert geometry == (fx.shape[1], fx.shape[2:], fw.shape[2:], stride, padding)
+    np.testing.assert_array_equal(ref.conv2d_accumulate(fx, fw, stride, padding),
+                                  ref.conv2d_accumulate(x, w, (sh, sw), (ph, pw)))
+
+
+def fold_of(config, c, kernel, stride, padding, size=(32, 32)):
+    """Return the axes compile_conv2d folds a convolution of ``c`` channels along."""
+    budget = CommandStream(config).kernel_budget
+    return choose_fold(1, c, 16, size, kernel, stride, padding, config, budget, (1, 0))[0]
+
+
+@pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.keys())
+def test_folds_only_what_saves_gemm_visits(config):
+    # ResNet-18's stem: 3 channels, a 7x7 kernel, stride 2.
+    assert fold_of(config, 3, (7, 7), (2, 2), (3, 3), (64, 64)) != ()
+    # Channels that fill whole blocks, or a 1x1 kernel: nothing to fold.
+    assert fold_of(config, 2 * config.block, (3, 3), (1, 1), (1, 1)) == ()
+    assert fold_of(config, 3, (1, 1), (2, 2), (0, 0)) == ()
+
+
+@pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.keys())
+@pytest.mark.parametrize("c, kernel, stride, padding", [
+    (3, (7, 7), (2, 2), (3, 3)),  # ResNet-18's stem
+    (1, (5, 3), (1, 2), (2, 0)),
+    (3, (9, 9), (1, 1), (4, 4)),  # the style net's first and last convolutions
+    (5, (3, 1), (3, 1), (1, 0)),
+])
+def test_folded_conv2d_equals_the_reference(config, c, kernel, stride, padding):
+    rng = np.random.default_rng(c)
+    x = extremes(rng, (3, c, 19, 17), config.inp_width)
+    w = extremes(rng, (20, c, *kernel), config.wgt_width)
+    bias = extremes(rng, (20,), config.acc_width)
+    got = compile_conv2d(x, w, bias, stride=stride, padding=padding, shift=5, relu=True,
+                         config=config).run()
+    np.testing.assert_array_equal(got, ref.conv2d(x, w, bias, stride=stride, padding=padding,
+                                                  shift=5, relu=True, config=config))
