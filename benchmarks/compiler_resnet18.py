@@ -9,9 +9,9 @@ on the backend (the spec, with race checking, by default) and on the CPU int8 re
 a line per node to stderr as it finishes, then the totals: build, compile and run times,
 instructions and micro-ops emitted, DRAM bytes moved, the network's MACs, the ideal cycle count
 (MACs / (batch * block_in * block_out)), the cycles the cost model predicts and so the predicted
-GEMM utilization (ideal / predicted). A backend that reports cycles (the RTL's
-``last_run.rtl.cycles``) adds them and the measured utilization. Exits with status 1 if any
-node's result differs from the reference.
+GEMM utilization (ideal / predicted) (:func:`vtaref.compiler.profiling.totals`). The RTL backend
+adds the measured cycles, utilization and counters (``vta profile`` shows them per layer). Exits
+with status 1 if any node's result differs from the reference.
 """
 
 import argparse
@@ -20,24 +20,6 @@ import sys
 import time
 
 import numpy as np
-
-
-class Cycles:
-    """A backend wrapper that sums the cycle counts its backend reports, if it reports any."""
-
-    def __init__(self, backend):
-        self.backend, self.name, self.cycles = backend, backend.name, None
-
-    @property
-    def last_stats(self):
-        return getattr(self.backend, "last_stats", None)
-
-    def run(self, image) -> bytes:
-        dram = self.backend.run(image)
-        run = getattr(self.backend, "last_run", None)
-        if run is not None:
-            self.cycles = (self.cycles or 0) + run.rtl.cycles
-        return dram
 
 
 def node_line(p, lanes: int) -> str:
@@ -53,41 +35,6 @@ def node_line(p, lanes: int) -> str:
             f"run {p.run_seconds * 1e3:7.1f} ms")
 
 
-def totals(profile, config, lanes: int) -> dict:
-    """Return the whole network's figures."""
-    vta = [p for p in profile.nodes if p.cost is not None]
-    costs = [p.cost for p in vta]
-    macs = sum(p.macs for p in profile.nodes)
-    predicted = sum(c.predicted_cycles for c in costs)
-    executed = [p.backend_stats for p in vta if p.backend_stats is not None]
-    figures = {
-        "nodes": len(profile.nodes), "nodes_on_vta": len(vta),
-        "host_nodes": [p.node.output for p in profile.nodes if p.cost is None],
-        "compile_seconds": round(sum(p.compile_seconds for p in vta), 3),
-        "run_seconds": round(sum(p.run_seconds for p in vta), 3),
-        "host_seconds": round(sum(p.run_seconds for p in profile.nodes if p.cost is None), 3),
-        "programs": len(vta),
-        "instructions": sum(c.instructions for c in costs),
-        "uops_emitted": sum(c.uops for c in costs),
-        "uop_visits": sum(c.uop_visits for c in costs),
-        "dram_bytes": {
-            "total": sum(c.dram_bytes for c in costs),
-            "load": sum(c.load_bytes for c in costs),
-            "store": sum(c.store_bytes for c in costs),
-            "instructions": sum(c.insn_bytes for c in costs),
-        },
-        "macs": macs,
-        "gemm_macs_incl_padding": sum(c.gemm_macs for c in costs),
-        "ideal_cycles": round(macs / lanes),
-        "predicted_cycles": round(predicted),
-        "predicted_gemm_utilization": round(macs / lanes / predicted, 4),
-    }
-    if executed:
-        figures["executed_uop_visits"] = sum(s.uops for s in executed)
-        figures["executed_macs"] = sum(s.macs for s in executed)
-    return figures
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resolution", type=int, default=224)
@@ -98,6 +45,7 @@ def main() -> int:
     args = parser.parse_args()
     from vtaref.compiler.backend import get_backend
     from vtaref.compiler.networks import random_input, resnet18
+    from vtaref.compiler.profiling import totals
     from vtaref.spec import VtaConfig
 
     config = VtaConfig()
@@ -106,19 +54,15 @@ def main() -> int:
     graph = resnet18(args.resolution, args.seed, width=args.width, config=config)
     build_seconds = time.perf_counter() - started
     x = random_input(graph.input_shape, args.seed + 1, config=config)
-    backend = Cycles(get_backend(args.backend))
-    profile = graph.profile(x, config=config, backend=backend,
+    profile = graph.profile(x, config=config, backend=get_backend(args.backend),
                             on_node=lambda p: print(node_line(p, lanes), file=sys.stderr))
     started = time.perf_counter()
     expected = graph.trace(x, config=config)
     figures = {"network": f"ResNet-18 {args.resolution}x{args.resolution} width {args.width}",
                "config": config.name, "backend": args.backend,
                "build_seconds": round(build_seconds, 3)}
-    figures.update(totals(profile, config, lanes))
+    figures.update(totals(profile, config))
     figures["reference_seconds"] = round(time.perf_counter() - started, 3)
-    if backend.cycles is not None:
-        figures["backend_cycles"] = backend.cycles
-        figures["measured_gemm_utilization"] = round(figures["macs"] / lanes / backend.cycles, 4)
     differing = [p.node.output for p in profile.nodes
                  if not np.array_equal(profile.tensors[p.node.output], expected[p.node.output])]
     figures["bit_exact"] = not differing

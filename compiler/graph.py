@@ -158,7 +158,9 @@ class NodeProfile:
     """One node of a profiled run: on VTA when ``cost`` is set, else on the host.
 
     ``macs`` are the layer's own multiply-accumulates (:meth:`Node.macs`); ``backend_stats`` is
-    the backend's ``last_stats`` after the node ran, if it keeps one (the spec's ``RunStats``).
+    the backend's ``last_stats`` after the node ran, if it keeps one (the spec's ``RunStats``);
+    ``counters`` the core's counters (:data:`vtaref.impl.vcr.COUNTERS`) if the backend ran it on
+    the RTL (its ``last_run``).
     """
 
     node: Node
@@ -167,6 +169,7 @@ class NodeProfile:
     run_seconds: float
     cost: ProgramCost | None
     backend_stats: object = None
+    counters: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -225,8 +228,10 @@ class Graph:
             compiled = time.perf_counter()
             result = program.run(target)
             finished = time.perf_counter()
+            rtl_run = getattr(target, "last_run", None)
             done(NodeProfile(node, node.macs(result), compiled - started, finished - compiled,
-                             ProgramCost.of(program), getattr(target, "last_stats", None)))
+                             ProgramCost.of(program), getattr(target, "last_stats", None),
+                             None if rtl_run is None else dict(rtl_run.rtl.counters)))
             return result
 
         def host(node, args, attrs):
