@@ -36,27 +36,35 @@ MAX_BURST_BEATS = 256
 
 @dataclass(frozen=True)
 class Timing:
-    """The model's parameters, in cycles (fitted to the RTL at the default config)."""
+    """The model's parameters, in cycles; the defaults are fitted to the RTL at the default
+    config (``benchmarks/timing_fit.py --fit``), the structure's sizes are the core's."""
 
     data_width: int = 64  # bits of the memory bus: one beat per cycle
-    insn_queue_depth: int = 32
+    insn_queue_depth: int = 32  # vtaref.impl.core.INSN_QUEUE_DEPTH
     token_depth: int = DEFAULT_TOKEN_DEPTH
-    read_command: int = 3  # a load-stage read command's latency before its first beat
-    local_command: int = 3  # a compute-stage (micro-op, accumulator) read command's
-    write_command: int = 3  # a write command's latency, response included
-    burst: int = 1  # extra cycles per AXI burst
-    load_insn: int = 3  # take, pop and push of a load-stage instruction
+    read_command: int = 0  # a load-stage read command's latency before its first beat
+    local_command: int = 2  # the same for a compute-stage (micro-op, accumulator) command
+    write_command: int = 0  # a write command's latency, its response included
+    burst: int = 0  # extra cycles per AXI burst
+    load_insn: int = 2  # what an instruction costs its stage beyond its data and visits
     compute_insn: int = 3
     store_insn: int = 3
-    gemm_insn: int = 4  # a GEMM's pipeline fill and drain
+    gemm_insn: int = 4  # a GEMM's pipeline: from issue to its first write
     alu_insn: int = 4
-    alu_visit: float = 1.0
-    fetch_command: int = 3  # fetch's read command latency
-    run_overhead: int = 10  # start and DONE
+    alu_visit: float = 1.0  # cycles per ALU micro-op visit
+    fetch_command: int = 0  # a fetch read command's latency
+    run_overhead: int = 12  # start and DONE
 
     @property
     def bus_bytes(self) -> int:
         return self.data_width // 8
+
+    @property
+    def insn_cycles(self) -> int:
+        """Return the most an instruction costs its stage beyond its data and visits (the tile
+        search's cost per instruction, :data:`.tiling.CYCLES_PER_INSN`)."""
+        return max(self.load_insn, self.compute_insn, self.store_insn, self.gemm_insn,
+                   self.alu_insn)
 
 
 DEFAULT_TIMING = Timing()
@@ -117,37 +125,68 @@ class Prediction:
 
 
 class _Channel:
-    """The DMA read channel: one command at a time."""
+    """The DMA read channel: one command at a time, held by its port until its data is taken."""
 
     def __init__(self):
         self.free = 0.0
 
-    def reserve(self, ready: float, cycles: float) -> float:
-        """Return when a command ready at ``ready`` that holds the channel ``cycles`` ends."""
+    def reserve(self, ready: float, latency: float, beats: float, hold: float = 0.0) -> float:
+        """Return when a command ready at ``ready`` is done: it waits for the channel, then
+        ``latency`` cycles, then its ``beats``, which are not taken before ``hold``."""
         start = max(ready, self.free)
-        self.free = start + cycles
+        self.free = max(start + latency, hold) + beats
         return self.free
 
 
+class _Units:
+    """The compute stage's GEMM and ALU units and its accumulator/micro-op loader: when each
+    is idle again."""
+
+    def __init__(self):
+        self.gemm = self.alu = self.loader = 0.0
+
+    @property
+    def settled(self) -> float:
+        """Return when every write issued so far has landed."""
+        return max(self.gemm, self.alu, self.loader)
+
+
+def _reads(insn: Load, start: float, latency: float, config: VtaConfig, timing: Timing,
+           reads: _Channel, hold: float = 0.0) -> float:
+    """Return when a LOAD begun at ``start`` has its data: its commands one after another."""
+    now = start
+    for beats, bursts in memory_commands(insn, config, timing):
+        now = reads.reserve(now, latency + timing.burst * bursts, beats, hold)
+    return now + padding(insn)
+
+
 def _execute(insn: Insn, stage: Stage, start: float, config: VtaConfig, timing: Timing,
-             reads: _Channel) -> float:
-    """Return when ``insn``, begun (tokens popped) at ``start``, has done its work."""
-    if isinstance(insn, Gemm):
-        return start + timing.gemm_insn + insn.visit_count
-    if isinstance(insn, Alu):
-        return start + timing.alu_insn + insn.visit_count * timing.alu_visit
-    if isinstance(insn, Load | Store):
-        commands = memory_commands(insn, config, timing)
+             reads: _Channel, units: _Units) -> tuple[float, float]:
+    """Return when the stage may take its next instruction after ``insn``, begun (tokens
+    popped) at ``start``, and when ``insn``'s work is done (its pushes may go)."""
+    if stage is Stage.LOAD:
+        done = _reads(insn, start, timing.read_command, config, timing, reads)
+        return done, done
+    if stage is Stage.STORE:
         now = start
-        if isinstance(insn, Store):
-            for beats, bursts in commands:
-                now += timing.write_command + beats + timing.burst * bursts
-            return now
-        latency = timing.read_command if stage is Stage.LOAD else timing.local_command
-        for beats, bursts in commands:
-            now = reads.reserve(now, latency + beats + timing.burst * bursts)
-        return now + padding(insn)
-    return start
+        for beats, bursts in memory_commands(insn, config, timing):
+            now += timing.write_command + beats + timing.burst * bursts
+        return now, now
+    # Compute: GEMM and ALU are issued to their unit (the other unit idle) and leave the
+    # stage at once; a LOAD's data waits while a unit runs; pushes wait for every write.
+    if isinstance(insn, Gemm):
+        issue = max(start, units.gemm - timing.gemm_insn, units.alu)
+        units.gemm = issue + timing.gemm_insn + insn.visit_count
+        return issue + 1, units.settled
+    if isinstance(insn, Alu):
+        issue = max(start, units.alu - timing.alu_insn, units.gemm)
+        units.alu = issue + timing.alu_insn + insn.visit_count * timing.alu_visit
+        return issue + 1, units.settled
+    if isinstance(insn, Load) and insn.x_size:
+        units.loader = _reads(insn, max(start, units.loader), timing.local_command, config,
+                              timing, reads, hold=max(units.gemm, units.alu))
+        return units.loader, units.settled
+    return start, units.settled
 
 
 def predict(insns: list[Insn], config: VtaConfig, timing: Timing = DEFAULT_TIMING
@@ -159,7 +198,7 @@ def predict(insns: list[Insn], config: VtaConfig, timing: Timing = DEFAULT_TIMIN
     for index, insn in enumerate(insns):
         queues[stage_of(insn)].append(index)
     rank = {index: k for stage in Stage for k, index in enumerate(queues[stage])}
-    reads = _Channel()
+    reads, units = _Channel(), _Units()
     # Fetch: instructions arrive in commands of up to 8, each a read command on the channel.
     insn_beats = max(1, 16 // timing.bus_bytes)
     dispatched = [0.0] * len(insns)
@@ -179,7 +218,7 @@ def predict(insns: list[Insn], config: VtaConfig, timing: Timing = DEFAULT_TIMIN
             ready = dispatched[index - 1] + 1 if index else 0.0
             if index % 8 == 0:
                 chunk = min(8, len(insns) - index)
-                arrival = reads.reserve(ready, timing.fetch_command + chunk * insn_beats)
+                arrival = reads.reserve(ready, timing.fetch_command, chunk * insn_beats)
             if k >= timing.insn_queue_depth:
                 if len(taken[stage]) <= k - timing.insn_queue_depth:
                     return
@@ -231,7 +270,10 @@ def predict(insns: list[Insn], config: VtaConfig, timing: Timing = DEFAULT_TIMIN
         taken[stage].append(take)
         for queue in pop_queues(stage, insn):
             pops.setdefault(queue, []).append(ready)
-        finish = _execute(insn, stage, ready, config, timing, reads) + overhead[stage]
+        following, finish = _execute(insn, stage, ready, config, timing, reads, units)
+        following += overhead[stage]
+        drains = bool(push_queues(stage, insn)) or isinstance(insn, Finish)
+        finish = max(following, finish) if drains else following
         pushed = finish
         for queue in push_queues(stage, insn):
             times = pushes.setdefault(queue, [])
@@ -245,9 +287,7 @@ def predict(insns: list[Insn], config: VtaConfig, timing: Timing = DEFAULT_TIMIN
             times.append(pushed)
         waits[stage] += (ready - take - 1) + (pushed - finish)
         busy[stage] += pushed - take
-        free[stage] = pushed
+        free[stage] = pushed if drains else following
         done[stage] += 1
-        if isinstance(insn, Finish) or stage is Stage.COMPUTE:
-            end = max(end, pushed)
         end = max(end, pushed)
     return Prediction(end + timing.run_overhead, busy, waits)

@@ -43,6 +43,7 @@ def profile(resolution, width, seed, backend, data_width, png_path, as_json, con
     from vtaref.compiler import CompileError
     from vtaref.compiler.networks import random_input, resnet18
     from vtaref.compiler.profiling import layers, plot, table, totals
+    from vtaref.compiler.timing import Timing
     from vtaref.spec.backends import get_backend
 
     config = _config(config_path)
@@ -55,7 +56,8 @@ def profile(resolution, width, seed, backend, data_width, png_path, as_json, con
         try:
             graph = resnet18(resolution, seed, width=width, config=config)
             x = random_input(graph.input_shape, seed + 1, config=config)
-            measured = graph.profile(x, config=config, backend=get_backend(backend, **options))
+            measured = graph.profile(x, config=config, backend=get_backend(backend, **options),
+                                     timing=Timing(data_width=bits))
         except (CompileError, VtaError, BackendError, ValueError) as err:
             raise Failure(f"{title}: {err}") from None
         rows = layers(measured, config)
