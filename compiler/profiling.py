@@ -191,7 +191,7 @@ def plot(rows: list[Layer], config: VtaConfig, data_width: int, title: str) -> b
     bars.set_ylim(0, 1.05)
     bars.set_ylabel("GEMM utilization (ideal / cycles)")
     bars.set_title(f"{title}: utilization per layer")
-    bars.legend(loc="lower right")
+    bars.legend(loc="upper left")
 
     intensity = [row.macs_per_byte for row in rows if row.macs]
     achieved = [row.macs_per_cycle for row in rows if row.macs]
