@@ -22,7 +22,6 @@ to the RTL's counters (``benchmarks/timing_fit.py``); re-fit them when the RTL's
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 
 from vtaref.spec import VtaConfig
@@ -200,7 +199,7 @@ def predict(insns: list[Insn], config: VtaConfig, timing: Timing = DEFAULT_TIMIN
     rank = {index: k for stage in Stage for k, index in enumerate(queues[stage])}
     reads, units = _Channel(), _Units()
     # Fetch: instructions arrive in commands of up to 8, each a read command on the channel.
-    insn_beats = max(1, 16 // timing.bus_bytes)
+    insn_beats = max(1, config.ins_elem_bytes // timing.bus_bytes)
     dispatched = [0.0] * len(insns)
     taken = {stage: [] for stage in Stage}  # when each stage took each of its instructions
     pushes = {}  # (producer, consumer) -> push times
@@ -244,7 +243,7 @@ def predict(insns: list[Insn], config: VtaConfig, timing: Timing = DEFAULT_TIMIN
 
     while any(done[stage] < len(queues[stage]) for stage in Stage):
         advance_fetch()
-        candidates = []
+        candidates = []  # (when it can begin, stage, index, when the stage took it)
         for stage in Stage:
             k = done[stage]
             if k == len(queues[stage]):
@@ -262,10 +261,10 @@ def predict(insns: list[Insn], config: VtaConfig, timing: Timing = DEFAULT_TIMIN
                     break
                 ready = max(ready, pushes[queue][j] + 1)
             if not blocked:
-                heapq.heappush(candidates, (ready, stage.value, stage, index, take))
+                candidates.append((ready, stage, index, take))
         if not candidates:
             raise ValueError("the timing model found the program deadlocked")
-        ready, _, stage, index, take = candidates[0]
+        ready, stage, index, take = min(candidates, key=lambda c: (c[0], c[1].value))
         insn = insns[index]
         taken[stage].append(take)
         for queue in pop_queues(stage, insn):
@@ -279,11 +278,8 @@ def predict(insns: list[Insn], config: VtaConfig, timing: Timing = DEFAULT_TIMIN
             times = pushes.setdefault(queue, [])
             k = len(times) - timing.token_depth
             popped = pops.get(queue, [])
-            if k >= 0:
-                if k >= len(popped):
-                    pushed = max(pushed, finish)  # the pop is still to come: approximated
-                else:
-                    pushed = max(pushed, popped[k] + 1)
+            if 0 <= k < len(popped):  # a full queue: wait for that pop (one still to come
+                pushed = max(pushed, popped[k] + 1)  # is not waited for: approximated)
             times.append(pushed)
         waits[stage] += (ready - take - 1) + (pushed - finish)
         busy[stage] += pushed - take
