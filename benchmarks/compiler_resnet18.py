@@ -9,12 +9,12 @@ on the backend (the spec, with race checking, by default) and on the CPU int8 re
 a line per node to stderr as it finishes, then the totals: build, compile and run times,
 instructions and micro-ops emitted, DRAM bytes moved, the network's MACs, the ideal cycle count
 (MACs / (batch * block_in * block_out)), the cycles the cost model predicts and so the predicted
-GEMM utilization (ideal / predicted). A backend that reports cycles (the RTL's
-``last_run.rtl.counters``) adds them to each node's line (cycles, GEMM and ALU visits, compute
-token waits) and to the totals: the whole network's, and those of the layers TVM-VTA's tsim runs
-on VTA (``tsim_layer_cycles``: every node but the stem, the pools and the dense layer), each
-with its measured utilization. Exits with status 1 if any node's result differs from the
-reference.
+GEMM utilization (ideal / predicted) (:func:`vtaref.compiler.profiling.totals`). The RTL backend
+adds the measured cycles, utilization and counters to each node's line (cycles, GEMM and ALU
+visits, compute token waits; ``vta profile`` shows every counter per layer) and to the totals:
+the whole network's, and those of the layers TVM-VTA's tsim runs on VTA
+(``tsim_layer_cycles``: every node but the stem, the pools and the dense layer), each with its
+measured utilization. Exits with status 1 if any node's result differs from the reference.
 """
 
 import argparse
@@ -29,31 +29,13 @@ import numpy as np
 NOT_IN_TSIM = {"max_pool2d", "global_avg_pool", "dense"}
 
 
-class Counters:
-    """A backend wrapper that keeps the counters of its backend's last run, if it reports any
-    (the RTL's ``last_run.rtl.counters``)."""
-
-    def __init__(self, backend):
-        self.backend, self.name, self.last = backend, backend.name, None
-
-    @property
-    def last_stats(self):
-        return getattr(self.backend, "last_stats", None)
-
-    def run(self, image) -> bytes:
-        dram = self.backend.run(image)
-        run = getattr(self.backend, "last_run", None)
-        self.last = None if run is None else dict(run.rtl.counters)
-        return dram
-
-
 def in_tsim(node, graph) -> bool:
     """Return whether TVM-VTA's tsim runs ``node`` on VTA (not the stem, pools, dense)."""
     return node.op not in NOT_IN_TSIM and graph.input not in node.inputs
 
 
-def node_line(p, lanes: int, counters: dict | None) -> str:
-    """Return one node's figures as a table row, with the backend's ``counters`` if any."""
+def node_line(p, lanes: int) -> str:
+    """Return one node's figures as a table row, with the RTL's counters if it counted."""
     name = f"{p.node.output:<20} {p.node.op:<16}"
     if p.cost is None:
         return f"{name} on the host {p.run_seconds * 1e3:8.1f} ms"
@@ -63,47 +45,13 @@ def node_line(p, lanes: int, counters: dict | None) -> str:
             f"{c.dram_bytes / 1e6:7.2f} MB {c.predicted_cycles / 1e3:8.1f} k cycles "
             f"{utilization:6.1%} util  compile {p.compile_seconds * 1e3:6.1f} ms  "
             f"run {p.run_seconds * 1e3:7.1f} ms")
-    if counters is not None:
+    if p.counters is not None:
+        counters = p.counters
         line += (f"  measured {counters['cycles'] / 1e3:8.1f} k cycles "
                  f"{p.macs / lanes / counters['cycles']:6.1%} util, visits "
                  f"{counters['gemm_visits'] / 1e3:7.1f} k GEMM {counters['alu_visits'] / 1e3:6.1f}"
                  f" k ALU, compute token wait {counters['compute_token_wait'] / 1e3:6.1f} k")
     return line
-
-
-def totals(profile, config, lanes: int) -> dict:
-    """Return the whole network's figures."""
-    vta = [p for p in profile.nodes if p.cost is not None]
-    costs = [p.cost for p in vta]
-    macs = sum(p.macs for p in profile.nodes)
-    predicted = sum(c.predicted_cycles for c in costs)
-    executed = [p.backend_stats for p in vta if p.backend_stats is not None]
-    figures = {
-        "nodes": len(profile.nodes), "nodes_on_vta": len(vta),
-        "host_nodes": [p.node.output for p in profile.nodes if p.cost is None],
-        "compile_seconds": round(sum(p.compile_seconds for p in vta), 3),
-        "run_seconds": round(sum(p.run_seconds for p in vta), 3),
-        "host_seconds": round(sum(p.run_seconds for p in profile.nodes if p.cost is None), 3),
-        "programs": len(vta),
-        "instructions": sum(c.instructions for c in costs),
-        "uops_emitted": sum(c.uops for c in costs),
-        "uop_visits": sum(c.uop_visits for c in costs),
-        "dram_bytes": {
-            "total": sum(c.dram_bytes for c in costs),
-            "load": sum(c.load_bytes for c in costs),
-            "store": sum(c.store_bytes for c in costs),
-            "instructions": sum(c.insn_bytes for c in costs),
-        },
-        "macs": macs,
-        "gemm_macs_incl_padding": sum(c.gemm_macs for c in costs),
-        "ideal_cycles": round(macs / lanes),
-        "predicted_cycles": round(predicted),
-        "predicted_gemm_utilization": round(macs / lanes / predicted, 4),
-    }
-    if executed:
-        figures["executed_uop_visits"] = sum(s.uops for s in executed)
-        figures["executed_macs"] = sum(s.macs for s in executed)
-    return figures
 
 
 def main() -> int:
@@ -116,6 +64,7 @@ def main() -> int:
     args = parser.parse_args()
     from vtaref.compiler.backend import get_backend
     from vtaref.compiler.networks import random_input, resnet18
+    from vtaref.compiler.profiling import totals
     from vtaref.spec import VtaConfig
 
     config = VtaConfig()
@@ -124,33 +73,24 @@ def main() -> int:
     graph = resnet18(args.resolution, args.seed, width=args.width, config=config)
     build_seconds = time.perf_counter() - started
     x = random_input(graph.input_shape, args.seed + 1, config=config)
-    backend = Counters(get_backend(args.backend))
-    measured = {}  # node -> the backend's counters of its program
-
-    def on_node(p):
-        if p.cost is not None and backend.last is not None:
-            measured[p.node.output] = backend.last
-        print(node_line(p, lanes, measured.get(p.node.output)), file=sys.stderr)
-
-    profile = graph.profile(x, config=config, backend=backend, on_node=on_node)
+    profile = graph.profile(x, config=config, backend=get_backend(args.backend),
+                            on_node=lambda p: print(node_line(p, lanes), file=sys.stderr))
     started = time.perf_counter()
     expected = graph.trace(x, config=config)
     figures = {"network": f"ResNet-18 {args.resolution}x{args.resolution} width {args.width}",
                "config": config.name, "backend": args.backend,
                "build_seconds": round(build_seconds, 3)}
-    figures.update(totals(profile, config, lanes))
+    figures.update(totals(profile, config))
     figures["reference_seconds"] = round(time.perf_counter() - started, 3)
-    if measured:
-        cycles = sum(c["cycles"] for c in measured.values())
-        figures["backend_cycles"] = cycles
-        figures["measured_gemm_utilization"] = round(figures["macs"] / lanes / cycles, 4)
+    if "backend_cycles" in figures:
         tsim = [p for p in profile.nodes if p.cost is not None and in_tsim(p.node, graph)]
-        tsim_cycles = sum(measured[p.node.output]["cycles"] for p in tsim)
+        tsim_cycles = sum(p.counters["cycles"] for p in tsim)
         tsim_ideal = sum(p.macs for p in tsim) / lanes
         figures["tsim_layer_cycles"] = tsim_cycles
         figures["tsim_layer_ideal_cycles"] = round(tsim_ideal)
         figures["tsim_layer_measured_gemm_utilization"] = round(tsim_ideal / tsim_cycles, 4)
-        figures["backend_cycles_by_node"] = {name: c["cycles"] for name, c in measured.items()}
+        figures["backend_cycles_by_node"] = {p.node.output: p.counters["cycles"]
+                                             for p in profile.nodes if p.counters is not None}
     differing = [p.node.output for p in profile.nodes
                  if not np.array_equal(profile.tensors[p.node.output], expected[p.node.output])]
     figures["bit_exact"] = not differing

@@ -3,7 +3,8 @@
 For a large tiled GEMM image (default: a 512x512x512 int8 matmul compiled for the image's
 config; or any image folder given), runs the image on the Verilator model of the core and
 prints: cycles, ideal cycles (micro-op visits of GEMM and ALU, one per cycle at best), their
-ratio, per-stage busy/stall counters, and simulated cycles per wall-clock second. The spec runs
+ratio, per-stage busy/stall counters, and simulated cycles per wall-clock second and per second
+of the simulator's CPU time (which a loaded machine does not stretch). The spec runs
 the image first and the RTL's DRAM must equal it (exit status 1 otherwise).
 
     python3 benchmarks/rtl_gemm.py [IMAGE_DIR] [--data-width 64] [--size 512]
@@ -12,6 +13,7 @@ the image first and the RTL's DRAM must equal it (exit status 1 otherwise).
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import time
 from pathlib import Path
@@ -44,7 +46,10 @@ def main() -> int:
     start = time.perf_counter()
     VerilatedCore(image.config, args.data_width).executable()
     build = time.perf_counter() - start
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     checked = run_checked(image, data_width=args.data_width)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the simulator is a child process
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     rtl = checked.rtl
     print(f"image: {what} ({image.config.name}, {image.insn_count} instructions, "
           f"{checked.spec_stats.macs / 1e6:.1f} M MACs), AXI {args.data_width} bits")
@@ -53,7 +58,8 @@ def main() -> int:
           f"ratio: {rtl.cycles / max(1, checked.ideal_cycles):.3f}")
     for name, value in rtl.counters.items():
         print(f"  {name:20s} {value:12d}  {value / max(1, rtl.cycles):7.1%}")
-    print(f"simulation: {rtl.seconds:.2f} s, {rtl.cycles / rtl.seconds / 1e6:.2f} M cycles/s")
+    print(f"simulation: {rtl.seconds:.2f} s, {rtl.cycles / rtl.seconds / 1e6:.2f} M cycles/s; "
+          f"{cpu:.2f} s of CPU, {rtl.cycles / cpu / 1e6:.2f} M cycles per CPU second")
     print("DRAM matches the spec: " + ("yes" if checked.matches else f"NO ({checked.mismatch})"))
     return 0 if checked.matches else 1
 

@@ -20,8 +20,8 @@ pairs::
 
 :meth:`Graph.profile` runs the network like :meth:`Graph.run` and also reports, node by node,
 compile and run times, the layer's multiply-accumulates and what its program moves and computes
-(:class:`ProgramCost`, counted from the instructions, with the cycles :func:`.tiling.cycles`
-predicts).
+(:class:`ProgramCost`, counted from the instructions, with the cycles the timing model
+:func:`.timing.predict` predicts).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from vtaref.spec.state import element_formats
 from . import operators, reference
 from .backend import Backend, get_backend
 from .runtime import Compiled
-from .tiling import cycles
+from .timing import DEFAULT_TIMING, Timing, predict
 
 
 def flatten(x: np.ndarray) -> np.ndarray:
@@ -109,9 +109,8 @@ class ProgramCost:
     ``uops`` are the micro-ops placed in DRAM (emitted), ``uop_visits`` the GEMM and ALU
     micro-op executions, ``gemm_macs`` the multiply-accumulates of the non-reset GEMMs (padding
     and identity GEMMs included). ``load_bytes`` counts LOADs of every kind, ``store_bytes``
-    STOREs and ``insn_bytes`` instruction fetch. ``predicted_cycles`` is :func:`.tiling.cycles`
-    of these counts: the busiest of load, compute (one micro-op visit per cycle) and store,
-    plus a fixed cost per instruction.
+    STOREs and ``insn_bytes`` instruction fetch. ``predicted_cycles`` are the core's cycles
+    as the timing model (:func:`.timing.predict`) predicts them from the instructions.
     """
 
     instructions: int
@@ -129,8 +128,8 @@ class ProgramCost:
         return self.load_bytes + self.store_bytes + self.insn_bytes
 
     @classmethod
-    def of(cls, program: Compiled) -> ProgramCost:
-        """Count ``program``'s instructions."""
+    def of(cls, program: Compiled, timing: Timing = DEFAULT_TIMING) -> ProgramCost:
+        """Count ``program``'s instructions; predict its cycles under ``timing``."""
         image = program.image
         config = image.config
         formats = element_formats(config)
@@ -150,7 +149,7 @@ class ProgramCost:
         return cls(instructions=len(insns), uops=program.stats.get("uops placed", 0),
                    uop_visits=visits, gemm_macs=macs, load_bytes=load_bytes,
                    store_bytes=store_bytes, insn_bytes=len(insns) * config.ins_elem_bytes,
-                   predicted_cycles=float(cycles(load_bytes, visits, store_bytes, len(insns))))
+                   predicted_cycles=float(predict(insns, config, timing).cycles))
 
 
 @dataclass(frozen=True)
@@ -158,7 +157,9 @@ class NodeProfile:
     """One node of a profiled run: on VTA when ``cost`` is set, else on the host.
 
     ``macs`` are the layer's own multiply-accumulates (:meth:`Node.macs`); ``backend_stats`` is
-    the backend's ``last_stats`` after the node ran, if it keeps one (the spec's ``RunStats``).
+    the backend's ``last_stats`` after the node ran, if it keeps one (the spec's ``RunStats``);
+    ``counters`` the core's counters (:data:`vtaref.impl.vcr.COUNTERS`) if the backend ran it on
+    the RTL (its ``last_run``); ``program`` what ran on VTA.
     """
 
     node: Node
@@ -167,6 +168,8 @@ class NodeProfile:
     run_seconds: float
     cost: ProgramCost | None
     backend_stats: object = None
+    counters: dict[str, int] | None = None
+    program: Compiled | None = None
 
 
 @dataclass(frozen=True)
@@ -206,10 +209,12 @@ class Graph:
 
     def profile(self, x: np.ndarray, *, config: VtaConfig = DEFAULT_CONFIG,
                 backend: str | Backend = "spec",
-                on_node: Callable[[NodeProfile], None] | None = None) -> Profile:
+                on_node: Callable[[NodeProfile], None] | None = None,
+                timing: Timing = DEFAULT_TIMING) -> Profile:
         """Compute the network on ``backend`` like :meth:`run`, measuring every node.
 
-        ``on_node`` is called with each node's profile as soon as the node is done.
+        ``on_node`` is called with each node's profile as soon as the node is done; its
+        cycles are predicted under ``timing``.
         """
         target = get_backend(backend)
         profiles = []
@@ -225,8 +230,10 @@ class Graph:
             compiled = time.perf_counter()
             result = program.run(target)
             finished = time.perf_counter()
+            rtl_run = getattr(target, "last_run", None)
             done(NodeProfile(node, node.macs(result), compiled - started, finished - compiled,
-                             ProgramCost.of(program), getattr(target, "last_stats", None)))
+                             ProgramCost.of(program, timing), getattr(target, "last_stats", None),
+                             None if rtl_run is None else dict(rtl_run.rtl.counters), program))
             return result
 
         def host(node, args, attrs):

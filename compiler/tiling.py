@@ -2,9 +2,9 @@
 
 Operators describe a tiling by a few integer parameters (tile extents); :func:`search` tries every
 combination of candidate values at once with numpy, keeps those that fit the scratchpads, and
-returns the cheapest. :func:`cycles` is the cost model: the three stages overlap (double
-buffering), so a program takes about as long as its busiest stage, plus a fixed cost to fetch and
-issue each instruction.
+returns the cheapest. :func:`cycles` is the search's cost model, a vectorized simplification of
+:mod:`.timing` with its constants: the three stages overlap (double buffering), so a program
+takes about as long as its busiest stage, plus a fixed cost per instruction.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from collections.abc import Callable
 import numpy as np
 
 from .errors import CompileError
+from .timing import DEFAULT_TIMING
 
-DRAM_BYTES_PER_CYCLE = 8  # a 64-bit memory bus
-CYCLES_PER_INSN = 4  # fetch, decode and dispatch of one 128-bit instruction
+DRAM_BYTES_PER_CYCLE = DEFAULT_TIMING.bus_bytes  # one beat per cycle
+CYCLES_PER_INSN = DEFAULT_TIMING.insn_cycles
 
 
 def candidates(extent: int) -> np.ndarray:

@@ -71,8 +71,11 @@ YOSYS_SCRIPT = ("proc -nomux -norom", "memory_collect", "opt_clean",
                 "write_verilog -norename {output}")
 VERILATOR_FLAGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
                    "-Wno-fatal", "-Wno-lint", "-Wno-style")
+# OPT_FAST compiles the code that runs every cycle; OPT_SLOW the constructors and the initial
+# settling, which run once: -O0 there saves about a seventh of a build's compile time and no
+# simulation speed (docs/rtl.md, Figures).
 MAKE_FLAGS = ("CFG_CXXFLAGS_STD=-std=c++20", "CFG_CXXFLAGS_PCH_I=-include",
-              "CFG_LDLIBS_THREADS=-pthread", "OPT_FAST=-O3", "OPT_SLOW=-O1", "OPT_GLOBAL=-O1")
+              "CFG_LDLIBS_THREADS=-pthread", "OPT_FAST=-O3", "OPT_SLOW=-O0", "OPT_GLOBAL=-O1")
 
 
 class BuildError(BackendUnavailableError):

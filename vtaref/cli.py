@@ -57,15 +57,17 @@ def _progress(total: int, label: str = "instructions", minimum: int = PROGRESS_M
 
 
 class _Commands(click.Group):
-    """The ``vta`` group. The hardware commands (:mod:`vtaref.cli_hw`) and the ONNX ones
-    (:mod:`vtaref.cli_onnx`) live in modules of their own that use this one's helpers; they
-    join the group when it is first asked for its commands, so either module imports first."""
+    """The ``vta`` group. The hardware commands (:mod:`vtaref.cli_hw`), the ONNX ones
+    (:mod:`vtaref.cli_onnx`) and ``vta profile`` (:mod:`vtaref.cli_profile`) live in modules of
+    their own that use this one's helpers; they join the group when it is first asked for its
+    commands, so either module imports first."""
 
     def _join_others(self) -> None:
         from vtaref.cli_hw import export, prove, synth
         from vtaref.cli_onnx import compile_model, infer
+        from vtaref.cli_profile import profile
 
-        for command in (synth, export, prove, compile_model, infer):
+        for command in (synth, export, prove, compile_model, infer, profile):
             self.add_command(command)
 
     def list_commands(self, ctx):

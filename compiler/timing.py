@@ -1,0 +1,289 @@
+"""An instruction-level timing model of the core (:mod:`vtaref.impl.core`): predicts a program's
+cycles from its instruction stream and a few :class:`Timing` parameters.
+
+The model follows what the RTL does, at the grain of instructions and DMA commands:
+
+- fetch reads the instructions over the bus and dispatches them in program order, one per cycle,
+  into each stage's instruction queue (``insn_queue_depth`` deep): a full queue stops fetch,
+  whatever stage comes next;
+- each stage (load, compute, store) runs its queue in order: it takes an instruction, pops its
+  tokens (a pop waits for the matching push), executes it, then pushes its tokens (a push waits
+  while its queue holds ``token_depth`` tokens);
+- LOADs and STOREs move their rows as DMA commands (one per row, or one for a contiguous
+  block): each command costs a fixed latency plus one cycle per bus beat, plus a cost per AXI
+  burst (bursts end at 4 KiB boundaries and after 256 beats); read commands of every stage share
+  the read channel one command at a time; zero-padding elements take a cycle each;
+- GEMM and ALU take a fixed cost plus a cycle per micro-op visit (an ALU visit with two
+  operands may take more: ``alu_visit``).
+
+:func:`predict` returns the total cycles and each stage's busy cycles. The parameters are fitted
+to the RTL's counters (``benchmarks/timing_fit.py``); re-fit them when the RTL's timing changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vtaref.spec import VtaConfig
+from vtaref.spec.isa import Alu, Finish, Gemm, Insn, Load, MemType, Stage, Store
+from vtaref.spec.pipeline import DEFAULT_TOKEN_DEPTH, NEXT, PREV
+from vtaref.spec.state import element_formats
+
+BOUNDARY_BYTES = 4096  # an AXI4 burst does not cross a 4 KiB boundary
+MAX_BURST_BEATS = 256
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The model's parameters, in cycles; the defaults are fitted to the RTL at the default
+    config (``benchmarks/timing_fit.py --fit``), the structure's sizes are the core's."""
+
+    data_width: int = 64  # bits of the memory bus: one beat per cycle
+    insn_queue_depth: int = 32  # vtaref.impl.core.INSN_QUEUE_DEPTH
+    token_depth: int = DEFAULT_TOKEN_DEPTH
+    read_command: int = 0  # a load-stage read command's latency before its first beat
+    local_command: int = 2  # the same for a compute-stage (micro-op, accumulator) command
+    write_command: int = 0  # a write command's latency, its response included
+    burst: int = 0  # extra cycles per AXI burst
+    load_insn: int = 2  # what an instruction costs its stage beyond its data and visits
+    compute_insn: int = 3
+    store_insn: int = 3
+    gemm_insn: int = 4  # a GEMM's pipeline: from issue to its first write
+    alu_insn: int = 4
+    alu_visit: float = 1.0  # cycles per ALU micro-op visit
+    fetch_command: int = 0  # a fetch read command's latency
+    run_overhead: int = 12  # start and DONE
+
+    @property
+    def bus_bytes(self) -> int:
+        return self.data_width // 8
+
+    @property
+    def insn_cycles(self) -> int:
+        """Return the most an instruction costs its stage beyond its data and visits (the tile
+        search's cost per instruction, :data:`.tiling.CYCLES_PER_INSN`)."""
+        return max(self.load_insn, self.compute_insn, self.store_insn, self.gemm_insn,
+                   self.alu_insn)
+
+
+DEFAULT_TIMING = Timing()
+
+
+def stage_of(insn: Insn) -> Stage:
+    """Return the stage that runs ``insn`` (as fetch dispatches it)."""
+    if isinstance(insn, Load) and insn.memory_type in (MemType.INP, MemType.WGT):
+        return Stage.LOAD
+    if isinstance(insn, Store):
+        return Stage.STORE
+    return Stage.COMPUTE
+
+
+def command_beats(addr: int, size: int, timing: Timing) -> tuple[int, int]:
+    """Return the bus beats and AXI bursts of a DMA command of ``size`` bytes from ``addr``."""
+    if size <= 0:
+        return 0, 0
+    bus = timing.bus_bytes
+    first, end = addr - addr % bus, -(-(addr + size) // bus) * bus
+    beats = (end - first) // bus
+    bursts, position = 0, first
+    while position < end:
+        span = min(end, (position // BOUNDARY_BYTES + 1) * BOUNDARY_BYTES,
+                   position + MAX_BURST_BEATS * bus)
+        bursts, position = bursts + 1, span
+    return beats, bursts
+
+
+def memory_commands(insn: Load | Store, config: VtaConfig, timing: Timing
+                    ) -> list[tuple[int, int]]:
+    """Return the (beats, bursts) of each DMA command of a LOAD or STORE."""
+    if insn.x_size == 0 or insn.y_size == 0:
+        return []
+    elem = element_formats(config)[MemType(insn.memory_type)].bytes
+    if insn.x_stride == insn.x_size:
+        return [command_beats(insn.dram_base * elem, insn.y_size * insn.x_size * elem, timing)]
+    return [command_beats((insn.dram_base + y * insn.x_stride) * elem, insn.x_size * elem,
+                          timing) for y in range(insn.y_size)]
+
+
+def padding(insn: Load) -> int:
+    """Return the zero elements a LOAD writes around its DRAM block."""
+    if insn.x_size == 0:
+        return 0
+    rows = insn.y_pad_0 + insn.y_size + insn.y_pad_1
+    columns = insn.x_pad_0 + insn.x_size + insn.x_pad_1
+    return rows * columns - insn.y_size * insn.x_size
+
+
+@dataclass
+class Prediction:
+    """The predicted cycles of a run and each stage's busy cycles (token waits included)."""
+
+    cycles: float
+    busy: dict[Stage, float]
+    token_wait: dict[Stage, float]
+
+
+class _Channel:
+    """The DMA read channel: one command at a time, held by its port until its data is taken."""
+
+    def __init__(self):
+        self.free = 0.0
+
+    def reserve(self, ready: float, latency: float, beats: float, hold: float = 0.0) -> float:
+        """Return when a command ready at ``ready`` is done: it waits for the channel, then
+        ``latency`` cycles, then its ``beats``, which are not taken before ``hold``."""
+        start = max(ready, self.free)
+        self.free = max(start + latency, hold) + beats
+        return self.free
+
+
+class _Units:
+    """The compute stage's GEMM and ALU units and its accumulator/micro-op loader: when each
+    is idle again."""
+
+    def __init__(self):
+        self.gemm = self.alu = self.loader = 0.0
+
+    @property
+    def settled(self) -> float:
+        """Return when every write issued so far has landed."""
+        return max(self.gemm, self.alu, self.loader)
+
+
+def _reads(insn: Load, start: float, latency: float, config: VtaConfig, timing: Timing,
+           reads: _Channel, hold: float = 0.0) -> float:
+    """Return when a LOAD begun at ``start`` has its data: its commands one after another."""
+    now = start
+    for beats, bursts in memory_commands(insn, config, timing):
+        now = reads.reserve(now, latency + timing.burst * bursts, beats, hold)
+    return now + padding(insn)
+
+
+def _execute(insn: Insn, stage: Stage, start: float, config: VtaConfig, timing: Timing,
+             reads: _Channel, units: _Units) -> tuple[float, float]:
+    """Return when the stage may take its next instruction after ``insn``, begun (tokens
+    popped) at ``start``, and when ``insn``'s work is done (its pushes may go)."""
+    if stage is Stage.LOAD:
+        done = _reads(insn, start, timing.read_command, config, timing, reads)
+        return done, done
+    if stage is Stage.STORE:
+        now = start
+        for beats, bursts in memory_commands(insn, config, timing):
+            now += timing.write_command + beats + timing.burst * bursts
+        return now, now
+    # Compute: GEMM and ALU are issued to their unit (the other unit idle) and leave the
+    # stage at once; a LOAD's data waits while a unit runs; pushes wait for every write.
+    if isinstance(insn, Gemm):
+        issue = max(start, units.gemm - timing.gemm_insn, units.alu)
+        units.gemm = issue + timing.gemm_insn + insn.visit_count
+        return issue + 1, units.settled
+    if isinstance(insn, Alu):
+        issue = max(start, units.alu - timing.alu_insn, units.gemm)
+        units.alu = issue + timing.alu_insn + insn.visit_count * timing.alu_visit
+        return issue + 1, units.settled
+    if isinstance(insn, Load) and insn.x_size:
+        units.loader = _reads(insn, max(start, units.loader), timing.local_command, config,
+                              timing, reads, hold=max(units.gemm, units.alu))
+        return units.loader, units.settled
+    return start, units.settled
+
+
+def predict(insns: list[Insn], config: VtaConfig, timing: Timing = DEFAULT_TIMING
+            ) -> Prediction:
+    """Return the predicted cycles of running ``insns`` on the core under ``timing``."""
+    overhead = {Stage.LOAD: timing.load_insn, Stage.COMPUTE: timing.compute_insn,
+                Stage.STORE: timing.store_insn}
+    queues = {stage: [] for stage in Stage}
+    for index, insn in enumerate(insns):
+        queues[stage_of(insn)].append(index)
+    rank = {index: k for stage in Stage for k, index in enumerate(queues[stage])}
+    reads, units = _Channel(), _Units()
+    # Fetch: instructions arrive in commands of up to 8, each a read command on the channel.
+    insn_beats = max(1, config.ins_elem_bytes // timing.bus_bytes)
+    dispatched = [0.0] * len(insns)
+    taken = {stage: [] for stage in Stage}  # when each stage took each of its instructions
+    pushes = {}  # (producer, consumer) -> push times
+    pops = {}  # (producer, consumer) -> pop times
+    free = dict.fromkeys(Stage, 0.0)
+    busy = dict.fromkeys(Stage, 0.0)
+    waits = dict.fromkeys(Stage, 0.0)
+    next_dispatch, arrival, done, end = 0, 0.0, dict.fromkeys(Stage, 0), 0.0
+
+    def advance_fetch() -> None:
+        nonlocal next_dispatch, arrival
+        while next_dispatch < len(insns):
+            index = next_dispatch
+            stage, k = stage_of(insns[index]), rank[index]
+            ready = dispatched[index - 1] + 1 if index else 0.0
+            if index % 8 == 0:
+                chunk = min(8, len(insns) - index)
+                arrival = reads.reserve(ready, timing.fetch_command, chunk * insn_beats)
+            if k >= timing.insn_queue_depth:
+                if len(taken[stage]) <= k - timing.insn_queue_depth:
+                    return
+                ready = max(ready, taken[stage][k - timing.insn_queue_depth] + 1)
+            dispatched[index] = max(ready, arrival)
+            next_dispatch += 1
+
+    def pop_queues(stage: Stage, insn: Insn) -> list[tuple[Stage, Stage]]:
+        result = []
+        if insn.pop_prev_dep and stage in PREV:
+            result.append((PREV[stage], stage))
+        if insn.pop_next_dep and stage in NEXT:
+            result.append((NEXT[stage], stage))
+        return result
+
+    def push_queues(stage: Stage, insn: Insn) -> list[tuple[Stage, Stage]]:
+        result = []
+        if insn.push_prev_dep and stage in PREV:
+            result.append((stage, PREV[stage]))
+        if insn.push_next_dep and stage in NEXT:
+            result.append((stage, NEXT[stage]))
+        return result
+
+    while any(done[stage] < len(queues[stage]) for stage in Stage):
+        advance_fetch()
+        candidates = []  # (when it can begin, stage, index, when the stage took it)
+        for stage in Stage:
+            k = done[stage]
+            if k == len(queues[stage]):
+                continue
+            index = queues[stage][k]
+            if index >= next_dispatch:
+                continue
+            take = max(free[stage], dispatched[index] + 1)
+            ready = take + 1
+            blocked = False
+            for queue in pop_queues(stage, insns[index]):
+                j = len(pops.get(queue, ()))
+                if j >= len(pushes.get(queue, ())):
+                    blocked = True
+                    break
+                ready = max(ready, pushes[queue][j] + 1)
+            if not blocked:
+                candidates.append((ready, stage, index, take))
+        if not candidates:
+            raise ValueError("the timing model found the program deadlocked")
+        ready, stage, index, take = min(candidates, key=lambda c: (c[0], c[1].value))
+        insn = insns[index]
+        taken[stage].append(take)
+        for queue in pop_queues(stage, insn):
+            pops.setdefault(queue, []).append(ready)
+        following, finish = _execute(insn, stage, ready, config, timing, reads, units)
+        following += overhead[stage]
+        drains = bool(push_queues(stage, insn)) or isinstance(insn, Finish)
+        finish = max(following, finish) if drains else following
+        pushed = finish
+        for queue in push_queues(stage, insn):
+            times = pushes.setdefault(queue, [])
+            k = len(times) - timing.token_depth
+            popped = pops.get(queue, [])
+            if 0 <= k < len(popped):  # a full queue: wait for that pop (one still to come
+                pushed = max(pushed, popped[k] + 1)  # is not waited for: approximated)
+            times.append(pushed)
+        waits[stage] += (ready - take - 1) + (pushed - finish)
+        busy[stage] += pushed - take
+        free[stage] = pushed if drains else following
+        done[stage] += 1
+        end = max(end, pushed)
+    return Prediction(end + timing.run_overhead, busy, waits)
