@@ -64,10 +64,11 @@ class LocalLoad(wiring.Component):
     comes from DRAM (not padding), and ``element.addr`` is then the byte address it came from.
 
     ``busy`` is high from the cycle after ``cmd`` is taken until every write has landed. No
-    write happens while ``hold`` is high (DRAM commands still go out); each DRAM element is
-    written in the cycle it arrives, padding rows at one per cycle. Rows contiguous in DRAM
-    (``x_stride == x_size``) are read with a single element command, other rows with one each,
-    except that a LOAD of one element per row from one address (:func:`fetched_once`:
+    write happens while ``hold`` is high, and no DRAM command goes out (so that the elements
+    never wait on the read channel, which the DMA engine shares among its ports); each DRAM
+    element is written in the cycle it arrives, padding rows at one per cycle. Rows contiguous
+    in DRAM (``x_stride == x_size``) are read with a single element command, other rows with one
+    each, except that a LOAD of one element per row from one address (:func:`fetched_once`:
     ``x_stride == 0``, ``x_size == 1``, as a bias broadcast to every row of a tile) reads its
     element once and writes it to every row, one per cycle.
     """
@@ -121,8 +122,8 @@ class LocalLoad(wiring.Component):
         arriving = Signal(ports.COUNT_WIDTH)  # elements of the last command still to arrive
         cmd_taken = Signal()
         for kind, port in self._mem.items():
-            m.d.comb += [port.cmd.valid.eq(running & selected[kind] & (commands.left != 0)
-                                           & (arriving == 0)),
+            m.d.comb += [port.cmd.valid.eq(running & selected[kind] & ~self.hold
+                                           & (commands.left != 0) & (arriving == 0)),
                          port.cmd.payload.addr.eq(commands.addr),
                          port.cmd.payload.count.eq(commands.count)]
             with m.If(port.cmd.valid & port.cmd.ready):
