@@ -118,7 +118,7 @@ class LocalLoad(wiring.Component):
         m.d.comb += [self.cmd.ready.eq(~running), self.busy.eq(running)]
 
         # The DRAM side.
-        commands = BlockCommands(insn)
+        commands = BlockCommands()
         arriving = Signal(ports.COUNT_WIDTH)  # elements of the last command still to arrive
         cmd_taken = Signal()
         for kind, port in self._mem.items():
