@@ -40,6 +40,12 @@ def element_ports(config: VtaConfig) -> dict[MemType, wiring.Signature]:
             MemType.ACC_8BIT: ports.element_read(config.batch * config.block_out * 8)}
 
 
+def fetched_once(view):
+    """Return whether the LOAD ``view`` reads one DRAM element into every row: one element per
+    row (``x_size == 1``) from one address (``x_stride == 0``)."""
+    return (view.x_stride == 0) & (view.x_size == 1)
+
+
 class LocalLoad(wiring.Component):
     """Run one LOAD of UOP, ACC or ACC_8BIT elements at a time.
 
@@ -58,9 +64,13 @@ class LocalLoad(wiring.Component):
     comes from DRAM (not padding), and ``element.addr`` is then the byte address it came from.
 
     ``busy`` is high from the cycle after ``cmd`` is taken until every write has landed. No
-    write happens while ``hold`` is high (DRAM commands still go out); each DRAM element is
-    written in the cycle it arrives, padding rows at one per cycle. Rows contiguous in DRAM
-    (``x_stride == x_size``) are read with a single element command, other rows with one each.
+    write happens while ``hold`` is high, and no DRAM command goes out (so that the elements
+    never wait on the read channel, which the DMA engine shares among its ports); each DRAM
+    element is written in the cycle it arrives, padding rows at one per cycle. Rows contiguous
+    in DRAM (``x_stride == x_size``) are read with a single element command, other rows with one
+    each, except that a LOAD of one element per row from one address (:func:`fetched_once`:
+    ``x_stride == 0``, ``x_size == 1``, as a bias broadcast to every row of a tile) reads its
+    element once and writes it to every row, one per cycle.
     """
 
     def __init__(self, config: VtaConfig, *, retire: bool = False):
@@ -108,12 +118,12 @@ class LocalLoad(wiring.Component):
         m.d.comb += [self.cmd.ready.eq(~running), self.busy.eq(running)]
 
         # The DRAM side.
-        commands = BlockCommands(insn)
+        commands = BlockCommands()
         arriving = Signal(ports.COUNT_WIDTH)  # elements of the last command still to arrive
         cmd_taken = Signal()
         for kind, port in self._mem.items():
-            m.d.comb += [port.cmd.valid.eq(running & selected[kind] & (commands.left != 0)
-                                           & (arriving == 0)),
+            m.d.comb += [port.cmd.valid.eq(running & selected[kind] & ~self.hold
+                                           & (commands.left != 0) & (arriving == 0)),
                          port.cmd.payload.addr.eq(commands.addr),
                          port.cmd.payload.count.eq(commands.count)]
             with m.If(port.cmd.valid & port.cmd.ready):
@@ -126,6 +136,9 @@ class LocalLoad(wiring.Component):
         # nothing more but still reads the rest of its elements, unwritten.
         walk = PaddedWalk(insn)
         in_data = walk.in_data
+        once = fetched_once(insn)
+        # Of the rows from DRAM, those whose element comes from the port (not ``kept``).
+        from_port = in_data & (~once | (walk.y == insn.y_pad_0))
         to_uop = selected[MemType.UOP]
         stopped = running & Mux(to_uop, fault.past_end(walk.sram, "uop", config),
                                 fault.past_end(walk.sram, "acc", config))
@@ -136,15 +149,16 @@ class LocalLoad(wiring.Component):
         taken = Signal()
         for kind, port in self._mem.items():
             m.d.comb += port.data.ready.eq(running & selected[kind]
-                                           & Mux(stopped, 1, ~self.hold & in_data))
+                                           & Mux(stopped, 1, ~self.hold & from_port))
             with m.If(selected[kind]):
                 m.d.comb += [data_valid.eq(port.data.valid),
                              taken.eq(port.data.valid & port.data.ready)]
-        step = running & ~stopped & ~self.hold & Mux(in_data, data_valid, 1)
+        step = running & ~stopped & ~self.hold & Mux(from_port, data_valid, 1)
         with m.If(taken):
             m.d.sync += arriving.eq(arriving - 1)
         if self.retire:
-            self.element.track(m, cmd_taken, commands.addr, step & in_data, scaled(insn, 1))
+            self.element.track(m, cmd_taken, commands.addr, step & in_data & ~once,
+                               scaled(insn, 1))
             m.d.comb += self.from_dram.eq(in_data)
 
         acc_row = Signal(scratchpad.row_layout("acc", config))
@@ -158,9 +172,15 @@ class LocalLoad(wiring.Component):
                      self.uop_wr.addr.eq(walk.sram),
                      self.acc_wr.en.eq(step & ~selected[MemType.UOP]),
                      self.acc_wr.addr.eq(walk.sram)]
-        with m.If(in_data):
-            m.d.comb += [self.uop_wr.data.as_value().eq(self._mem[MemType.UOP].data.payload),
-                         self.acc_wr.data.eq(acc_row)]
+        uop = self._mem[MemType.UOP].data.payload
+        kept = Signal(max(len(acc_row.as_value()), len(uop)))  # the element fetched once
+        with m.If(taken):
+            m.d.sync += kept.eq(Mux(to_uop, uop, acc_row.as_value()))
+        with m.If(from_port):
+            m.d.comb += [self.uop_wr.data.as_value().eq(uop), self.acc_wr.data.eq(acc_row)]
+        with m.Elif(in_data):
+            m.d.comb += [self.uop_wr.data.as_value().eq(kept),
+                         self.acc_wr.data.as_value().eq(kept)]
 
         walk.advance(m, step, running)
 
@@ -170,6 +190,8 @@ class LocalLoad(wiring.Component):
             m.d.sync += [raw.eq(new.as_value()), running.eq(moves(new)),
                          *walk.start(new.sram_base),
                          *commands.start(new, scaled(new, new.dram_base)), arriving.eq(0)]
+            with m.If(fetched_once(new) & (new.y_size != 0)):
+                m.d.sync += commands.left.eq(1)
         return m
 
 

@@ -12,10 +12,13 @@ of its beat by address; a write of one sets only its own WSTRB byte lanes, so th
 the beat keep their DRAM contents. An element wider than the bus spans consecutive beats. A
 command with ``count == 0`` moves nothing (a write's ``done`` still comes).
 
-Each direction runs one command at a time, granted round robin among the ports with a command
-waiting; the granted port keeps the channel until its command is finished (a read: its last
-element delivered; a write: its ``done`` taken). In steady state data moves at one beat per cycle:
-the next burst's address goes out while the current burst's data moves.
+Reads are arbitrated per burst: every read port runs its own command, and the AR channel is
+granted one burst at a time, round robin among the ports with beats still to request, so a short
+read (a bias row) waits behind at most one burst of each other port, not behind a whole long
+command. R beats are routed back to their port by a queue of the accepted bursts, in order.
+Writes run one command at a time, granted round robin among the ports with a command waiting;
+the granted port keeps the write channels until its ``done`` is taken. In steady state data moves
+at one beat per cycle: the next burst's address goes out while the current burst's data moves.
 
 Read data is passed through without a register: the element of a port is valid in the cycle its
 last beat is on R (so it stays valid and stable until taken, as R does). The engine counts beats
@@ -24,7 +27,7 @@ itself (RLAST is not looked at).
 An error response (RRESP or BRESP other than OKAY: SLVERR or DECERR) halts the engine: the
 first one is latched in ``error`` (:data:`BUS_ERROR`: the direction, the response, the port and
 the DRAM address of the command it belongs to) until reset, and from the next cycle on no port's
-command is taken. The command under way finishes (read data with an error response is delivered
+command is taken. The commands under way finish (read data with an error response is delivered
 as it came), and so do its bursts, as AXI4 requires; the stages waiting for DRAM then wait for
 good. :mod:`vtaref.proofs.bus_error` proves the latch and the halt. Write beats
 leave from a register, and write data is taken one element per handshake (a wide element is held
@@ -35,12 +38,13 @@ while its beats go out), so the AXI rules hold whatever the stages and the subor
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
-from amaranth.lib import data, wiring
+from amaranth.lib import data, fifo, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
 from . import axi, ports
 
+READ_BURSTS = 4  # read bursts whose address may be accepted before their data is all in
 WRITE_AHEAD = 2  # write bursts whose address may be accepted before their data is all sent
 MAX_WRITE_RESPONSES = 8  # write bursts that may await their response (B) at once
 PORT_INDEX_BITS = 8  # the error's port field: at most 256 ports
@@ -146,10 +150,20 @@ class _Commands:
 class ReadDma(wiring.Component):
     """The read half of :class:`DmaEngine`: element read ports on the AR and R channels.
 
-    No command is taken while ``halt`` is high. Public state (for the proofs and the error
-    report): ``busy`` while a command's elements are due, ``client`` the port served and
-    ``cmd_addr`` its command's address, ``left`` its elements still to deliver,
-    ``ar_beat``/``ar_beats`` the beat index of the next burst and the beats still to request.
+    Each port runs its own command: it takes one when its previous one is over (its last element
+    delivered, its last burst requested) and ``halt`` is low. Bursts are granted one at a time,
+    round robin among the ports with beats still to request, so that a long transfer does not
+    hold the channel: a short one waits at most one burst per other port. Up to
+    :data:`READ_BURSTS` bursts may have their address out and their data not all in; R beats
+    come back in the order of their addresses (one ID), so a queue of the accepted bursts
+    (``bursts``: the port and AXLEN of each) says which port each beat belongs to.
+
+    Public state (for the proofs and the error report), lists indexed like ``readers``: ``busy``
+    while a port's command has elements due, ``cmd_addr`` its address, ``left`` its elements
+    still to deliver, ``ar_beat``/``ar_beats`` the beat index of its next burst and the beats it
+    still has to request. ``ar_client`` is the port of the burst on AR, ``r_client`` the port
+    of the oldest burst awaiting data (the one an R beat belongs to), ``r_cmd_addr`` that port's
+    command address, ``ar_valid`` the AR channel's VALID as the engine means it.
     """
 
     def __init__(self, data_width: int, readers: dict[str, int]):
@@ -158,13 +172,21 @@ class ReadDma(wiring.Component):
         self.data_width = data_width
         self.readers = dict(readers)
         beat_bytes = data_width // 8
-        wide = max([bits // data_width for bits in readers.values()] + [1])
-        self.busy = Signal()
-        self.client = Signal(range(max(len(readers), 2)))
-        self.cmd_addr = Signal(ports.ADDR_WIDTH)
-        self.left = Signal(ports.COUNT_WIDTH)
-        self.ar_beat = Signal(axi.ADDR_WIDTH - exact_log2(beat_bytes))
-        self.ar_beats = Signal(ports.COUNT_WIDTH + exact_log2(wide) + 1)
+        names = list(readers) or ["none"]
+
+        def per_port(shape, what):
+            return [Signal(shape, name=f"{name}_{what}") for name in names]
+        self.busy = per_port(1, "busy")
+        self.cmd_addr = per_port(ports.ADDR_WIDTH, "cmd_addr")
+        self.left = per_port(ports.COUNT_WIDTH, "left")
+        self.ar_beat = per_port(axi.ADDR_WIDTH - exact_log2(beat_bytes), "ar_beat")
+        self.ar_beats = [Signal(ports.COUNT_WIDTH + exact_log2(max(bits // data_width, 1)) + 1,
+                                name=f"{name}_ar_beats") for name, bits in readers.items()]
+        self.ar_client = Signal(range(max(len(readers), 2)))
+        self.r_client = Signal(range(max(len(readers), 2)))
+        self.r_cmd_addr = Signal(ports.ADDR_WIDTH)
+        self.ar_valid = Signal()
+        self.bursts = fifo.SyncFIFO(width=len(self.r_client) + 8, depth=READ_BURSTS)
         super().__init__({name: In(ports.element_read(bits)) for name, bits in readers.items()}
                          | {"axi": Out(bus_half(data_width, READ_CHANNELS)), "halt": In(1)})
 
@@ -172,72 +194,100 @@ class ReadDma(wiring.Component):
         m = Module()
         bus, width = self.axi, self.data_width
         beat_bytes = width // 8
-        m.d.comb += [bus.arsize.eq(exact_log2(beat_bytes)), bus.arburst.eq(axi.BURST_INCR)]
+        log_beat = exact_log2(beat_bytes)
+        m.d.comb += [bus.arsize.eq(log_beat), bus.arburst.eq(axi.BURST_INCR)]
+        m.submodules.bursts = bursts = self.bursts
         if not self.readers:
             return m
         port_list = [getattr(self, name) for name in self.readers]
+        sizes = list(self.readers.values())
         # An element's position: its lane in the beat (narrow) or its beat so far (wide).
-        pos = Signal(max(exact_log2(max(bits, width) // min(bits, width))
-                         for bits in self.readers.values()))
-        collect = Signal(max([bits - width for bits in self.readers.values()] + [0]))
+        pos = [Signal(exact_log2(max(bits, width) // min(bits, width)), name=f"{name}_pos")
+               for name, bits in self.readers.items()]
+        # The beats of a wide element taken so far.
+        collect = [Signal(max(bits - width, 0), name=f"{name}_collect")
+                   for name, bits in self.readers.items()]
 
-        cmds = _Commands(m, port_list, ~self.halt & ~self.busy & (self.ar_beats == 0))
-        with m.If(cmds.taken):
-            cmd = cmds.payload
-            m.d.sync += [self.client.eq(cmds.grant), self.cmd_addr.eq(cmd.addr),
-                         self.left.eq(cmd.count),
-                         self.busy.eq(cmd.count != 0),
-                         self.ar_beat.eq(cmd.addr >> exact_log2(beat_bytes))]
-            for index, bits in enumerate(self.readers.values()):
-                with m.If(cmds.grant == index):
-                    m.d.sync += self.ar_beats.eq(
-                        total_beats(cmd.addr, cmd.count, bits // 8, beat_bytes))
-                    if bits < width:
-                        m.d.sync += pos.eq(cmd.addr[exact_log2(bits // 8):exact_log2(beat_bytes)])
-                    else:
-                        m.d.sync += pos.eq(0)
+        # Commands: each port takes its own.
+        for index, (port, bits) in enumerate(zip(port_list, sizes)):
+            m.d.comb += port.cmd.ready.eq(~self.halt & ~self.busy[index]
+                                          & (self.ar_beats[index] == 0))
+            with m.If(port.cmd.valid & port.cmd.ready):
+                cmd = port.cmd.payload
+                m.d.sync += [self.cmd_addr[index].eq(cmd.addr), self.left[index].eq(cmd.count),
+                             self.busy[index].eq(cmd.count != 0),
+                             self.ar_beat[index].eq(cmd.addr >> log_beat),
+                             self.ar_beats[index].eq(
+                                 total_beats(cmd.addr, cmd.count, bits // 8, beat_bytes))]
+                if bits < width:
+                    m.d.sync += pos[index].eq(cmd.addr[exact_log2(bits // 8):log_beat])
+                else:
+                    m.d.sync += pos[index].eq(0)
 
-        # Addresses: one burst after another, as long as there are beats to request.
-        burst = burst_beats(self.ar_beat, self.ar_beats, beat_bytes)
-        m.d.comb += [bus.arvalid.eq(self.ar_beats != 0),
-                     bus.araddr.eq(Cat(Const(0, exact_log2(beat_bytes)), self.ar_beat)),
-                     bus.arlen.eq(burst - 1)]
-        with m.If(bus.arvalid & bus.arready):
-            m.d.sync += [self.ar_beat.eq(self.ar_beat + burst),
-                         self.ar_beats.eq(self.ar_beats - burst)]
+        # Addresses: one burst at a time, round robin among the ports with beats to request; a
+        # burst on AR stays granted until accepted.
+        last = Signal(range(max(len(port_list), 2)), name="last_grant")
+        held, held_grant = Signal(), Signal.like(last)
+        fair = round_robin(m, [beats != 0 for beats in self.ar_beats], last)
+        grant = self.ar_client
+        m.d.comb += grant.eq(Mux(held, held_grant, fair))
+        lengths = [burst_beats(beat, beats, beat_bytes)
+                   for beat, beats in zip(self.ar_beat, self.ar_beats)]
+        burst = Signal(range(axi.MAX_BURST_BEATS + 1))
+        for index in range(len(port_list)):
+            with m.If(grant == index):
+                m.d.comb += [self.ar_valid.eq((self.ar_beats[index] != 0) & bursts.w_rdy),
+                             bus.araddr.eq(Cat(Const(0, log_beat), self.ar_beat[index])),
+                             burst.eq(lengths[index])]
+        m.d.comb += [bus.arvalid.eq(self.ar_valid), bus.arlen.eq(burst - 1)]
+        accepted = bus.arvalid & bus.arready
+        m.d.sync += [held.eq(bus.arvalid & ~bus.arready), held_grant.eq(grant)]
+        m.d.comb += [bursts.w_en.eq(accepted), bursts.w_data.eq(Cat(grant, bus.arlen))]
+        with m.If(accepted):
+            m.d.sync += last.eq(grant)
+            for index in range(len(port_list)):
+                with m.If(grant == index):
+                    m.d.sync += [self.ar_beat[index].eq(self.ar_beat[index] + burst),
+                                 self.ar_beats[index].eq(self.ar_beats[index] - burst)]
 
-        # Data: the served port takes elements straight from R.
-        last_element = self.left == 1
-        for index, (port, bits) in enumerate(zip(port_list, self.readers.values())):
-            active = self.busy & (self.client == index)
+        # Data: the port of the oldest burst awaiting data takes elements straight from R.
+        head_len = bursts.r_data[len(self.r_client):]
+        m.d.comb += self.r_client.eq(bursts.r_data[:len(self.r_client)])
+        r_beat = Signal(8)  # beats of the oldest burst taken so far
+        with m.If(bus.rvalid & bus.rready):
+            with m.If(r_beat == head_len):
+                m.d.comb += bursts.r_en.eq(1)
+                m.d.sync += r_beat.eq(0)
+            with m.Else():
+                m.d.sync += r_beat.eq(r_beat + 1)
+        for index, (port, bits) in enumerate(zip(port_list, sizes)):
+            left, busy, slot = self.left[index], self.busy[index], pos[index]
+            active = busy & bursts.r_rdy & (self.r_client == index)
+            with m.If(self.r_client == index):
+                m.d.comb += self.r_cmd_addr.eq(self.cmd_addr[index])
+            last_element = left == 1
             if bits <= width:
                 lanes = width // bits
-                lane = pos[:exact_log2(lanes)]
-                beat_ends = (lane == lanes - 1) | last_element
+                beat_ends = (slot == lanes - 1) | last_element
                 m.d.comb += [port.data.valid.eq(active & bus.rvalid),
-                             port.data.payload.eq(bus.rdata.word_select(lane, bits)
+                             port.data.payload.eq(bus.rdata.word_select(slot, bits)
                                                   if lanes > 1 else bus.rdata)]
                 with m.If(active):
                     m.d.comb += bus.rready.eq(port.data.ready & beat_ends)
                 with m.If(port.data.valid & port.data.ready):
-                    m.d.sync += [self.left.eq(self.left - 1), self.busy.eq(~last_element),
-                                 pos.eq((lane + 1)[:len(lane)])]
+                    m.d.sync += [left.eq(left - 1), busy.eq(~last_element), slot.eq(slot + 1)]
             else:
-                beats = bits // width
-                slot = pos[:exact_log2(beats)]
-                element_ends = slot == beats - 1
+                element_ends = slot == bits // width - 1
                 m.d.comb += [port.data.valid.eq(active & bus.rvalid & element_ends),
-                             port.data.payload.eq(Cat(collect[len(collect) - (bits - width):],
-                                                      bus.rdata))]
+                             port.data.payload.eq(Cat(collect[index], bus.rdata))]
                 with m.If(active):
                     m.d.comb += bus.rready.eq(~element_ends | port.data.ready)
                 with m.If(active & bus.rvalid & bus.rready):
                     with m.If(element_ends):
-                        m.d.sync += [self.left.eq(self.left - 1), self.busy.eq(~last_element),
-                                     pos.eq(0)]
+                        m.d.sync += [left.eq(left - 1), busy.eq(~last_element), slot.eq(0)]
                     with m.Else():
-                        m.d.sync += [collect.eq(Cat(collect[width:], bus.rdata)),
-                                     pos.eq(slot + 1)]
+                        m.d.sync += [collect[index].eq(Cat(collect[index][width:], bus.rdata)),
+                                     slot.eq(slot + 1)]
         return m
 
 
@@ -420,7 +470,7 @@ class DmaEngine(wiring.Component):
         write_error = bus.bvalid & bus.bready & (bus.bresp != axi.RESP_OKAY)
         with m.If(~error.valid & read_error):
             m.d.sync += [error.valid.eq(1), error.write.eq(0), error.resp.eq(bus.rresp),
-                         error.port.eq(reads.client), error.addr.eq(reads.cmd_addr)]
+                         error.port.eq(reads.r_client), error.addr.eq(reads.r_cmd_addr)]
         with m.Elif(~error.valid & write_error):
             m.d.sync += [error.valid.eq(1), error.write.eq(1), error.resp.eq(bus.bresp),
                          error.port.eq(len(reads.readers) + writes.client),

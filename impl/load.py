@@ -71,7 +71,7 @@ class Load(wiring.Component):
                      "wgt": exact_log2(config.wgt_elem_bytes)}
 
         # The DRAM side.
-        commands = BlockCommands(insn)
+        commands = BlockCommands()
         pitch = Mux(is_wgt, insn.x_stride << log_bytes["wgt"], insn.x_stride << log_bytes["inp"])
         arriving = Signal(ports.COUNT_WIDTH)  # elements of the last command still to arrive
         running = Signal()

@@ -2,7 +2,7 @@
 of a padded scratchpad block, and taking the next instruction.
 
 The signals keep the names the token proofs read (:func:`vtaref.proofs.tokens.internal`):
-``cmd_addr``, ``cmds_left``, ``x``, ``y``, ``sram``.
+``cmd_addr``, ``cmd_count``, ``cmds_left``, ``x``, ``y``, ``sram``.
 """
 
 from __future__ import annotations
@@ -36,19 +36,27 @@ def commands_of(view) -> Value:
     return Mux(view.y_size == 0, 0, Mux(view.x_stride == view.x_size, 1, view.y_size))
 
 
-class BlockCommands:
-    """The DRAM side of the instruction ``insn``: element commands of ``count`` elements each,
-    from ``addr``, ``cmds_left`` of them still to send."""
+def command_count(view) -> Value:
+    """Return the elements of each element command of the LOAD or STORE ``view``: all of them
+    when its rows are contiguous in DRAM (``x_stride == x_size``), else a row's."""
+    return Mux(view.x_stride == view.x_size, view.y_size * view.x_size, view.x_size)
 
-    def __init__(self, insn):
-        contiguous = insn.x_stride == insn.x_size
-        self.count = Mux(contiguous, insn.y_size * insn.x_size, insn.x_size)
+
+class BlockCommands:
+    """The DRAM side of a LOAD or STORE: element commands of ``count`` elements each, from
+    ``addr``, ``cmds_left`` of them still to send. All three are registers set by
+    :meth:`start`, when the instruction is decoded: the multiplication of ``count`` is not on
+    the path of a command's handshake."""
+
+    def __init__(self):
+        self.count = Signal(ports.COUNT_WIDTH, name="cmd_count")
         self.addr = Signal(ports.ADDR_WIDTH, name="cmd_addr")
         self.left = Signal(MEMOP_SIZE_BIT_WIDTH, name="cmds_left")
 
     def start(self, view, first_addr) -> list:
         """Return the statements that begin the commands of ``view`` at byte ``first_addr``."""
-        return [self.addr.eq(first_addr), self.left.eq(commands_of(view))]
+        return [self.addr.eq(first_addr), self.left.eq(commands_of(view)),
+                self.count.eq(command_count(view))]
 
     def sent(self, pitch) -> list:
         """Return the statements that account for one command sent; rows are ``pitch`` apart."""

@@ -68,7 +68,7 @@ class Store(wiring.Component):
         log_bytes = exact_log2(config.out_elem_bytes)
 
         # The DRAM side.
-        commands = BlockCommands(insn)
+        commands = BlockCommands()
         sending = Signal(ports.COUNT_WIDTH)  # elements of the current command still to send
         m.d.comb += [cmd.payload.addr.eq(commands.addr), cmd.payload.count.eq(commands.count)]
 

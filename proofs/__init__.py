@@ -155,6 +155,8 @@ def proofs(config: VtaConfig) -> list[Proof | Z3Proof]:
         *(Proof(f"dma_bursts_{direction}_tiny",
                 lambda direction=direction: AxiBurstSpec(core_engine(gemm), direction), "bmc",
                 depth, slow=True) for direction, depth in BURST_DEPTHS.items()),
+        Proof("dma_bursts_read_tiny_cover", lambda: AxiBurstSpec(core_engine(gemm), "read"),
+              "cover", BURST_DEPTHS["read"]),
         Proof("dma_ports", lambda: ElementContractSpec(core_engine(config)), "prove", 1),
         *(Proof(*proof) for proof in bus_error_proofs()),
         Proof("load_writes_tiny", lambda: LoadWritesSpec(gemm), "prove", 1),

@@ -13,7 +13,8 @@ reset may come at any time. Under all of that it checks the manager's side of AX
 
 The checker keeps the accepted AWLENs in a queue and counts the W beats of the oldest burst.
 Helper invariants tie that queue to the engine's own queue of burst lengths and its W register,
-which makes all assertions inductive: k-induction proves them for every reachable state.
+and bound the engine's queue of read bursts, which makes all assertions inductive: k-induction
+proves them for every reachable state.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from amaranth.asserts import AnySeq
-from amaranth.hdl import Assert, Assume, Cat, Elaboratable, Module, Mux, Signal, Value
+from amaranth.hdl import Assert, Assume, Cat, Cover, Elaboratable, Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 from amaranth.utils import exact_log2
 
 from vtaref.impl import axi, ports
-from vtaref.impl.dma import WRITE_AHEAD, DmaEngine
+from vtaref.impl.dma import READ_BURSTS, WRITE_AHEAD, DmaEngine
 
 BURST_COUNT_BITS = 8  # the burst proofs' commands have fewer than 2**BURST_COUNT_BITS elements
 
@@ -51,6 +52,19 @@ def _address(m: Module, bus, prefix: str, beat_bytes: int) -> None:
                      Assert(getattr(bus, f"{prefix}burst") == axi.BURST_INCR),
                      Assert(addr % beat_bytes == 0),
                      Assert(offset + (length + 1) * beat_bytes <= axi.BOUNDARY_BYTES)]
+
+
+def _queue(m: Module, width: int, depth: int, push: Value, value: Value, pop: Value,
+           name: str) -> tuple[list[Signal], Signal]:
+    """Return a checker's queue of up to ``depth`` entries, oldest first, and its level:
+    ``value`` enters on ``push``, the oldest leaves on ``pop`` (both in one cycle: both)."""
+    entries = [Signal(width, name=f"{name}_{k}") for k in range(depth)]
+    level = Signal(range(depth + 1), name=f"{name}_level")
+    for k, entry in enumerate(entries):
+        shifted = Mux(pop, entries[k + 1] if k + 1 < depth else entry, entry)
+        m.d.sync += entry.eq(Mux(push & (level - pop == k), value, shifted))
+    m.d.sync += level.eq(level + push - pop)
+    return entries, level
 
 
 def drive_arbitrarily(m: Module, component: wiring.Component) -> None:
@@ -82,24 +96,20 @@ class AxiManagerSpec(Elaboratable):
 
         # WLAST: the accepted AWLENs, oldest first, and the W beats of the oldest burst so far.
         depth = WRITE_AHEAD + 1
-        lens = [Signal(8, name=f"awlen_{k}") for k in range(depth)]
-        level = Signal(range(depth + 1))
         beat = Signal(8)
-        push = bus.awvalid & bus.awready
         send = bus.wvalid & bus.wready
-        pop = send & bus.wlast
+        lens, level = _queue(m, 8, depth, bus.awvalid & bus.awready, bus.awlen,
+                             send & bus.wlast, "awlen")
         with m.If(bus.wvalid):
             m.d.comb += Assert(level != 0)
         with m.If(send):
             m.d.comb += Assert(bus.wlast == (beat == lens[0]))
             m.d.sync += beat.eq(Mux(bus.wlast, 0, beat + 1))
-        for k, entry in enumerate(lens):
-            shifted = Mux(pop, lens[k + 1] if k + 1 < depth else entry, entry)
-            m.d.sync += entry.eq(Mux(push & (level - pop == k), bus.awlen, shifted))
-        m.d.sync += level.eq(level + push - pop)
 
         # Helper invariants: the checker's queue is the engine's, plus the burst whose last beat
         # waits in the W register (the engine let go of it when it loaded that beat).
+        # And the read bursts' queue holds no more than it can (its room gates ARVALID).
+        m.d.comb += Assert(dut.reads.bursts.level <= READ_BURSTS)
         writes = dut.writes
         m.d.comb += [Assert(level <= depth), Assert(writes.level <= WRITE_AHEAD),
                      Assert((writes.aw_beats == 0) | writes.active)]
@@ -159,18 +169,22 @@ class AxiBurstSpec(Elaboratable):
     The element ports are driven arbitrarily, within their contract (an element-aligned span
     below 4 GiB); the subordinate answers arbitrarily within AXI4's rules: an R beat only for a
     requested beat, a B response only for a burst whose last W beat went out, each held until
-    taken. For the command each direction serves (taken on any port):
+    taken. For each read port's command, and for the command the write direction serves (taken
+    on any port):
 
     - AR and AW: each burst starts at the beat after the previous burst of the command (the
       first at the beat holding the command's first byte), and the bursts request exactly the
-      beats that hold the command's bytes: never more, and all of them before the next command;
+      beats that hold the command's bytes: never more, and all of them before the next command
+      (of that port, for reads: the port of an AR burst is the engine's ``ar_client``);
     - W: the beats go out in order, each with WSTRB set on exactly the command's bytes in it;
-    - R: an element is delivered from the right beat and byte lanes (an element as wide as two
-      beats or more: its last two beats are the last two R beats);
+    - R: an element is delivered from the right beat and byte lanes, the beats of a port being
+      those of its bursts, in the order the bursts were accepted (an element as wide as two
+      beats or more: its last two beats are the last two R beats of its port);
     - ``done``: only when every burst of the command has been requested and sent and has had
       its B response.
 
-    A bounded proof: the checker counts beats and bursts per command.
+    A bounded proof: the checker counts beats and bursts per command. Its cover (reads): another
+    port's burst is granted between two bursts of one command.
     """
 
     def __init__(self, dut: DmaEngine, direction: str):
@@ -200,41 +214,59 @@ class AxiBurstSpec(Elaboratable):
             m.d.comb += Assume(valid & (payload == held))
 
     def _reads(self, m, dut, bus, width, beat_bytes, log_beat):
-        readers = dut.reads.readers
-        port_list = [getattr(dut, name) for name in readers]
-        cmd = _Command(m, port_list, list(readers.values()), beat_bytes, "read")
-        requested = Signal(ports.COUNT_WIDTH + 8)  # beats of the command requested on AR
-        received = Signal(ports.COUNT_WIDTH + 8)  # beats of the command taken on R
-        outstanding = Signal(ports.COUNT_WIDTH + 8)  # beats requested and not yet taken
-        previous = Signal(width)  # the R beat taken before
+        reads = dut.reads
         ar_fires = bus.arvalid & bus.arready
         r_fires = bus.rvalid & bus.rready
         burst = bus.arlen + 1
+        outstanding = Signal(ports.COUNT_WIDTH + 8)  # beats requested and not yet taken
         self._subordinate(m, bus.rvalid, bus.rready, Cat(bus.rdata, bus.rresp, bus.rlast),
                           outstanding, "r")
         m.d.sync += outstanding.eq(outstanding + Mux(ar_fires, burst, 0) - r_fires)
+        # The accepted bursts, oldest first (port and AXLEN): R beats come back in their order.
+        client_bits = len(reads.ar_client)
+        beat = Signal(8)  # beats of the oldest burst taken
+        oldest_ends = Signal()
+        entries, level = _queue(m, client_bits + 8, READ_BURSTS + 1, ar_fires,
+                                Cat(reads.ar_client, bus.arlen), oldest_ends, "read_burst")
+        oldest_port, oldest_len = entries[0][:client_bits], entries[0][client_bits:]
+        m.d.comb += oldest_ends.eq(r_fires & (beat == oldest_len))
         with m.If(r_fires):
-            m.d.sync += [received.eq(received + 1), previous.eq(bus.rdata)]
-        with m.If(ar_fires):
-            m.d.sync += requested.eq(requested + burst)
-        with m.If(cmd.taken):
-            m.d.comb += Assert(requested == cmd.total)
-            m.d.sync += [requested.eq(0), received.eq(0)]
-        with m.If(bus.arvalid):
-            m.d.comb += [Assert(bus.araddr >> log_beat == cmd.first + requested),
-                         Assert(requested + burst <= cmd.total)]
+            m.d.sync += beat.eq(Mux(oldest_ends, 0, beat + 1))
 
-        # The elements delivered: from the beat on R, at the element's byte lanes.
-        for index, (port, bits) in enumerate(zip(port_list, readers.values())):
+        # Per port: the bursts of its command tile the command's beats; its elements come from
+        # the beats of its own bursts, in order, at the element's byte lanes.
+        interleaved = []
+        for index, (name, bits) in enumerate(reads.readers.items()):
+            port = getattr(dut, name)
+            cmd = _Command(m, [port], [bits], beat_bytes, f"read_{name}")
+            requested = Signal(ports.COUNT_WIDTH + 8, name=f"{name}_requested")  # on AR
+            received = Signal(ports.COUNT_WIDTH + 8, name=f"{name}_received")  # taken on R
+            previous = Signal(width, name=f"{name}_previous")  # its R beat taken before
+            granted = reads.ar_client == index
+            with m.If(r_fires & (oldest_port == index)):
+                m.d.sync += [received.eq(received + 1), previous.eq(bus.rdata)]
+            with m.If(ar_fires & granted):
+                m.d.sync += requested.eq(requested + burst)
+            with m.If(cmd.taken):
+                m.d.comb += Assert(requested == cmd.total)
+                m.d.sync += [requested.eq(0), received.eq(0)]
+            with m.If(bus.arvalid & granted):
+                m.d.comb += [Assert(bus.araddr >> log_beat == cmd.first + requested),
+                             Assert(requested + burst <= cmd.total)]
+            # Another port's burst granted between two of this command's.
+            interleaved.append(ar_fires & ~granted & (requested != 0)
+                               & (requested < cmd.total))
+
             element_bytes = bits // 8
-            start = Signal(ports.ADDR_WIDTH, name=f"element_{index}")  # the element's first byte
+            start = Signal(ports.ADDR_WIDTH, name=f"{name}_element")  # the element's first byte
             with m.If(port.cmd.valid & port.cmd.ready):
                 m.d.sync += start.eq(port.cmd.payload.addr)
             with m.Elif(port.data.valid & port.data.ready):
                 m.d.sync += start.eq(start + element_bytes)
             last_beat = (start + element_bytes - 1) >> log_beat
             with m.If(port.data.valid):
-                m.d.comb += [Assert(cmd.client == index), Assert(bus.rvalid),
+                m.d.comb += [Assert(bus.rvalid), Assert(level != 0),
+                             Assert(oldest_port == index),
                              Assert(last_beat == cmd.first + received)]
                 if bits <= width:
                     lane = start[:log_beat] >> exact_log2(element_bytes)
@@ -243,6 +275,7 @@ class AxiBurstSpec(Elaboratable):
                     m.d.comb += Assert(port.data.payload[bits - width:] == bus.rdata)
                     m.d.comb += Assert(port.data.payload[bits - 2 * width:bits - width]
                                        == previous)
+        m.d.comb += Cover(Cat(interleaved).any())
 
     def _writes(self, m, dut, bus, width, beat_bytes, log_beat):
         writers = dut.writes.writers

@@ -6,15 +6,17 @@ SLVERR, DECERR or EXOKAY whenever it likes, the reset comes at any time), and ch
 ``error`` port (:data:`~vtaref.impl.dma.BUS_ERROR`) against the bus and the element ports:
 
 - a non-OKAY R or B handshake while ``error.valid`` is low sets it in the next cycle, with the
-  direction, the response, the port (a reader's index, or the number of readers plus a
-  writer's index) and the address of the last command that port's direction took (either
-  handshake's, if both come in one cycle);
+  direction, the response, the port (a reader's index: the port of the oldest read burst
+  awaiting data, or the number of readers plus a writer's index) and the address of the last
+  command that port took (a read) or that the write direction took (either handshake's, if
+  both come in one cycle);
 - ``error.valid`` rises in no other cycle, so an OKAY-only history keeps it low;
 - once set, ``error`` keeps its value until reset;
 - while ``error.valid`` is high, no element port's ``cmd.ready`` is high: no command is taken.
 
-The checker tracks each direction's last command from the element ports' handshakes; helper
-invariants tie that to the engine's own record (``client``, ``cmd_addr``), which makes the
+The checker tracks each read port's and the write direction's last command from the element
+ports' handshakes; helper invariants tie that to the engine's own record (``cmd_addr``,
+``client``), which makes the
 assertions inductive: k-induction proves them for every reachable state. Cover statements show
 an error latched on a read and on a write, and a command refused while halted.
 
@@ -82,11 +84,19 @@ class DmaBusErrorSpec(Elaboratable):
         readers = [getattr(dut, name) for name in dut.reads.readers]
         writers = [getattr(dut, name) for name in dut.writes.writers]
 
-        read_port, read_addr = _last_command(m, readers, 0)
+        # Reads: each port's last command; an R beat belongs to the port of the oldest burst
+        # awaiting data (which port that is, :class:`~.axi.AxiBurstSpec` proves).
+        read_addrs = [_last_command(m, [port], index)[1] for index, port in enumerate(readers)]
+        read_port = dut.reads.r_client
+        read_addr = Signal(axi.ADDR_WIDTH)
+        for index, addr in enumerate(read_addrs):
+            with m.If(read_port == index):
+                m.d.comb += read_addr.eq(addr)
         write_port, write_addr = _last_command(m, writers, len(readers))
-        # Helper invariants: the engine's record of the command it serves is the last one taken.
-        m.d.comb += [Assert(read_port == dut.reads.client), Assert(read_addr == dut.reads.cmd_addr),
-                     Assert(write_port == len(readers) + dut.writes.client),
+        # Helper invariants: the engine's record of each command is the last one taken.
+        m.d.comb += [Assert(addr == dut.reads.cmd_addr[index])
+                     for index, addr in enumerate(read_addrs)]
+        m.d.comb += [Assert(write_port == len(readers) + dut.writes.client),
                      Assert(write_addr == dut.writes.cmd_addr)]
 
         read_due, read_record = _due_error(m, error, bus.rvalid, bus.rready, bus.rresp,

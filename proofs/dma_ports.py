@@ -6,7 +6,8 @@ port reports ``done`` only for a command it took, once it has taken every elemen
 :class:`ElementContractSpec` proves both of the real :class:`~vtaref.impl.dma.DmaEngine` with the
 core's own port map (:func:`vtaref.impl.core.dma_ports`), every input driven arbitrarily in every
 cycle, as :mod:`.axi` does: whatever the stages and the subordinate do. Helper invariants tie
-the checker's counts to the engine's (``busy``, ``active``, ``client``, ``left``), which makes
+the checker's counts to the engine's (each read port's ``busy`` and ``left``; the write side's
+``active``, ``client``, ``left``), which makes
 the assertions inductive: k-induction proves them for every reachable state.
 """
 
@@ -37,9 +38,7 @@ class ElementContractSpec(Elaboratable):
         m.submodules.dut = dut = self.dut
         drive_arbitrarily(m, dut)
         reads, writes = dut.reads, dut.writes
-        # Helper invariants: a direction busy serves a port, and a read with elements due.
-        with m.If(reads.busy):
-            m.d.comb += [Assert(reads.client < len(reads.readers)), Assert(reads.left != 0)]
+        # Helper invariant: a write command under way serves a port.
         with m.If(writes.active):
             m.d.comb += Assert(writes.client < len(writes.writers))
 
@@ -52,9 +51,11 @@ class ElementContractSpec(Elaboratable):
                 m.d.sync += pending.eq(pending - 1)
             with m.If(port.data.valid):
                 m.d.comb += Assert(pending != 0)
-            # Helper invariant: the engine serves this port exactly while elements are pending.
-            serving = reads.busy & (reads.client == index)
-            m.d.comb += Assert(pending == Mux(serving, reads.left, 0))
+            # Helper invariants: the engine serves this port exactly while elements are pending,
+            # and its count of them is the checker's.
+            with m.If(reads.busy[index]):
+                m.d.comb += Assert(reads.left[index] != 0)
+            m.d.comb += Assert(pending == Mux(reads.busy[index], reads.left[index], 0))
 
         for index, name in enumerate(writes.writers):
             port = getattr(dut, name)

@@ -43,6 +43,7 @@ from amaranth.lib.wiring import In
 from vtaref.impl.compute import Compute
 from vtaref.impl.isa import MemType, Opcode, generic_layout, insn_layout
 from vtaref.impl.load import Load
+from vtaref.impl.memop import command_count
 from vtaref.impl.store import Store
 from vtaref.spec import isa as spec_isa
 from vtaref.spec.config import VtaConfig
@@ -305,6 +306,7 @@ class LoadTokensSpec(_StageSpec):
                         Mux(x < insn.x_pad_0 + insn.x_size, x - insn.x_pad_0, insn.x_size))
         issued = insn.y_size - cmds_left  # row commands sent (rows not contiguous)
         m.d.comb += [Assert(other == 0), Assert(internal(fragment, "arriving") == selected),
+                     Assert(internal(fragment, "cmd_count") == command_count(insn)),
                      Assert(insn.x_size != 0), Assert(x < x_total), Assert(y < y_total),
                      Assert(cmds_left <= Mux(contiguous, insn.y_size != 0, insn.y_size))]
         with m.If(~stopped):
@@ -396,13 +398,14 @@ class StoreTokensSpec(_StageSpec):
         reads_left, held = internal(fragment, "reads_left"), internal(fragment, "held")
         cmds_left = internal(fragment, "cmds_left")
         contiguous = insn.x_stride == insn.x_size
-        cmd_count = Mux(contiguous, insn.y_size * insn.x_size, insn.x_size)
+        cmd_count = internal(fragment, "cmd_count")
         unsent = cmds_left * cmd_count  # elements of the commands not yet sent
         moving = (state == states["CMD"]) | (state == states["SEND"]) | (state == states["DONE"])
         with m.If(~moving):
             m.d.comb += [Assert(reads_left == 0), Assert(~held)]
         with m.Else():
-            m.d.comb += Assert(cmds_left <= Mux(contiguous, 1, insn.y_size))
+            m.d.comb += [Assert(cmds_left <= Mux(contiguous, 1, insn.y_size)),
+                         Assert(cmd_count == command_count(insn))]
         with m.If(state == states["CMD"]):
             m.d.comb += [Assert(cmds_left != 0), Assert(reads_left + held == unsent)]
         with m.If(state == states["SEND"]):

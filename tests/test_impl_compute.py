@@ -158,6 +158,7 @@ def simulate(config, state, insns, *, seed=0, memory_stall=0.0, token_stall=0.0,
     sim.add_testbench(issue)
     sim.run()
     result["events"] = events
+    result["commands"] = dram.commands
     return result
 
 
@@ -347,6 +348,24 @@ ACC_LOAD = isa.Load(memory_type=MemType.ACC, sram_base=3,
                     dram_base=DRAM_BASE // SMALL.acc_elem_bytes + 1,
                     y_size=2, x_size=2, x_stride=3, y_pad_1=1, x_pad_0=1)
 NOTHING = isa.Load(memory_type=MemType.UOP)  # x_size == 0
+
+
+@pytest.mark.parametrize("memory_type", LOCAL)
+@pytest.mark.parametrize("memory_stall", [0.0, 0.5])
+def test_one_element_to_every_row_is_read_once(memory_type, memory_stall):
+    """A LOAD of one element per row from one address (x_stride 0, x_size 1: a bias broadcast)
+    writes it to every row, padding around, as the spec does, from one one-element command."""
+    fmt = element_formats(SMALL)[memory_type]
+    broadcast = isa.Load(memory_type=memory_type, sram_base=1,
+                         dram_base=DRAM_BASE // fmt.bytes + 5, y_size=4, x_size=1, x_stride=0,
+                         y_pad_0=1, x_pad_1=1)
+    insns = [broadcast, dataclasses.replace(broadcast, sram_base=11, x_pad_1=0), isa.Finish()]
+    state = initial_state(SMALL, 5)
+    result = simulate(SMALL, state, insns, seed=5, memory_stall=memory_stall)
+    run_spec(state, insns)
+    assert result["acc"] == rows(state, "acc")
+    assert result["uop"] == rows(state, "uop")
+    assert [count for _, _, count in result["commands"]] == [1, 1]
 
 
 @pytest.mark.parametrize("insns", [
