@@ -31,6 +31,7 @@ from vtaref.spec.state import element_formats
 
 BOUNDARY_BYTES = 4096  # an AXI4 burst does not cross a 4 KiB boundary
 MAX_BURST_BEATS = 256
+READ_BURSTS = 4  # vtaref.impl.dma.READ_BURSTS: read bursts accepted before their data
 
 
 @dataclass(frozen=True)
@@ -78,31 +79,44 @@ def stage_of(insn: Insn) -> Stage:
     return Stage.COMPUTE
 
 
-def command_beats(addr: int, size: int, timing: Timing) -> tuple[int, int]:
-    """Return the bus beats and AXI bursts of a DMA command of ``size`` bytes from ``addr``."""
-    if size <= 0:
-        return 0, 0
+def command_bursts(addr: int, size: int, timing: Timing) -> list[int]:
+    """Return the bus beats of each AXI burst of a DMA command of ``size`` bytes from ``addr``."""
     bus = timing.bus_bytes
-    first, end = addr - addr % bus, -(-(addr + size) // bus) * bus
-    beats = (end - first) // bus
-    bursts, position = 0, first
+    position, end = addr - addr % bus, -(-(addr + size) // bus) * bus
+    bursts = []
     while position < end:
         span = min(end, (position // BOUNDARY_BYTES + 1) * BOUNDARY_BYTES,
                    position + MAX_BURST_BEATS * bus)
-        bursts, position = bursts + 1, span
-    return beats, bursts
+        bursts.append((span - position) // bus)
+        position = span
+    return bursts
 
 
-def memory_commands(insn: Load | Store, config: VtaConfig, timing: Timing
-                    ) -> list[tuple[int, int]]:
-    """Return the (beats, bursts) of each DMA command of a LOAD or STORE."""
+def command_beats(addr: int, size: int, timing: Timing) -> tuple[int, int]:
+    """Return the bus beats and AXI bursts of a DMA command of ``size`` bytes from ``addr``."""
+    bursts = command_bursts(addr, size, timing)
+    return sum(bursts), len(bursts)
+
+
+def fetched_once(insn: Load) -> bool:
+    """Return whether a compute-stage LOAD reads one DRAM element for every row (one element
+    per row from one address: a bias broadcast), as :func:`vtaref.impl.compute.fetched_once`."""
+    return insn.x_stride == 0 and insn.x_size == 1
+
+
+def memory_commands(insn: Load | Store, config: VtaConfig, timing: Timing, *,
+                    once: bool = False) -> list[list[int]]:
+    """Return the bursts' beats of each DMA command of a LOAD or STORE: one command for
+    contiguous rows (or, with ``once``, for the one element of a :func:`fetched_once` LOAD),
+    else one per row."""
     if insn.x_size == 0 or insn.y_size == 0:
         return []
     elem = element_formats(config)[MemType(insn.memory_type)].bytes
-    if insn.x_stride == insn.x_size:
-        return [command_beats(insn.dram_base * elem, insn.y_size * insn.x_size * elem, timing)]
-    return [command_beats((insn.dram_base + y * insn.x_stride) * elem, insn.x_size * elem,
-                          timing) for y in range(insn.y_size)]
+    if insn.x_stride == insn.x_size or once:
+        rows = 1 if once else insn.y_size
+        return [command_bursts(insn.dram_base * elem, rows * insn.x_size * elem, timing)]
+    return [command_bursts((insn.dram_base + y * insn.x_stride) * elem, insn.x_size * elem,
+                           timing) for y in range(insn.y_size)]
 
 
 def padding(insn: Load) -> int:
@@ -124,17 +138,40 @@ class Prediction:
 
 
 class _Channel:
-    """The DMA read channel: one command at a time, held by its port until its data is taken."""
+    """The DMA read channel, granted one burst at a time among its clients.
+
+    The load stage's INP and WGT reads are the long transfers (``bulk``: their bursts' data
+    times are kept); a short read (fetch, a compute-stage micro-op or accumulator LOAD) waits
+    behind the bulk bursts whose address was accepted before its own (at most
+    :data:`READ_BURSTS`: the one on R and those queued), then goes, delaying the bulk bursts
+    after it by its beats."""
 
     def __init__(self):
-        self.free = 0.0
+        self.free = 0.0  # when every beat reserved so far has moved
+        self.bulk: list[float] = []  # when each bulk burst not yet moved ends
 
-    def reserve(self, ready: float, latency: float, beats: float, hold: float = 0.0) -> float:
-        """Return when a command ready at ``ready`` is done: it waits for the channel, then
-        ``latency`` cycles, then its ``beats``, which are not taken before ``hold``."""
-        start = max(ready, self.free)
-        self.free = max(start + latency, hold) + beats
-        return self.free
+    def bulk_read(self, ready: float, latency: float, bursts: list[float]) -> float:
+        """Return when a load-stage command ready at ``ready`` has moved its ``bursts`` (each
+        burst's cycles): after every beat reserved before it."""
+        now = max(ready + latency, self.free)
+        self.bulk = [end for end in self.bulk if end > ready]
+        for cycles in bursts:
+            now += cycles
+            self.bulk.append(now)
+        self.free = now
+        return now
+
+    def short_read(self, ready: float, latency: float, cycles: float) -> float:
+        """Return when a short command ready at ``ready`` has moved its data (``cycles``)."""
+        start = ready + latency
+        if start < self.free:
+            ahead = [end for end in self.bulk if end > start][:READ_BURSTS]
+            start = min(self.free, ahead[-1]) if ahead else self.free
+            self.bulk = [end + cycles if end > start else end for end in self.bulk]
+            self.free += cycles
+        else:
+            self.free = start + cycles
+        return start + cycles
 
 
 class _Units:
@@ -150,13 +187,27 @@ class _Units:
         return max(self.gemm, self.alu, self.loader)
 
 
-def _reads(insn: Load, start: float, latency: float, config: VtaConfig, timing: Timing,
-           reads: _Channel, hold: float = 0.0) -> float:
-    """Return when a LOAD begun at ``start`` has its data: its commands one after another."""
+def _load_reads(insn: Load, start: float, config: VtaConfig, timing: Timing,
+                reads: _Channel) -> float:
+    """Return when a load-stage LOAD begun at ``start`` has written its block: its commands
+    one after another, each a bulk read, then its padding."""
     now = start
-    for beats, bursts in memory_commands(insn, config, timing):
-        now = reads.reserve(now, latency + timing.burst * bursts, beats, hold)
+    for bursts in memory_commands(insn, config, timing):
+        now = reads.bulk_read(now, timing.read_command, [beats + timing.burst
+                                                         for beats in bursts])
     return now + padding(insn)
+
+
+def _local_reads(insn: Load, start: float, config: VtaConfig, timing: Timing,
+                 reads: _Channel) -> float:
+    """Return when a compute-stage LOAD whose commands may go at ``start`` has written its
+    block: its commands one after another, each a short read; a :func:`fetched_once` LOAD
+    reads its element once and writes its rows one per cycle."""
+    once = fetched_once(insn)
+    now = start
+    for bursts in memory_commands(insn, config, timing, once=once):
+        now = reads.short_read(now, timing.local_command, sum(bursts) + timing.burst * len(bursts))
+    return now + padding(insn) + (insn.y_size - 1 if once else 0)
 
 
 def _execute(insn: Insn, stage: Stage, start: float, config: VtaConfig, timing: Timing,
@@ -164,15 +215,16 @@ def _execute(insn: Insn, stage: Stage, start: float, config: VtaConfig, timing: 
     """Return when the stage may take its next instruction after ``insn``, begun (tokens
     popped) at ``start``, and when ``insn``'s work is done (its pushes may go)."""
     if stage is Stage.LOAD:
-        done = _reads(insn, start, timing.read_command, config, timing, reads)
+        done = _load_reads(insn, start, config, timing, reads)
         return done, done
     if stage is Stage.STORE:
         now = start
-        for beats, bursts in memory_commands(insn, config, timing):
-            now += timing.write_command + beats + timing.burst * bursts
+        for bursts in memory_commands(insn, config, timing):
+            now += timing.write_command + sum(bursts) + timing.burst * len(bursts)
         return now, now
     # Compute: GEMM and ALU are issued to their unit (the other unit idle) and leave the
-    # stage at once; a LOAD's data waits while a unit runs; pushes wait for every write.
+    # stage at once; a LOAD's commands go once both units are idle (the stage waits for its
+    # writes); pushes wait for every write.
     if isinstance(insn, Gemm):
         issue = max(start, units.gemm - timing.gemm_insn, units.alu)
         units.gemm = issue + timing.gemm_insn + insn.visit_count
@@ -182,8 +234,7 @@ def _execute(insn: Insn, stage: Stage, start: float, config: VtaConfig, timing: 
         units.alu = issue + timing.alu_insn + insn.visit_count * timing.alu_visit
         return issue + 1, units.settled
     if isinstance(insn, Load) and insn.x_size:
-        units.loader = _reads(insn, max(start, units.loader), timing.local_command, config,
-                              timing, reads, hold=max(units.gemm, units.alu))
+        units.loader = _local_reads(insn, max(start, units.settled), config, timing, reads)
         return units.loader, units.settled
     return start, units.settled
 
@@ -217,7 +268,7 @@ def predict(insns: list[Insn], config: VtaConfig, timing: Timing = DEFAULT_TIMIN
             ready = dispatched[index - 1] + 1 if index else 0.0
             if index % 8 == 0:
                 chunk = min(8, len(insns) - index)
-                arrival = reads.reserve(ready, timing.fetch_command, chunk * insn_beats)
+                arrival = reads.short_read(ready, timing.fetch_command, chunk * insn_beats)
             if k >= timing.insn_queue_depth:
                 if len(taken[stage]) <= k - timing.insn_queue_depth:
                     return
