@@ -140,37 +140,48 @@ class Prediction:
 class _Channel:
     """The DMA read channel, granted one burst at a time among its clients.
 
-    The load stage's INP and WGT reads are the long transfers (``bulk``: their bursts' data
-    times are kept); a short read (fetch, a compute-stage micro-op or accumulator LOAD) waits
-    behind the bulk bursts whose address was accepted before its own (at most
-    :data:`READ_BURSTS`: the one on R and those queued), then goes, delaying the bulk bursts
-    after it by its beats."""
+    The load stage's INP and WGT commands are the long transfers (``bulk``: each command's
+    bursts, as (start, end) of their data, are kept); a short read (fetch, a compute-stage
+    micro-op or accumulator LOAD) waits behind the bursts of the bulk command under way whose
+    address was accepted before its own (at most :data:`READ_BURSTS`: the one on R and those
+    queued), then goes, delaying the bulk bursts after it by its own cycles."""
 
     def __init__(self):
         self.free = 0.0  # when every beat reserved so far has moved
-        self.bulk: list[float] = []  # when each bulk burst not yet moved ends
+        self.bulk: list[list[list[float]]] = []  # the bulk commands' bursts not yet moved
 
     def bulk_read(self, ready: float, latency: float, bursts: list[float]) -> float:
         """Return when a load-stage command ready at ``ready`` has moved its ``bursts`` (each
         burst's cycles): after every beat reserved before it."""
         now = max(ready + latency, self.free)
-        self.bulk = [end for end in self.bulk if end > ready]
+        command = []
         for cycles in bursts:
+            command.append([now, now + cycles])
             now += cycles
-            self.bulk.append(now)
+        if command:
+            self.bulk.append(command)
         self.free = now
         return now
 
     def short_read(self, ready: float, latency: float, cycles: float) -> float:
         """Return when a short command ready at ``ready`` has moved its data (``cycles``)."""
         start = ready + latency
-        if start < self.free:
-            ahead = [end for end in self.bulk if end > start][:READ_BURSTS]
-            start = min(self.free, ahead[-1]) if ahead else self.free
-            self.bulk = [end + cycles if end > start else end for end in self.bulk]
-            self.free += cycles
-        else:
+        self.bulk = [command for command in self.bulk if command[-1][1] > start]
+        if start >= self.free:
             self.free = start + cycles
+            return self.free
+        if not self.bulk:  # only short reads ahead
+            start = self.free
+        else:
+            ahead = [burst for burst in self.bulk[0] if burst[1] > start][:READ_BURSTS]
+            if ahead[0][0] <= start:  # else it goes in the gap before the next command
+                start = ahead[-1][1]
+        for command in self.bulk:
+            for burst in command:
+                if burst[0] >= start:
+                    burst[0] += cycles
+                    burst[1] += cycles
+        self.free += cycles
         return start + cycles
 
 
@@ -268,7 +279,7 @@ def predict(insns: list[Insn], config: VtaConfig, timing: Timing = DEFAULT_TIMIN
             ready = dispatched[index - 1] + 1 if index else 0.0
             if index % 8 == 0:
                 chunk = min(8, len(insns) - index)
-                arrival = reads.short_read(ready, timing.fetch_command, chunk * insn_beats)
+                arrival = ready + timing.fetch_command + chunk * insn_beats
             if k >= timing.insn_queue_depth:
                 if len(taken[stage]) <= k - timing.insn_queue_depth:
                     return
