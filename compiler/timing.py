@@ -150,10 +150,11 @@ class _Channel:
     """The DMA read channel, granted one burst at a time among its clients.
 
     The load stage's INP and WGT commands are the long transfers (``bulk``: each command's
-    bursts, as (start, end) of their data, are kept); a short read (fetch, a compute-stage
-    micro-op or accumulator LOAD) waits behind the bursts of the bulk command under way whose
-    address was accepted before its own (at most :data:`READ_BURSTS`: the one on R and those
-    queued), then goes, delaying the bulk bursts after it by its own cycles."""
+    bursts, as (start, end) of their data, are kept); a short read (a compute-stage micro-op or
+    accumulator LOAD) waits behind the bursts of the bulk command under way whose address was
+    accepted before its own (at most :data:`READ_BURSTS`: the one on R and those queued), then
+    goes, delaying the bulk bursts after it by its own cycles (a bulk command's end, once
+    returned, stays: the delay shows in the commands after it)."""
 
     def __init__(self):
         self.free = 0.0  # when every beat reserved so far has moved
