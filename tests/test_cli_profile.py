@@ -53,8 +53,9 @@ def test_profile_on_the_rtl_reports_the_cores_counters(tmp_path):
         assert set(layer["counters"]) == set(COUNTERS)
         assert layer["cycles"] == layer["counters"]["cycles"] > layer["ideal_cycles"]
         assert layer["counters"]["compute_busy"] <= layer["cycles"]
-        # The timing model is fitted to the RTL (benchmarks/timing_fit.py re-fits it).
-        assert layer["predicted_cycles"] == pytest.approx(layer["cycles"], rel=0.1)
+        # The timing model is fitted to the RTL (benchmarks/timing_fit.py re-fits it): every
+        # node of this network within 4.5 % when fitted (docs/compiler.md section 5.1).
+        assert layer["predicted_cycles"] == pytest.approx(layer["cycles"], rel=0.06)
     assert totals["backend_cycles"] == sum(layer["cycles"] for layer in layers)
     assert totals["counters"]["gemm_visits"] == sum(layer["counters"]["gemm_visits"]
                                                     for layer in layers)

@@ -1,5 +1,6 @@
-"""The instruction-level timing model (compiler/timing.py): DMA beats and bursts, the stages'
-overlap through tokens, and its agreement with the tile search's cost model."""
+"""The instruction-level timing model (compiler/timing.py): DMA beats and bursts, the read
+channel granted per burst, the stages' overlap through tokens, and its agreement with the tile
+search's cost model."""
 
 import dataclasses
 
@@ -8,9 +9,16 @@ import pytest
 
 from vtaref.compiler import tiling
 from vtaref.compiler.conv import compile_dense
-from vtaref.compiler.timing import DEFAULT_TIMING, Timing, command_beats, predict
+from vtaref.compiler.timing import (
+    DEFAULT_TIMING,
+    MAX_BURST_BEATS,
+    READ_BURSTS,
+    Timing,
+    command_beats,
+    predict,
+)
 from vtaref.spec import VtaConfig
-from vtaref.spec.isa import Finish, Gemm, Load, MemType
+from vtaref.spec.isa import Finish, Gemm, Load, MemType, Stage
 from vtaref.spec.runner import fetch
 
 CONFIG = VtaConfig()
@@ -68,3 +76,26 @@ def test_a_pop_that_no_push_answers_is_a_deadlock():
 def test_the_tile_search_uses_the_timing_models_bus_and_instruction_costs():
     assert tiling.DRAM_BYTES_PER_CYCLE == DEFAULT_TIMING.bus_bytes
     assert tiling.cycles(800, 0, 0, 1) == 100 + tiling.CYCLES_PER_INSN
+
+
+def test_a_bias_broadcast_load_reads_its_element_once_and_writes_a_row_per_cycle():
+    def broadcast(rows):
+        load = Load(memory_type=MemType.ACC, x_size=1, x_stride=0, y_size=rows)
+        return predict([load, Finish()], CONFIG).cycles
+    assert broadcast(64) - broadcast(1) == 63
+
+
+def test_an_accumulator_load_waits_behind_a_few_bursts_of_a_long_weight_load_not_all():
+    weights = Load(memory_type=MemType.WGT, x_size=256, x_stride=256, y_size=1)  # 64 KiB
+    bias = Load(memory_type=MemType.ACC, x_size=1, x_stride=1, y_size=1)
+    prediction = predict([weights, bias, weights, Finish()], CONFIG)
+    beats = 256 * CONFIG.wgt_elem_bytes // DEFAULT_TIMING.bus_bytes
+    assert prediction.busy[Stage.LOAD] >= 2 * beats + 8  # delayed by the bias's 8 beats
+    assert prediction.busy[Stage.COMPUTE] <= READ_BURSTS * MAX_BURST_BEATS + 64 < beats / 4
+
+
+def test_an_accumulator_load_sends_its_command_once_the_gemm_is_idle():
+    gemm = Gemm(uop_end=1, iter_out=10, iter_in=100)
+    bias = Load(memory_type=MemType.ACC, x_size=1, x_stride=1, y_size=1)
+    alone = predict([gemm, Finish()], CONFIG).cycles
+    assert predict([gemm, bias, Finish()], CONFIG).cycles >= alone + 8  # its 8 beats after
