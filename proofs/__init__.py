@@ -116,11 +116,10 @@ def proofs(config: VtaConfig) -> list[Proof | Z3Proof]:
 
     The whole core (:mod:`.core_insn`) on the tiny GEMM configuration, under an arbitrary host
     and DRAM, is checked on its retirement port for a bounded run: each ALU opcode with and
-    without immediates, GEMM with and without reset (and GEMM on the batched configuration
-    with scratchpads that start arbitrary), LOAD padding, LOAD data and STORE data against a
-    DRAM that behaves as a memory, FINISH, liveness under a DRAM that answers in time, reads
-    against the last write, program order and token order, each its own proof with a cover of
-    its trigger.
+    without immediates, GEMM with and without reset, LOAD padding, LOAD data and STORE data
+    against a DRAM that behaves as a memory, FINISH, liveness under a DRAM that answers in
+    time, reads against the last write, program order and token order, each its own proof with
+    a cover of its trigger.
 
     Each k-induction proof has a bmc sibling (:func:`with_bmc_siblings`).
 
@@ -180,9 +179,6 @@ def proofs(config: VtaConfig) -> list[Proof | Z3Proof]:
         *(Proof(f"core_{check}{suffix}", lambda check=check: CoreChecks(gemm, check), mode,
                 CORE_DEPTHS.get(check, CORE_DEPTH), slow=check not in CORE_CI_CHECKS)
           for check in check_names() for suffix, mode in (("", "bmc"), ("_cover", "cover"))),
-        *(Proof(f"core_gemm_batched{suffix}",
-                lambda: CoreChecks(batched, "gemm", arbitrary_memories=True), mode, CORE_DEPTH,
-                slow=True) for suffix, mode in (("", "bmc"), ("_cover", "cover"))),
     ]) + [
         # At the full config too; the tiny ones' bmc siblings find the traces (these ones'
         # take minutes).

@@ -55,6 +55,7 @@ from .core_live import liveness
 # Cycles from a GEMM visit's inp and wgt reads (the address, one cycle before the data) to its
 # acc write. Its acc row, and the ALU's operands, see every write before the visit's own.
 GEMM_READ_AGE = GEMM_READ_TO_WRITE + 1
+SCRATCHPAD_MEMORIES = "*_buffer"  # the names VtaCore gives its scratchpads' memories
 INSN_QUEUE_DEPTH = 2  # the checks do not depend on queue depth; a short queue keeps state small
 # Neighbouring stages by token stream: (producer, its push flag, consumer, its pop flag).
 TOKEN_LINKS = (("load", "push_next", "compute", "pop_prev"),
@@ -74,9 +75,9 @@ class CoreChecks(Elaboratable):
     """The core ``core_type(config, retire=True)`` under an arbitrary host and DRAM, with the
     assertions of ``check`` (one of :func:`check_names`) and a ``Cover`` of their trigger.
 
-    With ``arbitrary_memories``, the scratchpads (and every other memory of the core) start
-    with arbitrary contents rather than zeros (:func:`.sby.prove`), so a GEMM or ALU needs no
-    LOAD first to see data; the checks then know an entry's contents only once written."""
+    With ``arbitrary_memories``, the scratchpads start with arbitrary contents rather than zeros
+    (:func:`.sby.prove`), so a GEMM or ALU needs no LOAD first to see data; the checks then
+    know an entry's contents only once written."""
 
     def __init__(self, config: VtaConfig, check: str, core_type: type[VtaCore] = VtaCore, *,
                  arbitrary_memories: bool = False):
@@ -84,7 +85,8 @@ class CoreChecks(Elaboratable):
             raise ValueError(f"unknown core check {check!r}")
         self.config = config
         self.check = check
-        self.arbitrary_memories = arbitrary_memories
+        # The Yosys pattern of the memories that start arbitrary: the core's scratchpads.
+        self.arbitrary_memories = SCRATCHPAD_MEMORIES if arbitrary_memories else ""
         self.dut = core_type(config, retire=True, insn_queue_depth=INSN_QUEUE_DEPTH)
 
     def elaborate(self, platform):
@@ -156,7 +158,7 @@ class CoreChecks(Elaboratable):
                     visit.inp_value[b][i] * visit.wgt_value[o][i]
                     for i in range(config.block_in)))[:len(lane)]
                 with m.If(trigger):
-                    m.d.comb += Assert(lane == expected)
+                    m.d.comb += Assert(lane.as_unsigned() == expected)
 
     def _load_padding(self, m: Module, port) -> None:
         for space in ("inp", "wgt"):

@@ -72,11 +72,12 @@ def tool_paths() -> dict[str, str]:
 
 
 def sby_config(il_text: str, mode: str, depth: int, engine: str,
-               arbitrary_memories: bool = False) -> str:
-    """Return the text of a .sby file that checks the design in ``il_text``; with
-    ``arbitrary_memories``, every memory starts with arbitrary contents (its initial contents,
-    Amaranth's ``$meminit`` cells, are deleted)."""
-    forget = "delete t:$meminit_v2" if arbitrary_memories else ""
+               arbitrary_memories: str = "") -> str:
+    """Return the text of a .sby file that checks the design in ``il_text``; the memories whose
+    names match the Yosys pattern ``arbitrary_memories`` (such as ``*_buffer``) start with
+    arbitrary contents (their initial contents, Amaranth's ``$meminit`` cells, are deleted)."""
+    forget = (f"delete t:$meminit_v2 r:MEMID=\\\\{arbitrary_memories} %i"
+              if arbitrary_memories else "")
     header = textwrap.dedent(f"""\
         [options]
         mode {mode}
@@ -103,9 +104,9 @@ def prove(name: str, spec: Elaboratable, *, mode: str, depth: int, engine: str =
     ``mode`` is ``bmc`` (no assertion fails in the first ``depth`` steps), ``prove``
     (k-induction of depth ``depth``: the assertions hold in every reachable state) or ``cover``
     (every ``Cover`` statement is reached within ``depth`` steps; FAIL names those that are not,
-    and the assertions are not checked). A ``spec`` whose attribute ``arbitrary_memories`` is
-    true has every memory start with arbitrary contents, as riscv-formal lets registers start
-    (:func:`sby_config`). A run longer
+    and the assertions are not checked). The memories of ``spec`` whose names match its attribute
+    ``arbitrary_memories``, if it has one, start with arbitrary contents, as riscv-formal lets
+    registers start (:func:`sby_config`). A run longer
     than ``timeout`` seconds is stopped with status TIMEOUT. Each line of SymbiYosys's output
     goes to ``on_line`` as it arrives; an exception it raises stops the run and propagates.
 
@@ -120,7 +121,7 @@ def prove(name: str, spec: Elaboratable, *, mode: str, depth: int, engine: str =
         base = Path(scratch)
         sby_file = base / f"{name}.sby"
         sby_file.write_text(sby_config(il_text, mode, depth, engine,
-                                       getattr(spec, "arbitrary_memories", False)))
+                                       getattr(spec, "arbitrary_memories", "")))
         command = [tools["sby"], "-f"]
         for role in ("yosys", "smtbmc", "witness"):
             command += [f"--{role}", tools[role]]
