@@ -3,8 +3,9 @@
 :class:`CoreChecks` runs a :class:`~vtaref.impl.core.VtaCore` with ``retire=True`` under an
 arbitrary host (AXI4-Lite) and an arbitrary DRAM (AXI4), both driven with ``AnySeq``; the only
 assumption is that the host starts one run (a second run would number its instructions from 0
-again). Each check is one family of assertions, chosen by name (:func:`check_names`), with a
-``Cover`` of its trigger so a cover run shows the check can fire:
+again), and for the DRAM checks, that the DRAM behaves as a memory for one tracked byte
+(:class:`.core_dram.Dram`). Each check is one family of assertions, chosen by name
+(:func:`check_names`), with a ``Cover`` of its trigger so a cover run shows the check can fire:
 
 - ``alu_OP`` and ``alu_OP_imm``, for each opcode of :class:`vtaref.spec.isa.AluOp`: whenever an
   ALU visit of that opcode writes, every lane of the row written is ``alu_apply(op, a, b)`` of
