@@ -116,7 +116,8 @@ def proofs(config: VtaConfig) -> list[Proof | Z3Proof]:
 
     The whole core (:mod:`.core_insn`) on the tiny GEMM configuration, under an arbitrary host
     and DRAM, is checked on its retirement port for a bounded run: each ALU opcode with and
-    without immediates, GEMM with and without reset, LOAD padding, LOAD data and STORE data
+    without immediates, GEMM with and without reset (and GEMM with scratchpads that start
+    with arbitrary contents), LOAD padding, LOAD data and STORE data
     against a DRAM that behaves as a memory, FINISH, liveness under a DRAM that answers in
     time, reads against the last write, program order and token order, each its own proof with
     a cover of its trigger.
@@ -179,6 +180,9 @@ def proofs(config: VtaConfig) -> list[Proof | Z3Proof]:
         *(Proof(f"core_{check}{suffix}", lambda check=check: CoreChecks(gemm, check), mode,
                 CORE_DEPTHS.get(check, CORE_DEPTH), slow=check not in CORE_CI_CHECKS)
           for check in check_names() for suffix, mode in (("", "bmc"), ("_cover", "cover"))),
+        *(Proof(f"core_gemm_arbitrary{suffix}",
+                lambda: CoreChecks(gemm, "gemm", arbitrary_memories=True), mode, CORE_DEPTH,
+                slow=True) for suffix, mode in (("", "bmc"), ("_cover", "cover"))),
     ]) + [
         # At the full config too; the tiny ones' bmc siblings find the traces (these ones'
         # take minutes).
