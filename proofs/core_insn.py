@@ -3,8 +3,9 @@
 :class:`CoreChecks` runs a :class:`~vtaref.impl.core.VtaCore` with ``retire=True`` under an
 arbitrary host (AXI4-Lite) and an arbitrary DRAM (AXI4), both driven with ``AnySeq``; the only
 assumption is that the host starts one run (a second run would number its instructions from 0
-again). Each check is one family of assertions, chosen by name (:func:`check_names`), with a
-``Cover`` of its trigger so a cover run shows the check can fire:
+again), and for the DRAM checks, that the DRAM behaves as a memory for one tracked byte
+(:class:`.core_dram.Dram`). Each check is one family of assertions, chosen by name
+(:func:`check_names`), with a ``Cover`` of its trigger so a cover run shows the check can fire:
 
 - ``alu_OP`` and ``alu_OP_imm``, for each opcode of :class:`vtaref.spec.isa.AluOp`: whenever an
   ALU visit of that opcode writes, every lane of the row written is ``alu_apply(op, a, b)`` of
@@ -13,6 +14,14 @@ again). Each check is one family of assertions, chosen by name (:func:`check_nam
 - ``gemm`` and ``gemm_reset``: a GEMM visit writes ``acc[dst] + inp[src] . wgt[wgt]^T`` (wrapped
   to the accumulator width), or 0 with ``reset_reg``;
 - ``load_padding``: an inp or wgt row a LOAD writes but did not read from DRAM is all zeros;
+- ``load_data`` and ``store_data`` (:mod:`.core_dram`, with a DRAM that behaves as a memory for
+  one tracked byte): an inp or wgt row read from DRAM holds the DRAM bytes, and a retired LOAD
+  wrote the tracked row from the spec's DRAM address, or padding; a retired STORE left the
+  spec's narrowed acc row at the spec's DRAM address;
+- ``finish``: after a FINISH retires, no visit or write of an earlier instruction follows, and
+  the host reads DONE only after a FINISH retired;
+- ``liveness`` (:mod:`.core_live`): with a DRAM that answers in time and a program without
+  dependency flags, the core never stalls for long while instructions remain;
 - ``reads``: what a visit reports reading from one arbitrary tracked entry of inp, wgt and acc is
   what the last write to that entry before the read wrote (riscv-formal's trick), so the
   per-instruction checks speak of the scratchpads' real contents (a GEMM with ``reset_reg``
@@ -23,13 +32,13 @@ again). Each check is one family of assertions, chosen by name (:func:`check_nam
   the instruction that pushed it.
 
 The instruction fields are read through :func:`vtaref.impl.isa.insn_layout`, built from the
-spec's field tables. Not checked here: LOAD data against DRAM contents, STORE data, liveness.
+spec's field tables.
 """
 
 from __future__ import annotations
 
 from amaranth.asserts import AnyConst
-from amaranth.hdl import Assert, Assume, Cover, Elaboratable, Module, Signal, Value
+from amaranth.hdl import Assert, Assume, Cover, Elaboratable, Fragment, Module, Signal, Value
 from amaranth.lib import data
 
 from vtaref.impl import vcr
@@ -41,10 +50,13 @@ from vtaref.spec.config import VtaConfig
 
 from .alu import AluModel
 from .axi import drive_arbitrarily
+from .core_dram import Dram, load_data, store_data
+from .core_live import liveness
 
 # Cycles from a GEMM visit's inp and wgt reads (the address, one cycle before the data) to its
 # acc write. Its acc row, and the ALU's operands, see every write before the visit's own.
 GEMM_READ_AGE = GEMM_READ_TO_WRITE + 1
+SCRATCHPAD_MEMORIES = "*_buffer"  # the names VtaCore gives its scratchpads' memories
 INSN_QUEUE_DEPTH = 2  # the checks do not depend on queue depth; a short queue keeps state small
 # Neighbouring stages by token stream: (producer, its push flag, consumer, its pop flag).
 TOKEN_LINKS = (("load", "push_next", "compute", "pop_prev"),
@@ -56,23 +68,34 @@ TOKEN_LINKS = (("load", "push_next", "compute", "pop_prev"),
 def check_names() -> list[str]:
     """Return the name of every check :class:`CoreChecks` can make."""
     alu = [f"alu_{op.name.lower()}{suffix}" for op in spec_isa.AluOp for suffix in ("", "_imm")]
-    return [*alu, "gemm", "gemm_reset", "load_padding", "reads", "order", "tokens"]
+    return [*alu, "gemm", "gemm_reset", "load_padding", "load_data", "store_data", "finish",
+            "liveness", "reads", "order", "tokens"]
 
 
 class CoreChecks(Elaboratable):
     """The core ``core_type(config, retire=True)`` under an arbitrary host and DRAM, with the
-    assertions of ``check`` (one of :func:`check_names`) and a ``Cover`` of their trigger."""
+    assertions of ``check`` (one of :func:`check_names`) and a ``Cover`` of their trigger.
 
-    def __init__(self, config: VtaConfig, check: str, core_type: type[VtaCore] = VtaCore):
+    With ``arbitrary_memories``, the scratchpads start with arbitrary contents rather than zeros
+    (:func:`.sby.prove`), so a GEMM or ALU needs no LOAD first to see data; the checks then
+    know an entry's contents only once written."""
+
+    def __init__(self, config: VtaConfig, check: str, core_type: type[VtaCore] = VtaCore, *,
+                 arbitrary_memories: bool = False):
         if check not in check_names():
             raise ValueError(f"unknown core check {check!r}")
         self.config = config
         self.check = check
+        # The Yosys pattern of the memories that start arbitrary: the core's scratchpads.
+        self.arbitrary_memories = SCRATCHPAD_MEMORIES if arbitrary_memories else ""
         self.dut = core_type(config, retire=True, insn_queue_depth=INSN_QUEUE_DEPTH)
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.dut = dut = self.dut
+        dut = self.dut
+        # Liveness reads the control registers' signals: elaborate the core here to reach them.
+        core = Fragment.get(dut, platform) if self.check == "liveness" else dut
+        m.submodules.dut = core
         drive_arbitrarily(m, dut)
         self._one_run(m, dut.ctrl)
         port = dut.retire
@@ -80,6 +103,17 @@ class CoreChecks(Elaboratable):
             self._alu(m, port.alu.valid, port.alu.payload)
         elif self.check.startswith("gemm"):
             self._gemm(m, port.gemm.valid, port.gemm.payload)
+        elif self.check == "load_data":
+            records = {space: WriteRecord(m, space, getattr(port, space))
+                       for space in ("inp", "wgt")}
+            load_data(m, self.config, port, Dram(m, dut.axi), records)
+        elif self.check == "store_data":
+            acc = WriteRecord(m, "acc", port.acc, zeros=not self.arbitrary_memories)
+            store_data(m, self.config, port, Dram(m, dut.axi), acc)
+        elif self.check == "liveness":
+            liveness(m, self.config, core, port, Dram(m, dut.axi))
+        elif self.check == "finish":
+            self._finish(m, port, dut.ctrl)
         else:
             getattr(self, f"_{self.check}")(m, port)
         return m
@@ -125,7 +159,7 @@ class CoreChecks(Elaboratable):
                     visit.inp_value[b][i] * visit.wgt_value[o][i]
                     for i in range(config.block_in)))[:len(lane)]
                 with m.If(trigger):
-                    m.d.comb += Assert(lane == expected)
+                    m.d.comb += Assert(lane.as_unsigned() == expected)
 
     def _load_padding(self, m: Module, port) -> None:
         for space in ("inp", "wgt"):
@@ -136,8 +170,8 @@ class CoreChecks(Elaboratable):
                 m.d.comb += Assert(Value.cast(event.payload.data) == 0)
 
     def _reads(self, m: Module, port) -> None:
-        shadows = {space: _Shadow(m, space, getattr(port, space)) for space in ("inp", "wgt",
-                                                                                 "acc")}
+        shadows = {space: WriteRecord(m, space, getattr(port, space))
+                   for space in ("inp", "wgt", "acc")}
         gemm, alu = port.gemm.payload, port.alu.payload
         gemm_insn = data.View(insn_layout(spec_isa.Gemm, self.config), gemm.insn)
         alu_insn = data.View(insn_layout(spec_isa.Alu, self.config), alu.insn)
@@ -169,6 +203,34 @@ class CoreChecks(Elaboratable):
                 m.d.comb += Assert(unit.payload.index >= last)
                 m.d.sync += last.eq(unit.payload.index)
 
+    def _finish(self, m: Module, port, ctrl) -> None:
+        """Assert that once a FINISH retires, no visit or scratchpad write of an instruction
+        before it follows (FINISH waits for the compute stage to drain), and that the host
+        reads DONE in CTRL only after a FINISH retired."""
+        insn = data.View(insn_layout(spec_isa.Finish, self.config), port.compute.payload.insn)
+        finishes = port.compute.valid & (insn.opcode == Opcode.FINISH)
+        m.d.comb += Cover(finishes)
+        finished, finish_index = Signal(), Signal.like(port.compute.payload.index)
+        with m.If(finishes & ~finished):
+            m.d.sync += [finished.eq(1), finish_index.eq(port.compute.payload.index)]
+        for name in ("gemm", "alu", "uop", "acc"):
+            event = getattr(port, name)
+            with m.If(finished & event.valid):
+                m.d.comb += Assert(event.payload.index > finish_index)
+        # The VCR samples DONE when it takes the read address: a FINISH retiring in cycle t
+        # sets the compute stage's done in t + 1 and the VCR's in t + 2.
+        finished_before = [Signal(name=f"finished_{k}_before") for k in (1, 2)]
+        m.d.sync += [finished_before[0].eq(finished | finishes),
+                     finished_before[1].eq(finished_before[0])]
+        answer_ok, answering_ctrl = Signal(), Signal()  # for the read the VCR answers
+        with m.If(ctrl.arvalid & ctrl.arready):
+            m.d.sync += [answering_ctrl.eq(ctrl.araddr[2:] == vcr.CTRL >> 2),
+                         answer_ok.eq(finished_before[1])]
+        done = ctrl.rvalid & answering_ctrl & (ctrl.rdata & vcr.CTRL_DONE).any()
+        m.d.comb += Cover(done)
+        with m.If(done):
+            m.d.comb += Assert(answer_ok)
+
     def _stage_of(self, bits) -> dict[str, Value]:
         """Return the stage that runs the instruction ``bits`` as the spec assigns it
         (:attr:`vtaref.spec.isa.Insn.stage`): whether it is ``load``, ``compute`` or ``store``."""
@@ -191,23 +253,32 @@ class CoreChecks(Elaboratable):
                 m.d.comb += Assert(popped < pushed + pushes)
 
 
-class _Shadow:
-    """The last row written to one arbitrary entry of scratchpad ``space``, from its write
-    events, and whether a write has happened, as of each of the last cycles."""
+class WriteRecord:
+    """The last write event of one arbitrary tracked entry ``addr`` of scratchpad ``space``
+    (its ``index``, ``data``, ``from_dram`` and ``dram_addr``), and whether there was one
+    (``written``); ``known`` when ``data`` is the entry's contents: after a write, or from the
+    start when the scratchpads start at zero (``zeros``)."""
 
-    def __init__(self, m: Module, space: str, event):
+    def __init__(self, m: Module, space: str, event, zeros: bool = False):
         self.space = space
-        self.addr = Signal.like(event.payload.addr, name=f"{space}_tracked")
-        self.value = Signal.like(Value.cast(event.payload.data), name=f"{space}_last")
+        payload = event.payload
+        self.addr = Signal.like(payload.addr, name=f"{space}_tracked")
+        self.data = Signal.like(Value.cast(payload.data), name=f"{space}_last")
+        self.index = Signal.like(payload.index, name=f"{space}_last_index")
+        self.from_dram = Signal(name=f"{space}_last_from_dram")
+        self.dram_addr = Signal.like(payload.dram_addr, name=f"{space}_last_dram_addr")
+        self.written = Signal(name=f"{space}_written")
         self.known = Signal(name=f"{space}_known")
-        m.d.comb += self.addr.eq(AnyConst(len(self.addr)))
-        with m.If(event.valid & (event.payload.addr == self.addr)):
-            m.d.sync += [self.value.eq(event.payload.data), self.known.eq(1)]
+        m.d.comb += [self.addr.eq(AnyConst(len(self.addr))), self.known.eq(self.written | zeros)]
+        with m.If(event.valid & (payload.addr == self.addr)):
+            m.d.sync += [self.data.eq(payload.data), self.index.eq(payload.index),
+                         self.from_dram.eq(payload.from_dram),
+                         self.dram_addr.eq(payload.dram_addr), self.written.eq(1)]
 
     def check_read(self, m: Module, valid, addr, value, age: int) -> None:
         """Assert that a read of the tracked entry, reported in ``valid`` and made ``age``
         cycles before, got what the last write before it wrote."""
-        known, last = self.known, self.value
+        known, last = self.known, self.data
         for step in range(age):
             earlier = (Signal.like(known, name=f"{self.space}_known_{step + 1}"),
                        Signal.like(last, name=f"{self.space}_last_{step + 1}"))

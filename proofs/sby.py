@@ -71,8 +71,13 @@ def tool_paths() -> dict[str, str]:
     return paths
 
 
-def sby_config(il_text: str, mode: str, depth: int, engine: str) -> str:
-    """Return the text of a .sby file that checks the design in ``il_text``."""
+def sby_config(il_text: str, mode: str, depth: int, engine: str,
+               arbitrary_memories: str = "") -> str:
+    """Return the text of a .sby file that checks the design in ``il_text``; the memories whose
+    names match the Yosys pattern ``arbitrary_memories`` (such as ``*_buffer``) start with
+    arbitrary contents (their initial contents, Amaranth's ``$meminit`` cells, are deleted)."""
+    forget = (f"delete t:$meminit_v2 r:MEMID=\\\\{arbitrary_memories} %i"
+              if arbitrary_memories else "")
     header = textwrap.dedent(f"""\
         [options]
         mode {mode}
@@ -83,6 +88,7 @@ def sby_config(il_text: str, mode: str, depth: int, engine: str) -> str:
 
         [script]
         read_rtlil top.il
+        {forget}
         prep -top top
 
         [file top.il]
@@ -98,7 +104,9 @@ def prove(name: str, spec: Elaboratable, *, mode: str, depth: int, engine: str =
     ``mode`` is ``bmc`` (no assertion fails in the first ``depth`` steps), ``prove``
     (k-induction of depth ``depth``: the assertions hold in every reachable state) or ``cover``
     (every ``Cover`` statement is reached within ``depth`` steps; FAIL names those that are not,
-    and the assertions are not checked). A run longer
+    and the assertions are not checked). The memories of ``spec`` whose names match its attribute
+    ``arbitrary_memories``, if it has one, start with arbitrary contents, as riscv-formal lets
+    registers start (:func:`sby_config`). A run longer
     than ``timeout`` seconds is stopped with status TIMEOUT. Each line of SymbiYosys's output
     goes to ``on_line`` as it arrives; an exception it raises stops the run and propagates.
 
@@ -112,7 +120,8 @@ def prove(name: str, spec: Elaboratable, *, mode: str, depth: int, engine: str =
     with tempfile.TemporaryDirectory(prefix="vtaref-proof-") as scratch:
         base = Path(scratch)
         sby_file = base / f"{name}.sby"
-        sby_file.write_text(sby_config(il_text, mode, depth, engine))
+        sby_file.write_text(sby_config(il_text, mode, depth, engine,
+                                       getattr(spec, "arbitrary_memories", "")))
         command = [tools["sby"], "-f"]
         for role in ("yosys", "smtbmc", "witness"):
             command += [f"--{role}", tools[role]]

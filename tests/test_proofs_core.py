@@ -4,23 +4,31 @@
 import os
 
 import pytest
-from amaranth.hdl import Mux, Signal
+from amaranth.hdl import Cover, Elaboratable, Module, Mux, Signal
+from amaranth.lib import memory
 
 from vtaref.impl.alu import AluDatapath, TensorAlu
 from vtaref.impl.compute import Compute
 from vtaref.impl.core import VtaCore
 from vtaref.impl.fetch import Fetch
+from vtaref.impl.gemm import TensorGemm
 from vtaref.impl.isa import AluOp
 from vtaref.impl.load import Load
 from vtaref.impl.store import Store
 from vtaref.proofs import proofs, sby
 from vtaref.proofs.core_insn import CoreChecks, check_names
 from vtaref.proofs.gemm import tiny_gemm_config
+from vtaref.proofs.loop import batched_config
 from vtaref.spec import VtaConfig
 
+from .test_impl_bus import DroppedArvalid, EarlyDoneWrites, dma_with
 from .test_proofs import (
+    DoneBeforeDataWrites,
     EarlyPushCompute,
+    ExtraBeatReads,
     HalfWrapLoad,
+    RowZeroGemm,
+    UnsignedGemm,
     leaky_tag,
     substituted,
     tokenless,
@@ -44,6 +52,31 @@ def test_an_unknown_check_is_refused():
     with pytest.raises(ValueError, match="unknown core check 'alu_div'"):
         CoreChecks(tiny_gemm_config(), "alu_div")
     assert "alu_shr_imm" in check_names() and "gemm_reset" in check_names()
+
+
+class MemoryNotZero(Elaboratable):
+    """Covers a row of a zero-initialised memory called ``name`` holding something else."""
+
+    def __init__(self, name: str, arbitrary_memories: str = ""):
+        self.name = name
+        self.arbitrary_memories = arbitrary_memories
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules[self.name] = rows = memory.Memory(shape=8, depth=4, init=[])
+        read = rows.read_port(domain="comb")
+        m.d.comb += [read.addr.eq(1), Cover(read.data != 0)]
+        return m
+
+
+@pytest.mark.parametrize("pattern, status", [("", "FAIL"), ("*_buffer", "PASS")])
+def test_only_the_memories_asked_for_start_arbitrary(pattern, status):
+    start = sby.prove("memory_not_zero", MemoryNotZero("rows_buffer", pattern), mode="cover",
+                      depth=2, verbose=False)
+    assert start.status == status, start.log
+    other = sby.prove("memory_not_zero", MemoryNotZero("rows", pattern), mode="cover", depth=2,
+                      verbose=False)
+    assert other.status == "FAIL", other.log
 
 
 class StoresAlsoToComputeFetch(Fetch):
@@ -95,28 +128,66 @@ ImmBlindAlu = substituted(TensorAlu, "cmd", lambda real: real.signature.create()
                           title="ImmBlindAlu")
 
 
-# Realistic one-line bugs, the core check that catches each, and the steps it needs. The first
-# few run in CI; VTAREF_ALL_CORE_MUTANTS=1 runs them all (minutes under load).
+def core_with_dma(**halves) -> type:
+    """Return VtaCore whose DMA engine has the given broken ``reads`` or ``writes`` half."""
+    name = "".join(half.__name__ for half in halves.values())
+    return type(f"{name}Core", (VtaCore,), {"dma_engine": dma_with(**halves)})
+
+
+class IdleClaimingAlu(TensorAlu):
+    """Claims to be idle while its visits are still in flight (compute drains too early)."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        m.d.comb += self.idle.eq(1)
+        return m
+
+
+def tiny(check: str, core_type: type):
+    """Return the checks ``check`` of ``core_type`` on the tiny GEMM configuration."""
+    return lambda: CoreChecks(tiny_gemm_config(), check, core_type)
+
+
+def batched(check: str, core_type: type):
+    """Return the checks ``check`` of ``core_type`` on the batched configuration (batch 2,
+    4-bit inputs, 8-bit accumulators), its scratchpads starting with arbitrary contents."""
+    return lambda: CoreChecks(batched_config(), check, core_type, arbitrary_memories=True)
+
+
+# Realistic one-line bugs, the core checks that catch each (built lazily) and the steps they
+# need. The first few run in CI; VTAREF_ALL_CORE_MUTANTS=1 runs them all (minutes under load).
 MUTANTS = [
-    ("tokenless_load_core", core_with(Load, tokenless(Load, "from_compute")), "tokens", 12),
-    ("stores_to_compute_core", core_with(Fetch, StoresAlsoToComputeFetch), "order", 12),
-    ("tokenless_compute_core", core_with(Compute, tokenless(Compute, "from_load")), "tokens",
+    ("tokenless_load_core", tiny("tokens", core_with(Load, tokenless(Load, "from_compute"))),
      12),
-    ("tokenless_store_core", core_with(Store, tokenless(Store, "from_compute")), "tokens", 12),
-    ("early_push_compute_core", core_with(Compute, EarlyPushCompute), "tokens", 16),
-    ("leaky_tag_alu_core", compute_with(TensorAlu, leaky_tag(TensorAlu)), "alu_add", 18),
-    ("half_wrap_load_core", core_with(Load, HalfWrapLoad), "reads", 18),
-    ("swapped_min_max_core", compute_with(TensorAlu, SwappedMinMaxAlu), "alu_min_imm", 16),
-    ("imm_blind_alu_core", compute_with(TensorAlu, ImmBlindAlu), "alu_add_imm", 16),
+    ("stores_to_compute_core", tiny("order", core_with(Fetch, StoresAlsoToComputeFetch)), 12),
+    ("tokenless_compute_core",
+     tiny("tokens", core_with(Compute, tokenless(Compute, "from_load"))), 12),
+    ("tokenless_store_core", tiny("tokens", core_with(Store, tokenless(Store, "from_compute"))),
+     12),
+    ("early_push_compute_core", tiny("tokens", core_with(Compute, EarlyPushCompute)), 16),
+    ("leaky_tag_alu_core", tiny("alu_add", compute_with(TensorAlu, leaky_tag(TensorAlu))), 18),
+    ("half_wrap_load_core", tiny("reads", core_with(Load, HalfWrapLoad)), 18),
+    ("swapped_min_max_core", tiny("alu_min_imm", compute_with(TensorAlu, SwappedMinMaxAlu)),
+     16),
+    ("imm_blind_alu_core", tiny("alu_add_imm", compute_with(TensorAlu, ImmBlindAlu)), 16),
+    # The audit's bugs that passed the earlier proofs (issue 9).
+    ("early_done_dma_core", tiny("store_data", core_with_dma(writes=EarlyDoneWrites)), 17),
+    ("done_before_data_dma_core", tiny("store_data", core_with_dma(writes=DoneBeforeDataWrites)),
+     16),
+    ("extra_beat_dma_core", tiny("load_data", core_with_dma(reads=ExtraBeatReads)), 13),
+    ("dropped_arvalid_dma_core", tiny("liveness", core_with_dma(reads=DroppedArvalid)), 12),
+    ("row_zero_gemm_core", batched("gemm", compute_with(TensorGemm, RowZeroGemm)), 16),
+    ("unsigned_gemm_core", batched("gemm", compute_with(TensorGemm, UnsignedGemm)), 16),
+    ("idle_claiming_alu_core", tiny("finish", compute_with(TensorAlu, IdleClaimingAlu)), 14),
 ]
 CI_MUTANTS = 3
 
 
-@pytest.mark.parametrize("name, core_type, check, depth",
+@pytest.mark.parametrize("name, checks, depth",
                          MUTANTS if os.environ.get("VTAREF_ALL_CORE_MUTANTS") else
-                         MUTANTS[:CI_MUTANTS], ids=lambda value: getattr(value, "__name__", None))
-def test_a_mutated_core_fails_a_check(name, core_type, check, depth):
-    result = sby.prove(name, CoreChecks(tiny_gemm_config(), check, core_type), mode="bmc",
-                       depth=depth)
+                         MUTANTS[:CI_MUTANTS], ids=lambda value: value if isinstance(value, str)
+                         else None)
+def test_a_mutated_core_fails_a_check(name, checks, depth):
+    result = sby.prove(name, checks(), mode="bmc", depth=depth)
     assert result.status == "FAIL", result.log
     assert "Assert failed" in result.log
