@@ -25,7 +25,6 @@ from .test_impl_bus import DroppedArvalid, EarlyDoneWrites, dma_with
 from .test_proofs import (
     DoneBeforeDataWrites,
     EarlyPushCompute,
-    ExtraBeatReads,
     HalfWrapLoad,
     RowZeroGemm,
     UnsignedGemm,
@@ -174,7 +173,10 @@ MUTANTS = [
     ("early_done_dma_core", tiny("store_data", core_with_dma(writes=EarlyDoneWrites)), 17),
     ("done_before_data_dma_core", tiny("store_data", core_with_dma(writes=DoneBeforeDataWrites)),
      16),
-    ("extra_beat_dma_core", tiny("load_data", core_with_dma(reads=ExtraBeatReads)), 13),
+    # A read DMA asking for one beat too many (audit f) is no longer seen on the core: since the
+    # read channel is arbitrated per burst, a port takes only its command's beats and the extra
+    # one is dropped, so no check of data fails (bmc 17 passed). What the burst covers is the
+    # unit proof's: tests/test_proofs.py's extra_beat_dma fails dma_bursts_read_tiny.
     ("dropped_arvalid_dma_core", tiny("liveness", core_with_dma(reads=DroppedArvalid)), 12),
     ("row_zero_gemm_core", batched("gemm", compute_with(TensorGemm, RowZeroGemm)), 16),
     ("unsigned_gemm_core", batched("gemm", compute_with(TensorGemm, UnsignedGemm)), 16),
