@@ -45,6 +45,23 @@ def test_lut_mul_is_exact_for_every_pair_of_other_widths(widths):
     assert wrong_products(*widths) == []
 
 
+@given(st.lists(st.tuples(st.integers(-2**15, 2**15 - 1), st.integers(-2**15, 2**15 - 1)),
+                min_size=1, max_size=50))
+def test_lut_mul_is_exact_for_16_bit_operands(pairs):
+    dut, products = LutMul(16, 16), []
+
+    async def bench(ctx):
+        for a, b in pairs:
+            ctx.set(dut.a, a)
+            ctx.set(dut.b, b)
+            products.append(ctx.get(dut.p))
+
+    sim = Simulator(dut)
+    sim.add_testbench(bench)
+    sim.run()
+    assert products == [a * b for a, b in pairs]
+
+
 @given(st.integers(0, 32), st.integers(0, 2**32 - 1), st.data())
 def test_gemm_with_some_products_on_luts_matches_spec(dsp_products, seed, data):
     state = random_state(MIXABLE, np.random.default_rng(seed))
