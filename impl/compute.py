@@ -228,10 +228,12 @@ class Compute(wiring.Component):
     ``alu_visited`` every micro-op visit, each with the index of its instruction.
     """
 
-    def __init__(self, config: VtaConfig, *, retire: bool = False, packed_gemm: bool = False):
+    def __init__(self, config: VtaConfig, *, retire: bool = False, packed_gemm: bool = False,
+                 gemm_dsps: int | None = None):
         self._config = config
         self.retire = retire
         self.packed_gemm = packed_gemm  # TensorGemm's packed option
+        self.gemm_dsps = gemm_dsps  # TensorGemm's dsp_products option
         mem = element_ports(config)
         events = {}
         if retire:
@@ -273,7 +275,8 @@ class Compute(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         config = self._config
-        m.submodules.gemm = gemm = TensorGemm(config, packed=self.packed_gemm)
+        m.submodules.gemm = gemm = TensorGemm(config, packed=self.packed_gemm,
+                                                 dsp_products=self.gemm_dsps)
         m.submodules.alu = alu = TensorAlu(config)
         m.submodules.loader = loader = LocalLoad(config, retire=self.retire)
         for outer, inner in ((self.uop_gemm, gemm.uop), (self.inp, gemm.inp),

@@ -18,8 +18,9 @@ from .test_cli import assert_clean_error, vta
 # The smallest config that is still the whole core: one multiplier, shallow buffers, acc
 # deep enough for block RAM.
 CORE_CONFIG = sized_config({"uop": 4, "inp": 4, "wgt": 4, "acc": 9}, LOG_BATCH=0, LOG_BLOCK=0)
-# 2x4x4 = 32 multipliers: more than the LFE5U-25F's 28.
-WIDE_GEMM = sized_config(4, LOG_BATCH=1, LOG_BLOCK=2)
+# 2x8 ALU lanes of 3 DSPs each for MUL: more than the LFE5U-25F's 28 (the GEMM would fit: its
+# products beyond the part's DSPs are LUT multipliers).
+WIDE_ALU = sized_config(4, LOG_BATCH=1, LOG_BLOCK=3)
 SMALL_GEMM = sized_config(4, LOG_BATCH=0, LOG_BLOCK=2)
 UTILIZATION = re.compile(r"LUTs (\d+)/(\d+) \(\d+%\), FFs (\d+)/(\d+) \(\d+%\), "
                          r"BRAMs \(18 Kbit\) (\d+)/(\d+) \(\d+%\), DSPs (\d+)/(\d+) \(\d+%\)")
@@ -57,11 +58,11 @@ def test_smallest_core_places_and_routes_on_the_25f_and_packs_a_bitstream(tmp_pa
 
 
 def test_a_design_too_big_for_the_part_is_one_line_naming_the_resource(tmp_path):
-    result = vta("synth", "--config", write_config(tmp_path, WIDE_GEMM), "--unit", "gemm",
+    result = vta("synth", "--config", write_config(tmp_path, WIDE_ALU), "--unit", "alu",
                  "--part", "LFE5U-25F")
-    assert_clean_error(result, "vta_gemm does not fit the LFE5U-25F: 32 DSPs of 28 (4 over)")
+    assert_clean_error(result, "vta_alu does not fit the LFE5U-25F: 48 DSPs of 28 (20 over)")
     assert result.stdout.splitlines()[-1].startswith("LFE5U-25F: LUTs ")
-    assert result.stdout.splitlines()[-1].endswith(", DSPs 32/28 (114%) (not placed); does not fit")
+    assert result.stdout.splitlines()[-1].endswith(", DSPs 48/28 (171%) (not placed); does not fit")
 
 
 def test_xilinx_parts_get_the_synthesis_counts_against_their_capacity():
