@@ -14,7 +14,9 @@ from vtaref.spec.config import VtaConfig
 from .parts import Part
 
 ALU_MUL_DSPS_PER_LANE = 3  # an acc_width x 16 ALU MUL lane, as synth_ecp5 and xc7 map it
-CONTROL_DSPS = 2  # the core's element counts (load and store sizes), measured on ECP5
+# The core's element counts, measured on ECP5: the load stage's and the compute loader's counts
+# set at decode, and the store stage's size check.
+CONTROL_DSPS = 3
 
 
 def other_dsps(unit: str, config: VtaConfig) -> int:
