@@ -64,11 +64,12 @@ def main() -> int:
     args = parser.parse_args()
     from vtaref.compiler.backend import get_backend
     from vtaref.compiler.networks import random_input, resnet18
+    from vtaref.compiler.profiling import lanes as macs_per_cycle
     from vtaref.compiler.profiling import totals
     from vtaref.spec import VtaConfig
 
     config = VtaConfig()
-    lanes = config.batch * config.block_in * config.block_out
+    lanes = macs_per_cycle(config)
     started = time.perf_counter()
     graph = resnet18(args.resolution, args.seed, width=args.width, config=config)
     build_seconds = time.perf_counter() - started

@@ -56,6 +56,13 @@ class ByteRanges:
         return int((self.ends - self.starts).sum())
 
 
+def each_once(entries: np.ndarray, bound: int) -> np.ndarray:
+    """Return the scratchpad ``entries`` (each below ``bound``) with every one once, ascending."""
+    touched = np.zeros(bound, dtype=bool)
+    touched[entries.reshape(-1)] = True
+    return np.flatnonzero(touched)
+
+
 @dataclass
 class Access:
     """The locations one instruction read and wrote (scratchpad indices may repeat)."""

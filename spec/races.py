@@ -18,7 +18,7 @@ import bisect
 
 import numpy as np
 
-from .access import Access, ByteRanges
+from .access import Access, ByteRanges, each_once
 from .errors import RaceError
 from .pipeline import BUFFER_STAGES, Stage
 
@@ -77,9 +77,7 @@ class RaceChecker:
         holds (a loop revisiting rows); else ``entries`` as they are."""
         if entries.size <= self._depths[name]:
             return entries
-        touched = np.zeros(self._depths[name], dtype=bool)
-        touched[entries] = True
-        return np.flatnonzero(touched)
+        return each_once(entries, self._depths[name])
 
     def _describe(self, stage: Stage, position: int) -> str:
         index, mnemonic = self._program_index[stage][position]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .access import Access, ByteRanges
+from .access import Access, ByteRanges, each_once
 from .config import VtaConfig
 from .errors import ProgramError
 from .isa import (
@@ -327,12 +327,8 @@ def _visit_sums(state: MachineState, plan):
 
 def _touched(idx: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Return, per index name, the entries the loop's visits touch, each once, ascending."""
-    result = {}
-    for key, grid in idx.items():
-        mask = np.zeros(int(grid.max()) + 1 if grid.size else 0, dtype=bool)
-        mask[grid.reshape(-1)] = True
-        result[key] = np.flatnonzero(mask)
-    return result
+    return {key: each_once(grid, int(grid.max()) + 1 if grid.size else 0)
+            for key, grid in idx.items()}
 
 
 def gemm(insn: Gemm, state: MachineState, index: int, flavor: Flavor = FSIM) -> Access:

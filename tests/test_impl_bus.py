@@ -1,6 +1,9 @@
 """The core behind a DRAM that behaves like a real interconnect: random back-pressure and delays
 on every channel, error responses that stop the core, and many runs without a reset."""
 
+import re
+from dataclasses import replace
+
 import pytest
 from amaranth.hdl import Signal
 from hypothesis import given, settings
@@ -27,6 +30,7 @@ from .impl_support import bus_models
 # An interconnect under load: READYs withheld 30% of the time, read data and write responses up
 # to 200 cycles late (a write response late by 20 at most can land before DONE by chance).
 REALISTIC = BusModel(stall=0.3, max_delay=200, seed=1)
+SEEDS = range(1, 9)  # the realistic buses a timing bug is run behind
 RESPONSES = {"SLVERR": axi.RESP_SLVERR, "DECERR": axi.RESP_DECERR}
 
 
@@ -127,5 +131,13 @@ def test_timing_bugs_fail_behind_a_realistic_bus(monkeypatch, mutant, message):
     monkeypatch.setattr(VtaCore, "dma_engine", mutant)
     ideal = run_checked(image, simulator="amaranth")
     assert ideal.matches, "an always-ready bus hides the bug"
-    with pytest.raises(RtlError, match=message):
-        run_checked(image, simulator="amaranth", bus=REALISTIC)
+    # Whether one random bus delays the right response long enough depends on its seed: the bug
+    # must show behind some of a few seeds, each time named by the check that caught it.
+    errors = []
+    for seed in SEEDS:
+        try:
+            run_checked(image, simulator="amaranth", bus=replace(REALISTIC, seed=seed))
+        except RtlError as error:
+            errors.append(str(error))
+    assert errors, f"no bus seed of {SEEDS} showed the bug"
+    assert all(re.search(message, error) for error in errors), errors
