@@ -407,7 +407,7 @@ class Compute(wiring.Component):
                          visited.payload.insn.eq(issued[unit].insn),
                          visited.payload.dst.eq(unit.acc_wr.addr)]
 
-        # GEMM: the inp and wgt rows a visit read arrive GEMM_READ_TO_WRITE cycles before it
+        # GEMM: the inp and wgt rows a visit read arrive READ_TO_WRITE cycles before it
         # writes acc; the acc row it adds to is on acc_gemm in the cycle it writes.
         visit = self.gemm_visited.payload
         for port, addr, value in ((self.inp, visit.src, visit.inp_value),
@@ -415,7 +415,7 @@ class Compute(wiring.Component):
             read_addr = Signal.like(port.addr)
             m.d.sync += read_addr.eq(port.addr)
             delayed_addr, delayed_value = read_addr, port.data
-            for _ in range(GEMM_READ_TO_WRITE):
+            for _ in range(TensorGemm.READ_TO_WRITE):
                 delayed_addr, delayed_value = _registered(m, delayed_addr, delayed_value)
             m.d.comb += [addr.eq(delayed_addr), value.eq(delayed_value)]
         m.d.comb += [visit.acc_old.eq(self.acc_gemm.data), visit.acc_new.eq(gemm.acc_wr.data)]
@@ -442,9 +442,6 @@ class Compute(wiring.Component):
                                  loader.element.addr)
         retire_port.report_write(m, self.acc_written, self.acc_wr, acc_writer,
                                  loader.acc_wr.en & loader.from_dram, loader.element.addr)
-
-
-GEMM_READ_TO_WRITE = 2  # cycles from TensorGemm's inp/wgt read data to its acc write
 
 
 def _registered(m: Module, *values) -> tuple:

@@ -54,6 +54,8 @@ class TensorGemm(wiring.Component):
     """
 
     LATENCY = 7
+    # Cycles from the inp/wgt read data to the acc write: operand registers, products, sums.
+    READ_TO_WRITE = 3
 
     def __init__(self, config: VtaConfig, *, packed: bool = False,
                  dsp_products: int | None = None):
