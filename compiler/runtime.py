@@ -42,6 +42,7 @@ from vtaref.spec.state import element_formats
 
 from .backend import Backend, get_backend
 from .deps import Footprint, Schedule
+from .errors import CompileError
 from .loops import Nest, lower
 from .transfer import NO_PADS, box_transfers
 from .uops import UopCache
@@ -186,7 +187,13 @@ class CommandStream:
                               uop_end=begin + len(lowered.uops), **lowered.fields()), footprint)
 
     def alu(self, op: AluOp, nest: Nest, imm: int | None = None) -> None:
-        """Queue ALU instructions: ``acc[dst] = op(acc[dst], imm or acc[src])`` over ``nest``."""
+        """Queue ALU instructions: ``acc[dst] = op(acc[dst], imm or acc[src])`` over ``nest``.
+
+        Raises CompileError for MUL if the config has none (``ALU_MUL`` false).
+        """
+        if op == AluOp.MUL and not self.config.ALU_MUL:
+            raise CompileError(f"this computation needs ALU MUL, which config {self.config.name} "
+                               "has not (ALU_MUL is false)")
         for lowered in lower(nest, self.kernel_budget):
             spans = {name: (lo, hi) for name, lo, hi in lowered.spans}
             reads = (("acc", *spans["dst"]),) + ((("acc", *spans["src"]),) if imm is None else ())

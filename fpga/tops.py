@@ -97,21 +97,23 @@ class UnitTop(wiring.Component):
 
 
 def build(unit: str, config: VtaConfig, data_width: int = 64, *,
-          packed: bool = False) -> wiring.Component:
+          packed: bool = False, gemm_dsps: int | None = None) -> wiring.Component:
     """Return the design for ``unit`` (one of :data:`UNITS`) and ``config``.
 
     ``data_width`` is the AXI4 data width of the core (ignored for the other units).
     ``packed`` makes the GEMM (of the core or the ``gemm`` unit) take two int8 products from
-    each multiplier (:class:`vtaref.impl.packed_mul.PackedMul`, for Xilinx DSP48E1s).
+    each multiplier (:class:`vtaref.impl.packed_mul.PackedMul`, for Xilinx DSP48E1s);
+    ``gemm_dsps`` bounds the GEMM's products on DSP blocks, the rest are LUT multipliers
+    (:class:`vtaref.impl.gemm.TensorGemm`'s ``dsp_products``; None: all on DSPs).
     """
     if packed and unit == "alu":
         raise ValueError("packed multipliers are built into the GEMM: the alu has none")
     if unit == "core":
         from vtaref.impl.core import VtaCore  # late: the core imports every stage
 
-        return VtaCore(config, data_width=data_width, packed_gemm=packed)
+        return VtaCore(config, data_width=data_width, packed_gemm=packed, gemm_dsps=gemm_dsps)
     if unit not in UNIT_CLASSES:
         raise ValueError(f"unknown unit {unit!r} (known: {', '.join(UNITS)})")
-    if packed:
-        return UnitTop(TensorGemm(config, packed=True), config)
+    if unit == "gemm":
+        return UnitTop(TensorGemm(config, packed=packed, dsp_products=gemm_dsps), config)
     return UnitTop(UNIT_CLASSES[unit](config), config)

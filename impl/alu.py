@@ -35,7 +35,8 @@ class AluDatapath(wiring.Component):
     ``a`` and ``y`` are accumulator rows; ``b`` has the same lanes, wide enough for ``imm``.
     MIN, MAX, ADD and MUL are on signed values; SHR shifts ``a`` right (arithmetically) by
     ``b`` if ``b >= 0`` and left by ``-b`` otherwise. The result wraps to the accumulator
-    width. An opcode that is not an ALU opcode (5 to 7) gives ``y = a``.
+    width. An opcode that is not an ALU opcode (5 to 7), or MUL when the config has no
+    ``ALU_MUL`` (the spec refuses both), gives ``y = a``.
     """
 
     def __init__(self, config: VtaConfig):
@@ -65,9 +66,10 @@ class AluDatapath(wiring.Component):
                 m.d.comb += y.eq(Mux(a < b, b, a))
             with m.Case(AluOp.ADD):
                 m.d.comb += y.eq(a + b)
-            with m.Case(AluOp.MUL):
-                # The low ``width`` bits of a product depend only on the operands' low bits.
-                m.d.comb += y.eq(a * b[:width].as_signed())
+            if self._config.ALU_MUL:
+                with m.Case(AluOp.MUL):
+                    # The low ``width`` bits of a product depend only on the operands' low bits.
+                    m.d.comb += y.eq(a * b[:width].as_signed())
             with m.Case(AluOp.SHR):
                 with m.If(b >= width - 1):
                     m.d.comb += y.eq(a >> (width - 1))

@@ -228,10 +228,12 @@ class Compute(wiring.Component):
     ``alu_visited`` every micro-op visit, each with the index of its instruction.
     """
 
-    def __init__(self, config: VtaConfig, *, retire: bool = False, packed_gemm: bool = False):
+    def __init__(self, config: VtaConfig, *, retire: bool = False, packed_gemm: bool = False,
+                 gemm_dsps: int | None = None):
         self._config = config
         self.retire = retire
         self.packed_gemm = packed_gemm  # TensorGemm's packed option
+        self.gemm_dsps = gemm_dsps  # TensorGemm's dsp_products option
         mem = element_ports(config)
         events = {}
         if retire:
@@ -273,7 +275,8 @@ class Compute(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         config = self._config
-        m.submodules.gemm = gemm = TensorGemm(config, packed=self.packed_gemm)
+        m.submodules.gemm = gemm = TensorGemm(config, packed=self.packed_gemm,
+                                                 dsp_products=self.gemm_dsps)
         m.submodules.alu = alu = TensorAlu(config)
         m.submodules.loader = loader = LocalLoad(config, retire=self.retire)
         for outer, inner in ((self.uop_gemm, gemm.uop), (self.inp, gemm.inp),
@@ -404,7 +407,7 @@ class Compute(wiring.Component):
                          visited.payload.insn.eq(issued[unit].insn),
                          visited.payload.dst.eq(unit.acc_wr.addr)]
 
-        # GEMM: the inp and wgt rows a visit read arrive GEMM_READ_TO_WRITE cycles before it
+        # GEMM: the inp and wgt rows a visit read arrive READ_TO_WRITE cycles before it
         # writes acc; the acc row it adds to is on acc_gemm in the cycle it writes.
         visit = self.gemm_visited.payload
         for port, addr, value in ((self.inp, visit.src, visit.inp_value),
@@ -412,7 +415,7 @@ class Compute(wiring.Component):
             read_addr = Signal.like(port.addr)
             m.d.sync += read_addr.eq(port.addr)
             delayed_addr, delayed_value = read_addr, port.data
-            for _ in range(GEMM_READ_TO_WRITE):
+            for _ in range(TensorGemm.READ_TO_WRITE):
                 delayed_addr, delayed_value = _registered(m, delayed_addr, delayed_value)
             m.d.comb += [addr.eq(delayed_addr), value.eq(delayed_value)]
         m.d.comb += [visit.acc_old.eq(self.acc_gemm.data), visit.acc_new.eq(gemm.acc_wr.data)]
@@ -439,9 +442,6 @@ class Compute(wiring.Component):
                                  loader.element.addr)
         retire_port.report_write(m, self.acc_written, self.acc_wr, acc_writer,
                                  loader.acc_wr.en & loader.from_dram, loader.element.addr)
-
-
-GEMM_READ_TO_WRITE = 2  # cycles from TensorGemm's inp/wgt read data to its acc write
 
 
 def _registered(m: Module, *values) -> tuple:

@@ -65,7 +65,8 @@ class VtaCore(wiring.Component):
     With ``retire``, the core also has the port ``retire`` (:mod:`.retire`), which reports every
     instruction each stage retires and what it read and wrote; without it, the design is the
     same as if the port had never been written. ``packed_gemm`` gives the GEMM two int8
-    products per multiplier (:class:`.gemm.TensorGemm`'s ``packed``, for Xilinx DSP48E1s).
+    products per multiplier (:class:`.gemm.TensorGemm`'s ``packed``, for Xilinx DSP48E1s);
+    ``gemm_dsps`` bounds its products on DSP blocks (its ``dsp_products``).
     """
 
     dma_engine = DmaEngine
@@ -73,7 +74,7 @@ class VtaCore(wiring.Component):
     def __init__(self, config: VtaConfig, data_width: int = DEFAULT_DATA_WIDTH, *,
                  insn_queue_depth: int = INSN_QUEUE_DEPTH,
                  token_depth: int = DEFAULT_TOKEN_DEPTH, retire: bool = False,
-                 packed_gemm: bool = False):
+                 packed_gemm: bool = False, gemm_dsps: int | None = None):
         axi.check_data_width(data_width)
         self.config = config
         self.data_width = data_width
@@ -81,6 +82,7 @@ class VtaCore(wiring.Component):
         self.token_depth = token_depth
         self.with_retire = retire  # the port itself is self.retire
         self.packed_gemm = packed_gemm  # TensorGemm's packed option
+        self.gemm_dsps = gemm_dsps  # TensorGemm's dsp_products option
         super().__init__({
             "axi": Out(axi.axi4(data_width)),
             "ctrl": In(axi.axi4_lite()),
@@ -94,7 +96,8 @@ class VtaCore(wiring.Component):
         m.submodules.fetch = fetch = Fetch(config, retire=self.with_retire)
         m.submodules.load = load = Load(config, retire=self.with_retire)
         m.submodules.compute = compute = Compute(config, retire=self.with_retire,
-                                                       packed_gemm=self.packed_gemm)
+                                                       packed_gemm=self.packed_gemm,
+                                                       gemm_dsps=self.gemm_dsps)
         m.submodules.store = store = Store(config, retire=self.with_retire)
         wiring.connect(m, wiring.flipped(self.ctrl), vcr.bus)
 

@@ -17,7 +17,8 @@ from amaranth.hdl import Assert, Elaboratable, Module, Signal, Value
 from amaranth.lib import data
 
 from vtaref.impl import scratchpad
-from vtaref.impl.gemm import TensorGemm, tree_sum
+from vtaref.impl.gemm import TensorGemm
+from vtaref.impl.lut_mul import tree_sum
 from vtaref.spec.config import VtaConfig
 from vtaref.spec.isa import Gemm
 
@@ -72,13 +73,16 @@ class TensorGemmSpec(Elaboratable):
             m.d.comb += [Assert(dut.wgt.en), Assert(dut.inp.addr == reads["src"]),
                          Assert(dut.wgt.addr == reads["wgt"])]
 
-        # The dot products of the rows read, two cycles later (when the unit writes them).
-        # Multiplying the very signals the unit multiplies lets the solver share the
-        # multipliers; that they are the right rows is asserted above.
+        # The dot products of the rows read, three cycles later (when the unit writes them),
+        # of registered copies of the rows, as the unit multiplies. Multiplying signals equal
+        # to the ones the unit multiplies lets the solver share the multipliers; that they are
+        # the right rows is asserted above.
+        inp, wgt = Signal.like(dut.inp.data), Signal.like(dut.wgt.data)
+        m.d.sync += [inp.eq(dut.inp.data), wgt.eq(dut.wgt.data)]
         dots = [Signal(row, name=f"dot_{stage}") for stage in range(2)]
         for b in range(config.batch):
             for o in range(config.block_out):
-                m.d.sync += dots[0][b][o].eq(tree_sum([dut.inp.data[b][i] * dut.wgt.data[o][i]
+                m.d.sync += dots[0][b][o].eq(tree_sum([inp[b][i] * wgt[o][i]
                                                        for i in range(config.block_in)]))
         m.d.sync += dots[1].eq(dots[0])
 

@@ -43,6 +43,9 @@ KEY_RANGES: dict[str, tuple[int, int]] = {
     "LOG_WGT_BUFF_SIZE": (3, 26),
     "LOG_ACC_BUFF_SIZE": (3, 26),
 }
+# Keys of this project's own that a vta_config.json may leave out, with their defaults: TVM-VTA's
+# files do not name them. ALU_MUL: whether the ALU has MUL (fsim and Chisel do, HLS does not).
+OPTIONAL_KEYS = {"ALU_MUL": True}
 # Keys of older vta_config.json files that must agree with the key they restate.
 ALIASES = {"LOG_BLOCK_IN": "LOG_BLOCK", "LOG_BLOCK_OUT": "LOG_BLOCK",
            "LOG_OUT_WIDTH": "LOG_INP_WIDTH"}
@@ -78,8 +81,11 @@ class VtaConfig:
     LOG_ACC_BUFF_SIZE: int = 17
     TARGET: str = "sim"
     HW_VER: str = "0.0.2"
+    ALU_MUL: bool = OPTIONAL_KEYS["ALU_MUL"]
 
     def __post_init__(self):
+        if type(self.ALU_MUL) is not bool:
+            raise ConfigError(f"ALU_MUL must be true or false, not {self.ALU_MUL!r}")
         if not isinstance(self.TARGET, str) or self.TARGET not in TARGETS:
             raise ConfigError(f"TARGET must be one of {', '.join(TARGETS)}, not {self.TARGET!r}")
         if not isinstance(self.HW_VER, str) or not re.fullmatch(r"\d+\.\d+\.\d+", self.HW_VER):
@@ -128,7 +134,7 @@ class VtaConfig:
         unknown = sorted(set(data) - set(known) - set(ALIASES))
         if unknown:
             raise ConfigError(f"unknown config key {unknown[0]!r} (known: {', '.join(known)})")
-        missing = [key for key in known if key not in data]
+        missing = [key for key in known if key not in data and key not in OPTIONAL_KEYS]
         if complete and missing:
             raise ConfigError(f"missing config key {missing[0]!r} (a config file names every "
                               f"key: {', '.join(known)})")
@@ -152,16 +158,19 @@ class VtaConfig:
             raise ConfigError(f"{path}: {err}") from None
 
     def to_dict(self) -> dict:
-        """Return the vta_config.json keys."""
-        return asdict(self)
+        """Return the vta_config.json keys (an optional key only when it is not its default,
+        so that a TVM-VTA config reads and writes back unchanged)."""
+        return {key: value for key, value in asdict(self).items()
+                if key not in OPTIONAL_KEYS or value != OPTIONAL_KEYS[key]}
 
     @property
     def name(self) -> str:
-        """Return TVM-VTA's bitstream-style name, e.g. ``1x16_i8w8a32_15_15_18_17``."""
+        """Return TVM-VTA's bitstream-style name, e.g. ``1x16_i8w8a32_15_15_18_17``, with
+        ``_nomul`` after it for a config without ALU MUL."""
         return (
             f"{self.batch}x{self.block}_i{self.inp_width}w{self.wgt_width}a{self.acc_width}_"
             f"{self.LOG_UOP_BUFF_SIZE}_{self.LOG_INP_BUFF_SIZE}_{self.LOG_WGT_BUFF_SIZE}_"
-            f"{self.LOG_ACC_BUFF_SIZE}"
+            f"{self.LOG_ACC_BUFF_SIZE}" + ("" if self.ALU_MUL else "_nomul")
         )
 
     # -- widths and shapes ---------------------------------------------------------------

@@ -324,9 +324,10 @@ def alu(insn: Alu, state: MachineState, index: int, flavor: Flavor = FSIM) -> Ac
     Lane by lane: the second operand is the sign-extended 16-bit ``imm`` with ``use_imm``, else
     the same lane of ``acc[src]``. Visits run one after another, so a visit sees what earlier
     visits of the same instruction wrote. The HLS flavor also writes each result, truncated to
-    the out width, to the out buffer. The fsim flavor has MUL; the HLS flavor does not.
+    the out width, to the out buffer. The fsim flavor has MUL, unless the config has none
+    (``ALU_MUL``); the HLS flavor does not.
     """
-    op = check_alu(insn, index, flavor)
+    op = check_alu(insn, index, flavor, state.config)
     check_visits(insn, state, index)
     config = state.config
     acc, out = state["acc"], state["out"]

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .access import Access, ByteRanges, each_once
+from .config import VtaConfig
 from .errors import ProgramError
 from .isa import (
     Alu,
@@ -427,14 +428,18 @@ def alu_apply(op: AluOp, a: np.ndarray, b: np.ndarray, width: int, flavor: Flavo
     return wrap(result, width)
 
 
-def check_alu(insn: Alu, index: int, flavor: Flavor) -> AluOp:
-    """Return the ALU instruction's operation; raise ProgramError if ``flavor`` has none such."""
+def check_alu(insn: Alu, index: int, flavor: Flavor, config: VtaConfig) -> AluOp:
+    """Return the ALU instruction's operation; raise ProgramError if ``flavor`` or ``config``
+    (``ALU_MUL``) has none such."""
     if insn.alu_opcode not in set(AluOp):
         raise fail(insn, index, "alu_opcode",
                    f"{insn.alu_opcode} is not an ALU opcode (MIN=0, MAX=1, ADD=2, SHR=3, MUL=4)")
     op = AluOp(insn.alu_opcode)
     if op == AluOp.MUL and not flavor.mul:
         raise fail(insn, index, "alu_opcode", f"MUL does not exist in the {flavor.name} flavor")
+    if op == AluOp.MUL and not config.ALU_MUL:
+        raise fail(insn, index, "alu_opcode", "MUL does not exist in this config (ALU_MUL is "
+                                              "false: the ALU has no multiplier)")
     return op
 
 
@@ -443,7 +448,7 @@ def alu(insn: Alu, state: MachineState, index: int, flavor: Flavor = FSIM) -> Ac
 
     Visits run in order, so a visit sees what earlier visits of the same instruction wrote.
     """
-    op = check_alu(insn, index, flavor)
+    op = check_alu(insn, index, flavor, state.config)
     visits = loop_visits(insn, state, index)
     dst, src = visits.idx["dst"].reshape(-1), visits.idx["src"].reshape(-1)
     acc = state["acc"].data

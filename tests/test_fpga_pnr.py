@@ -9,6 +9,7 @@ from amaranth.hdl import Fragment
 
 from vtaref import cli_hw
 from vtaref.fpga import PARTS, SynthError, build, fit, pnr
+from vtaref.fpga.budget import other_dsps
 from vtaref.fpga.parts import RESOURCES
 from vtaref.fpga.pins import PINS, PinWrapper
 
@@ -18,8 +19,9 @@ from .test_cli import assert_clean_error, vta
 # The smallest config that is still the whole core: one multiplier, shallow buffers, acc
 # deep enough for block RAM.
 CORE_CONFIG = sized_config({"uop": 4, "inp": 4, "wgt": 4, "acc": 9}, LOG_BATCH=0, LOG_BLOCK=0)
-# 2x4x4 = 32 multipliers: more than the LFE5U-25F's 28.
-WIDE_GEMM = sized_config(4, LOG_BATCH=1, LOG_BLOCK=2)
+# 2x8 ALU lanes of 3 DSPs each for MUL: more than the LFE5U-25F's 28 (the GEMM would fit: its
+# products beyond the part's DSPs are LUT multipliers).
+WIDE_ALU = sized_config(4, LOG_BATCH=1, LOG_BLOCK=3)
 SMALL_GEMM = sized_config(4, LOG_BATCH=0, LOG_BLOCK=2)
 UTILIZATION = re.compile(r"LUTs (\d+)/(\d+) \(\d+%\), FFs (\d+)/(\d+) \(\d+%\), "
                          r"BRAMs \(18 Kbit\) (\d+)/(\d+) \(\d+%\), DSPs (\d+)/(\d+) \(\d+%\)")
@@ -43,9 +45,9 @@ def test_smallest_core_places_and_routes_on_the_25f_and_packs_a_bitstream(tmp_pa
     counts = [int(n) for n in UTILIZATION.search(routed).groups()]
     used, available = dict(zip(RESOURCES, counts[::2])), dict(zip(RESOURCES, counts[1::2]))
     assert available == PARTS["LFE5U-25F"].capacity  # nextpnr's figures are the table's
-    # The GEMM's product, the ALU's MUL lane (3) and the control path's counts (3: the load
-    # stage's and the compute loader's, set at decode, and the store stage's size check).
-    assert used["dsps"] == 7 and used["brams"] >= 1 and 0 < used["luts"] < available["luts"]
+    # The GEMM's one product, the ALU's MUL lane and the control path's counts (fpga/budget.py).
+    assert used["dsps"] == 1 + other_dsps("core", CORE_CONFIG)
+    assert used["brams"] >= 1 and 0 < used["luts"] < available["luts"]
     fmax = float(re.search(r"; Fmax ([\d.]+) MHz \((meets|misses) the 50 MHz target\)$", routed)[1])
     assert 5 < fmax < 500
     path = next(line for line in lines if line.startswith("LFE5U-25F: critical path "))
@@ -59,11 +61,11 @@ def test_smallest_core_places_and_routes_on_the_25f_and_packs_a_bitstream(tmp_pa
 
 
 def test_a_design_too_big_for_the_part_is_one_line_naming_the_resource(tmp_path):
-    result = vta("synth", "--config", write_config(tmp_path, WIDE_GEMM), "--unit", "gemm",
+    result = vta("synth", "--config", write_config(tmp_path, WIDE_ALU), "--unit", "alu",
                  "--part", "LFE5U-25F")
-    assert_clean_error(result, "vta_gemm does not fit the LFE5U-25F: 32 DSPs of 28 (4 over)")
+    assert_clean_error(result, "vta_alu does not fit the LFE5U-25F: 48 DSPs of 28 (20 over)")
     assert result.stdout.splitlines()[-1].startswith("LFE5U-25F: LUTs ")
-    assert result.stdout.splitlines()[-1].endswith(", DSPs 32/28 (114%) (not placed); does not fit")
+    assert result.stdout.splitlines()[-1].endswith(", DSPs 48/28 (171%) (not placed); does not fit")
 
 
 def test_xilinx_parts_get_the_synthesis_counts_against_their_capacity():

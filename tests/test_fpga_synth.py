@@ -1,5 +1,7 @@
 """FPGA synthesis: the compute units map to LUTs, DSPs and block RAM, latches are refused."""
 
+import dataclasses
+
 import pytest
 from amaranth.hdl import Fragment
 
@@ -82,6 +84,18 @@ def test_packed_gemm_takes_two_products_per_dsp48e1():
     result = synthesize(build("gemm", config, packed=True), "xc7", name="vta_gemm")
     assert result.dsps == config.batch * config.block_out * config.block_in // 2 == 8
     assert result.cells["DSP48E1"] == 8
+
+
+def test_gemm_puts_only_its_dsp_budget_on_dsps_and_the_rest_on_luts():
+    result = synthesize(build("gemm", GEMM_CONFIG, gemm_dsps=5), "ecp5", name="vta_gemm")
+    assert result.dsps == result.cells["MULT18X18D"] == 5
+    # The LUT multipliers' Booth digit tables are logic, not memories of the design.
+    assert sorted(result.memories) == ["acc_buffer", "inp_buffer", "uop_buffer", "wgt_buffer"]
+
+
+def test_alu_without_mul_takes_no_dsp():
+    config = dataclasses.replace(GEMM_CONFIG, ALU_MUL=False)
+    assert synthesize(build("alu", config), "ecp5", name="vta_alu").dsps == 0
 
 
 def test_packed_is_refused_for_a_unit_without_it():

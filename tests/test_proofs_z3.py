@@ -16,12 +16,13 @@ from vtaref.compiler.conv import tile_fits, window
 from vtaref.compiler.epilogue import emit_requantize
 from vtaref.compiler.reference import average_scale
 from vtaref.proofs import proofs
-from vtaref.proofs.smt import Z3Proof, packed_mul, z3_proofs
+from vtaref.proofs.smt import Z3Proof, lut_mul, packed_mul, z3_proofs
 from vtaref.proofs.smt.alu_lanes import alu_lane
 from vtaref.proofs.smt.average import average_obligations
 from vtaref.proofs.smt.conv_slots import conv_obligations
 from vtaref.proofs.smt.dram_address import address_obligations, spec_accepts
 from vtaref.proofs.smt.encoding import encoding_obligations
+from vtaref.proofs.smt.lut_mul import lut_mul_obligations
 from vtaref.proofs.smt.packed_mul import packed_obligations
 from vtaref.proofs.smt.requantize import requantize_obligations
 from vtaref.proofs.smt.terms import SymbolicConfig, insn_layouts, micro_op_layout, validity
@@ -239,3 +240,14 @@ def test_packed_mul_rejects_the_shift_that_overflows_the_a_port(monkeypatch):
     assert result.log.startswith("the packed operand fits the 25-bit A port: counterexample")
     values = counterexample(result)
     assert int(values["a0"]) + (int(values["a1"]) << 17) < -(1 << 24)
+
+
+def test_lut_mul_rejects_a_booth_digit_table_with_one_wrong_digit(monkeypatch):
+    # Code 0b010 (b[2j] set alone) is digit 1; as 2 it doubles a single set bit of b.
+    digits = list(lut_mul.BOOTH_DIGITS)
+    digits[0b010] = 2
+    monkeypatch.setattr(lut_mul, "BOOTH_DIGITS", tuple(digits))
+    result = Z3Proof("z3_lut_mul", lut_mul_obligations).run(verbose=False)
+    assert "1 x 2 bits: p = a * b: counterexample" in result.log
+    values = counterexample(result)
+    assert int(values["b"]) == 1 and int(values["a"]) != 0

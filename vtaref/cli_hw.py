@@ -32,12 +32,13 @@ FPGA_UNITS = ("core", "gemm", "alu")
 FPGA_PARTS = ("LFE5U-25F", "LFE5U-45F", "LFE5U-85F", "xc7z020", "xczu7ev")
 
 
-def _build(unit: str, config, data_width: int, packed: bool = False):
+def _build(unit: str, config, data_width: int, packed: bool = False,
+           gemm_dsps: int | None = None):
     """Return the design ``vta synth`` or ``vta export`` maps: ``unit`` of ``config``."""
     from vtaref.fpga import build
 
     try:
-        return build(unit, config, data_width, packed=packed)
+        return build(unit, config, data_width, packed=packed, gemm_dsps=gemm_dsps)
     except ValueError as err:
         raise Failure(str(err)) from None
     except ImportError as err:
@@ -92,10 +93,15 @@ def synth(config_path, target, part_names, freq, bitstream, unit, data_width, pa
     if bitstream and sum(part.startswith("LFE5U") for part in part_names) != 1:
         raise Failure("--bitstream needs exactly one ECP5 --part")
     config = _config(config_path)
-    design = _build(unit, config, data_width, packed)
+    gemm_dsps = None if packed else _gemm_dsps(unit, config, part_names)
+    design = _build(unit, config, data_width, packed, gemm_dsps)
     click.echo(f"{unit} of VTA {config.name}" + (
         f" with a {data_width}-bit AXI4 port" if unit == "core" else "")
         + (" with packed multipliers" if packed else ""))
+    if gemm_dsps is not None:
+        products = config.batch * config.block_out * config.block_in
+        click.echo(f"gemm: {gemm_dsps} of its {products} products on DSP blocks, "
+                   f"{products - gemm_dsps} on LUT multipliers (what the --part holds)")
     if part_names:
         _fit_parts(design, unit, part_names, freq, bitstream, timeout)
         return
@@ -107,6 +113,14 @@ def synth(config_path, target, part_names, freq, bitstream, unit, data_width, pa
         except SynthError as err:
             raise Failure(str(err)) from None
         _report_synthesis(result)
+
+
+def _gemm_dsps(unit: str, config, part_names) -> int | None:
+    """Return how many GEMM products may use DSP blocks on every ``part_names`` (None: all)."""
+    from vtaref.fpga import PARTS
+    from vtaref.fpga.budget import gemm_dsp_products
+
+    return gemm_dsp_products(unit, config, [PARTS[name] for name in part_names])
 
 
 def _check_netlist(root: Path, data_width: int, timeout: float | None) -> None:

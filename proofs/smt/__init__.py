@@ -5,7 +5,8 @@ One module per fact: :mod:`.encoding` (encode/decode is a bijection for every co
 convolution tiles stay inside their scratchpad slots and DRAM arrays), :mod:`.requantize` and
 :mod:`.average` (the compiler's requantization and average pooling compute their documented
 definitions), :mod:`.packed_mul` (the packed DSP48E1 multiplier computes two separate int8
-products). :mod:`.solver` runs them with the interface of the SymbiYosys proofs.
+products), :mod:`.lut_mul` (the LUT multiplier's Booth recoding computes the product).
+:mod:`.solver` runs them with the interface of the SymbiYosys proofs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from .average import average_obligations
 from .conv_slots import conv_obligations
 from .dram_address import address_obligations
 from .encoding import encoding_obligations
+from .lut_mul import lut_mul_obligations
 from .packed_mul import packed_obligations
 from .requantize import requantize_obligations
 from .solver import Obligation, Z3Proof
@@ -37,6 +39,7 @@ def z3_proofs() -> list[Z3Proof]:
                 slow=True, bound=SLOW_SHAPES),
         Z3Proof("z3_requantize", requantize_obligations),
         Z3Proof("z3_packed_mul", packed_obligations),
+        Z3Proof("z3_lut_mul", lut_mul_obligations),
         Z3Proof(f"z3_average_{FAST_PLANES}", partial(average_obligations, planes=FAST_PLANES),
                 bound=FAST_PLANES),
         Z3Proof(f"z3_average_{SLOW_PLANES}", partial(average_obligations, planes=SLOW_PLANES),
