@@ -4,16 +4,15 @@
 import os
 
 import pytest
-from amaranth.hdl import Cat, Cover, Elaboratable, Module, Mux, Signal
+from amaranth.hdl import Cover, Elaboratable, Module, Mux, Signal
 from amaranth.lib import memory
-from amaranth.utils import exact_log2
 
 from vtaref.impl.alu import AluDatapath, TensorAlu
 from vtaref.impl.compute import Compute, LocalLoad
 from vtaref.impl.core import VtaCore
 from vtaref.impl.fetch import Fetch
 from vtaref.impl.gemm import TensorGemm
-from vtaref.impl.isa import AluOp, MemType
+from vtaref.impl.isa import AluOp
 from vtaref.impl.load import Load
 from vtaref.impl.store import Store
 from vtaref.proofs import proofs, sby
@@ -21,7 +20,6 @@ from vtaref.proofs.core_insn import CoreChecks, check_names
 from vtaref.proofs.gemm import tiny_gemm_config
 from vtaref.proofs.loop import batched_config
 from vtaref.spec import VtaConfig
-from vtaref.spec import isa as spec_isa
 
 from .test_impl_bus import DroppedArvalid, EarlyDoneWrites, dma_with
 from .test_proofs import (
@@ -29,6 +27,8 @@ from .test_proofs import (
     EarlyPushCompute,
     HalfWrapLoad,
     RowZeroGemm,
+    SwappedUopFieldsLoad,
+    UnscaledAccLoad,
     UnsignedGemm,
     leaky_tag,
     substituted,
@@ -142,42 +142,6 @@ class IdleClaimingAlu(TensorAlu):
         m = super().elaborate(platform)
         m.d.comb += self.idle.eq(1)
         return m
-
-
-def local_port_mutant(kind: MemType, title: str, *, addr=None, element=None) -> type:
-    """Return a subclass ``title`` of LocalLoad whose DRAM element port of memory type ``kind``
-    sends its commands to ``addr(address)`` and delivers ``element(element)`` (by default,
-    as they are)."""
-
-    def rewire(m, real, fake):
-        real, fake = real[kind], fake[kind]
-        m.d.comb += [real.cmd.valid.eq(fake.cmd.valid), fake.cmd.ready.eq(real.cmd.ready),
-                     real.cmd.payload.count.eq(fake.cmd.payload.count),
-                     real.cmd.payload.addr.eq((addr or (lambda a: a))(fake.cmd.payload.addr)),
-                     fake.data.valid.eq(real.data.valid), real.data.ready.eq(fake.data.ready),
-                     fake.data.payload.eq((element or (lambda e: e))(real.data.payload))]
-
-    return substituted(LocalLoad, "_mem",
-                       lambda real: {**real, kind: real[kind].signature.create()}, rewire,
-                       title=title)
-
-
-def swap_src_wgt(word):
-    """Return micro-op ``word`` (tiny config) with its src_idx and wgt_idx fields exchanged."""
-    fields = {field.name: field for field in spec_isa.uop_layout(tiny_gemm_config())}
-    src, wgt = fields["src_idx"], fields["wgt_idx"]
-    assert src.width == wgt.width and src.offset + src.width == wgt.offset
-    return Cat(word[:src.offset], word[wgt.offset:wgt.offset + wgt.width],
-               word[src.offset:wgt.offset], word[wgt.offset + wgt.width:])
-
-
-# Sends ACC element commands the element index (dram_base unscaled), not the byte address.
-UnscaledAccLoad = local_port_mutant(
-    MemType.ACC, "UnscaledAccLoad",
-    addr=lambda byte: byte >> exact_log2(tiny_gemm_config().acc_elem_bytes))
-# Decodes a micro-op from DRAM with its src and wgt fields in each other's place.
-SwappedUopFieldsLoad = local_port_mutant(MemType.UOP, "SwappedUopFieldsLoad",
-                                         element=swap_src_wgt)
 
 
 def tiny(check: str, core_type: type):
