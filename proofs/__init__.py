@@ -48,6 +48,9 @@ TWO_COMMANDS_DEPTH = 10  # steps of the GEMM and ALU proofs with two commands
 BATCHED_ALU_DEPTH = 9  # the batched ALU's, with two commands (its 10th step takes minutes)
 # Steps of the proofs of what the DMA bursts move, by direction (reads: more ports, slower).
 BURST_DEPTHS = {"read": 5, "write": 8}
+# The store's counting token proof also to sizes below 2**6, slow (a bit more doubles the
+# bits the solver blasts: 7 bits took six minutes).
+WIDE_STORE_SIZE_BITS = 6
 FAULT_DEPTH = 24  # steps of the micro-op loop's fault proofs: their longest command, and more
 FAULT_TAGS = {Gemm: gemm_unit.TAG, Alu: alu_unit.TAG}
 # Steps of the whole-core checks: three ALU visits (the first at step 13) and two GEMM visits;
@@ -195,6 +198,10 @@ def proofs(config: VtaConfig) -> list[Proof | Z3Proof]:
         # take minutes).
         Proof("load_writes", lambda: LoadWritesSpec(config), "prove", 1),
         Proof("local_load_writes", lambda: LocalLoadWritesSpec(config), "prove", 1),
+        # The sizes-3 proof's sibling finds the traces (this one's took 444 s at load 5.7).
+        Proof(f"tokens_store_sizes{WIDE_STORE_SIZE_BITS}",
+              lambda: StoreTokensSpec(config, size_bits=WIDE_STORE_SIZE_BITS), "prove", 1,
+              slow=True),
         Proof("store_reads", lambda: StoreReadsSpec(config), "prove", 1),
     ] + z3_proofs()
 
