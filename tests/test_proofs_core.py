@@ -26,6 +26,7 @@ from .test_proofs import (
     DoneBeforeDataWrites,
     EarlyPushCompute,
     HalfWrapLoad,
+    HalfWrapLocalLoad,
     RowZeroGemm,
     SwappedUopFieldsLoad,
     UnscaledAccLoad,
@@ -188,6 +189,10 @@ MUTANTS = [
      tiny("local_load_data", compute_with(LocalLoad, UnscaledAccLoad)), 14),
     ("swapped_uop_fields_core",
      tiny("local_load_data", compute_with(LocalLoad, SwappedUopFieldsLoad)), 14),
+    # Unlike the load stage's, LocalLoad's writes are reported after it, at the compute stage's
+    # acc port: a row it wraps shows in local_load_data.
+    ("half_wrap_local_load_core",
+     tiny("local_load_data", compute_with(LocalLoad, HalfWrapLocalLoad)), 14),
 ]
 CI_MUTANTS = 3
 
