@@ -108,7 +108,8 @@ class LocalLoadWritesSpec(Elaboratable):
         with m.If(running & fetched_once(insn) & past_first):
             m.d.comb += Assert(delivered_yet)
         depth = Mux(to_uop, 1 << len(dut.uop_wr.addr), 1 << len(dut.acc_wr.addr))
-        m.d.comb += Assert(internal(fragment, "kept") == last[:len(internal(fragment, "kept"))])
+        kept = internal(fragment, "kept")
+        m.d.comb += Assert(kept == last[:len(kept)])
         with m.If(running):
             m.d.comb += [Assert(internal(fragment, "raw") == Value.cast(insn)),
                          Assert(sram == row), Assert((written == 0) | (sram <= depth))]
