@@ -34,6 +34,7 @@ from .dma_ports import ElementContractSpec, core_engine
 from .fault import UopLoopFaultSpec
 from .gemm import TensorGemmSpec, tiny_gemm_config
 from .load import LoadWritesSpec
+from .local_load import LocalLoadWritesSpec
 from .loop import batched_config
 from .queue import QueueSpec, TokenQueueSpec
 from .sby import ProofResult, prove
@@ -47,6 +48,9 @@ TWO_COMMANDS_DEPTH = 10  # steps of the GEMM and ALU proofs with two commands
 BATCHED_ALU_DEPTH = 9  # the batched ALU's, with two commands (its 10th step takes minutes)
 # Steps of the proofs of what the DMA bursts move, by direction (reads: more ports, slower).
 BURST_DEPTHS = {"read": 5, "write": 8}
+# The store's counting token proof also to sizes below 2**6, slow (a bit more doubles the
+# bits the solver blasts: 7 bits took six minutes).
+WIDE_STORE_SIZE_BITS = 6
 FAULT_DEPTH = 24  # steps of the micro-op loop's fault proofs: their longest command, and more
 FAULT_TAGS = {Gemm: gemm_unit.TAG, Alu: alu_unit.TAG}
 # Steps of the whole-core checks: three ALU visits (the first at step 13) and two GEMM visits;
@@ -101,8 +105,9 @@ def proofs(config: VtaConfig) -> list[Proof | Z3Proof]:
     The dependency-token protocol of the load and store stages is proved by k-induction for
     every instruction, and with element counting for instructions of up to ``2**SIZE_BITS - 1``
     rows and columns; that of the compute stage for a bounded run on the tiny GEMM
-    configuration. Where the load stage writes the scratchpads, and what, and which rows the
-    store stage reads, are proved by k-induction (:mod:`.load`, :mod:`.store`), and the
+    configuration. Where the load stage and the compute stage's loads write the scratchpads,
+    and what, and which rows the store stage reads, are proved by k-induction (:mod:`.load`,
+    :mod:`.local_load`, :mod:`.store`), and the
     micro-op loop's index arithmetic for a bounded run on the tiny GEMM configuration
     (:mod:`.fault`): none ever wraps an index, and each stops with a fault only where the spec
     rejects the instruction (the load and the loop exactly there).
@@ -117,10 +122,10 @@ def proofs(config: VtaConfig) -> list[Proof | Z3Proof]:
     The whole core (:mod:`.core_insn`) on the tiny GEMM configuration, under an arbitrary host
     and DRAM, is checked on its retirement port for a bounded run: each ALU opcode with and
     without immediates, GEMM with and without reset (and GEMM with scratchpads that start
-    with arbitrary contents), LOAD padding, LOAD data and STORE data
-    against a DRAM that behaves as a memory, FINISH, liveness under a DRAM that answers in
-    time, reads against the last write, program order and token order, each its own proof with
-    a cover of its trigger.
+    with arbitrary contents), LOAD padding, LOAD data (the load stage's and the compute
+    stage's) and STORE data against a DRAM that behaves as a memory, FINISH, liveness under a
+    DRAM that answers in time, reads against the last write, program order and token order,
+    each its own proof with a cover of its trigger.
 
     Each k-induction proof has a bmc sibling (:func:`with_bmc_siblings`).
 
@@ -165,6 +170,9 @@ def proofs(config: VtaConfig) -> list[Proof | Z3Proof]:
         *(Proof(*proof) for proof in bus_error_proofs()),
         Proof("load_writes_tiny", lambda: LoadWritesSpec(gemm), "prove", 1),
         Proof("load_writes_tiny_cover", lambda: LoadWritesSpec(gemm), "cover", BMC_DEPTH),
+        Proof("local_load_writes_tiny", lambda: LocalLoadWritesSpec(gemm), "prove", 1),
+        Proof("local_load_writes_tiny_cover", lambda: LocalLoadWritesSpec(gemm), "cover",
+              BMC_DEPTH),
         Proof("store_reads_tiny", lambda: StoreReadsSpec(gemm), "prove", 1),
         Proof("store_reads_tiny_cover", lambda: StoreReadsSpec(gemm), "cover", BMC_DEPTH),
         *(Proof(f"uop_loop_fault_{unit.__name__.lower()}{suffix}",
@@ -189,6 +197,11 @@ def proofs(config: VtaConfig) -> list[Proof | Z3Proof]:
         # At the full config too; the tiny ones' bmc siblings find the traces (these ones'
         # take minutes).
         Proof("load_writes", lambda: LoadWritesSpec(config), "prove", 1),
+        Proof("local_load_writes", lambda: LocalLoadWritesSpec(config), "prove", 1),
+        # The sizes-3 proof's sibling finds the traces (this one's took 444 s at load 5.7).
+        Proof(f"tokens_store_sizes{WIDE_STORE_SIZE_BITS}",
+              lambda: StoreTokensSpec(config, size_bits=WIDE_STORE_SIZE_BITS), "prove", 1,
+              slow=True),
         Proof("store_reads", lambda: StoreReadsSpec(config), "prove", 1),
     ] + z3_proofs()
 

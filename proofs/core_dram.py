@@ -3,7 +3,8 @@
 :class:`Dram` turns the arbitrary AXI4 subordinate of :class:`.core_insn.CoreChecks` into a
 memory for one arbitrary tracked byte (riscv-formal's trick, as for scratchpad entries): the
 subordinate stays free in everything but what a memory must do with that byte. The checks
-(:func:`load_data`, :func:`store_data`) then speak of the spec's DRAM addresses through it.
+(:func:`load_data`, :func:`local_load_data`, :func:`store_data`) then speak of the spec's DRAM
+addresses through it.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from amaranth.lib import data
 from amaranth.utils import exact_log2
 
 from vtaref.impl import axi, ports, scratchpad
+from vtaref.impl.compute import LOCAL_TYPES
 from vtaref.impl.isa import MemType, Opcode, insn_layout
 from vtaref.spec import isa as spec_isa
 from vtaref.spec.config import VtaConfig
+from vtaref.spec.state import element_formats
 
 # Bits of the element coordinates a check picks in a LOAD's or STORE's block: enough to reach
 # every row of the small configurations' buffers (at most 32 rows).
@@ -111,20 +114,36 @@ def _byte(value, offset) -> Value:
     return value.word_select(offset, 8) if len(value) > 8 else value
 
 
+def _padded_element(m: Module, insn, name: str) -> tuple[Value, Value, Value, Value]:
+    """Pick an arbitrary element (y, x) of the padded block of the LOAD ``insn``: return whether
+    it lies in the block, its scratchpad row, whether it comes from DRAM rather than padding,
+    and its DRAM element index (the spec's ``dram_base + (y - y_pad_0)*x_stride + (x -
+    x_pad_0)``, meaningful when it comes from DRAM)."""
+    y_t, x_t = Signal(COORD_BITS, name=f"{name}_y"), Signal(COORD_BITS, name=f"{name}_x")
+    m.d.comb += [y_t.eq(AnyConst(COORD_BITS)), x_t.eq(AnyConst(COORD_BITS))]
+    x_total = insn.x_pad_0 + insn.x_size + insn.x_pad_1
+    y_total = insn.y_pad_0 + insn.y_size + insn.y_pad_1
+    inside = (insn.x_size != 0) & (y_t < y_total) & (x_t < x_total)
+    row = insn.sram_base + y_t * x_total + x_t
+    in_data = ((x_t >= insn.x_pad_0) & (x_t < insn.x_pad_0 + insn.x_size)
+               & (y_t >= insn.y_pad_0) & (y_t < insn.y_pad_0 + insn.y_size))
+    element = insn.dram_base + (y_t - insn.y_pad_0) * insn.x_stride + (x_t - insn.x_pad_0)
+    return inside, row, in_data, element
+
+
+def _byte_address(element, elem_bytes: int) -> Value:
+    """Return the byte address of DRAM element ``element`` of ``elem_bytes`` bytes, in the RTL's
+    32 bits."""
+    return (element << exact_log2(elem_bytes))[:ports.ADDR_WIDTH]
+
+
 def load_data(m: Module, config: VtaConfig, port, dram: Dram, shadows: dict) -> None:
     """Assert that every inp or wgt row a LOAD reads from DRAM holds the DRAM bytes at the
     address it reports, and that when the LOAD retires, its write of the tracked row of each
     buffer (``shadows``, :class:`.core_insn.WriteRecord`) is the one the spec makes: from DRAM
     at the spec's address for an element of its block, padding (zero) around it."""
     insn = data.View(insn_layout(spec_isa.Load, config), port.load.payload.insn)
-    y_t, x_t = Signal(COORD_BITS, name="load_y"), Signal(COORD_BITS, name="load_x")
-    m.d.comb += [y_t.eq(AnyConst(COORD_BITS)), x_t.eq(AnyConst(COORD_BITS))]
-    x_total = insn.x_pad_0 + insn.x_size + insn.x_pad_1
-    y_total = insn.y_pad_0 + insn.y_size + insn.y_pad_1
-    row = insn.sram_base + y_t * x_total + x_t
-    in_data = ((x_t >= insn.x_pad_0) & (x_t < insn.x_pad_0 + insn.x_size)
-               & (y_t >= insn.y_pad_0) & (y_t < insn.y_pad_0 + insn.y_size))
-    element = insn.dram_base + (y_t - insn.y_pad_0) * insn.x_stride + (x_t - insn.x_pad_0)
+    inside, row, in_data, element = _padded_element(m, insn, "load")
     for space, memory_type in (("inp", MemType.INP), ("wgt", MemType.WGT)):
         elem_bytes = getattr(config, f"{space}_elem_bytes")
         event = getattr(port, space)
@@ -136,15 +155,57 @@ def load_data(m: Module, config: VtaConfig, port, dram: Dram, shadows: dict) -> 
 
         record = shadows[space]
         retires = (port.load.valid & (insn.opcode == Opcode.LOAD)
-                   & (insn.memory_type == memory_type) & (insn.x_size != 0)
-                   & (y_t < y_total) & (x_t < x_total) & (row == record.addr))
+                   & (insn.memory_type == memory_type) & inside & (row == record.addr))
         m.d.comb += Cover(retires & in_data)
         with m.If(retires):
-            spec_addr = (element << exact_log2(elem_bytes))[:ports.ADDR_WIDTH]
             m.d.comb += [Assert(record.written & (record.index == port.load.payload.index)),
                          Assert(record.from_dram == in_data)]
             with m.If(in_data):
+                m.d.comb += Assert(record.dram_addr == _byte_address(element, elem_bytes))
+
+
+def local_load_data(m: Module, config: VtaConfig, port, dram: Dram, shadows: dict) -> None:
+    """Assert that when the compute stage retires a LOAD of UOP, ACC or ACC_8BIT, its write of
+    the tracked row of the buffer it fills (``shadows``: ``uop`` and ``acc``,
+    :class:`.core_insn.WriteRecord`) is the one the spec makes: for an element of its block,
+    from DRAM at the spec's address, the tracked DRAM byte, if that element covers it, being
+    in the row as the spec puts it there (a UOP or ACC element's bytes as they are, an
+    ACC_8BIT byte sign-extended into its lane); padding (zero) around the block."""
+    insn = data.View(insn_layout(spec_isa.Load, config), port.compute.payload.insn)
+    inside, row, in_data, element = _padded_element(m, insn, "local_load")
+    formats = element_formats(config)
+    # The tracked DRAM byte as it was when the tracked row of each buffer was last written.
+    dram_then = {space: record.at_last_write(m, dram.value) for space, record in shadows.items()}
+    for memory_type in LOCAL_TYPES:
+        fmt = formats[spec_isa.MemType(memory_type.value)]
+        record = shadows[fmt.buffer]
+        spec_addr = _byte_address(element, fmt.bytes)
+        covers, offset = dram.offset_in(spec_addr, fmt.bytes)
+        retires = (port.compute.valid & (insn.opcode == Opcode.LOAD)
+                   & (insn.memory_type == memory_type) & inside & (row == record.addr))
+        m.d.comb += Cover(retires & in_data & covers)
+        with m.If(retires):
+            m.d.comb += [Assert(record.written & (record.index == port.compute.payload.index)),
+                         Assert(record.from_dram == in_data)]
+            with m.If(in_data):
                 m.d.comb += Assert(record.dram_addr == spec_addr)
+                with m.If(covers):
+                    m.d.comb += Assert(_holds_byte(config, fmt, record.data, offset,
+                                                       dram_then[fmt.buffer]))
+            with m.Else():
+                m.d.comb += Assert(Value.cast(record.data) == 0)
+
+
+def _holds_byte(config: VtaConfig, fmt, row, offset, byte) -> Value:
+    """Return whether scratchpad ``row``, loaded from a DRAM element of format ``fmt``
+    (:func:`vtaref.spec.state.element_formats`), holds the element's byte ``offset``, ``byte``,
+    as the spec puts it there: as it is, or for lanes narrower in DRAM than in the buffer
+    (ACC_8BIT), sign-extended into lane ``offset``."""
+    if fmt.buffer != "acc" or fmt.width == config.acc_width:
+        return _byte(row, offset) == byte
+    assert fmt.width == 8, "a widened DRAM lane is one byte"
+    lane = Value.cast(row).word_select(offset, config.acc_width)
+    return lane.as_signed() == byte.as_signed()
 
 
 def store_data(m: Module, config: VtaConfig, port, dram: Dram, acc) -> None:
@@ -165,7 +226,7 @@ def store_data(m: Module, config: VtaConfig, port, dram: Dram, acc) -> None:
     row = insn.sram_base + y_t * insn.x_size + x_t
     element = insn.dram_base + y_t * insn.x_stride + x_t
     out_bytes = config.out_elem_bytes
-    start = (element << exact_log2(out_bytes))[:ports.ADDR_WIDTH]
+    start = _byte_address(element, out_bytes)
     covers, offset = dram.offset_in(start, out_bytes)
     stored = data.View(scratchpad.row_layout("acc", config), acc.data)
     narrowed = Cat(Value.cast(lane)[:config.out_width] for lane in scratchpad.lanes(stored))

@@ -14,10 +14,12 @@ again), and for the DRAM checks, that the DRAM behaves as a memory for one track
 - ``gemm`` and ``gemm_reset``: a GEMM visit writes ``acc[dst] + inp[src] . wgt[wgt]^T`` (wrapped
   to the accumulator width), or 0 with ``reset_reg``;
 - ``load_padding``: an inp or wgt row a LOAD writes but did not read from DRAM is all zeros;
-- ``load_data`` and ``store_data`` (:mod:`.core_dram`, with a DRAM that behaves as a memory for
-  one tracked byte): an inp or wgt row read from DRAM holds the DRAM bytes, and a retired LOAD
-  wrote the tracked row from the spec's DRAM address, or padding; a retired STORE left the
-  spec's narrowed acc row at the spec's DRAM address;
+- ``load_data``, ``local_load_data`` and ``store_data`` (:mod:`.core_dram`, with a DRAM that
+  behaves as a memory for one tracked byte): an inp or wgt row read from DRAM holds the DRAM
+  bytes, and a retired LOAD wrote the tracked row from the spec's DRAM address, or padding;
+  a retired LOAD of UOP, ACC or ACC_8BIT wrote the tracked uop or acc row from the spec's
+  DRAM address, with the spec's bytes, or padding; a retired STORE left the spec's narrowed
+  acc row at the spec's DRAM address;
 - ``finish``: after a FINISH retires, no visit or write of an earlier instruction follows, and
   the host reads DONE only after a FINISH retired;
 - ``liveness`` (:mod:`.core_live`): with a DRAM that answers in time and a program without
@@ -50,7 +52,7 @@ from vtaref.spec.config import VtaConfig
 
 from .alu import AluModel
 from .axi import drive_arbitrarily
-from .core_dram import Dram, load_data, store_data
+from .core_dram import Dram, load_data, local_load_data, store_data
 from .core_live import liveness
 
 # Cycles from a GEMM visit's inp and wgt reads (the address, one cycle before the data) to its
@@ -68,7 +70,8 @@ TOKEN_LINKS = (("load", "push_next", "compute", "pop_prev"),
 def check_names() -> list[str]:
     """Return the name of every check :class:`CoreChecks` can make."""
     alu = [f"alu_{op.name.lower()}{suffix}" for op in spec_isa.AluOp for suffix in ("", "_imm")]
-    return [*alu, "gemm", "gemm_reset", "load_padding", "load_data", "store_data", "finish",
+    return [*alu, "gemm", "gemm_reset", "load_padding", "load_data", "local_load_data",
+            "store_data", "finish",
             "liveness", "reads", "order", "tokens"]
 
 
@@ -107,6 +110,10 @@ class CoreChecks(Elaboratable):
             records = {space: WriteRecord(m, space, getattr(port, space))
                        for space in ("inp", "wgt")}
             load_data(m, self.config, port, Dram(m, dut.axi), records)
+        elif self.check == "local_load_data":
+            records = {space: WriteRecord(m, space, getattr(port, space))
+                       for space in ("uop", "acc")}
+            local_load_data(m, self.config, port, Dram(m, dut.axi), records)
         elif self.check == "store_data":
             acc = WriteRecord(m, "acc", port.acc, zeros=not self.arbitrary_memories)
             store_data(m, self.config, port, Dram(m, dut.axi), acc)
@@ -270,10 +277,19 @@ class WriteRecord:
         self.written = Signal(name=f"{space}_written")
         self.known = Signal(name=f"{space}_known")
         m.d.comb += [self.addr.eq(AnyConst(len(self.addr))), self.known.eq(self.written | zeros)]
-        with m.If(event.valid & (payload.addr == self.addr)):
+        self._writes = event.valid & (payload.addr == self.addr)
+        with m.If(self._writes):
             m.d.sync += [self.data.eq(payload.data), self.index.eq(payload.index),
                          self.from_dram.eq(payload.from_dram),
                          self.dram_addr.eq(payload.dram_addr), self.written.eq(1)]
+
+    def at_last_write(self, m: Module, value) -> Signal:
+        """Return a register that holds what ``value`` was in the cycle of the tracked entry's
+        last write."""
+        then = Signal.like(value, name=f"{self.space}_write_saw_{value.name}")
+        with m.If(self._writes):
+            m.d.sync += then.eq(value)
+        return then
 
     def check_read(self, m: Module, valid, addr, value, age: int) -> None:
         """Assert that a read of the tracked entry, reported in ``valid`` and made ``age``

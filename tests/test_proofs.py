@@ -5,16 +5,17 @@ import sys
 from types import SimpleNamespace
 
 import pytest
-from amaranth.hdl import Const, Fragment, Shape, Signal, unsigned
+from amaranth.hdl import Cat, Const, Fragment, Shape, Signal, unsigned
 from amaranth.lib import data, stream
+from amaranth.utils import exact_log2
 
 import vtaref.proofs
-from vtaref.impl import axi, tools
+from vtaref.impl import axi, fault, tools
 from vtaref.impl.alu import AluDatapath, TensorAlu
-from vtaref.impl.compute import Compute
+from vtaref.impl.compute import Compute, LocalLoad
 from vtaref.impl.dma import BUS_ERROR, DmaEngine, ReadDma, WriteDma, total_beats
 from vtaref.impl.gemm import TensorGemm
-from vtaref.impl.isa import AluOp, generic_layout
+from vtaref.impl.isa import AluOp, MemType, generic_layout
 from vtaref.impl.load import Load
 from vtaref.impl.queue import Queue, TokenQueue
 from vtaref.impl.store import Store
@@ -35,10 +36,12 @@ from vtaref.proofs.bus_error import COVER_DEPTH, dma_spec, vcr_spec
 from vtaref.proofs.dma_ports import ElementContractSpec, core_engine
 from vtaref.proofs.gemm import TensorGemmSpec, tiny_gemm_config
 from vtaref.proofs.load import LoadWritesSpec
+from vtaref.proofs.local_load import LocalLoadWritesSpec
 from vtaref.proofs.loop import batched_config
 from vtaref.proofs.queue import QueueSpec, TokenQueueSpec
 from vtaref.proofs.tokens import SIZE_BITS, ComputeTokensSpec, LoadTokensSpec, StoreTokensSpec
 from vtaref.spec import VtaConfig
+from vtaref.spec import isa as spec_isa
 
 from .test_impl_bus import DroppedArvalid, EarlyDoneWrites, dma_with
 
@@ -247,6 +250,52 @@ HalfWrapLoad = substituted(Load, "inp_wr", write_port_like, wrapping_at_half,
                            title="HalfWrapLoad")
 
 
+# Wraps the acc scratchpad's rows at half the buffer in the compute stage's loads.
+HalfWrapLocalLoad = substituted(LocalLoad, "acc_wr", write_port_like, wrapping_at_half,
+                                title="HalfWrapLocalLoad")
+# Never notices a row past the end of its buffer: writes it, wrapped, instead of stopping.
+UncheckedLocalLoad = with_global(
+    LocalLoad, "fault",
+    SimpleNamespace(past_end=lambda index, buffer, config: Const(0),
+                    buffer_code=fault.buffer_code), title="UncheckedLocalLoad")
+
+
+def local_port_mutant(kind: MemType, title: str, *, addr=None, element=None) -> type:
+    """Return a subclass ``title`` of LocalLoad whose DRAM element port of memory type ``kind``
+    sends its commands to ``addr(address)`` and delivers ``element(element)`` (by default,
+    as they are)."""
+
+    def rewire(m, real, fake):
+        real, fake = real[kind], fake[kind]
+        m.d.comb += [real.cmd.valid.eq(fake.cmd.valid), fake.cmd.ready.eq(real.cmd.ready),
+                     real.cmd.payload.count.eq(fake.cmd.payload.count),
+                     real.cmd.payload.addr.eq((addr or (lambda a: a))(fake.cmd.payload.addr)),
+                     fake.data.valid.eq(real.data.valid), real.data.ready.eq(fake.data.ready),
+                     fake.data.payload.eq((element or (lambda e: e))(real.data.payload))]
+
+    return substituted(LocalLoad, "_mem",
+                       lambda real: {**real, kind: real[kind].signature.create()}, rewire,
+                       title=title)
+
+
+def swap_src_wgt(word):
+    """Return micro-op ``word`` (tiny config) with its src_idx and wgt_idx fields exchanged."""
+    fields = {field.name: field for field in spec_isa.uop_layout(tiny_gemm_config())}
+    src, wgt = fields["src_idx"], fields["wgt_idx"]
+    assert src.width == wgt.width and src.offset + src.width == wgt.offset
+    return Cat(word[:src.offset], word[wgt.offset:wgt.offset + wgt.width],
+               word[src.offset:wgt.offset], word[wgt.offset + wgt.width:])
+
+
+# Sends ACC element commands the element index (dram_base unscaled), not the byte address.
+UnscaledAccLoad = local_port_mutant(
+    MemType.ACC, "UnscaledAccLoad",
+    addr=lambda byte: byte >> exact_log2(tiny_gemm_config().acc_elem_bytes))
+# Decodes a micro-op from DRAM with its src and wgt fields in each other's place.
+SwappedUopFieldsLoad = local_port_mutant(MemType.UOP, "SwappedUopFieldsLoad",
+                                         element=swap_src_wgt)
+
+
 class EarlyPushLoad(Load):
     """Pushes a token in any cycle it writes the scratchpad."""
 
@@ -382,6 +431,13 @@ class NeverStartingVcr(Vcr):
         writes=DoneBeforeDataWrites))), "bmc", BMC_DEPTH),  # dma_ports_bmc
     ("half_wrap_load", lambda: LoadWritesSpec(tiny_gemm_config(), HalfWrapLoad), "bmc",
      BMC_DEPTH),  # load_writes_tiny
+    ("half_wrap_local_load", lambda: LocalLoadWritesSpec(tiny_gemm_config(), HalfWrapLocalLoad),
+     "bmc", BMC_DEPTH),  # local_load_writes_tiny
+    ("unchecked_local_load", lambda: LocalLoadWritesSpec(tiny_gemm_config(), UncheckedLocalLoad),
+     "bmc", BMC_DEPTH),  # local_load_writes_tiny
+    ("swapped_uop_fields_local_load",
+     lambda: LocalLoadWritesSpec(tiny_gemm_config(), SwappedUopFieldsLoad), "bmc",
+     BMC_DEPTH),  # local_load_writes_tiny
 ])
 def test_broken_design_fails(name, spec, mode, depth):
     result = sby.prove(name, spec(), mode=mode, depth=depth)

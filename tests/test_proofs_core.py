@@ -8,7 +8,7 @@ from amaranth.hdl import Cover, Elaboratable, Module, Mux, Signal
 from amaranth.lib import memory
 
 from vtaref.impl.alu import AluDatapath, TensorAlu
-from vtaref.impl.compute import Compute
+from vtaref.impl.compute import Compute, LocalLoad
 from vtaref.impl.core import VtaCore
 from vtaref.impl.fetch import Fetch
 from vtaref.impl.gemm import TensorGemm
@@ -26,7 +26,10 @@ from .test_proofs import (
     DoneBeforeDataWrites,
     EarlyPushCompute,
     HalfWrapLoad,
+    HalfWrapLocalLoad,
     RowZeroGemm,
+    SwappedUopFieldsLoad,
+    UnscaledAccLoad,
     UnsignedGemm,
     leaky_tag,
     substituted,
@@ -181,6 +184,15 @@ MUTANTS = [
     ("row_zero_gemm_core", batched("gemm", compute_with(TensorGemm, RowZeroGemm)), 16),
     ("unsigned_gemm_core", batched("gemm", compute_with(TensorGemm, UnsignedGemm)), 16),
     ("idle_claiming_alu_core", tiny("finish", compute_with(TensorAlu, IdleClaimingAlu)), 14),
+    # The compute stage's LOADs (its LocalLoad).
+    ("unscaled_acc_load_core",
+     tiny("local_load_data", compute_with(LocalLoad, UnscaledAccLoad)), 14),
+    ("swapped_uop_fields_core",
+     tiny("local_load_data", compute_with(LocalLoad, SwappedUopFieldsLoad)), 14),
+    # Unlike the load stage's, LocalLoad's writes are reported after it, at the compute stage's
+    # acc port: a row it wraps shows in local_load_data.
+    ("half_wrap_local_load_core",
+     tiny("local_load_data", compute_with(LocalLoad, HalfWrapLocalLoad)), 14),
 ]
 CI_MUTANTS = 3
 
