@@ -18,6 +18,7 @@ A dense layer ``(M, K) x (N, K)^T`` is the 1x1 convolution of the activation
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import product
 
 import numpy as np
 
@@ -135,7 +136,10 @@ def _tiling_cost(s: ConvShape, config: VtaConfig, kernel_budget: int):
                       + tiles * ob * config.acc_elem_bytes
                       + reloads * np.minimum(kernel, kernel_budget) * config.uop_elem_bytes)
         outputs = tiles * ob * oh * ow
-        compute = outputs * (n_red * cb * kh * kw + 3)
+        # Products of padding are not visited (tap_groups).
+        share = (data_share(s.oh, s.sh, s.ph, s.kh, s.h)
+                 * data_share(s.ow, s.sw, s.pw, s.kw, s.w))
+        compute = outputs * (n_red * cb * kh * kw * share + 3)
         insns = inputs * cb + weights + tiles * (2 * ob + 4) + gemms + reloads
         # Compute waits for the first chunk to load (smaller chunks measured fewer cycles on
         # the RTL, each layer of ResNet-18; adding the last tile's drain did not).
@@ -170,6 +174,34 @@ def tiling_cycles(s: ConvShape, t: ConvTiling, config: VtaConfig, kernel_budget:
     return float(cost(t.ob, t.oh, t.ow, t.cb, t.kh, t.kw, int(t.spatial_outer)))
 
 
+def tap_groups(start: int, count: int, stride: int, pad: int, taps: int,
+               data: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    """Split ``count`` outputs from ``start`` along one axis by the kernel taps that read data.
+
+    Output ``start + i`` reads input ``(start + i) * stride - pad + k`` with tap ``k`` of
+    ``taps``; inputs outside ``data`` (``[first, end)``) are zero padding, whose products add
+    nothing. Returns ``(first output, outputs, first tap, taps)`` for each run of consecutive
+    outputs (relative to ``start``) that read the same taps, leaving out outputs that read none.
+    """
+    groups = []
+    for i in range(count):
+        at = (start + i) * stride - pad
+        lo, hi = max(0, data[0] - at), min(taps, data[1] - at)
+        if hi <= lo:
+            continue
+        if groups and groups[-1][2:] == (lo, hi - lo) and groups[-1][0] + groups[-1][1] == i:
+            groups[-1] = (groups[-1][0], groups[-1][1] + 1, lo, hi - lo)
+        else:
+            groups.append((i, 1, lo, hi - lo))
+    return groups
+
+
+def data_share(outputs: int, stride: int, pad: int, taps: int, size: int) -> float:
+    """Return the share of an axis's (output, tap) pairs that read data, not padding."""
+    groups = tap_groups(0, outputs, stride, pad, taps, (0, size))
+    return sum(count * used for _, count, _, used in groups) / (outputs * taps)
+
+
 def _load_window(stream: CommandStream, x: DramBuffer, base: int, nb: int,
                  channels: tuple[int, int], rows: tuple[int, int], cols: tuple[int, int]) -> None:
     """Load input rows/cols ``(start, length)`` (may stick out of the image: zero padding)."""
@@ -199,14 +231,19 @@ def _start_tile(stream: CommandStream, base: int, obn: int, plane: int, from_bia
 def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
               w: DramBuffer, bias: DramBuffer | None, y: DramBuffer, shift: int,
               relu: bool, rounding: str = "floor",
-              fixed: tuple[FixedPoint, DramBuffer, int] | None = None) -> None:
+              fixed: tuple[FixedPoint, DramBuffer, int] | None = None,
+              data: tuple[tuple[int, int], tuple[int, int]] | None = None) -> None:
     """Queue the whole convolution of ``x`` into ``y`` (``s.ph``/``s.pw``: LOAD padding).
+
+    ``data`` holds the ``[first, end)`` rows and columns of ``x`` that are not zero padding
+    (default: all); the GEMMs visit only the products of data (:func:`tap_groups`).
 
     ``fixed`` replaces the power-of-two requantization by a :class:`FixedPoint` one: the
     requantization, its operands in DRAM (:func:`.epilogue.upload_fixed_point`) and the parts
     its products are split into.
     """
     config = stream.config
+    rows_of_data, cols_of_data = data or ((0, s.h), (0, s.w))
     inp = Slots(config.inp_buff_depth // 2)
     wgt = Slots(config.wgt_buff_depth // 2)
     acc = Slots(config.acc_buff_depth // 2)
@@ -235,10 +272,16 @@ def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
             if index == 0:
                 _start_tile(stream, base, obn, plane, bias is not None, ibase, wbase)
             ihn, iwn = rows[1], cols[1]
-            stream.gemm(Nest((obn, cbn, khn, kwn, ohn, own),
-                             dst=Affine(base, (plane, 0, 0, 0, own, 1)),
-                             src=Affine(ibase, (0, ihn * iwn, iwn, 1, s.sh * iwn, s.sw)),
-                             wgt=Affine(wbase, (cbn * khn * kwn, khn * kwn, kwn, 1, 0, 0))))
+            for (r0, rn, kr0, krn), (c0, cn, kc0, kcn) in product(
+                    tap_groups(oh0, ohn, s.sh, s.ph - kh0, khn, rows_of_data),
+                    tap_groups(ow0, own, s.sw, s.pw - kw0, kwn, cols_of_data)):
+                stream.gemm(Nest(
+                    (obn, cbn, krn, kcn, rn, cn),
+                    dst=Affine(base + r0 * own + c0, (plane, 0, 0, 0, own, 1)),
+                    src=Affine(ibase + (r0 * s.sh + kr0) * iwn + c0 * s.sw + kc0,
+                               (0, ihn * iwn, iwn, 1, s.sh * iwn, s.sw)),
+                    wgt=Affine(wbase + kr0 * kwn + kc0,
+                               (cbn * khn * kwn, khn * kwn, kwn, 1, 0, 0))))
         if fixed is None:
             emit_requantize(stream, base, (obn, ohn, own), shift, relu, rounding)
         else:
@@ -321,6 +364,7 @@ def compile_conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu
     load_ph = ph if ph <= MAX_PAD and ph < kh and tiling.kh == kh else 0
     load_pw = pw if pw <= MAX_PAD and pw < kw and tiling.kw == kw else 0
     host = ((0, 0), (0, 0), (ph - load_ph,) * 2, (pw - load_pw,) * 2)
+    data = tuple((pad, pad + size) for (pad, _), size in zip(host[2:], x.shape[2:]))
     packed = pack_activations(np.pad(x, host), config)
     s = ConvShape(full.nb, full.cb, packed.shape[2], packed.shape[3], full.ob, kh, kw, sh, sw,
                   load_ph, load_pw)
@@ -331,7 +375,7 @@ def compile_conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu
     if bias is not None:
         bb = stream.upload(MemType.ACC, pack_channels(bias, config), (full.ob,))
     yb = stream.allocate(MemType.OUT, (s.nb, s.ob, s.oh, s.ow))
-    emit_conv(stream, s, tiling, xb, wb, bb, yb, shift, relu, rounding, fixed)
+    emit_conv(stream, s, tiling, xb, wb, bb, yb, shift, relu, rounding, fixed, data)
     return stream.compile(lambda read: unpack_activations(read(yb), n, o, config))
 
 

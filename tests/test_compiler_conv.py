@@ -1,6 +1,7 @@
 """How the convolution compiler spends its cycles, bit-exact with the numpy reference: each
 output channel block's bias is loaded once per tile and added by the ALU; a convolution of few
-input channels is folded with its kernel offsets (:mod:`vtaref.compiler.fold`)."""
+input channels is folded with its kernel offsets (:mod:`vtaref.compiler.fold`); kernel taps
+that would read zero padding are not visited."""
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from vtaref.compiler import reference as ref
 from vtaref.compiler.conv import choose_fold, compile_conv2d
 from vtaref.compiler.fold import FOLDS, fold, folded_geometry
 from vtaref.compiler.runtime import CommandStream
-from vtaref.spec import Load, MemType, VtaConfig
+from vtaref.spec import Gemm, Load, MemType, VtaConfig
 from vtaref.spec.runner import fetch
 
 from .test_compiler_ops import tensors, window
@@ -36,10 +37,45 @@ def extremes(rng, shape, width):
 
 def acc_loads(program):
     """Return the LOAD ACC instructions of a compiled program."""
-    image = program.image
-    return [insn for insn in fetch(image.make_dram(), image.insn_addr, image.insn_count,
-                                   image.config)
+    return [insn for insn in instructions(program)
             if isinstance(insn, Load) and insn.memory_type == MemType.ACC]
+
+
+def instructions(program):
+    """Return the instructions of a compiled program."""
+    image = program.image
+    return fetch(image.make_dram(), image.insn_addr, image.insn_count, image.config)
+
+
+def product_visits(program):
+    """Return the GEMM visits of a compiled program that add products (not resets)."""
+    return sum((insn.uop_end - insn.uop_bgn) * insn.iter_out * insn.iter_in
+               for insn in instructions(program) if isinstance(insn, Gemm) and not insn.reset_reg)
+
+
+def data_taps(size, kernel, stride, padding):
+    """Return the (output, tap) pairs along one axis whose input lies inside the image."""
+    outputs = (size + 2 * padding - kernel) // stride + 1
+    at = np.arange(outputs)[:, None] * stride - padding + np.arange(kernel)[None, :]
+    return int(((at >= 0) & (at < size)).sum())
+
+
+@given(data=st.data())
+def test_conv2d_skips_the_taps_on_padding(data):
+    config = VtaConfig()
+    n, cb, ob = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)), data.draw(
+        st.integers(1, 2))
+    height, width = data.draw(st.integers(1, 12)), data.draw(st.integers(1, 12))
+    (kh, sh, ph), (kw, sw, pw) = (window(data.draw, height, 5, 2, 2),
+                                  window(data.draw, width, 5, 2, 2))
+    x = data.draw(tensors((n, cb * config.block, height, width), config.inp_width))
+    w = data.draw(tensors((ob * config.block, cb * config.block, kh, kw), config.wgt_width))
+    program = compile_conv2d(x, w, stride=(sh, sw), padding=(ph, pw), shift=4, config=config)
+    np.testing.assert_array_equal(program.run(), ref.conv2d(
+        x, w, stride=(sh, sw), padding=(ph, pw), shift=4, config=config))
+    # Only the products of data are visited, whether the LOAD or the host pads.
+    taps = data_taps(height, kh, sh, ph) * data_taps(width, kw, sw, pw)
+    assert product_visits(program) == n * ob * cb * taps
 
 
 @pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.keys())
