@@ -4,10 +4,11 @@ In packed layouts (:mod:`.layout`) the input is a ``(NB, CB, H, W)`` grid of ele
 weights ``(OB, CB, KH, KW)`` and the output ``(NB, OB, OH, OW)``. The output is cut into tiles of
 ``ob x oh x ow`` elements and the reduction into chunks of ``cb x kh x kw``. Each tile accumulates
 in one of two accumulator slots, starting from zero (a reset GEMM, once the first chunk is on
-chip, since the HLS design reads its operands) or from the bias (loaded once per channel block
-and added by the ALU to the block's other, reset, entries); each chunk
+chip, since the HLS design reads its operands) or from the bias (one LOAD per channel block
+reads its DRAM element into every entry, ``x_stride`` 0); each chunk
 brings its input window (zero-padded by the LOAD at the borders) and its weights into one of two
-input and weight slots, skipped when the slot still holds them, and adds one GEMM nest; the tile
+input and weight slots, skipped when the slot still holds them, and adds the products of its
+taps that read data (not padding, :func:`tap_groups`); the tile
 is then requantized and stored while the next one computes.
 
 A convolution of few input channels is first folded (:mod:`.fold`) when that saves GEMM visits.
@@ -22,7 +23,7 @@ from itertools import product
 
 import numpy as np
 
-from vtaref.spec import AluOp, MemType, VtaConfig
+from vtaref.spec import MemType, VtaConfig
 
 from .epilogue import (
     FixedPoint,
@@ -136,10 +137,11 @@ def _tiling_cost(s: ConvShape, config: VtaConfig, kernel_budget: int):
                       + tiles * ob * config.acc_elem_bytes
                       + reloads * np.minimum(kernel, kernel_budget) * config.uop_elem_bytes)
         outputs = tiles * ob * oh * ow
-        # Products of padding are not visited (tap_groups).
+        # Products of padding are not visited (tap_groups); each output also takes its bias
+        # row (or reset) and the requantization's SHR, MAX and MIN.
         share = (data_share(s.oh, s.sh, s.ph, s.kh, s.h)
                  * data_share(s.ow, s.sw, s.pw, s.kw, s.w))
-        compute = outputs * (n_red * cb * kh * kw * share + 3)
+        compute = outputs * (n_red * cb * kh * kw * share + 4)
         insns = inputs * cb + weights + tiles * (2 * ob + 4) + gemms + reloads
         # Compute waits for the first chunk to load (smaller chunks measured fewer cycles on
         # the RTL, each layer of ResNet-18; adding the last tile's drain did not).
@@ -213,21 +215,6 @@ def _load_window(stream: CommandStream, x: DramBuffer, base: int, nb: int,
                     (1, channels[1], yhi - ylo, xhi - xlo), pads)
 
 
-def _start_tile(stream: CommandStream, base: int, obn: int, plane: int, from_bias: bool,
-                inp: int, wgt: int) -> None:
-    """Start the ``obn`` blocks of ``plane`` accumulators from ``base`` at zero or, with
-    ``from_bias``, at the bias that each block's first entry holds: a reset GEMM (which reads
-    entries ``inp`` and ``wgt``, see :func:`.loops.zeroing_nest`) zeroes the other entries and
-    an ALU ADD whose ``src`` stays on the first entry adds the bias to them."""
-    if not from_bias:
-        stream.gemm(zeroing_nest(base, (obn, plane), inp, wgt), reset=True)
-    elif plane > 1:
-        rest, fixed = Affine(base + 1, (plane, 1)), (0, 0)
-        stream.gemm(Nest((obn, plane - 1), rest, Affine(inp, fixed), Affine(wgt, fixed)),
-                    reset=True)
-        stream.alu(AluOp.ADD, Nest((obn, plane - 1), dst=rest, src=Affine(base, (plane, 0))))
-
-
 def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
               w: DramBuffer, bias: DramBuffer | None, y: DramBuffer, shift: int,
               relu: bool, rounding: str = "floor",
@@ -258,8 +245,8 @@ def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
         base = acc.take()
         plane = ohn * own
         if bias is not None:
-            for o in range(obn):  # each block's bias, into its first entry
-                stream.load(bias, base + o * plane, ob0 + o, y_size=1, x_size=1, x_stride=1)
+            for o in range(obn):  # each block's bias, one DRAM element into all its entries
+                stream.load(bias, base + o * plane, ob0 + o, y_size=plane, x_size=1, x_stride=0)
         for index, ((cb0, cbn), (kh0, khn), (kw0, kwn)) in enumerate(chunks):
             rows = (oh0 * s.sh - s.ph + kh0, window(ohn, s.sh, khn))
             cols = (ow0 * s.sw - s.pw + kw0, window(own, s.sw, kwn))
@@ -269,8 +256,8 @@ def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
             wbase, hit = wgt.acquire((ob0, obn, cb0, cbn, kh0, khn, kw0, kwn))
             if not hit:
                 stream.load_box(w, wbase, (ob0, cb0, kh0, kw0), (obn, cbn, khn, kwn))
-            if index == 0:
-                _start_tile(stream, base, obn, plane, bias is not None, ibase, wbase)
+            if index == 0 and bias is None:
+                stream.gemm(zeroing_nest(base, (obn, plane), ibase, wbase), reset=True)
             ihn, iwn = rows[1], cols[1]
             for (r0, rn, kr0, krn), (c0, cn, kc0, kcn) in product(
                     tap_groups(oh0, ohn, s.sh, s.ph - kh0, khn, rows_of_data),

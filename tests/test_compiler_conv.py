@@ -1,5 +1,5 @@
 """How the convolution compiler spends its cycles, bit-exact with the numpy reference: each
-output channel block's bias is loaded once per tile and added by the ALU; a convolution of few
+output channel block's bias is read once per tile into all its accumulators; a convolution of few
 input channels is folded with its kernel offsets (:mod:`vtaref.compiler.fold`); kernel taps
 that would read zero padding are not visited."""
 
@@ -12,7 +12,7 @@ from vtaref.compiler import reference as ref
 from vtaref.compiler.conv import choose_fold, compile_conv2d
 from vtaref.compiler.fold import FOLDS, fold, folded_geometry
 from vtaref.compiler.runtime import CommandStream
-from vtaref.spec import Gemm, Load, MemType, VtaConfig
+from vtaref.spec import Alu, Gemm, Load, MemType, VtaConfig
 from vtaref.spec.runner import fetch
 
 from .test_compiler_ops import tensors, window
@@ -88,7 +88,12 @@ def test_conv2d_loads_each_bias_once_per_tile_and_block(config, batch):
     program = compile_conv2d(x, w, bias, stride=1, padding=1, shift=3, relu=False,
                              config=config)
     loads = acc_loads(program)
-    assert loads and all((load.y_size, load.x_size) == (1, 1) for load in loads)
+    # One DRAM element into every entry of the block: no reset and no ALU pass to add it.
+    assert loads and all((load.x_size, load.x_stride) == (1, 0) for load in loads)
+    blocks = -(-batch // config.batch) * -(-20 // config.block)
+    assert sum(load.y_size for load in loads) == blocks * 13 * 11
+    assert not any(isinstance(insn, Gemm) and insn.reset_reg for insn in instructions(program))
+    assert not any(isinstance(insn, Alu) and not insn.use_imm for insn in instructions(program))
     np.testing.assert_array_equal(program.run(), ref.conv2d(
         x, w, bias, padding=(1, 1), shift=3, config=config))
 
