@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from vtaref.compiler import reference as ref
 from vtaref.compiler.conv import choose_fold, compile_conv2d
 from vtaref.compiler.fold import FOLDS, fold, folded_geometry
+from vtaref.compiler.graph import ProgramCost
+from vtaref.compiler.layout import pack_channels
 from vtaref.compiler.runtime import CommandStream
 from vtaref.spec import Alu, Gemm, Load, MemType, VtaConfig
 from vtaref.spec.runner import fetch
@@ -155,3 +157,11 @@ def test_folded_conv2d_equals_the_reference(config, c, kernel, stride, padding):
                          config=config).run()
     np.testing.assert_array_equal(got, ref.conv2d(x, w, bias, stride=stride, padding=padding,
                                                   shift=5, relu=True, config=config))
+
+
+def test_a_bias_broadcast_counts_the_one_element_it_reads():
+    config = VtaConfig()
+    stream = CommandStream(config)
+    bias = stream.upload(MemType.ACC, pack_channels(np.arange(5), config), (1,))
+    stream.load(bias, 0, 0, y_size=100, x_size=1, x_stride=0)
+    assert ProgramCost.of(stream.compile(lambda read: None)).load_bytes == config.acc_elem_bytes
