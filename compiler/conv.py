@@ -35,6 +35,7 @@ from .epilogue import (
     working_blocks,
 )
 from .fold import FOLDS, fold, folded_geometry
+from .identity import load_identity
 from .layout import (
     activations_as_matrix,
     ceil_div,
@@ -44,7 +45,7 @@ from .layout import (
     pack_weights,
     unpack_activations,
 )
-from .loops import MAX_ITER, Affine, Nest, zeroing_nest
+from .loops import MAX_ITER, Affine, Nest, contiguous, zeroing_nest
 from .runtime import CommandStream, Compiled, DramBuffer
 from .slots import Slots
 from .tiling import DRAM_BYTES_PER_CYCLE, candidates, cycles, search, split
@@ -96,12 +97,13 @@ def window(outputs, stride, kernel):
 
 
 def tile_fits(s: ConvShape, halves: tuple[int, int, int], ob, oh, ow, cb, kh, kw,
-              acc_use: tuple[int, int] = (1, 0)):
+              acc_use: tuple[int, int] = (1, 0), residual: bool = False):
     """Return whether output tiles of ``ob x oh x ow`` with reduction chunks of ``cb x kh x kw``
     fit ``halves`` (the entries of half the inp, wgt and acc scratchpads) and the loop counters.
     A tile's accumulator slot holds ``acc_use[0]`` entries per output and ``acc_use[1]`` per
     output channel block (the working blocks and operands of
-    :func:`.epilogue.emit_fixed_point`).
+    :func:`.epilogue.emit_fixed_point`). With ``residual``, an input slot also holds the tile's
+    residual (:func:`emit_conv`) after the window.
 
     The extents may be numpy arrays (every candidate at once) or z3 terms
     (:mod:`vtaref.proofs.smt.conv_slots` proves what the tiles emitted then address).
@@ -109,7 +111,7 @@ def tile_fits(s: ConvShape, halves: tuple[int, int, int], ob, oh, ow, cb, kh, kw
     inp_half, wgt_half, acc_half = halves
     per_output, per_block = acc_use
     ih, iw = window(oh, s.sh, kh), window(ow, s.sw, kw)
-    return ((cb * ih * iw <= inp_half) & (ob * cb * kh * kw <= wgt_half)
+    return ((cb * ih * iw + residual * ob * oh * ow <= inp_half) & (ob * cb * kh * kw <= wgt_half)
             & (ob * (oh * ow * per_output + per_block) <= acc_half)
             & (ob * oh * ow <= MAX_ITER) & (ih * iw <= MAX_ITER))
 
@@ -153,21 +155,27 @@ def _tiling_cost(s: ConvShape, config: VtaConfig, kernel_budget: int):
 
 
 def choose_tiling(s: ConvShape, config: VtaConfig, kernel_budget: int,
-                  acc_use: tuple[int, int] = (1, 0)) -> ConvTiling:
+                  acc_use: tuple[int, int] = (1, 0), residual: bool = False) -> ConvTiling:
     """Return the tiling that fits half of each scratchpad at the lowest estimated cost, with
-    ``acc_use`` as in :func:`tile_fits`."""
-    halves = (config.inp_buff_depth // 2, config.wgt_buff_depth // 2,
-              config.acc_buff_depth // 2)
+    ``acc_use`` and ``residual`` as in :func:`tile_fits`."""
+    halves = weight_halves(config, residual)
     options = dict(ob=candidates(s.ob), oh=candidates(s.oh), ow=candidates(s.ow),
                    cb=candidates(s.cb), kh=candidates(s.kh), kw=candidates(s.kw),
                    outer=np.array([1, 0]))
 
     def fits(ob, oh, ow, cb, kh, kw, outer):
-        return tile_fits(s, halves, ob, oh, ow, cb, kh, kw, acc_use)
+        return tile_fits(s, halves, ob, oh, ow, cb, kh, kw, acc_use, residual)
 
     best = search(options, fits, _tiling_cost(s, config, kernel_budget))
     return ConvTiling(best["ob"], best["oh"], best["ow"], best["cb"], best["kh"], best["kw"],
                       bool(best["outer"]))
+
+
+def weight_halves(config: VtaConfig, residual: bool) -> tuple[int, int, int]:
+    """Return the entries of the inp, wgt and acc slots: half of each scratchpad, less the
+    identity weight (the last wgt entry) that adds a residual."""
+    return (config.inp_buff_depth // 2, (config.wgt_buff_depth - residual) // 2,
+            config.acc_buff_depth // 2)
 
 
 def tiling_cycles(s: ConvShape, t: ConvTiling, config: VtaConfig, kernel_budget: int) -> float:
@@ -219,11 +227,16 @@ def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
               w: DramBuffer, bias: DramBuffer | None, y: DramBuffer, shift: int,
               relu: bool, rounding: str = "floor",
               fixed: tuple[FixedPoint, DramBuffer, int] | None = None,
-              data: tuple[tuple[int, int], tuple[int, int]] | None = None) -> None:
+              data: tuple[tuple[int, int], tuple[int, int]] | None = None,
+              residual: tuple[DramBuffer, int, bool] | None = None) -> None:
     """Queue the whole convolution of ``x`` into ``y`` (``s.ph``/``s.pw``: LOAD padding).
 
     ``data`` holds the ``[first, end)`` rows and columns of ``x`` that are not zero padding
     (default: all); the GEMMs visit only the products of data (:func:`tap_groups`).
+    ``residual`` (activations shaped like ``y``, a shift, a ReLU) is added to each requantized
+    tile and the sum requantized again, as a residual connection does: the tile's residual is
+    loaded after its last input window, and a GEMM against the identity weight (the last weight
+    entry) adds it.
 
     ``fixed`` replaces the power-of-two requantization by a :class:`FixedPoint` one: the
     requantization, its operands in DRAM (:func:`.epilogue.upload_fixed_point`) and the parts
@@ -231,9 +244,11 @@ def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
     """
     config = stream.config
     rows_of_data, cols_of_data = data or ((0, s.h), (0, s.w))
-    inp = Slots(config.inp_buff_depth // 2)
-    wgt = Slots(config.wgt_buff_depth // 2)
-    acc = Slots(config.acc_buff_depth // 2)
+    inp_half, wgt_half, acc_half = weight_halves(config, residual is not None)
+    inp, wgt, acc = Slots(inp_half), Slots(wgt_half), Slots(acc_half)
+    identity = config.wgt_buff_depth - 1
+    if residual is not None:
+        load_identity(stream, base=identity)
     spatial = [(nb, rows, cols) for nb in range(s.nb) for rows in split(s.oh, t.oh)
                for cols in split(s.ow, t.ow)]
     outs = split(s.ob, t.ob)
@@ -277,12 +292,20 @@ def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
             start = work[-1] + obn * plane
             stream.load_box(operands, start, (ob0, 0), (obn, operand_count(limbs)))
             emit_fixed_point(stream, base, work, start, (obn, ohn, own), requant, limbs)
+        if residual is not None:
+            addend, addend_shift, addend_relu = residual
+            rbase = ibase + cbn * ihn * iwn  # after the last window, in its slot
+            stream.load_box(addend, rbase, (nb, ob0, oh0, ow0), (1, obn, ohn, own))
+            dims = (obn, ohn, own)
+            stream.gemm(Nest(dims, contiguous(base, dims), contiguous(rbase, dims),
+                             Affine(identity, (0, 0, 0))))
+            emit_requantize(stream, base, dims, addend_shift, addend_relu)
         stream.store_box(y, base, (nb, ob0, oh0, ow0), (1, obn, ohn, own))
 
 
 def choose_fold(n: int, c: int, o: int, size: tuple[int, int], kernel: tuple[int, int],
                  stride: tuple[int, int], padding: tuple[int, int], config: VtaConfig,
-                 kernel_budget: int, acc_use: tuple[int, int]
+                 kernel_budget: int, acc_use: tuple[int, int], residual: bool = False
                  ) -> tuple[tuple[int, ...], ConvShape, ConvTiling]:
     """Return the axes to fold the convolution along (:mod:`.fold`), its shape in elements
     once folded, and the tiling of that shape.
@@ -298,14 +321,14 @@ def choose_fold(n: int, c: int, o: int, size: tuple[int, int], kernel: tuple[int
                          ceil_div(o, config.block), kh, kw, sh, sw, ph, pw)
 
     unfolded = shape(())
-    best = ((), unfolded, choose_tiling(unfolded, config, kernel_budget, acc_use))
+    best = ((), unfolded, choose_tiling(unfolded, config, kernel_budget, acc_use, residual))
     lowest = tiling_cycles(unfolded, best[2], config, kernel_budget)
     for axes in FOLDS[1:]:
         s = shape(axes)
         if s.cb * s.kh * s.kw >= unfolded.cb * unfolded.kh * unfolded.kw:
             continue
         # Fits whenever the unfolded convolution does (same tiles, one-block chunks).
-        tiling = choose_tiling(s, config, kernel_budget, acc_use)
+        tiling = choose_tiling(s, config, kernel_budget, acc_use, residual)
         estimate = tiling_cycles(s, tiling, config, kernel_budget)
         if estimate < lowest:
             best, lowest = (axes, s, tiling), estimate
@@ -314,6 +337,7 @@ def choose_fold(n: int, c: int, o: int, size: tuple[int, int], kernel: tuple[int
 
 def compile_conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu: bool = False,
                    rounding: str = "floor", requant: FixedPoint | None = None,
+                   residual=None, residual_shift: int = 0, residual_relu: bool = False,
                    config: VtaConfig) -> Compiled:
     """Compile ``requantize(conv2d(x, w) + bias)`` for ``x (N, C, H, W)``, ``w (O, C, KH, KW)``.
 
@@ -321,6 +345,9 @@ def compile_conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu
     on the host when that saves GEMM visits (:func:`choose_fold`). Padding up to 15 that is
     smaller than the kernel is done by the LOADs; larger padding is added to the input in DRAM.
     ``requant``, if given, replaces ``shift``, ``relu`` and ``rounding`` (see :mod:`.epilogue`).
+    ``residual``, activations shaped like the result, makes it
+    ``requantize(result + residual, residual_shift, residual_relu)``: a residual connection's
+    sum, computed on the tile in the accumulator (:func:`emit_conv`).
     """
     x = integers("x", x, config.inp_width, (4,))
     w = integers("w", w, config.wgt_width, (4,))
@@ -337,6 +364,12 @@ def compile_conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu
         bias = integers("bias", bias, config.acc_width, (1,))
         if bias.shape != (o,):
             raise ValueError(f"bias must have shape ({o},), not {bias.shape}")
+    if residual is not None:
+        residual = integers("residual", residual, config.inp_width, (4,))
+        residual_shift = shift_amount(residual_shift, config.acc_width)
+        expected = (n, o, (height + 2 * ph - kh) // sh + 1, (width + 2 * pw - kw) // sw + 1)
+        if residual.shape != expected:
+            raise ValueError(f"residual must have shape {expected}, not {residual.shape}")
     stream = CommandStream(config)
     fixed, acc_use = None, (1, 0)
     if requant is not None:
@@ -344,7 +377,7 @@ def compile_conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu
         fixed = (requant, *upload_fixed_point(stream, requant))
         acc_use = (1 + working_blocks(fixed[2]), operand_count(fixed[2]))
     axes, full, tiling = choose_fold(n, c, o, (height, width), (kh, kw), (sh, sw), (ph, pw),
-                                      config, stream.kernel_budget, acc_use)
+                                      config, stream.kernel_budget, acc_use, residual is not None)
     x, w, (sh, sw), (ph, pw) = fold(x, w, (sh, sw), (ph, pw), axes)
     kh, kw = w.shape[2:]
     # LOAD pads each side by up to 15; a window must keep at least one row and column of data.
@@ -362,7 +395,12 @@ def compile_conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu
     if bias is not None:
         bb = stream.upload(MemType.ACC, pack_channels(bias, config), (full.ob,))
     yb = stream.allocate(MemType.OUT, (s.nb, s.ob, s.oh, s.ow))
-    emit_conv(stream, s, tiling, xb, wb, bb, yb, shift, relu, rounding, fixed, data)
+    added = None
+    if residual is not None:
+        packed_r = pack_activations(residual, config)
+        added = (stream.upload(MemType.INP, packed_r, packed_r.shape[:4]), residual_shift,
+                 residual_relu)
+    emit_conv(stream, s, tiling, xb, wb, bb, yb, shift, relu, rounding, fixed, data, added)
     return stream.compile(lambda read: unpack_activations(read(yb), n, o, config))
 
 

@@ -53,8 +53,8 @@ def call(*args, function: Callable[..., np.ndarray], **attrs) -> np.ndarray:
     return function(*args, **attrs)
 
 
-# Operators whose weights come first among the arguments: (input, w, bias).
-WEIGHTED = {"conv2d", "conv_transpose2d", "dense"}
+# Operators whose weights follow the inputs among the arguments: (inputs..., w, bias).
+WEIGHTED = {"conv2d", "conv2d_add", "conv_transpose2d", "dense"}
 HOST = {"flatten": flatten, "call": call}
 ON_VTA = operators.COMPILERS  # operator -> the program it compiles, with its arguments
 ON_CPU = {name: getattr(reference, name) for name in ON_VTA}

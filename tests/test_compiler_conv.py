@@ -14,7 +14,7 @@ from vtaref.compiler.fold import FOLDS, fold, folded_geometry
 from vtaref.compiler.graph import ProgramCost
 from vtaref.compiler.layout import pack_channels
 from vtaref.compiler.runtime import CommandStream
-from vtaref.spec import Alu, Gemm, Load, MemType, VtaConfig
+from vtaref.spec import Alu, Gemm, Load, MemType, Store, VtaConfig
 from vtaref.spec.runner import fetch
 
 from .test_compiler_ops import tensors, window
@@ -165,3 +165,34 @@ def test_a_bias_broadcast_counts_the_one_element_it_reads():
     bias = stream.upload(MemType.ACC, pack_channels(np.arange(5), config), (1,))
     stream.load(bias, 0, 0, y_size=100, x_size=1, x_stride=0)
     assert ProgramCost.of(stream.compile(lambda read: None)).load_bytes == config.acc_elem_bytes
+
+
+@pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.keys())
+@given(data=st.data())
+def test_conv2d_adds_a_residual_on_the_accumulator(config, data):
+    n, c, o = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 20)), data.draw(
+        st.integers(1, 20))
+    height, width = data.draw(st.integers(1, 10)), data.draw(st.integers(1, 10))
+    (kh, sh, ph), (kw, sw, pw) = window(data.draw, height), window(data.draw, width)
+    x = data.draw(tensors((n, c, height, width), config.inp_width))
+    w = data.draw(tensors((o, c, kh, kw), config.wgt_width))
+    bias = data.draw(st.none() | tensors((o,), config.acc_width))
+    oh, ow = (height + 2 * ph - kh) // sh + 1, (width + 2 * pw - kw) // sw + 1
+    residual = data.draw(tensors((n, o, oh, ow), config.inp_width))
+    shifts = (data.draw(st.integers(0, 12)), data.draw(st.integers(0, 3)))
+    relus = (data.draw(st.booleans()), data.draw(st.booleans()))
+    attrs = dict(stride=(sh, sw), padding=(ph, pw), shift=shifts[0], relu=relus[0],
+                 residual_shift=shifts[1], residual_relu=relus[1], config=config)
+    program = compile_conv2d(x, w, bias, residual=residual, **attrs)
+    np.testing.assert_array_equal(program.run(), ref.conv2d_add(x, residual, w, bias, **attrs))
+    # One program: the sum never leaves the accumulator, only the result is stored.
+    stored = sum(insn.y_size * insn.x_size for insn in instructions(program)
+                 if isinstance(insn, Store))
+    assert stored == -(-n // config.batch) * -(-o // config.block) * oh * ow
+
+
+def test_conv2d_refuses_a_residual_of_another_shape():
+    config = VtaConfig()
+    x, w = np.zeros((1, 4, 6, 6), int), np.zeros((8, 4, 3, 3), int)
+    with pytest.raises(ValueError, match=r"residual must have shape \(1, 8, 6, 6\)"):
+        compile_conv2d(x, w, padding=1, residual=np.zeros((1, 8, 5, 6), int), config=config)
