@@ -24,12 +24,14 @@ from itertools import product
 import numpy as np
 
 from vtaref.spec import MemType, VtaConfig
+from vtaref.spec.runner import fetch
 
 from .epilogue import (
     FixedPoint,
     check_rounding,
     emit_fixed_point,
     emit_requantize,
+    limbs_of,
     operand_count,
     upload_fixed_point,
     working_blocks,
@@ -49,6 +51,7 @@ from .loops import MAX_ITER, Affine, Nest, contiguous, zeroing_nest
 from .runtime import CommandStream, Compiled, DramBuffer
 from .slots import Slots
 from .tiling import DRAM_BYTES_PER_CYCLE, candidates, cycles, search, split
+from .timing import predict
 from .transfer import MAX_PAD
 from .validate import integers, pair, shift_amount
 
@@ -231,8 +234,9 @@ def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
               residual: tuple[DramBuffer, int, bool] | None = None) -> None:
     """Queue the whole convolution of ``x`` into ``y`` (``s.ph``/``s.pw``: LOAD padding).
 
-    ``data`` holds the ``[first, end)`` rows and columns of ``x`` that are not zero padding
-    (default: all); the GEMMs visit only the products of data (:func:`tap_groups`).
+    ``data``, if given, holds the ``[first, end)`` rows and columns of ``x`` that are not zero
+    padding: the GEMMs then visit only the products of data (:func:`tap_groups`), else every
+    product of each chunk, in one nest.
     ``residual`` (activations shaped like ``y``, a shift, a ReLU) is added to each requantized
     tile and the sum requantized again, as a residual connection does: the tile's residual is
     loaded after its last input window, and a GEMM against the identity weight (the last weight
@@ -243,7 +247,6 @@ def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
     its products are split into.
     """
     config = stream.config
-    rows_of_data, cols_of_data = data or ((0, s.h), (0, s.w))
     inp_half, wgt_half, acc_half = weight_halves(config, residual is not None)
     inp, wgt, acc = Slots(inp_half), Slots(wgt_half), Slots(acc_half)
     identity = config.wgt_buff_depth - 1
@@ -274,9 +277,11 @@ def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
             if index == 0 and bias is None:
                 stream.gemm(zeroing_nest(base, (obn, plane), ibase, wbase), reset=True)
             ihn, iwn = rows[1], cols[1]
-            for (r0, rn, kr0, krn), (c0, cn, kc0, kcn) in product(
-                    tap_groups(oh0, ohn, s.sh, s.ph - kh0, khn, rows_of_data),
-                    tap_groups(ow0, own, s.sw, s.pw - kw0, kwn, cols_of_data)):
+            nests = [((0, ohn, 0, khn), (0, own, 0, kwn))]
+            if data is not None:
+                nests = product(tap_groups(oh0, ohn, s.sh, s.ph - kh0, khn, data[0]),
+                                tap_groups(ow0, own, s.sw, s.pw - kw0, kwn, data[1]))
+            for (r0, rn, kr0, krn), (c0, cn, kc0, kcn) in nests:
                 stream.gemm(Nest(
                     (obn, cbn, krn, kcn, rn, cn),
                     dst=Affine(base + r0 * own + c0, (plane, 0, 0, 0, own, 1)),
@@ -338,7 +343,7 @@ def choose_fold(n: int, c: int, o: int, size: tuple[int, int], kernel: tuple[int
 def compile_conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu: bool = False,
                    rounding: str = "floor", requant: FixedPoint | None = None,
                    residual=None, residual_shift: int = 0, residual_relu: bool = False,
-                   config: VtaConfig) -> Compiled:
+                   skip_padding: bool | None = None, config: VtaConfig) -> Compiled:
     """Compile ``requantize(conv2d(x, w) + bias)`` for ``x (N, C, H, W)``, ``w (O, C, KH, KW)``.
 
     The result decodes to ``(N, O, OH, OW)``. Few input channels are folded with kernel offsets
@@ -347,7 +352,10 @@ def compile_conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu
     ``requant``, if given, replaces ``shift``, ``relu`` and ``rounding`` (see :mod:`.epilogue`).
     ``residual``, activations shaped like the result, makes it
     ``requantize(result + residual, residual_shift, residual_relu)``: a residual connection's
-    sum, computed on the tile in the accumulator (:func:`emit_conv`).
+    sum, computed on the tile in the accumulator (:func:`emit_conv`). ``skip_padding`` says
+    whether the GEMMs leave out the products of zero padding (:func:`tap_groups`); by default
+    the program the timing model predicts faster is kept (more nests, each with its micro-op
+    kernel, can cost a tiny layer more than the visits they save).
     """
     x = integers("x", x, config.inp_width, (4,))
     w = integers("w", w, config.wgt_width, (4,))
@@ -370,14 +378,14 @@ def compile_conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu
         expected = (n, o, (height + 2 * ph - kh) // sh + 1, (width + 2 * pw - kw) // sw + 1)
         if residual.shape != expected:
             raise ValueError(f"residual must have shape {expected}, not {residual.shape}")
-    stream = CommandStream(config)
-    fixed, acc_use = None, (1, 0)
+    acc_use = (1, 0)
     if requant is not None:
         requant.check(o, config)
-        fixed = (requant, *upload_fixed_point(stream, requant))
-        acc_use = (1 + working_blocks(fixed[2]), operand_count(fixed[2]))
+        limbs = limbs_of(requant.constants(config))
+        acc_use = (1 + working_blocks(limbs), operand_count(limbs))
     axes, full, tiling = choose_fold(n, c, o, (height, width), (kh, kw), (sh, sw), (ph, pw),
-                                      config, stream.kernel_budget, acc_use, residual is not None)
+                                      config, CommandStream(config).kernel_budget, acc_use,
+                                      residual is not None)
     x, w, (sh, sw), (ph, pw) = fold(x, w, (sh, sw), (ph, pw), axes)
     kh, kw = w.shape[2:]
     # LOAD pads each side by up to 15; a window must keep at least one row and column of data.
@@ -388,20 +396,38 @@ def compile_conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu
     packed = pack_activations(np.pad(x, host), config)
     s = ConvShape(full.nb, full.cb, packed.shape[2], packed.shape[3], full.ob, kh, kw, sh, sw,
                   load_ph, load_pw)
-    xb = stream.upload(MemType.INP, packed, packed.shape[:4])
     packed_w = pack_weights(w, config)
-    wb = stream.upload(MemType.WGT, packed_w, packed_w.shape[:4])
-    bb = None
-    if bias is not None:
-        bb = stream.upload(MemType.ACC, pack_channels(bias, config), (full.ob,))
-    yb = stream.allocate(MemType.OUT, (s.nb, s.ob, s.oh, s.ow))
-    added = None
-    if residual is not None:
-        packed_r = pack_activations(residual, config)
-        added = (stream.upload(MemType.INP, packed_r, packed_r.shape[:4]), residual_shift,
-                 residual_relu)
-    emit_conv(stream, s, tiling, xb, wb, bb, yb, shift, relu, rounding, fixed, data, added)
-    return stream.compile(lambda read: unpack_activations(read(yb), n, o, config))
+
+    def program(skip_padding: bool) -> Compiled:
+        stream = CommandStream(config)
+        fixed = None if requant is None else (requant, *upload_fixed_point(stream, requant))
+        xb = stream.upload(MemType.INP, packed, packed.shape[:4])
+        wb = stream.upload(MemType.WGT, packed_w, packed_w.shape[:4])
+        bb = None
+        if bias is not None:
+            bb = stream.upload(MemType.ACC, pack_channels(bias, config), (full.ob,))
+        yb = stream.allocate(MemType.OUT, (s.nb, s.ob, s.oh, s.ow))
+        added = None
+        if residual is not None:
+            packed_r = pack_activations(residual, config)
+            added = (stream.upload(MemType.INP, packed_r, packed_r.shape[:4]), residual_shift,
+                     residual_relu)
+        emit_conv(stream, s, tiling, xb, wb, bb, yb, shift, relu, rounding, fixed,
+                  data if skip_padding else None, added)
+        return stream.compile(lambda read: unpack_activations(read(yb), n, o, config))
+
+    if skip_padding is not None:
+        return program(skip_padding)
+    padded = data != ((0, s.h), (0, s.w)) or s.ph or s.pw
+    return min([program(True), program(False)] if padded else [program(False)],
+               key=predicted_cycles)
+
+
+def predicted_cycles(program: Compiled) -> float:
+    """Return the cycles the timing model predicts for ``program`` on the RTL core."""
+    image = program.image
+    return predict(fetch(image.make_dram(), image.insn_addr, image.insn_count, image.config),
+                   image.config).cycles
 
 
 def compile_dense(x, w, bias=None, *, shift: int = 0, relu: bool = False,

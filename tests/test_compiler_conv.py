@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vtaref.compiler import reference as ref
-from vtaref.compiler.conv import choose_fold, compile_conv2d
+from vtaref.compiler.conv import choose_fold, compile_conv2d, predicted_cycles
 from vtaref.compiler.fold import FOLDS, fold, folded_geometry
 from vtaref.compiler.graph import ProgramCost
 from vtaref.compiler.layout import pack_channels
@@ -72,12 +72,18 @@ def test_conv2d_skips_the_taps_on_padding(data):
                                   window(data.draw, width, 5, 2, 2))
     x = data.draw(tensors((n, cb * config.block, height, width), config.inp_width))
     w = data.draw(tensors((ob * config.block, cb * config.block, kh, kw), config.wgt_width))
-    program = compile_conv2d(x, w, stride=(sh, sw), padding=(ph, pw), shift=4, config=config)
-    np.testing.assert_array_equal(program.run(), ref.conv2d(
-        x, w, stride=(sh, sw), padding=(ph, pw), shift=4, config=config))
+    attrs = dict(stride=(sh, sw), padding=(ph, pw), shift=4, config=config)
+    skipping, visiting = (compile_conv2d(x, w, skip_padding=skip, **attrs)
+                          for skip in (True, False))
+    want = ref.conv2d(x, w, **attrs)
+    np.testing.assert_array_equal(skipping.run(), want)
+    np.testing.assert_array_equal(visiting.run(), want)
     # Only the products of data are visited, whether the LOAD or the host pads.
     taps = data_taps(height, kh, sh, ph) * data_taps(width, kw, sw, pw)
-    assert product_visits(program) == n * ob * cb * taps
+    assert product_visits(skipping) == n * ob * cb * taps
+    # By default, the one the timing model predicts faster.
+    chosen = predicted_cycles(compile_conv2d(x, w, **attrs))
+    assert chosen == min(predicted_cycles(skipping), predicted_cycles(visiting))
 
 
 @pytest.mark.parametrize("config", CONFIGS.values(), ids=CONFIGS.keys())
