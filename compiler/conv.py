@@ -308,6 +308,22 @@ def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
         stream.store_box(y, base, (nb, ob0, oh0, ow0), (1, obn, ohn, own))
 
 
+def skip_unread(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+                padding: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """Return ``x`` without the rows and columns a convolution never reads, and its stride then.
+
+    Along an axis with a kernel of 1 and no padding, output ``i`` reads input ``i * stride``
+    only: the host keeps those (data movement, as for padding) and the convolution strides by 1
+    (a 1x1 stride-2 downsampling then loads a quarter of its input).
+    """
+    result = list(stride)
+    for axis, (k, s, p) in enumerate(zip(kernel, stride, padding)):
+        if k == 1 and p == 0 and s > 1:
+            x = x[(slice(None),) * (2 + axis) + (slice(None, None, s),)]
+            result[axis] = 1
+    return x, tuple(result)
+
+
 def choose_fold(n: int, c: int, o: int, size: tuple[int, int], kernel: tuple[int, int],
                  stride: tuple[int, int], padding: tuple[int, int], config: VtaConfig,
                  kernel_budget: int, acc_use: tuple[int, int], residual: bool = False
@@ -378,6 +394,8 @@ def compile_conv2d(x, w, bias=None, *, stride=1, padding=0, shift: int = 0, relu
         expected = (n, o, (height + 2 * ph - kh) // sh + 1, (width + 2 * pw - kw) // sw + 1)
         if residual.shape != expected:
             raise ValueError(f"residual must have shape {expected}, not {residual.shape}")
+    x, (sh, sw) = skip_unread(x, (kh, kw), (sh, sw), (ph, pw))
+    height, width = x.shape[2:]
     acc_use = (1, 0)
     if requant is not None:
         requant.check(o, config)

@@ -202,3 +202,26 @@ def test_conv2d_refuses_a_residual_of_another_shape():
     x, w = np.zeros((1, 4, 6, 6), int), np.zeros((8, 4, 3, 3), int)
     with pytest.raises(ValueError, match=r"residual must have shape \(1, 8, 6, 6\)"):
         compile_conv2d(x, w, padding=1, residual=np.zeros((1, 8, 5, 6), int), config=config)
+
+
+@given(data=st.data())
+def test_a_strided_1x1_conv2d_loads_only_the_pixels_it_reads(data):
+    config = VtaConfig()
+    n, c, o = data.draw(st.integers(1, 2)), data.draw(st.integers(1, 20)), data.draw(
+        st.integers(1, 20))
+    height, width = data.draw(st.integers(1, 15)), data.draw(st.integers(1, 15))
+    sh, sw = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
+    x = data.draw(tensors((n, c, height, width), config.inp_width))
+    w = data.draw(tensors((o, c, 1, 1), config.wgt_width))
+    program = compile_conv2d(x, w, stride=(sh, sw), shift=3, config=config)
+    np.testing.assert_array_equal(program.run(), ref.conv2d(x, w, stride=(sh, sw), shift=3,
+                                                            config=config))
+    # It loads what the unstrided convolution of the pixels it reads loads.
+    read = compile_conv2d(x[:, :, ::sh, ::sw], w, shift=3, config=config)
+    assert loaded_pixels(program) == loaded_pixels(read)
+
+
+def loaded_pixels(program):
+    """Return the input elements a compiled program's LOADs bring."""
+    return sum(insn.y_size * insn.x_size for insn in instructions(program)
+               if isinstance(insn, Load) and insn.memory_type == MemType.INP)
