@@ -161,7 +161,7 @@ def choose_tiling(s: ConvShape, config: VtaConfig, kernel_budget: int,
                   acc_use: tuple[int, int] = (1, 0), residual: bool = False) -> ConvTiling:
     """Return the tiling that fits half of each scratchpad at the lowest estimated cost, with
     ``acc_use`` and ``residual`` as in :func:`tile_fits`."""
-    halves = weight_halves(config, residual)
+    halves = slot_sizes(config, residual)
     options = dict(ob=candidates(s.ob), oh=candidates(s.oh), ow=candidates(s.ow),
                    cb=candidates(s.cb), kh=candidates(s.kh), kw=candidates(s.kw),
                    outer=np.array([1, 0]))
@@ -174,7 +174,7 @@ def choose_tiling(s: ConvShape, config: VtaConfig, kernel_budget: int,
                       bool(best["outer"]))
 
 
-def weight_halves(config: VtaConfig, residual: bool) -> tuple[int, int, int]:
+def slot_sizes(config: VtaConfig, residual: bool) -> tuple[int, int, int]:
     """Return the entries of the inp, wgt and acc slots: half of each scratchpad, less the
     identity weight (the last wgt entry) that adds a residual."""
     return (config.inp_buff_depth // 2, (config.wgt_buff_depth - residual) // 2,
@@ -247,7 +247,7 @@ def emit_conv(stream: CommandStream, s: ConvShape, t: ConvTiling, x: DramBuffer,
     its products are split into.
     """
     config = stream.config
-    inp_half, wgt_half, acc_half = weight_halves(config, residual is not None)
+    inp_half, wgt_half, acc_half = slot_sizes(config, residual is not None)
     inp, wgt, acc = Slots(inp_half), Slots(wgt_half), Slots(acc_half)
     identity = config.wgt_buff_depth - 1
     if residual is not None:
