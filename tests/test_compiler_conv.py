@@ -1,7 +1,8 @@
-"""How the convolution compiler spends its cycles, bit-exact with the numpy reference: each
-output channel block's bias is read once per tile into all its accumulators; a convolution of few
-input channels is folded with its kernel offsets (:mod:`vtaref.compiler.fold`); kernel taps
-that would read zero padding are not visited."""
+"""How the convolution and pooling compilers spend their cycles, bit-exact with the numpy
+reference: each output channel block's bias is read once per tile into all its accumulators; a
+convolution of few input channels is folded with its kernel offsets
+(:mod:`vtaref.compiler.fold`); kernel taps that would read zero padding are not visited; a
+residual sum runs on the accumulator; a max pool stages its input about once."""
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from vtaref.compiler.conv import choose_fold, compile_conv2d, predicted_cycles
 from vtaref.compiler.fold import FOLDS, fold, folded_geometry
 from vtaref.compiler.graph import ProgramCost
 from vtaref.compiler.layout import pack_channels
+from vtaref.compiler.pooling import compile_max_pool2d
 from vtaref.compiler.runtime import CommandStream
 from vtaref.spec import Alu, Gemm, Load, MemType, Store, VtaConfig
 from vtaref.spec.runner import fetch
@@ -225,3 +227,14 @@ def loaded_pixels(program):
     """Return the input elements a compiled program's LOADs bring."""
     return sum(insn.y_size * insn.x_size for insn in instructions(program)
                if isinstance(insn, Load) and insn.memory_type == MemType.INP)
+
+
+def test_resnet18s_max_pool_stages_its_input_about_once():
+    # 3x3/2 over 112x112x64: tiles of whole windows (7 input rows for 3 output rows), not one
+    # kernel row at a time (each input row staged three times): the tile search counts the 9
+    # MAX visits per output whatever the chunking.
+    config = VtaConfig()
+    program = compile_max_pool2d(np.zeros((1, 64, 112, 112), np.int64), 3, 2, 1, config=config)
+    staged = sum(insn.visit_count for insn in instructions(program) if isinstance(insn, Gemm))
+    inputs = 64 // config.block * 114 * 114  # the input padded by the host
+    assert staged <= 2 * 1.25 * inputs  # a reset and a copy per staged element
