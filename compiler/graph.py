@@ -40,7 +40,7 @@ from vtaref.spec.state import element_formats
 from . import operators, reference
 from .backend import Backend, get_backend
 from .runtime import Compiled
-from .timing import DEFAULT_TIMING, Timing, predict
+from .timing import DEFAULT_TIMING, Stage, Timing, fetched_once, predict, stage_of
 
 
 def flatten(x: np.ndarray) -> np.ndarray:
@@ -53,8 +53,8 @@ def call(*args, function: Callable[..., np.ndarray], **attrs) -> np.ndarray:
     return function(*args, **attrs)
 
 
-# Operators whose weights come first among the arguments: (input, w, bias).
-WEIGHTED = {"conv2d", "conv_transpose2d", "dense"}
+# Operators whose weights follow the inputs among the arguments: (inputs..., w, bias).
+WEIGHTED = {"conv2d", "conv2d_add", "conv_transpose2d", "dense"}
 HOST = {"flatten": flatten, "call": call}
 ON_VTA = operators.COMPILERS  # operator -> the program it compiles, with its arguments
 ON_CPU = {name: getattr(reference, name) for name in ON_VTA}
@@ -108,7 +108,8 @@ class ProgramCost:
 
     ``uops`` are the micro-ops placed in DRAM (emitted), ``uop_visits`` the GEMM and ALU
     micro-op executions, ``gemm_macs`` the multiply-accumulates of the non-reset GEMMs (padding
-    and identity GEMMs included). ``load_bytes`` counts LOADs of every kind, ``store_bytes``
+    and identity GEMMs included). ``load_bytes`` counts LOADs of every kind (a compute-stage LOAD
+of one element per row from one address as the one element the core reads), ``store_bytes``
     STOREs and ``insn_bytes`` instruction fetch. ``predicted_cycles`` are the core's cycles
     as the timing model (:func:`.timing.predict`) predicts them from the instructions.
     """
@@ -137,7 +138,9 @@ class ProgramCost:
         insns = fetch(image.make_dram(), image.insn_addr, image.insn_count, config)
         for insn in insns:
             if isinstance(insn, Load | Store):
-                moved = insn.y_size * insn.x_size * formats[MemType(insn.memory_type)].bytes
+                once = stage_of(insn) is Stage.COMPUTE and fetched_once(insn)
+                moved = (1 if once else insn.y_size) * insn.x_size * formats[
+                    MemType(insn.memory_type)].bytes
                 if isinstance(insn, Load):
                     load_bytes += moved
                 else:

@@ -16,12 +16,13 @@ from .errors import CompileError
 from .runtime import CommandStream
 
 
-def load_identity(stream: CommandStream, scales: tuple[int, ...] = (1,)) -> None:
-    """Load the weights ``scale * I`` for each of ``scales`` into weight entries 0, 1, ..."""
+def load_identity(stream: CommandStream, scales: tuple[int, ...] = (1,), base: int = 0) -> None:
+    """Load the weights ``scale * I`` for each of ``scales`` into weight entries ``base``,
+    ``base + 1``, ..."""
     config = stream.config
     if max(scales) > (1 << (config.wgt_width - 1)) - 1:
         raise CompileError(f"{config.wgt_width}-bit weights cannot hold the scale {max(scales)}")
     eye = np.eye(config.block, dtype=np.int64)
     weights = stream.upload(MemType.WGT, np.stack([s * eye.reshape(-1) for s in scales]),
                             (len(scales),))
-    stream.load_box(weights, 0, (0,), (len(scales),))
+    stream.load_box(weights, base, (0,), (len(scales),))

@@ -52,28 +52,49 @@ class _Builder:
         return max(0, min(shift, self.config.acc_width - 1))
 
     def _weighted(self, op: str, x: str, name: str, acc: np.ndarray, w: np.ndarray,
-                  relu: bool, **attrs) -> str:
-        """Append a conv2d or dense node whose accumulator (without bias) is ``acc``."""
+                  relu: bool, residual: str | None = None, **attrs) -> str:
+        """Append a conv2d or dense node whose accumulator (without bias) is ``acc``; with
+        ``residual``, a conv2d_add node that sums the result with that tensor, with ReLU."""
         shift = self._shift(acc)
         spread = TARGET_RMS << shift >> 3  # biases move outputs by up to an eighth of the target
         channels = w.shape[0]
         bias = self.rng.integers(-spread, spread + 1, size=channels)
-        self.nodes.append(Node(op, (x,), name, dict(w=w, bias=bias, shift=shift, relu=relu,
-                                                    **attrs)))
         along = (1, channels) + (1,) * (acc.ndim - 2)
-        self.tensors[name] = reference.requantize(acc + bias.reshape(along), shift, relu,
-                                                  config=self.config)
+        y = reference.requantize(acc + bias.reshape(along), shift, relu, config=self.config)
+        inputs = (x,)
+        if residual is not None:
+            total = y.astype(np.int64) + self.tensors[residual]
+            attrs.update(residual_shift=self._shift(total), residual_relu=True)
+            y = reference.requantize(total, attrs["residual_shift"], True, config=self.config)
+            inputs = (x, residual)
+        self.nodes.append(Node(op, inputs, name, dict(w=w, bias=bias, shift=shift, relu=relu,
+                                                      **attrs)))
+        self.tensors[name] = y
         return name
 
     def conv(self, x: str, out: int, kernel: int, stride: int = 1, *, name: str,
              relu: bool = True) -> str:
         """Append a ``kernel x kernel`` convolution with "same" padding; return its output."""
+        w, attrs, acc = self._conv_weights(x, out, kernel, stride)
+        return self._weighted("conv2d", x, name, acc, w, relu, **attrs)
+
+    def conv_add(self, x: str, residual: str, out: int, *, name: str) -> str:
+        """Append a 3x3 convolution without ReLU whose result is summed with ``residual``,
+        with ReLU (a basic block's second convolution and its sum, one ``conv2d_add`` node);
+        return the sum."""
+        w, attrs, acc = self._conv_weights(x, out, 3, 1)
+        return self._weighted("conv2d_add", x, name, acc, w, False, residual, **attrs)
+
+    def _conv_weights(self, x: str, out: int, kernel: int, stride: int
+                      ) -> tuple[np.ndarray, dict, np.ndarray]:
+        """Return random weights for a "same" convolution of ``x``, its stride and padding, and
+        its accumulators."""
         source = self.tensors[x]
         w = self.rng.integers(-self.w_high, self.w_high + 1,
                               size=(out, source.shape[1], kernel, kernel))
-        stride_, padding = (stride, stride), (kernel // 2, kernel // 2)
-        acc = reference.conv2d_accumulate(source, w, stride_, padding)
-        return self._weighted("conv2d", x, name, acc, w, relu, stride=stride_, padding=padding)
+        attrs = dict(stride=(stride, stride), padding=(kernel // 2, kernel // 2))
+        return w, attrs, reference.conv2d_accumulate(source, w, attrs["stride"],
+                                                      attrs["padding"])
 
     def dense(self, x: str, out: int, *, name: str, relu: bool = False) -> str:
         """Append a dense layer of ``out`` units; return its output."""
@@ -81,11 +102,6 @@ class _Builder:
         w = self.rng.integers(-self.w_high, self.w_high + 1, size=(out, source.shape[1]))
         acc = source.astype(np.int64) @ w.T
         return self._weighted("dense", x, name, acc, w, relu)
-
-    def add(self, a: str, b: str, *, name: str) -> str:
-        """Append a residual sum with ReLU; return its output."""
-        shift = self._shift(self.tensors[a].astype(np.int64) + self.tensors[b])
-        return self.op("add", a, b, name=name, shift=shift, relu=True)
 
     def op(self, op: str, *inputs: str, name: str, **attrs) -> str:
         """Append a node without weights; return its output."""
@@ -102,13 +118,13 @@ class _Builder:
 
 
 def _basic_block(b: _Builder, x: str, out: int, stride: int, prefix: str) -> str:
-    """Append ResNet's basic block: two 3x3 convolutions and a (downsampled) shortcut."""
+    """Append ResNet's basic block: two 3x3 convolutions and a (downsampled) shortcut, the
+    second convolution and the sum in one node (``conv2d_add``, computed on the accumulator)."""
     h = b.conv(x, out, 3, stride, name=f"{prefix}.conv1")
-    h = b.conv(h, out, 3, 1, name=f"{prefix}.conv2", relu=False)
     shortcut = x
     if stride != 1 or b.tensors[x].shape[1] != out:
         shortcut = b.conv(x, out, 1, stride, name=f"{prefix}.downsample", relu=False)
-    return b.add(h, shortcut, name=f"{prefix}.out")
+    return b.conv_add(h, shortcut, out, name=f"{prefix}.out")
 
 
 def resnet18(resolution: int = 224, seed: int = 0, *, width: int = 64, classes: int = 1000,

@@ -30,6 +30,8 @@ Target = str | Backend
 # (``config`` but no ``backend``).
 COMPILERS = {
     "conv2d": compile_conv2d,
+    "conv2d_add": lambda x, residual, w, bias=None, **attrs: compile_conv2d(
+        x, w, bias, residual=residual, **attrs),
     "conv_transpose2d": compile_conv_transpose2d,
     "dense": compile_dense,
     "bias_add": compile_bias_requantize,

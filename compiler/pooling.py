@@ -51,7 +51,9 @@ def _choose_pool_tiling(totals: dict[str, int], stride: tuple[int, int], acc_siz
         tiles = math.prod(ceil_div(totals[d], t[d]) for d in ("cb", "oh", "ow"))
         chunks = tiles * ceil_div(totals["kh"], t["kh"]) * ceil_div(totals["kw"], t["kw"])
         outputs = tiles * t["cb"] * t["oh"] * t["ow"]
-        compute = chunks * 2 * window(t) + outputs * (2 + t["kh"] * t["kw"])
+        # Each output takes its start (MIN, MAX) and one visit per window position, whatever
+        # the chunks.
+        compute = chunks * 2 * window(t) + outputs * (2 + totals["kh"] * totals["kw"])
         insns = tiles * 4 + chunks * (t["cb"] + 2 + t["kh"] * t["kw"])
         return cycles(chunks * window(t), compute, outputs, insns)
 

@@ -67,6 +67,17 @@ def conv2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None, *,
     return _requantize_channels(acc, shift, relu, rounding, requant, config)
 
 
+def conv2d_add(x: np.ndarray, residual: np.ndarray, w: np.ndarray,
+               bias: np.ndarray | None = None, *, stride: tuple[int, int] = (1, 1),
+               padding: tuple[int, int] = (0, 0), shift: int = 0, relu: bool = False,
+               residual_shift: int = 0, residual_relu: bool = False,
+               config: VtaConfig) -> np.ndarray:
+    """Return :func:`add` of :func:`conv2d` and ``residual``: a residual connection's sum."""
+    y = conv2d(x, w, bias, stride=stride, padding=padding, shift=shift, relu=relu,
+               config=config)
+    return add(y, residual, shift=residual_shift, relu=residual_relu, config=config)
+
+
 def conv_transpose2d(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None, *,
                      stride: tuple[int, int] = (1, 1), padding: tuple[int, int] = (0, 0),
                      output_padding: tuple[int, int] = (0, 0), shift: int = 0,

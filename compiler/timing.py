@@ -50,14 +50,14 @@ class Timing:
     insn_queue_depth: int = 32  # vtaref.impl.core.INSN_QUEUE_DEPTH
     token_depth: int = DEFAULT_TOKEN_DEPTH
     read_command: int = 3  # a load-stage read command's latency before its first beat
-    local_command: int = 1  # the same for a compute-stage (micro-op, accumulator) command
+    local_command: int = 0  # the same for a compute-stage (micro-op, accumulator) command
     write_command: int = 0  # a write command's latency, its response included
     burst: int = 0  # extra cycles per AXI burst
     load_insn: int = 1  # what an instruction costs its stage beyond its data and visits
-    compute_insn: int = 5
+    compute_insn: int = 4
     store_insn: int = 0
     gemm_insn: int = 4  # a GEMM's pipeline: from issue to its first write
-    alu_insn: int = 4
+    alu_insn: int = 3
     alu_visit: float = 1.0  # cycles per ALU micro-op visit
     fetch_command: int = 0  # a fetch read command's latency
     run_overhead: int = 12  # start and DONE

@@ -31,6 +31,9 @@ def test_resnet18_at_224_runs_every_layer_on_vta_bit_exact():
     # The 3-channel stem and the classifier run on VTA, as does everything else.
     assert [p.node.output for p in profile.nodes if p.cost is None] == []
     assert expected["layer4.1.out"].shape[2:] == (7, 7)  # the average pool covers 49 positions
+    # Each basic block's second convolution adds the shortcut on its accumulators.
+    ops = [p.node.op for p in profile.nodes]
+    assert ops.count("conv2d_add") == 8 and "add" not in ops
     # What the profile counts from the instructions is what the spec executed.
     for p in profile.nodes:
         stats = p.backend_stats
