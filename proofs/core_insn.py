@@ -44,8 +44,8 @@ from amaranth.hdl import Assert, Assume, Cover, Elaboratable, Fragment, Module, 
 from amaranth.lib import data
 
 from vtaref.impl import vcr
-from vtaref.impl.compute import GEMM_READ_TO_WRITE
 from vtaref.impl.core import VtaCore
+from vtaref.impl.gemm import TensorGemm
 from vtaref.impl.isa import AluOp, MemType, Opcode, insn_layout
 from vtaref.spec import isa as spec_isa
 from vtaref.spec.config import VtaConfig
@@ -57,7 +57,7 @@ from .core_live import liveness
 
 # Cycles from a GEMM visit's inp and wgt reads (the address, one cycle before the data) to its
 # acc write. Its acc row, and the ALU's operands, see every write before the visit's own.
-GEMM_READ_AGE = GEMM_READ_TO_WRITE + 1
+GEMM_READ_AGE = TensorGemm.READ_TO_WRITE + 1
 SCRATCHPAD_MEMORIES = "*_buffer"  # the names VtaCore gives its scratchpads' memories
 INSN_QUEUE_DEPTH = 2  # the checks do not depend on queue depth; a short queue keeps state small
 # Neighbouring stages by token stream: (producer, its push flag, consumer, its pop flag).
