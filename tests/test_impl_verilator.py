@@ -230,3 +230,37 @@ def test_default_core_is_found_without_converting_it(monkeypatch):
     monkeypatch.setattr(vl.rtlil, "convert", convert)
     assert VerilatedCore(DEFAULT_CONFIG).executable() == executable
     assert VerilatedCore(DEFAULT_CONFIG, top=CopyCore)._index() is None
+
+
+@pytest.fixture
+def fresh_tool_probes():
+    """Forget the cached tool probes before and after the test (it changes what they see)."""
+    probes = (vl.native_isa, vl.tool_versions)  # the test may monkeypatch native_isa
+    for probe in probes:
+        probe.cache_clear()
+    yield
+    for probe in probes:
+        probe.cache_clear()
+
+
+def test_model_is_built_for_the_cpu_it_runs_on(monkeypatch, fresh_tool_probes):
+    core = VerilatedCore(DEFAULT_CONFIG, top=CopyCore)
+    here = core._settings()
+    native = any(vl.NATIVE_FLAG in flag for flag in vl.make_flags())
+    assert native == bool(vl.native_isa())
+    for isa in ("another CPU's instruction set", ""):
+        monkeypatch.setattr(vl, "native_isa", lambda isa=isa: isa)
+        vl.tool_versions.cache_clear()
+        assert core._settings() != here  # another CPU (or none named) never shares a model
+        assert any(vl.NATIVE_FLAG in flag for flag in vl.make_flags()) == bool(isa)
+
+
+def test_compiler_without_native_target_builds_generic_code(tmp_path, monkeypatch,
+                                                            fresh_tool_probes):
+    compiler = tmp_path / "old-c++"
+    compiler.write_text('#!/bin/sh\nfor a in "$@"; do [ "$a" = -march=native ] && exit 1; done\n'
+                        'exec g++ "$@"\n')
+    compiler.chmod(0o755)
+    monkeypatch.setenv("CXX", str(compiler))
+    assert vl.native_isa() == ""
+    assert not any(vl.NATIVE_FLAG in flag for flag in vl.make_flags())
