@@ -91,8 +91,7 @@ class TensorGemm(wiring.Component):
         # Read the input row and the weight tile, and register them (the multipliers' inputs).
         m.d.comb += [self.inp.addr.eq(visit.payload.src), self.inp.en.eq(visit.valid),
                      self.wgt.addr.eq(visit.payload.wgt), self.wgt.en.eq(visit.valid)]
-        inp = Signal.like(self.inp.data, reset_less=True)
-        wgt = Signal.like(self.wgt.data, reset_less=True)
+        inp, wgt = Signal.like(self.inp.data), Signal.like(self.wgt.data)
         m.d.sync += [inp.eq(self.inp.data), wgt.eq(self.wgt.data)]
         stages = [(visit.valid, visit.payload.dst, visit.payload.tag.reset_reg)]
         for stage in ("read", "operands", "products"):
