@@ -15,7 +15,7 @@ from vtaref.impl.gemm import TensorGemm
 from vtaref.impl.isa import AluOp
 from vtaref.impl.load import Load
 from vtaref.impl.store import Store
-from vtaref.proofs import CORE_GEMM_BATCHED_DEPTH, proofs, sby
+from vtaref.proofs import CORE_GEMM_DEPTH, proofs, sby
 from vtaref.proofs.core_insn import CoreChecks, batched_core_config, check_names
 from vtaref.proofs.gemm import tiny_gemm_config
 from vtaref.spec import VtaConfig
@@ -183,9 +183,9 @@ MUTANTS = [
     ("dropped_arvalid_dma_core", tiny("liveness", core_with_dma(reads=DroppedArvalid)), 12),
     # Both fail the check proof core_gemm_batched passes on the core, at its depth.
     ("row_zero_gemm_core", batched("gemm", compute_with(TensorGemm, RowZeroGemm)),
-     CORE_GEMM_BATCHED_DEPTH),
+     CORE_GEMM_DEPTH),
     ("unsigned_gemm_core", batched("gemm", compute_with(TensorGemm, UnsignedGemm)),
-     CORE_GEMM_BATCHED_DEPTH),
+     CORE_GEMM_DEPTH),
     ("idle_claiming_alu_core", tiny("finish", compute_with(TensorAlu, IdleClaimingAlu)), 14),
     # The compute stage's LOADs (its LocalLoad).
     ("unscaled_acc_load_core",
