@@ -55,11 +55,11 @@ FAULT_DEPTH = 24  # steps of the micro-op loop's fault proofs: their longest com
 FAULT_TAGS = {Gemm: gemm_unit.TAG, Alu: alu_unit.TAG}
 # Steps of the whole-core checks: three ALU visits (the first at step 13); the GEMM checks, on
 # every config, to the first GEMM visit's write (step 16 since TensorGemm.LATENCY is 7); reads,
-# to a GEMM reading an inp or wgt row a LOAD wrote (step 16); store_data, to the first STORE of
+# to a GEMM reading an inp or wgt row a LOAD wrote (step 18); store_data, to the first STORE of
 # data retiring (step 17); liveness, 2.5 times its progress bound.
 CORE_DEPTH = 16
 CORE_GEMM_DEPTH = 17
-CORE_DEPTHS = {"gemm": CORE_GEMM_DEPTH, "gemm_reset": CORE_GEMM_DEPTH, "reads": 17,
+CORE_DEPTHS = {"gemm": CORE_GEMM_DEPTH, "gemm_reset": CORE_GEMM_DEPTH, "reads": 19,
                "store_data": 18, "liveness": 20}
 CORE_CI_CHECKS = ("alu_add", "tokens")  # the core checks (and covers) CI runs; the rest are slow
 
