@@ -29,7 +29,7 @@ from vtaref.spec.pipeline import DEFAULT_TOKEN_DEPTH
 from .alu import DatapathSpec, TensorAluSpec, tiny_config
 from .axi import AxiBurstSpec, axi_proofs
 from .bus_error import bus_error_proofs
-from .core_insn import CoreChecks, check_names
+from .core_insn import CoreChecks, batched_core_config, check_names
 from .dma_ports import ElementContractSpec, core_engine
 from .fault import UopLoopFaultSpec
 from .gemm import TensorGemmSpec, tiny_gemm_config
@@ -53,11 +53,14 @@ BURST_DEPTHS = {"read": 5, "write": 8}
 WIDE_STORE_SIZE_BITS = 6
 FAULT_DEPTH = 24  # steps of the micro-op loop's fault proofs: their longest command, and more
 FAULT_TAGS = {Gemm: gemm_unit.TAG, Alu: alu_unit.TAG}
-# Steps of the whole-core checks: three ALU visits (the first at step 13) and two GEMM visits;
-# reads, to a GEMM reading an inp or wgt row a LOAD wrote (step 16); store_data, to the first
-# STORE of data retiring (step 17); liveness, 2.5 times its progress bound.
+# Steps of the whole-core checks: three ALU visits (the first at step 13); the GEMM checks, on
+# every config, to the first GEMM visit's write (step 16 since TensorGemm.LATENCY is 7); reads,
+# to a GEMM reading an inp or wgt row a LOAD wrote (step 18); store_data, to the first STORE of
+# data retiring (step 17); liveness, 2.5 times its progress bound.
 CORE_DEPTH = 16
-CORE_DEPTHS = {"reads": 17, "store_data": 18, "liveness": 20}
+CORE_GEMM_DEPTH = 17
+CORE_DEPTHS = {"gemm": CORE_GEMM_DEPTH, "gemm_reset": CORE_GEMM_DEPTH, "reads": 19,
+               "store_data": 18, "liveness": 20}
 CORE_CI_CHECKS = ("alu_add", "tokens")  # the core checks (and covers) CI runs; the rest are slow
 
 
@@ -122,10 +125,10 @@ def proofs(config: VtaConfig) -> list[Proof | Z3Proof]:
     The whole core (:mod:`.core_insn`) on the tiny GEMM configuration, under an arbitrary host
     and DRAM, is checked on its retirement port for a bounded run: each ALU opcode with and
     without immediates, GEMM with and without reset (and GEMM with scratchpads that start
-    with arbitrary contents), LOAD padding, LOAD data (the load stage's and the compute
-    stage's) and STORE data against a DRAM that behaves as a memory, FINISH, liveness under a
-    DRAM that answers in time, reads against the last write, program order and token order,
-    each its own proof with a cover of its trigger.
+    with arbitrary contents, also at batch 2 with 4-bit inputs), LOAD padding, LOAD data (the
+    load stage's and the compute stage's) and STORE data against a DRAM that behaves as a
+    memory, FINISH, liveness under a DRAM that answers in time, reads against the last write,
+    program order and token order, each its own proof with a cover of its trigger.
 
     Each k-induction proof has a bmc sibling (:func:`with_bmc_siblings`).
 
@@ -191,8 +194,13 @@ def proofs(config: VtaConfig) -> list[Proof | Z3Proof]:
                 CORE_DEPTHS.get(check, CORE_DEPTH), slow=check not in CORE_CI_CHECKS)
           for check in check_names() for suffix, mode in (("", "bmc"), ("_cover", "cover"))),
         *(Proof(f"core_gemm_arbitrary{suffix}",
-                lambda: CoreChecks(gemm, "gemm", arbitrary_memories=True), mode, CORE_DEPTH,
-                slow=True) for suffix, mode in (("", "bmc"), ("_cover", "cover"))),
+                lambda: CoreChecks(gemm, "gemm", arbitrary_memories=True), mode,
+                CORE_GEMM_DEPTH, slow=True)
+          for suffix, mode in (("", "bmc"), ("_cover", "cover"))),
+        *(Proof(f"core_gemm_batched{suffix}",
+                lambda: CoreChecks(batched_core_config(), "gemm", arbitrary_memories=True),
+                mode, CORE_GEMM_DEPTH)
+          for suffix, mode in (("", "bmc"), ("_cover", "cover"))),
     ]) + [
         # At the full config too; the tiny ones' bmc siblings find the traces (these ones'
         # take minutes).

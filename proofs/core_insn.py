@@ -12,7 +12,10 @@ again), and for the DRAM checks, that the DRAM behaves as a memory for one track
   the operands read (:class:`.alu.AluModel`), ``b`` being the instruction's ``imm`` with
   immediates;
 - ``gemm`` and ``gemm_reset``: a GEMM visit writes ``acc[dst] + inp[src] . wgt[wgt]^T`` (wrapped
-  to the accumulator width), or 0 with ``reset_reg``;
+  to the accumulator width), or 0 with ``reset_reg``; with arbitrary scratchpads, a second
+  cover shows a visit whose products are nonzero, negative, and different in each batch row
+  (:func:`batched_core_config` is the config where that catches a GEMM that gets rows or signs
+  wrong);
 - ``load_padding``: an inp or wgt row a LOAD writes but did not read from DRAM is all zeros;
 - ``load_data``, ``local_load_data`` and ``store_data`` (:mod:`.core_dram`, with a DRAM that
   behaves as a memory for one tracked byte): an inp or wgt row read from DRAM holds the DRAM
@@ -65,6 +68,16 @@ TOKEN_LINKS = (("load", "push_next", "compute", "pop_prev"),
                ("compute", "push_prev", "load", "pop_next"),
                ("compute", "push_next", "store", "pop_prev"),
                ("store", "push_prev", "compute", "pop_next"))
+
+
+def batched_core_config() -> VtaConfig:
+    """Return the smallest config with batch 2 and sub-byte inputs for the whole-core GEMM
+    check: 1x1 blocks, 4-bit inputs, 8-bit weights (the least a 1x1 weight element can have)
+    and accumulators, 2 micro-ops, 8 inp and wgt rows and 4 acc rows. A product of a negative
+    input differs signed and unsigned modulo 2**8, and each batch row has its own."""
+    return VtaConfig(LOG_INP_WIDTH=2, LOG_WGT_WIDTH=3, LOG_ACC_WIDTH=3, LOG_BATCH=1,
+                     LOG_BLOCK=0, LOG_UOP_BUFF_SIZE=3, LOG_INP_BUFF_SIZE=3,
+                     LOG_WGT_BUFF_SIZE=3, LOG_ACC_BUFF_SIZE=3)
 
 
 def check_names() -> list[str]:
@@ -159,14 +172,22 @@ class CoreChecks(Elaboratable):
         insn = data.View(insn_layout(spec_isa.Gemm, config), visit.insn)
         trigger = valid & (insn.reset_reg == reset)
         m.d.comb += Cover(trigger)
+        products = [[sum(visit.inp_value[b][i] * visit.wgt_value[o][i]
+                         for i in range(config.block_in)) for o in range(config.block_out)]
+                    for b in range(config.batch)]
         for b in range(config.batch):
             for o in range(config.block_out):
                 lane = visit.acc_new[b][o]
-                expected = 0 if reset else (visit.acc_old[b][o] + sum(
-                    visit.inp_value[b][i] * visit.wgt_value[o][i]
-                    for i in range(config.block_in)))[:len(lane)]
+                expected = 0 if reset else (visit.acc_old[b][o] + products[b][o])[:len(lane)]
                 with m.If(trigger):
                     m.d.comb += Assert(lane.as_unsigned() == expected)
+        if self.arbitrary_memories and not reset:
+            # Row 0's first product negative and, with batch > 1, the last row's positive: a
+            # visit that tells signed from unsigned products and one row from another.
+            telling = trigger & (products[0][0] < 0)
+            if config.batch > 1:
+                telling &= products[-1][0] > 0
+            m.d.comb += Cover(telling)
 
     def _load_padding(self, m: Module, port) -> None:
         for space in ("inp", "wgt"):

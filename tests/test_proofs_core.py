@@ -15,10 +15,9 @@ from vtaref.impl.gemm import TensorGemm
 from vtaref.impl.isa import AluOp
 from vtaref.impl.load import Load
 from vtaref.impl.store import Store
-from vtaref.proofs import proofs, sby
-from vtaref.proofs.core_insn import CoreChecks, check_names
+from vtaref.proofs import CORE_GEMM_DEPTH, proofs, sby
+from vtaref.proofs.core_insn import CoreChecks, batched_core_config, check_names
 from vtaref.proofs.gemm import tiny_gemm_config
-from vtaref.proofs.loop import batched_config
 from vtaref.spec import VtaConfig
 
 from .test_impl_bus import DroppedArvalid, EarlyDoneWrites, dma_with
@@ -151,9 +150,10 @@ def tiny(check: str, core_type: type):
 
 
 def batched(check: str, core_type: type):
-    """Return the checks ``check`` of ``core_type`` on the batched configuration (batch 2,
-    4-bit inputs, 8-bit accumulators), its scratchpads starting with arbitrary contents."""
-    return lambda: CoreChecks(batched_config(), check, core_type, arbitrary_memories=True)
+    """Return the checks ``check`` of ``core_type`` on the config of proof
+    ``core_gemm_batched`` (batch 2, 4-bit inputs), its scratchpads starting with arbitrary
+    contents."""
+    return lambda: CoreChecks(batched_core_config(), check, core_type, arbitrary_memories=True)
 
 
 # Realistic one-line bugs, the core checks that catch each (built lazily) and the steps they
@@ -181,8 +181,11 @@ MUTANTS = [
     # one is dropped, so no check of data fails (bmc 17 passed). What the burst covers is the
     # unit proof's: tests/test_proofs.py's extra_beat_dma fails dma_bursts_read_tiny.
     ("dropped_arvalid_dma_core", tiny("liveness", core_with_dma(reads=DroppedArvalid)), 12),
-    ("row_zero_gemm_core", batched("gemm", compute_with(TensorGemm, RowZeroGemm)), 16),
-    ("unsigned_gemm_core", batched("gemm", compute_with(TensorGemm, UnsignedGemm)), 16),
+    # Both fail the check proof core_gemm_batched passes on the core, at its depth.
+    ("row_zero_gemm_core", batched("gemm", compute_with(TensorGemm, RowZeroGemm)),
+     CORE_GEMM_DEPTH),
+    ("unsigned_gemm_core", batched("gemm", compute_with(TensorGemm, UnsignedGemm)),
+     CORE_GEMM_DEPTH),
     ("idle_claiming_alu_core", tiny("finish", compute_with(TensorAlu, IdleClaimingAlu)), 14),
     # The compute stage's LOADs (its LocalLoad).
     ("unscaled_acc_load_core",
