@@ -31,7 +31,7 @@ from .isa import (
 )
 from .packing import pack, unpack, wrap
 from .state import MachineState
-from .visits import loop_visits
+from .visits import loop_visits, rows_index
 
 
 @dataclass(frozen=True)
@@ -285,7 +285,8 @@ def _sum_plan(idx: dict[str, np.ndarray]):
     times its weight sequence (k weights stacked), so all rows together are entries of
     ``distinct input sequences @ distinct weight sequences``: one product, planned when it has
     at most four times as many entries as there are rows (true of matrix and convolution
-    kernels). The rows are distinct.
+    kernels). The rows are distinct (a slice when consecutive, see
+    :func:`~vtaref.spec.visits.rows_index`).
     """
     grouped = _visits_by_row(idx["dst"])
     if grouped is None:
@@ -300,13 +301,13 @@ def _sum_plan(idx: dict[str, np.ndarray]):
     (src_seqs, src_of_row), (wgt_seqs, wgt_of_row) = src_split, wgt_split
     if src_seqs.shape[0] * wgt_seqs.shape[0] > 4 * rows.size:
         return None
-    return rows, k, src_seqs, src_of_row, wgt_seqs, wgt_of_row
+    return rows_index(rows), k, src_seqs, src_of_row, wgt_seqs, wgt_of_row
 
 
 def _visit_sums(state: MachineState, plan):
     """Sum each accumulator row's visit products as one exact matrix product, as ``plan``
     (from :func:`_sum_plan`) says, if a float type holds its sums exactly. Returns the rows
-    (distinct) and their int64 sums, or None."""
+    (distinct: an index array or slice) and their int64 sums, or None."""
     if plan is None:
         return None
     rows, k, src_seqs, src_of_row, wgt_seqs, wgt_of_row = plan
@@ -315,14 +316,18 @@ def _visit_sums(state: MachineState, plan):
     ftype = _exact_float(config, k * block)
     if ftype is None:
         return None
-    # Rearranged while still narrow integers, converted to float once, in the final layout.
+    # Gathered as narrow integers and converted to float once, while being laid out: a row of
+    # ``x`` is one batch row of an input sequence, a row of ``w`` one output lane of a weight
+    # sequence (its k weight rows side by side, as they sit in each tile: row-major copies).
     x = state["inp"].data[src_seqs].reshape(-1, k, batch, block)
     x = x.transpose(0, 2, 1, 3).reshape(-1, k * block).astype(ftype)
-    w = state["wgt"].data[wgt_seqs].reshape(-1, k, block, block)
-    w = w.transpose(1, 3, 0, 2).reshape(k * block, -1).astype(ftype)
-    table = (x @ w).reshape(src_seqs.shape[0], batch, wgt_seqs.shape[0], block)
-    sums = table[src_of_row, :, wgt_of_row, :]
-    return rows, sums.reshape(rows.size, batch * block).astype(np.int64)
+    tiles = state["wgt"].data[wgt_seqs].reshape(-1, k, block, block)
+    w = np.empty((tiles.shape[0], block, k, block), dtype=ftype)
+    np.copyto(w, tiles.transpose(0, 2, 1, 3), casting="unsafe")
+    table = (w.reshape(-1, k * block) @ x.T).reshape(wgt_seqs.shape[0], block,
+                                                     src_seqs.shape[0], batch)
+    sums = table[wgt_of_row, :, src_of_row, :].transpose(0, 2, 1)  # (row, batch, lane)
+    return rows, sums.reshape(src_of_row.size, batch * block).astype(np.int64)
 
 
 def _touched(idx: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -376,7 +381,7 @@ def gemm(insn: Gemm, state: MachineState, index: int, flavor: Flavor = FSIM) -> 
 def _accumulate(state: MachineState, dst: np.ndarray, deltas: np.ndarray,
                 distinct: bool = False) -> None:
     """Add ``deltas[j]`` to accumulator row ``dst[j]`` for every j, wrapping. Rows may repeat
-    unless the caller says they are ``distinct``."""
+    unless the caller says they are ``distinct`` (then ``dst`` may also be a slice)."""
     acc, width = state["acc"].data, state.config.acc_width
     if distinct or _all_distinct(dst):
         acc[dst] = wrap(acc[dst] + deltas, width)
@@ -450,16 +455,14 @@ def alu(insn: Alu, state: MachineState, index: int, flavor: Flavor = FSIM) -> Ac
     """
     op = check_alu(insn, index, flavor, state.config)
     visits = loop_visits(insn, state, index)
-    dst, src = visits.idx["dst"].reshape(-1), visits.idx["src"].reshape(-1)
     acc = state["acc"].data
     width = state.config.acc_width
     if insn.use_imm:
         batches = visits.derived("batches_imm", lambda idx: _batches(idx["dst"], None))
     else:
         batches = visits.derived("batches", lambda idx: _batches(idx["dst"], idx["src"]))
-    for start, end in batches:
-        d = dst[start:end]
-        b = np.int64(insn.imm) if insn.use_imm else acc[src[start:end]]
+    for d, s in batches:
+        b = np.int64(insn.imm) if insn.use_imm else acc[s]
         result = alu_apply(op, acc[d], b, width, flavor)
         acc[d] = result
         if flavor.store_from == "out":
@@ -473,9 +476,11 @@ def alu(insn: Alu, state: MachineState, index: int, flavor: Flavor = FSIM) -> Ac
     return Access(reads=reads, writes=writes)
 
 
-def _batches(dst: np.ndarray, src: np.ndarray | None) -> list[tuple[int, int]]:
-    """Split a loop's visits (``(iter_out, iter_in, uops)`` grids) into consecutive runs
-    ``[start, end)`` in loop order, each the longest that :func:`_independent_prefix` allows."""
+def _batches(dst: np.ndarray, src: np.ndarray | None) -> list[tuple]:
+    """Split a loop's visits (``(iter_out, iter_in, uops)`` grids) into consecutive runs in loop
+    order, each the longest that :func:`_independent_prefix` allows; return each run's
+    destination and source rows (:func:`~vtaref.spec.visits.rows_index`; no source rows
+    without ``src``)."""
     dst = dst.reshape(-1)
     src = None if src is None else src.reshape(-1)
     if not dst.size:
@@ -485,7 +490,8 @@ def _batches(dst: np.ndarray, src: np.ndarray | None) -> list[tuple[int, int]]:
     while start < dst.size:
         end = start + _independent_prefix(dst[start:], None if src is None else src[start:],
                                           depth)
-        batches.append((start, end))
+        batches.append((rows_index(dst[start:end]),
+                        None if src is None else rows_index(src[start:end])))
         start = end
     return batches
 

@@ -109,6 +109,15 @@ def _indices(insn: LoopInsn, state: MachineState, index: int, keys: tuple[str, .
     return result
 
 
+def rows_index(rows: np.ndarray) -> np.ndarray | slice:
+    """Return ``rows`` (distinct) as a slice when they are consecutive and ascending, else as
+    they are: indexing a buffer with either selects the same rows, but a slice does not gather
+    (a view, read and written in place)."""
+    if rows.size and rows[-1] - rows[0] == rows.size - 1 and np.all(np.diff(rows) == 1):
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
+
+
 def uop_indices(insn: LoopInsn, state: MachineState, index: int,
                 keys: tuple[str, ...] = ("dst", "src", "wgt")) -> dict[str, np.ndarray]:
     """Return each index the uop loop visits (read-only grids), as :func:`loop_visits`."""
