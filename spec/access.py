@@ -17,6 +17,10 @@ class ByteRanges:
     starts: np.ndarray
     ends: np.ndarray
 
+    def __post_init__(self):
+        # The first and last byte's bounds, as Python integers: most overlap checks end there.
+        self.span = (int(self.starts[0]), int(self.ends[-1])) if len(self.starts) else None
+
     @classmethod
     def rows(cls, first: int, count: int, pitch: int, length: int) -> ByteRanges:
         """Return ``count`` ranges of ``length`` bytes, ``pitch`` bytes apart, merged."""
@@ -39,7 +43,8 @@ class ByteRanges:
 
     def overlap(self, other: ByteRanges) -> tuple[int, int] | None:
         """Return one overlapping byte range of ``self`` and ``other``, or None."""
-        if not len(self.starts) or not len(other.starts):
+        if (self.span is None or other.span is None or self.span[1] <= other.span[0]
+                or other.span[1] <= self.span[0]):
             return None
         idx = np.searchsorted(self.ends, other.starts, side="right")
         valid = idx < len(self.starts)

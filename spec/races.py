@@ -22,6 +22,8 @@ from .access import Access, ByteRanges, each_once
 from .errors import RaceError
 from .pipeline import BUFFER_STAGES, Stage
 
+STAGES = tuple(Stage)  # iterating the enum itself costs more than a check of one record
+
 
 class RaceChecker:
     """Records every access in execution order and raises RaceError at the first race."""
@@ -44,22 +46,20 @@ class RaceChecker:
         """Check ``access`` by instruction ``index`` against earlier ones, then remember it."""
         position = clock[stage]
         self._program_index[stage].append((index, mnemonic))
-        access = Access({name: self._distinct(name, entries)
-                         for name, entries in access.reads.items()},
-                        {name: self._distinct(name, entries)
-                         for name, entries in access.writes.items()},
-                        access.dram_reads, access.dram_writes)
-        for name, entries in access.reads.items():
+        reads = [(name, self._distinct(name, entries)) for name, entries in access.reads.items()]
+        writes = [(name, self._distinct(name, entries))
+                  for name, entries in access.writes.items()]
+        for name, entries in reads:
             self._check(index, mnemonic, stage, clock, name, entries, self._last_write, "reads",
                         "writes")
-        for name, entries in access.writes.items():
+        for name, entries in writes:
             self._check(index, mnemonic, stage, clock, name, entries, self._last_write, "writes",
                         "writes")
             self._check(index, mnemonic, stage, clock, name, entries, self._last_read, "writes",
                         "reads")
-        for name, entries in access.reads.items():
+        for name, entries in reads:
             self._last_read[name, stage][entries] = position
-        for name, entries in access.writes.items():
+        for name, entries in writes:
             self._last_write[name, stage][entries] = position
         if access.dram_reads is not None:
             self._check_dram(index, mnemonic, stage, clock, access.dram_reads, self._dram_writes,
@@ -85,12 +85,11 @@ class RaceChecker:
 
     def _check(self, index, mnemonic, stage, clock, name, entries, table, verb, other_verb):
         for other in BUFFER_STAGES[name]:
-            if other == stage:
+            if other == stage or not entries.size:
                 continue
             last = table[name, other][entries]
-            unordered = last > clock[other]
-            if unordered.any():
-                k = int(np.argmax(unordered))
+            if last.max() > clock[other]:  # some entry's last access is unordered
+                k = int(np.argmax(last > clock[other]))
                 raise RaceError(
                     f"data race on {name}[{int(entries[k])}]: {mnemonic} #{index} "
                     f"({stage.name.lower()} stage) {verb} it while "
@@ -103,7 +102,7 @@ class RaceChecker:
         log[1].append(ranges)
 
     def _check_dram(self, index, mnemonic, stage, clock, ranges, logs, verb, other_verb):
-        for other in Stage:
+        for other in STAGES:
             if other == stage:
                 continue
             positions, records = logs[other]

@@ -564,3 +564,28 @@ def test_dram_row_ranges_cover_exactly_the_row_bytes_merged(first, count, pitch,
     pairs = list(zip(ranges.starts.tolist(), ranges.ends.tolist()))
     assert {b for start, end in pairs for b in range(start, end)} == rows
     assert all(end < next_start for (_, end), (next_start, _) in zip(pairs, pairs[1:]))
+
+
+row_ranges = st.tuples(st.integers(0, 40), st.integers(0, 5), st.integers(0, 9),
+                       st.integers(1, 6))  # first, count, pitch, length
+
+
+@given(a=row_ranges, b=row_ranges)
+def test_dram_range_overlap_found_exactly_when_bytes_are_shared(a, b):
+    """ByteRanges.overlap (the DRAM race check) returns a range of bytes both hold, and None
+    only when they share no byte (also when their spans are far apart or empty)."""
+    from vtaref.spec.access import ByteRanges
+
+    first, second = ByteRanges.rows(*a), ByteRanges.rows(*b)
+
+    def byte_set(ranges):
+        return {x for s, e in zip(ranges.starts.tolist(), ranges.ends.tolist())
+                for x in range(s, e)}
+
+    shared = byte_set(first) & byte_set(second)
+    hit = first.overlap(second)
+    if not shared:
+        assert hit is None
+    else:
+        assert hit is not None and hit[0] < hit[1]
+        assert set(range(*hit)) <= shared
