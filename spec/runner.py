@@ -61,11 +61,15 @@ def fetch(dram: Dram, insn_addr: int, insn_count: int, config: VtaConfig) -> lis
                            f"[{dram.base:#x}, {dram.base + len(dram.data):#x})")
     raw = dram.data[insn_addr - dram.base:end - dram.base].tobytes()
     program = []
+    decoded = {}  # equal words decode to one instruction (immutable; programs repeat them)
     for index in range(insn_count):
-        try:
-            program.append(decode(raw[index * INSN_BYTES:(index + 1) * INSN_BYTES], config))
-        except DecodeError as err:
-            raise ProgramError(index, "?", err.field, str(err)) from None
+        word = raw[index * INSN_BYTES:(index + 1) * INSN_BYTES]
+        if word not in decoded:
+            try:
+                decoded[word] = decode(word, config)
+            except DecodeError as err:
+                raise ProgramError(index, "?", err.field, str(err)) from None
+        program.append(decoded[word])
     return program
 
 
