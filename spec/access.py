@@ -24,9 +24,10 @@ class ByteRanges:
     @classmethod
     def rows(cls, first: int, count: int, pitch: int, length: int) -> ByteRanges:
         """Return ``count`` ranges of ``length`` bytes, ``pitch`` bytes apart, merged."""
-        starts = first + pitch * np.arange(count, dtype=np.int64)
         if count and pitch == length:  # rows back to back: one range
-            return cls(starts[:1], starts[:1] + count * length)
+            return cls(np.array([first], dtype=np.int64),
+                       np.array([first + count * length], dtype=np.int64))
+        starts = first + pitch * np.arange(count, dtype=np.int64)
         if pitch > length:  # gaps between rows: nothing to merge
             return cls(starts, starts + length)
         order = np.argsort(starts, kind="stable")

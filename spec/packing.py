@@ -46,8 +46,9 @@ def pack(values: np.ndarray, width: int) -> np.ndarray:
     values = np.asarray(values)
     rows, lanes = values.shape
     if width in _NATIVE:
-        native = wrap(values, width).astype(_NATIVE[width])
-        return np.ascontiguousarray(native).view(np.uint8).reshape(rows, lanes * width // 8)
+        # In two's complement a lane's low width/8 bytes (little-endian) are its truncation.
+        octets = np.ascontiguousarray(values, dtype="<i8").view(np.uint8).reshape(rows, lanes, 8)
+        return octets[:, :, :width // 8].reshape(rows, lanes * width // 8)
     unsigned = values.astype(np.int64) & ((1 << width) - 1)
     bits = (unsigned[:, :, None] >> np.arange(width, dtype=np.int64)) & 1
     return np.packbits(bits.reshape(rows, lanes * width).astype(np.uint8), axis=1,

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from .access import Access, ByteRanges, each_once
 from .config import VtaConfig
@@ -81,8 +80,8 @@ def _dram_rows(insn, state: MachineState, index: int, elem_bytes: int, nrows: in
         raise fail(insn, index, "dram_base",
                    f"rows [{first:#x}, {last_end:#x}) fall outside DRAM "
                    f"[{dram.base:#x}, {dram.base + len(dram.data):#x})")
-    data = state.dram.data[first - state.dram.base:]
-    rows = as_strided(data, shape=(nrows, length), strides=(pitch, 1))
+    rows = np.ndarray((nrows, length), dtype=np.uint8, buffer=state.dram.data,
+                      offset=first - state.dram.base if nrows else 0, strides=(pitch, 1))
     return rows, ByteRanges.rows(first, nrows, pitch, length)
 
 
@@ -128,10 +127,11 @@ def load(insn: Load, state: MachineState, index: int, flavor: Flavor = FSIM) -> 
         lanes = raw.view("<u4")
     else:
         lanes = unpack(raw, fmt.width, fmt.lanes)
-    block = np.zeros((y_total, x_total, buffer.lanes), dtype=buffer.data.dtype)
+    block = buffer.data[insn.sram_base:sram_end].reshape(y_total, x_total, buffer.lanes)
+    if x_total * y_total > insn.x_size * insn.y_size:
+        block[...] = 0  # the padding
     block[insn.y_pad_0:insn.y_pad_0 + insn.y_size, insn.x_pad_0:insn.x_pad_0 + insn.x_size] = (
         lanes.reshape(insn.y_size, insn.x_size, buffer.lanes))
-    buffer.data[insn.sram_base:sram_end] = block.reshape(-1, buffer.lanes)
     written = np.arange(insn.sram_base, sram_end)
     return Access(writes={fmt.buffer: written}, dram_reads=ranges if insn.y_size else None)
 

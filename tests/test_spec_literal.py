@@ -427,6 +427,16 @@ EDGE_CASES = [
           x_stride=3, y_pad_0=1, y_pad_1=1, x_pad_0=1, x_pad_1=1), "fsim",
      lambda s: (s["acc"].data[1:5] == 0).all()
      and list(s["acc"].data[6]) == list(range(8 - 128, 16 - 128))),
+    # No DRAM rows (y_size 0): padding only, whatever dram_base is; no DRAM bytes touched.
+    ("load_no_rows_padding_only",
+     edge_state(SMALL, inp=5),
+     Load(memory_type=MemType.INP, sram_base=2, dram_base=10**6, y_size=0, x_size=3,
+          x_stride=3, y_pad_0=1), "fsim",
+     lambda s: (s["inp"].data[2:5] == 0).all() and (s["inp"].data[5] == 5).all()),
+    ("store_no_rows",
+     edge_state(SMALL, acc=7),
+     Store(memory_type=MemType.OUT, sram_base=0, dram_base=10**6, y_size=0, x_size=3,
+           x_stride=3), "fsim", lambda s: not s.dram.data.any()),
     # 1-bit lanes: bit i of the byte is lane i, and a set bit is -1.
     ("load_inp_1_bit",
      edge_state(INP1, dram=bytes([0b10100101]) * 16),
