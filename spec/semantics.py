@@ -406,8 +406,14 @@ def _gemm_with_out_buffer(insn: Gemm, state: MachineState, dst: np.ndarray,
 # -- ALU ------------------------------------------------------------------------------------
 
 
-def alu_apply(op: AluOp, a: np.ndarray, b: np.ndarray, width: int, flavor: Flavor) -> np.ndarray:
-    """Return ``op(a, b)`` lane-wise on int64 operands, wrapped to ``width`` bits."""
+def alu_apply(op: AluOp, a: np.ndarray, b: np.ndarray, width: int, flavor: Flavor,
+              operands_in_range: bool = False) -> np.ndarray:
+    """Return ``op(a, b)`` lane-wise on int64 operands, wrapped to ``width`` bits.
+
+    With ``operands_in_range`` the caller guarantees that ``a`` and ``b`` are ``width``-bit
+    values already; MIN, MAX and right shifts then return their result as it is (it cannot
+    leave the range, so wrapping would not change it).
+    """
     if op == AluOp.MIN:
         result = np.minimum(a, b)
     elif op == AluOp.MAX:
@@ -430,13 +436,19 @@ def alu_apply(op: AluOp, a: np.ndarray, b: np.ndarray, width: int, flavor: Flavo
         right = np.clip(b, 0, 63)
         left = np.clip(-b, 0, 63)
         result = np.where(b >= 0, a >> right, (a << left) * (b > -64))
+    right_shift = op == AluOp.SHR and (flavor.shift == "masked" or np.ndim(b) == 0 and b >= 0)
+    if operands_in_range and (op in (AluOp.MIN, AluOp.MAX) or right_shift):
+        return result
     return wrap(result, width)
+
+
+ALU_OPCODES = frozenset(AluOp)
 
 
 def check_alu(insn: Alu, index: int, flavor: Flavor, config: VtaConfig) -> AluOp:
     """Return the ALU instruction's operation; raise ProgramError if ``flavor`` or ``config``
     (``ALU_MUL``) has none such."""
-    if insn.alu_opcode not in set(AluOp):
+    if insn.alu_opcode not in ALU_OPCODES:
         raise fail(insn, index, "alu_opcode",
                    f"{insn.alu_opcode} is not an ALU opcode (MIN=0, MAX=1, ADD=2, SHR=3, MUL=4)")
     op = AluOp(insn.alu_opcode)
@@ -461,9 +473,12 @@ def alu(insn: Alu, state: MachineState, index: int, flavor: Flavor = FSIM) -> Ac
         batches = visits.derived("batches_imm", lambda idx: _batches(idx["dst"], None))
     else:
         batches = visits.derived("batches", lambda idx: _batches(idx["dst"], idx["src"]))
+    # Accumulator lanes are always width-bit values (every write wraps to ACC_WIDTH or is
+    # narrower); a 16-bit immediate is one unless ACC_WIDTH is 8.
+    in_range = not insn.use_imm or -(1 << (width - 1)) <= insn.imm < 1 << (width - 1)
     for d, s in batches:
         b = np.int64(insn.imm) if insn.use_imm else acc[s]
-        result = alu_apply(op, acc[d], b, width, flavor)
+        result = alu_apply(op, acc[d], b, width, flavor, operands_in_range=in_range)
         acc[d] = result
         if flavor.store_from == "out":
             state["out"].data[d] = wrap(result, state.config.out_width)

@@ -340,6 +340,8 @@ INT4 = VtaConfig(LOG_INP_WIDTH=2, LOG_WGT_WIDTH=2, LOG_BLOCK=3, LOG_UOP_BUFF_SIZ
                  LOG_INP_BUFF_SIZE=13, LOG_WGT_BUFF_SIZE=15, LOG_ACC_BUFF_SIZE=15)
 INP1 = VtaConfig(LOG_INP_WIDTH=0, LOG_BATCH=1, LOG_BLOCK=2, LOG_UOP_BUFF_SIZE=10,
                  LOG_INP_BUFF_SIZE=8, LOG_WGT_BUFF_SIZE=10, LOG_ACC_BUFF_SIZE=10)
+ACC8 = VtaConfig(LOG_ACC_WIDTH=3, LOG_BATCH=1, LOG_BLOCK=2, LOG_UOP_BUFF_SIZE=10,
+                 LOG_INP_BUFF_SIZE=10, LOG_WGT_BUFF_SIZE=10, LOG_ACC_BUFF_SIZE=10)
 I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
 
 
@@ -406,6 +408,12 @@ EDGE_CASES = [
        Alu(uop_bgn=0, uop_end=1, iter_out=1, iter_in=1, alu_opcode=isa.AluOp.SHR, use_imm=1,
            imm=imm), "fsim", lambda s, want=want: (s["acc"].data[0] == want).all())
       for imm, want in ((3, -125), (-3, -8000), (40, -1), (-32, 0))],
+    # 8-bit accumulators: a 16-bit immediate past their range, chosen by MIN or MAX, wraps.
+    *[(f"alu_{op.name.lower()}_imm_past_8_bit_acc",
+       edge_state(ACC8, uops=[isa.Uop()], acc={0: [-128, 127, 0, 5, -5, 1, -1, 100]}),
+       Alu(uop_bgn=0, uop_end=1, iter_out=1, iter_in=1, alu_opcode=op, use_imm=1, imm=imm),
+       "fsim", lambda s, want=want: (s["acc"].data[0] == want).all())
+      for op, imm, want in ((isa.AluOp.MIN, -200, 56), (isa.AluOp.MAX, 300, 44))],
     ("alu_mul_wraps",
      edge_state(SMALL, uops=[isa.Uop()], acc=I32_MIN + 1),
      Alu(uop_bgn=0, uop_end=1, iter_out=1, iter_in=1, alu_opcode=isa.AluOp.MUL, use_imm=1,
