@@ -8,6 +8,8 @@ or from the previous stage, ``*_next_dep`` the one to or from the next stage.
 
 from __future__ import annotations
 
+from functools import cache
+
 from .isa import Insn, Load, MemType, Stage, Store
 
 __all__ = [
@@ -67,6 +69,7 @@ def flag_queue(stage: Stage, flag: str) -> tuple[Stage, Stage] | None:
     return (other, stage) if flag.startswith("pop") else (stage, other)
 
 
+@cache
 def token_queue_name(producer: Stage, consumer: Stage) -> str:
     """Return a queue's name as errors, traces and statistics print it, e.g. ``load->compute``."""
     return f"{producer.name.lower()}->{consumer.name.lower()}"
