@@ -25,17 +25,38 @@ from .pipeline import BUFFER_STAGES, Stage
 STAGES = tuple(Stage)  # iterating the enum itself costs more than a check of one record
 
 
+class LastAccess:
+    """For each scratchpad and stage: the latest stage position that accessed (read, or wrote)
+    each entry, and the latest of all, which bounds every entry's (positions only grow)."""
+
+    def __init__(self, depths: dict[str, int]):
+        self.by_entry = {(name, stage): np.zeros(depths[name], dtype=np.int64)
+                         for name, stages in BUFFER_STAGES.items() for stage in stages}
+        self.newest = dict.fromkeys(self.by_entry, 0)
+
+    def unordered(self, name: str, stage: Stage, entries: np.ndarray, ordered: int):
+        """Return ``(k, position)`` for the first of ``entries`` whose latest access by
+        ``stage`` is past stage position ``ordered``, or None if there is none."""
+        if self.newest[name, stage] <= ordered or not entries.size:
+            return None  # no entry was accessed after ``ordered``: nothing to look up
+        last = self.by_entry[name, stage][entries]
+        if last.max() <= ordered:
+            return None
+        k = int(np.argmax(last > ordered))
+        return k, int(last[k])
+
+    def set(self, name: str, stage: Stage, entries: np.ndarray, position: int) -> None:
+        self.by_entry[name, stage][entries] = position
+        self.newest[name, stage] = position
+
+
 class RaceChecker:
     """Records every access in execution order and raises RaceError at the first race."""
 
     def __init__(self, depths: dict[str, int]):
         self._depths = depths
-        self._last_write = {}
-        self._last_read = {}
-        for name, stages in BUFFER_STAGES.items():
-            for stage in stages:
-                self._last_write[name, stage] = np.zeros(depths[name], dtype=np.int64)
-                self._last_read[name, stage] = np.zeros(depths[name], dtype=np.int64)
+        self._last_write = LastAccess(depths)
+        self._last_read = LastAccess(depths)
         # Program index of each stage's instructions, by stage position (1-based).
         self._program_index = {stage: [None] for stage in Stage}
         self._dram_reads = {stage: ([], []) for stage in Stage}  # positions, ranges
@@ -58,9 +79,9 @@ class RaceChecker:
             self._check(index, mnemonic, stage, clock, name, entries, self._last_read, "writes",
                         "reads")
         for name, entries in reads:
-            self._last_read[name, stage][entries] = position
+            self._last_read.set(name, stage, entries, position)
         for name, entries in writes:
-            self._last_write[name, stage][entries] = position
+            self._last_write.set(name, stage, entries, position)
         if access.dram_reads is not None:
             self._check_dram(index, mnemonic, stage, clock, access.dram_reads, self._dram_writes,
                              "reads", "writes")
@@ -83,17 +104,18 @@ class RaceChecker:
         index, mnemonic = self._program_index[stage][position]
         return f"{mnemonic} #{index} ({stage.name.lower()} stage)"
 
-    def _check(self, index, mnemonic, stage, clock, name, entries, table, verb, other_verb):
+    def _check(self, index, mnemonic, stage, clock, name, entries, last: LastAccess, verb,
+               other_verb):
         for other in BUFFER_STAGES[name]:
-            if other == stage or not entries.size:
+            if other == stage:
                 continue
-            last = table[name, other][entries]
-            if last.max() > clock[other]:  # some entry's last access is unordered
-                k = int(np.argmax(last > clock[other]))
+            hit = last.unordered(name, other, entries, clock[other])
+            if hit is not None:
+                k, position = hit
                 raise RaceError(
                     f"data race on {name}[{int(entries[k])}]: {mnemonic} #{index} "
                     f"({stage.name.lower()} stage) {verb} it while "
-                    f"{self._describe(other, int(last[k]))} {other_verb} it, and no dependency "
+                    f"{self._describe(other, position)} {other_verb} it, and no dependency "
                     "token orders the two")
 
     @staticmethod
