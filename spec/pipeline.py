@@ -60,6 +60,7 @@ def pop_flag(consumer: Stage, producer: Stage) -> str:
     return "pop_prev_dep" if PREV.get(consumer) == producer else "pop_next_dep"
 
 
+@cache
 def flag_queue(stage: Stage, flag: str) -> tuple[Stage, Stage] | None:
     """Return the (producer, consumer) queue a ``stage`` instruction's ``flag`` pops or pushes,
     or None when the stage has no neighbour on that side."""

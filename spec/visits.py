@@ -10,6 +10,8 @@ every instruction that runs the same loop again.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
+from operator import attrgetter
 
 import numpy as np
 
@@ -77,10 +79,7 @@ def loop_visits(insn: LoopInsn, state: MachineState, index: int,
     if insn.is_empty:
         return LoopVisits({key: np.zeros((0, 0, 0), dtype=np.int64) for key in keys})
     words = state["uop"].data[insn.uop_bgn:insn.uop_end, 0]
-    factors = tuple(getattr(insn, f"{key}_factor_{level}") for key in keys
-                    for level in ("out", "in"))
-    cache_key = (type(insn), insn.iter_out, insn.iter_in, factors, keys, words.tobytes(),
-                 state.config)
+    cache_key = (type(insn), keys, _loop_fields(keys)(insn), words.tobytes(), state.config)
     visits = _loops.get(cache_key)
     if visits is None:
         visits = LoopVisits(_indices(insn, state, index, keys, decode_uops(words, state)))
@@ -88,6 +87,14 @@ def loop_visits(insn: LoopInsn, state: MachineState, index: int,
             del _loops[next(iter(_loops))]
         _loops[cache_key] = visits
     return visits
+
+
+@cache
+def _loop_fields(keys: tuple[str, ...]) -> Callable[[LoopInsn], tuple[int, ...]]:
+    """Return a getter of the loop fields that decide the visits of indices ``keys``: the two
+    counts and each index's two factors."""
+    return attrgetter("iter_out", "iter_in", *(f"{key}_factor_{level}" for key in keys
+                                                for level in ("out", "in")))
 
 
 def _indices(insn: LoopInsn, state: MachineState, index: int, keys: tuple[str, ...],
