@@ -12,6 +12,7 @@ for every configuration by running them on such terms.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from .symbolic import choose
 
@@ -25,7 +26,7 @@ class BitField:
     width: int
     signed: bool = False
 
-    @property
+    @cached_property
     def mask(self) -> int:
         return (1 << self.width) - 1
 

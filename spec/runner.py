@@ -132,10 +132,14 @@ class Runner:
         self.clock = {stage: (0, 0, 0) for stage in Stage}
         self.deps = []
         finishes = []
+        queues_of = {}  # the queues depend only on the stage and the four flags
         for index, insn in enumerate(program):
             if strict:
                 check_portable(insn, index)
-            self.deps.append(_token_queues(insn, index))
+            key = (insn.stage, *(getattr(insn, flag) for flag in DEP_FLAGS))
+            if key not in queues_of:
+                queues_of[key] = _token_queues(insn, index)
+            self.deps.append(queues_of[key])
             self.queues[insn.stage].append(index)
             if isinstance(insn, Finish):
                 finishes.append(index)
