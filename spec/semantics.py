@@ -127,6 +127,7 @@ def load(insn: Load, state: MachineState, index: int, flavor: Flavor = FSIM) -> 
         lanes = raw.view("<u4")
     else:
         lanes = unpack(raw, fmt.width, fmt.lanes)
+    # A view (scratchpads are C-contiguous): the padded block is written in place.
     block = buffer.data[insn.sram_base:sram_end].reshape(y_total, x_total, buffer.lanes)
     if x_total * y_total > insn.x_size * insn.y_size:
         block[...] = 0  # the padding
