@@ -119,3 +119,17 @@ def test_kernel_run_again_reuses_its_visits_and_reads_new_data(case, seed):
     check_agree(state, insn, FLAVORS["fsim"])
     assert loop_visits(insn, state, 0, keys) is first
     assert not any(grid.flags.writeable for grid in first.idx.values())
+
+
+@given(rows=st.lists(st.integers(0, 40), unique=True, max_size=12)
+       | st.tuples(st.integers(0, 30), st.integers(0, 10)).map(lambda t: list(range(t[0], sum(t)))))
+def test_rows_index_selects_the_same_rows(rows):
+    """rows_index gives a slice exactly for consecutive ascending rows, selecting the same ones."""
+    from vtaref.spec.visits import rows_index
+
+    rows = np.array(rows, dtype=np.int64)
+    index = rows_index(rows)
+    buffer = np.arange(64) * 10
+    assert buffer[index].tolist() == buffer[rows].tolist()
+    consecutive = rows.size > 0 and rows.tolist() == list(range(rows[0], rows[0] + rows.size))
+    assert isinstance(index, slice) == consecutive
