@@ -12,10 +12,10 @@ from vtaref.impl.compute import Compute, LocalLoad
 from vtaref.impl.core import VtaCore
 from vtaref.impl.fetch import Fetch
 from vtaref.impl.gemm import TensorGemm
-from vtaref.impl.isa import AluOp
+from vtaref.impl.isa import AluOp, MemType
 from vtaref.impl.load import Load
 from vtaref.impl.store import Store
-from vtaref.proofs import CORE_GEMM_DEPTH, proofs, sby
+from vtaref.proofs import CORE_DEPTHS, CORE_GEMM_DEPTH, proofs, sby
 from vtaref.proofs.core_insn import CoreChecks, batched_core_config, check_names
 from vtaref.proofs.gemm import tiny_gemm_config
 from vtaref.spec import VtaConfig
@@ -36,6 +36,7 @@ from .test_proofs import (
     with_global,
 )
 
+CORE_RETIRE_DEPTH = CORE_DEPTHS["retire_bound"]
 TWO_ALU_VISITS = 16  # steps to a second ALU visit on the tiny config (the first is at step 13)
 
 
@@ -144,6 +145,20 @@ class IdleClaimingAlu(TensorAlu):
         return m
 
 
+class StuckAfterUopLoad(LocalLoad):
+    """Stays busy forever once it has taken a LOAD of UOP: the compute stage stalls on it."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        stuck = Signal()
+        with m.If(self.cmd.valid & self.cmd.ready
+                  & (self.cmd.payload.memory_type == MemType.UOP)):
+            m.d.sync += stuck.eq(1)
+        with m.If(stuck):
+            m.d.comb += self.busy.eq(1)
+        return m
+
+
 def tiny(check: str, core_type: type):
     """Return the checks ``check`` of ``core_type`` on the tiny GEMM configuration."""
     return lambda: CoreChecks(tiny_gemm_config(), check, core_type)
@@ -183,6 +198,9 @@ MUTANTS = [
     # one is dropped, so no check of data fails (bmc 17 passed). What the burst covers is the
     # unit proof's: tests/test_proofs.py's extra_beat_dma fails dma_bursts_read_tiny.
     ("dropped_arvalid_dma_core", tiny("liveness", core_with_dma(reads=DroppedArvalid)), 12),
+    # A stage that stalls forever on one kind of instruction.
+    ("stuck_uop_load_core",
+     tiny("retire_bound", compute_with(LocalLoad, StuckAfterUopLoad)), CORE_RETIRE_DEPTH),
     # Both fail the check proof core_gemm_batched passes on the core, at its depth.
     ("row_zero_gemm_core", batched("gemm", compute_with(TensorGemm, RowZeroGemm)),
      CORE_GEMM_DEPTH),
