@@ -56,13 +56,13 @@ FAULT_TAGS = {Gemm: gemm_unit.TAG, Alu: alu_unit.TAG}
 # Steps of the whole-core checks: three ALU visits (the first at step 13); the GEMM checks, on
 # every config, and order (which covers a GEMM visit), to the first GEMM visit's write (step 16
 # since TensorGemm.LATENCY is 7); reads, to a GEMM reading an inp or wgt row a LOAD wrote (step
-# 18); store_data, to the first STORE of data retiring (step 17); liveness, 2.5 times its
-# progress bound; the retirement bound, to the first instruction's offer (step 9) and its bound
-# of 16 cycles, and one more.
+# 18); store_data, to the first STORE of data retiring (step 17); finish, to a FINISH retiring
+# after a GEMM visit (step 17); liveness, 2.5 times its progress bound; the retirement bound, to
+# the first instruction's offer (step 9) and its bound of 16 cycles, and one more.
 CORE_DEPTH = 16
 CORE_GEMM_DEPTH = 17
 CORE_DEPTHS = {"gemm": CORE_GEMM_DEPTH, "gemm_reset": CORE_GEMM_DEPTH, "order": CORE_GEMM_DEPTH,
-               "reads": 19, "store_data": 18, "liveness": 20, "retire_bound": 26}
+               "reads": 19, "store_data": 18, "finish": 18, "liveness": 20, "retire_bound": 26}
 CORE_CI_CHECKS = ("alu_add", "tokens")  # the core checks (and covers) CI runs; the rest are slow
 
 

@@ -250,6 +250,11 @@ class CoreChecks(Elaboratable):
             event = getattr(port, name)
             with m.If(finished & event.valid):
                 m.d.comb += Assert(event.payload.index > finish_index)
+        # A FINISH retiring after a GEMM visit: it waited for the GEMM's pipeline to drain.
+        visited = Signal(name="gemm_visited_before")
+        with m.If(port.gemm.valid):
+            m.d.sync += visited.eq(1)
+        m.d.comb += Cover(finishes & visited)
         # The VCR samples DONE when it takes the read address: a FINISH retiring in cycle t
         # sets the compute stage's done in t + 1 and the VCR's in t + 2.
         finished_before = [Signal(name=f"finished_{k}_before") for k in (1, 2)]
