@@ -170,7 +170,8 @@ class VtaCore(wiring.Component):
             m.d.comb += getattr(faults, name).eq(stage.fault)
         m.d.comb += vcr.fault.eq(faults.first)
         if self.with_retire:
-            self._connect_retire_port(m, load, compute, store)
+            writes = {"inp": inp_wr, "wgt": wgt_wr, "uop": uop_wr, "acc": acc_wr}
+            self._connect_retire_port(m, load, compute, store, writes)
         return m
 
     def _numbered_queue(self, m: Module, name: str, fetch: Fetch, stage) -> None:
@@ -185,12 +186,19 @@ class VtaCore(wiring.Component):
                      stage.insn_index.eq(queue.r.payload.index),
                      stage.insn.valid.eq(queue.r.valid), queue.r.ready.eq(stage.insn.ready)]
 
-    def _connect_retire_port(self, m: Module, load: Load, compute: Compute, store: Store) -> None:
-        """Drive the ``retire`` port from the stages' events."""
+    def _connect_retire_port(self, m: Module, load: Load, compute: Compute, store: Store,
+                             writes: dict) -> None:
+        """Drive the ``retire`` port from the stages' events; a scratchpad write's row and data
+        from the memory's write port in ``writes`` (by space), where it lands, so a stage that
+        writes elsewhere than it reports shows."""
         port = self.retire
         for event, source in ((port.load, load.retired), (port.compute, compute.retired),
-                              (port.store, store.retired), (port.inp, load.inp_written),
-                              (port.wgt, load.wgt_written), (port.uop, compute.uop_written),
-                              (port.acc, compute.acc_written), (port.gemm, compute.gemm_visited),
+                              (port.store, store.retired), (port.gemm, compute.gemm_visited),
                               (port.alu, compute.alu_visited), (port.dram, store.dram_written)):
             m.d.comb += [event.valid.eq(source.valid), event.payload.eq(source.payload)]
+        for space, source in (("inp", load.inp_written), ("wgt", load.wgt_written),
+                              ("uop", compute.uop_written), ("acc", compute.acc_written)):
+            event, written = getattr(port, space), writes[space]
+            m.d.comb += [event.valid.eq(written.en), event.payload.eq(source.payload),
+                         event.payload.addr.eq(written.addr),
+                         event.payload.data.eq(written.data)]

@@ -7,7 +7,8 @@ each payload a ``data.Struct`` whose layout is defined here once:
 - ``load``, ``compute``, ``store``: one :func:`retirement_layout` record per instruction, in the
   stage's program order, in the cycle the stage is done with it (its tokens popped and pushed);
 - ``inp``, ``wgt``, ``uop``, ``acc``: one :func:`write_layout` record per scratchpad row written,
-  with the program index of the instruction that wrote it;
+  with the program index of the instruction that wrote it; the row and data are those the
+  scratchpad's write port takes;
 - ``gemm``, ``alu``: one record per micro-op visit in the cycle it writes ``acc``, with the
   entries it read and their values (:func:`gemm_visit_layout`, :func:`alu_visit_layout`);
 - ``dram``: one :func:`dram_write_layout` record per OUT element a STORE hands to the DMA engine.

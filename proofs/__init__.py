@@ -54,13 +54,15 @@ WIDE_STORE_SIZE_BITS = 6
 FAULT_DEPTH = 24  # steps of the micro-op loop's fault proofs: their longest command, and more
 FAULT_TAGS = {Gemm: gemm_unit.TAG, Alu: alu_unit.TAG}
 # Steps of the whole-core checks: three ALU visits (the first at step 13); the GEMM checks, on
-# every config, to the first GEMM visit's write (step 16 since TensorGemm.LATENCY is 7); reads,
-# to a GEMM reading an inp or wgt row a LOAD wrote (step 18); store_data, to the first STORE of
-# data retiring (step 17); liveness, 2.5 times its progress bound.
+# every config, and order (which covers a GEMM visit), to the first GEMM visit's write (step 16
+# since TensorGemm.LATENCY is 7); reads, to a GEMM reading an inp or wgt row a LOAD wrote (step
+# 18); store_data, to the first STORE of data retiring (step 17); finish, to a FINISH retiring
+# after a GEMM visit (step 17); liveness, 2.5 times its progress bound; the retirement bound, to
+# the first instruction's offer (step 9) and its bound of 16 cycles, and one more.
 CORE_DEPTH = 16
 CORE_GEMM_DEPTH = 17
-CORE_DEPTHS = {"gemm": CORE_GEMM_DEPTH, "gemm_reset": CORE_GEMM_DEPTH, "reads": 19,
-               "store_data": 18, "liveness": 20}
+CORE_DEPTHS = {"gemm": CORE_GEMM_DEPTH, "gemm_reset": CORE_GEMM_DEPTH, "order": CORE_GEMM_DEPTH,
+               "reads": 19, "store_data": 18, "finish": 18, "liveness": 20, "retire_bound": 26}
 CORE_CI_CHECKS = ("alu_add", "tokens")  # the core checks (and covers) CI runs; the rest are slow
 
 
@@ -127,8 +129,9 @@ def proofs(config: VtaConfig) -> list[Proof | Z3Proof]:
     without immediates, GEMM with and without reset (and GEMM with scratchpads that start
     with arbitrary contents, also at batch 2 with 4-bit inputs), LOAD padding, LOAD data (the
     load stage's and the compute stage's) and STORE data against a DRAM that behaves as a
-    memory, FINISH, liveness under a DRAM that answers in time, reads against the last write,
-    program order and token order, each its own proof with a cover of its trigger.
+    memory, FINISH, liveness and a per-instruction retirement bound under a DRAM that answers in
+    time, reads against the last write, program order and token order, each its own proof
+    with a cover of its trigger.
 
     Each k-induction proof has a bmc sibling (:func:`with_bmc_siblings`).
 

@@ -27,6 +27,8 @@ again), and for the DRAM checks, that the DRAM behaves as a memory for one track
   the host reads DONE only after a FINISH retired;
 - ``liveness`` (:mod:`.core_live`): with a DRAM that answers in time and a program without
   dependency flags, the core never stalls for long while instructions remain;
+- ``retire_bound`` (:mod:`.core_live`): with that DRAM and short flag-free programs of unit
+  work, every instruction retires within a bound of reaching its stage;
 - ``reads``: what a visit reports reading from one arbitrary tracked entry of inp, wgt and acc is
   what the last write to that entry before the read wrote (riscv-formal's trick), so the
   per-instruction checks speak of the scratchpads' real contents (a GEMM with ``reset_reg``
@@ -56,7 +58,7 @@ from vtaref.spec.config import VtaConfig
 from .alu import AluModel
 from .axi import drive_arbitrarily
 from .core_dram import Dram, load_data, local_load_data, store_data
-from .core_live import liveness
+from .core_live import liveness, retirement_bound
 
 # Cycles from a GEMM visit's inp and wgt reads (the address, one cycle before the data) to its
 # acc write. Its acc row, and the ALU's operands, see every write before the visit's own.
@@ -85,7 +87,7 @@ def check_names() -> list[str]:
     alu = [f"alu_{op.name.lower()}{suffix}" for op in spec_isa.AluOp for suffix in ("", "_imm")]
     return [*alu, "gemm", "gemm_reset", "load_padding", "load_data", "local_load_data",
             "store_data", "finish",
-            "liveness", "reads", "order", "tokens"]
+            "liveness", "retire_bound", "reads", "order", "tokens"]
 
 
 class CoreChecks(Elaboratable):
@@ -109,8 +111,9 @@ class CoreChecks(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         dut = self.dut
-        # Liveness reads the control registers' signals: elaborate the core here to reach them.
-        core = Fragment.get(dut, platform) if self.check == "liveness" else dut
+        # Liveness reads stage and control register signals: elaborate the core to reach them.
+        core = (Fragment.get(dut, platform) if self.check in ("liveness", "retire_bound")
+                else dut)
         m.submodules.dut = core
         drive_arbitrarily(m, dut)
         self._one_run(m, dut.ctrl)
@@ -132,6 +135,8 @@ class CoreChecks(Elaboratable):
             store_data(m, self.config, port, Dram(m, dut.axi), acc)
         elif self.check == "liveness":
             liveness(m, self.config, core, port, Dram(m, dut.axi))
+        elif self.check == "retire_bound":
+            retirement_bound(m, self.config, core, port, Dram(m, dut.axi))
         elif self.check == "finish":
             self._finish(m, port, dut.ctrl)
         else:
@@ -245,6 +250,11 @@ class CoreChecks(Elaboratable):
             event = getattr(port, name)
             with m.If(finished & event.valid):
                 m.d.comb += Assert(event.payload.index > finish_index)
+        # A FINISH retiring after a GEMM visit: it waited for the GEMM's pipeline to drain.
+        visited = Signal(name="gemm_visited_before")
+        with m.If(port.gemm.valid):
+            m.d.sync += visited.eq(1)
+        m.d.comb += Cover(finishes & visited)
         # The VCR samples DONE when it takes the read address: a FINISH retiring in cycle t
         # sets the compute stage's done in t + 1 and the VCR's in t + 2.
         finished_before = [Signal(name=f"finished_{k}_before") for k in (1, 2)]

@@ -12,10 +12,10 @@ from vtaref.impl.compute import Compute, LocalLoad
 from vtaref.impl.core import VtaCore
 from vtaref.impl.fetch import Fetch
 from vtaref.impl.gemm import TensorGemm
-from vtaref.impl.isa import AluOp
+from vtaref.impl.isa import AluOp, MemType
 from vtaref.impl.load import Load
 from vtaref.impl.store import Store
-from vtaref.proofs import CORE_GEMM_DEPTH, proofs, sby
+from vtaref.proofs import CORE_DEPTHS, CORE_GEMM_DEPTH, proofs, sby
 from vtaref.proofs.core_insn import CoreChecks, batched_core_config, check_names
 from vtaref.proofs.gemm import tiny_gemm_config
 from vtaref.spec import VtaConfig
@@ -36,6 +36,7 @@ from .test_proofs import (
     with_global,
 )
 
+CORE_RETIRE_DEPTH = CORE_DEPTHS["retire_bound"]
 TWO_ALU_VISITS = 16  # steps to a second ALU visit on the tiny config (the first is at step 13)
 
 
@@ -144,6 +145,20 @@ class IdleClaimingAlu(TensorAlu):
         return m
 
 
+class StuckAfterUopLoad(LocalLoad):
+    """Stays busy forever once it has taken a LOAD of UOP: the compute stage stalls on it."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        stuck = Signal()
+        with m.If(self.cmd.valid & self.cmd.ready
+                  & (self.cmd.payload.memory_type == MemType.UOP)):
+            m.d.sync += stuck.eq(1)
+        with m.If(stuck):
+            m.d.comb += self.busy.eq(1)
+        return m
+
+
 def tiny(check: str, core_type: type):
     """Return the checks ``check`` of ``core_type`` on the tiny GEMM configuration."""
     return lambda: CoreChecks(tiny_gemm_config(), check, core_type)
@@ -159,6 +174,9 @@ def batched(check: str, core_type: type):
 # Realistic one-line bugs, the core checks that catch each (built lazily) and the steps they
 # need. The first few run in CI; VTAREF_ALL_CORE_MUTANTS=1 runs them all (minutes under load).
 MUTANTS = [
+    # The load stage's rows land where the scratchpad's write port takes them (the port reports
+    # that row): a LOAD into the upper half of inp writes the lower half, before its retirement.
+    ("half_wrap_load_core", tiny("load_data", core_with(Load, HalfWrapLoad)), 13),
     ("tokenless_load_core", tiny("tokens", core_with(Load, tokenless(Load, "from_compute"))),
      12),
     ("stores_to_compute_core", tiny("order", core_with(Fetch, StoresAlsoToComputeFetch)), 12),
@@ -168,7 +186,6 @@ MUTANTS = [
      12),
     ("early_push_compute_core", tiny("tokens", core_with(Compute, EarlyPushCompute)), 16),
     ("leaky_tag_alu_core", tiny("alu_add", compute_with(TensorAlu, leaky_tag(TensorAlu))), 18),
-    ("half_wrap_load_core", tiny("reads", core_with(Load, HalfWrapLoad)), 18),
     ("swapped_min_max_core", tiny("alu_min_imm", compute_with(TensorAlu, SwappedMinMaxAlu)),
      16),
     ("imm_blind_alu_core", tiny("alu_add_imm", compute_with(TensorAlu, ImmBlindAlu)), 16),
@@ -181,6 +198,9 @@ MUTANTS = [
     # one is dropped, so no check of data fails (bmc 17 passed). What the burst covers is the
     # unit proof's: tests/test_proofs.py's extra_beat_dma fails dma_bursts_read_tiny.
     ("dropped_arvalid_dma_core", tiny("liveness", core_with_dma(reads=DroppedArvalid)), 12),
+    # A stage that stalls forever on one kind of instruction.
+    ("stuck_uop_load_core",
+     tiny("retire_bound", compute_with(LocalLoad, StuckAfterUopLoad)), CORE_RETIRE_DEPTH),
     # Both fail the check proof core_gemm_batched passes on the core, at its depth.
     ("row_zero_gemm_core", batched("gemm", compute_with(TensorGemm, RowZeroGemm)),
      CORE_GEMM_DEPTH),
@@ -197,7 +217,7 @@ MUTANTS = [
     ("half_wrap_local_load_core",
      tiny("local_load_data", compute_with(LocalLoad, HalfWrapLocalLoad)), 14),
 ]
-CI_MUTANTS = 3
+CI_MUTANTS = 4
 
 
 @pytest.mark.parametrize("name, checks, depth",
