@@ -50,10 +50,8 @@ class Target:
         return mapped_via
 
 
-# -dff: ABC9 maps flip-flops with the logic. Without it yosys 0.70's ABC9 stops on an internal
-# assertion on the GEMM's registered multiplier operands (docs/fpga.md).
 ECP5 = Target(
-    name="ecp5", description="Lattice ECP5", command="synth_ecp5 -dff",
+    name="ecp5", description="Lattice ECP5", command="synth_ecp5",
     luts={"LUT4": 1, "CCU2C": 2},
     ffs={"TRELLIS_FF": 1},
     brams={"DP16KD": 1, "PDPW16KD": 1},

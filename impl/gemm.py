@@ -91,7 +91,10 @@ class TensorGemm(wiring.Component):
         # Read the input row and the weight tile, and register them (the multipliers' inputs).
         m.d.comb += [self.inp.addr.eq(visit.payload.src), self.inp.en.eq(visit.valid),
                      self.wgt.addr.eq(visit.payload.wgt), self.wgt.en.eq(visit.valid)]
-        inp, wgt = Signal.like(self.inp.data), Signal.like(self.wgt.data)
+        # Named: unnamed, they would be ``$like$N`` (a public name starting with ``$``), on which
+        # yosys 0.70's ABC9 reintegration stops with an assertion (docs/fpga.md).
+        inp = Signal.like(self.inp.data, name="inp")
+        wgt = Signal.like(self.wgt.data, name="wgt")
         m.d.sync += [inp.eq(self.inp.data), wgt.eq(self.wgt.data)]
         stages = [(visit.valid, visit.payload.dst, visit.payload.tag.reset_reg)]
         for stage in ("read", "operands", "products"):
