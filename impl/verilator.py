@@ -57,6 +57,7 @@ from vtaref import spec
 from vtaref.spec.backends import BackendUnavailableError
 from vtaref.spec.config import VtaConfig
 from vtaref.spec.examples import matmul_image
+from vtaref.spec.image import ProgramImage
 
 from . import axi, vcr
 from .bus_model import IDEAL_BUS, BusModel
@@ -89,7 +90,7 @@ OPT_FAST = "-O3"
 # it was not built for.
 NATIVE_FLAG = "-march=native"
 # Profile-guided optimization of the per-cycle code: it is compiled with instrumentation, runs a
-# short training program (:func:`training_request`) and is compiled again with the profile:
+# short training program (:func:`training_image`) and is compiled again with the profile:
 # about 15 % less CPU per simulated cycle for a few more seconds of build (docs/rtl.md,
 # Figures). Partial training keeps what the training did not run optimized for speed. Used when
 # the compiler takes these flags (g++ does).
@@ -300,11 +301,11 @@ def digest(*parts: str) -> str:
     return sha.hexdigest()[:16]
 
 
-def training_request(config: VtaConfig) -> RunRequest:
-    """Return the training run of a profile-guided build: the bundled example's requantized
-    matmul (:func:`vtaref.spec.examples.matmul_image`) of up to 32 x 8 by 8 x 8 elements, as
-    many as the scratchpads hold, with random operands (a few thousand cycles at the default
-    config: GEMM, ALU, every LOAD and STORE)."""
+def training_image(config: VtaConfig) -> ProgramImage:
+    """Return the training program of a profile-guided build: the bundled example's
+    requantized matmul (:func:`vtaref.spec.examples.matmul_image`) of up to 32 x 8 by 8 x 8
+    elements, as many as the scratchpads hold, with random operands (about 6,000 cycles at the
+    default config: GEMM, ALU, every LOAD and STORE)."""
     inner = cols = max(1, min(8, isqrt(config.wgt_buff_depth)))
     rows = max(1, min(32, config.inp_buff_depth // inner, config.acc_buff_depth // cols))
     rng = np.random.default_rng(0)
@@ -312,8 +313,7 @@ def training_request(config: VtaConfig) -> RunRequest:
                      (rows * config.batch, inner * config.block))
     b = rng.integers(-1 << (config.wgt_width - 1), 1 << (config.wgt_width - 1),
                      (inner * config.block, cols * config.block))
-    image, _ = matmul_image(config, a, b, shift=config.inp_width)
-    return page_request(image, TRAINING_MAX_CYCLES)
+    return matmul_image(config, a, b, shift=config.inp_width)[0]
 
 
 # (top factory, config, data width, trace, cache dir) -> executable, for this process
@@ -448,7 +448,8 @@ class VerilatedCore:
         """Run the training program on ``executable``, an instrumented build of the model; a
         stand-in core need not run it correctly."""
         try:
-            self._invoke(executable, [training_request(self.config)], None, IDEAL_BUS)
+            self._invoke(executable, [page_request(training_image(self.config),
+                                                   TRAINING_MAX_CYCLES)], None, IDEAL_BUS)
         except RtlError:
             pass  # the run still wrote its profile
 

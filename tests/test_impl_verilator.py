@@ -11,9 +11,11 @@ from amaranth.utils import exact_log2
 
 from vtaref.impl import axi, tools, vcr
 from vtaref.impl import verilator as vl
-from vtaref.impl.run import RtlError
+from vtaref.impl.run import RtlError, run_checked
 from vtaref.impl.verilator import VerilatedCore
-from vtaref.spec import DEFAULT_CONFIG
+from vtaref.spec import DEFAULT_CONFIG, run_image
+
+from .impl_support import SMALL_CONFIGS, sized_config
 
 MAX_BEATS = 16  # the stand-in's longest burst
 CROSS_4K = 1 << 31  # INSN_COUNT bits that make the stand-in break the AXI4 rules
@@ -235,7 +237,7 @@ def test_default_core_is_found_without_converting_it(monkeypatch):
 @pytest.fixture
 def fresh_tool_probes():
     """Forget the cached tool probes before and after the test (it changes what they see)."""
-    probes = (vl.native_isa, vl.tool_versions)  # the test may monkeypatch native_isa
+    probes = (vl.native_isa, vl.profile_guided, vl.tool_versions)  # may be monkeypatched
     for probe in probes:
         probe.cache_clear()
     yield
@@ -264,3 +266,38 @@ def test_compiler_without_native_target_builds_generic_code(tmp_path, monkeypatc
     monkeypatch.setenv("CXX", str(compiler))
     assert vl.native_isa() == ""
     assert not any(vl.NATIVE_FLAG in flag for flag in vl.make_flags())
+
+
+@pytest.mark.parametrize("config", [DEFAULT_CONFIG, *SMALL_CONFIGS.values(), sized_config(1)],
+                         ids=["default", *SMALL_CONFIGS, "depth2"])
+def test_training_program_exercises_gemm_alu_and_memory(config):
+    _, stats = run_image(vl.training_image(config))
+    assert {"LOAD", "GEMM", "ALU", "STORE"} <= set(stats.instructions)
+    assert stats.macs > 0
+
+
+def test_training_program_runs_exactly_on_the_core():
+    checked = run_checked(vl.training_image(DEFAULT_CONFIG))
+    assert checked.matches, checked.mismatch
+    assert checked.rtl.counters["gemm_visits"] > 0 and checked.rtl.counters["alu_visits"] > 0
+
+
+def test_model_is_built_with_its_profile(core):
+    log = (core.executable().parent / "build.log").read_text()
+    assert vl.profile_guided()  # g++ takes the flags
+    for flags in (vl.PROFILE_GENERATE, vl.PROFILE_USE):
+        assert " ".join(flags) in log
+
+
+def test_compiler_without_profiles_builds_once(tmp_path, monkeypatch, fresh_tool_probes):
+    compiler = tmp_path / "plain-c++"
+    compiler.write_text('#!/bin/sh\nfor a in "$@"; do [ "$a" = -fprofile-generate ] && exit 1; '
+                        'done\nexec g++ "$@"\n')
+    compiler.chmod(0o755)
+    monkeypatch.setenv("CXX", str(compiler))
+    assert not vl.profile_guided()
+    core = VerilatedCore(DEFAULT_CONFIG, top=CopyCore, cache_dir=tmp_path / "cache")
+    dram = random_dram(0x1000, seed=2)
+    assert core.run(dram, 0, 0x100, 8).dram == copied(dram, 0, 0x100, 8)
+    log = (core.executable().parent / "build.log").read_text()
+    assert "-fprofile" not in log
