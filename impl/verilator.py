@@ -1,7 +1,8 @@
 """Run the VTA core compiled by Verilator: millions of cycles per second after a one-off build.
 
 :class:`VerilatedCore` exports the core to Verilog (Amaranth's RTLIL through YoWASP's yosys),
-compiles it with ``verilator_harness.cpp`` into an executable, and caches that executable
+compiles it with ``verilator_harness.cpp`` into an executable (profile-guided, with faster sign
+extensions: :data:`PROFILE_GENERATE`, :data:`SIGN_EXTENSION`), and caches that executable
 under ``$VTAREF_CACHE`` (default ``~/.cache/vtaref/verilator``), keyed by the RTLIL, the
 harness source, the Verilator and yosys versions and the build flags. Builds are atomic and
 locked per key, so parallel test workers share one build.
