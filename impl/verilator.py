@@ -92,7 +92,7 @@ OPT_FAST = "-O3"
 NATIVE_FLAG = "-march=native"
 # Profile-guided optimization of the per-cycle code: it is compiled with instrumentation, runs a
 # short training program (:func:`training_image`) and is compiled again with the profile:
-# about 15 % less CPU per simulated cycle for a few more seconds of build (docs/rtl.md,
+# about 20 % less CPU per simulated cycle for about 11 s more CPU per build (docs/rtl.md,
 # Figures). Partial training keeps what the training did not run optimized for speed. Used when
 # the compiler takes these flags (g++ does).
 PROFILE_GENERATE = ("-fprofile-generate", "-fprofile-update=single")
