@@ -103,9 +103,12 @@ TRAINING_MAX_CYCLES = 1_000_000  # stops a stand-in core that never finishes the
 # calls this instead: the same value for the operands Verilator passes (zero above ``lbits``),
 # two shifts that g++ compiles to one or two instructions; about 20 % less CPU per simulated
 # cycle (docs/rtl.md, Figures).
+# (Small models are compiled as one file that includes the others: the definition is guarded.)
 SIGN_EXTENSION = ("VL_EXTENDS_II(", "vtaref_extends_ii(",
+                  "#ifndef VTAREF_EXTENDS_II\n#define VTAREF_EXTENDS_II\n"
                   "static inline IData vtaref_extends_ii(int, int lbits, IData lhs) {\n"
-                  "    return IData(int32_t(lhs << (32 - lbits)) >> (32 - lbits));\n}\n")
+                  "    return IData(int32_t(lhs << (32 - lbits)) >> (32 - lbits));\n}\n"
+                  "#endif\n")
 
 
 class BuildError(BackendUnavailableError):

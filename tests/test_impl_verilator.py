@@ -334,14 +334,25 @@ def test_fast_sign_extension_equals_verilators(tmp_path):
 
 def test_fast_sign_extension_is_used_after_the_precompiled_header(tmp_path):
     source = tmp_path / f"V{vl.TOP}___024root__0.cpp"
-    source.write_text(f'// a model\n#include "V{vl.TOP}__pch.h"\n\nx = VL_EXTENDS_II(16,8, y);\n')
+    source.write_text(f'// a model\n#include "V{vl.TOP}__pch.h"\n\nIData f() {{ return '
+                      'VL_EXTENDS_II(16,8, y); }\n')
     untouched = tmp_path / f"V{vl.TOP}__Syms.cpp"
     untouched.write_text("// no sign extension\n")
     vl.use_fast_sign_extension(tmp_path)
     text = source.read_text()
-    assert "VL_EXTENDS_II" not in text and "x = vtaref_extends_ii(16,8, y);" in text
-    assert text.index("__pch.h") < text.index("IData vtaref_extends_ii(") < text.index("x = ")
+    assert "VL_EXTENDS_II" not in text and "return vtaref_extends_ii(16,8, y);" in text
+    assert text.index("__pch.h") < text.index("IData vtaref_extends_ii(") < text.index("f()")
     assert untouched.read_text() == "// no sign extension\n"
-    source.write_text("x = VL_EXTENDS_II(16,8, y);\n")
+    second = tmp_path / f"V{vl.TOP}___024root__0__Slow.cpp"
+    second.write_text(f'#include "V{vl.TOP}__pch.h"\nint z = VL_EXTENDS_II(16,8, 1);\n')
+    vl.use_fast_sign_extension(tmp_path)
+    (tmp_path / f"V{vl.TOP}__pch.h").write_text("#include <cstdint>\nusing IData = uint32_t;\n"
+                                               "extern IData x, y;\n")
+    together = tmp_path / "all.cpp"  # as Verilator compiles a small model: one file
+    together.write_text(f'#include "{source.name}"\n#include "{second.name}"\n')
+    compiled = subprocess.run([vl.cxx(), "-std=c++20", "-fsyntax-only", str(together)],
+                              capture_output=True, text=True)
+    assert compiled.returncode == 0, compiled.stderr
+    second.write_text("int z = VL_EXTENDS_II(16,8, 1);\n")
     with pytest.raises(vl.BuildError, match="does not include"):
         vl.use_fast_sign_extension(tmp_path)
