@@ -1,10 +1,11 @@
 """Place and route a synthesized netlist on an ECP5 part with YoWASP's nextpnr-ecp5; pack it.
 
 :func:`place_and_route` runs nextpnr on the JSON netlist yosys wrote (:mod:`.synth`), for a
-target clock frequency (timing failures are reported, not fatal), and returns a
-:class:`PnrResult`: what the design uses of the part, the Fmax nextpnr achieved and the
-critical path, named by the units of the design it crosses; with a bitstream path, ecppack
-writes the bitstream. The top-level ports are placed on any free pins (no LPF).
+target clock frequency (timing failures are reported, not fatal) and a :class:`Placement`
+(the placer's density and seed), and returns a :class:`PnrResult`: what the design uses of
+the part, the Fmax nextpnr achieved and the critical path, named by the units of the design
+it crosses; with a bitstream path, ecppack writes the bitstream. The top-level ports are
+placed on any free pins (no LPF).
 """
 
 from __future__ import annotations
@@ -36,9 +37,26 @@ PHASES = ((re.compile(r"^Info: Packing IOs"), "packing"),
           (re.compile(r"^Info: Running simulated annealing placer"), "placing (annealing)"),
           (re.compile(r"^Info: Routing globals"), "routing"))
 ROUTER_PROGRESS = re.compile(r"^Info:\s+\d+ \|[^|]*\|[^|]*\|\s*(\d+)\|")
+ROUTER2_PROGRESS = re.compile(r"^Info:\s+iter=(\d+) wires=\d+ overused=(\d+)")
 ITERATION = re.compile(r"at iteration #(\d+)")
 # yosys names a cell after the net it drives, with the cell type and port appended.
 CELL_SUFFIX = re.compile(r"_(TRELLIS|LUT4|CCU2C|PFUMX|L6MUX21|MULT18X18D|DP16KD|ALU54B)\w*$")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How nextpnr places a design: ``density``, the largest fraction of an area that its HeAP
+    placer fills when it spreads cells (its ``--placer-heap-beta``; None: nextpnr's default,
+    0.9), lower to leave routing room; ``seed``, its random seed (None: nextpnr's default)."""
+
+    density: float | None = None
+    seed: int | None = None
+
+    def arguments(self) -> list[str]:
+        """Return nextpnr's options for this placement."""
+        density = [] if self.density is None else [
+            "--placer", "heap", "--placer-heap-beta", f"{self.density:g}"]
+        return density + ([] if self.seed is None else ["--seed", str(self.seed)])
 
 
 @dataclass(frozen=True)
@@ -82,14 +100,17 @@ class PnrResult:
 
 
 def place_and_route(netlist: Path, part: Part, *, frequency: float,
+                    placement: Placement | None = None,
                     bitstream: Path | None = None, timeout: float | None = None,
                     progress: Callable[[str], None] | None = None,
                     submodule: str = "core") -> PnrResult:
-    """Place and route the JSON ``netlist`` on ``part`` aiming at ``frequency`` MHz.
+    """Place and route the JSON ``netlist`` on ``part`` aiming at ``frequency`` MHz, placed as
+    ``placement`` says (None: nextpnr's defaults).
 
-    The report, textual configuration and log go next to ``netlist``; with ``bitstream``,
-    ecppack writes the bitstream there. ``progress`` is called with each phase of nextpnr as
-    it starts, and with the router's arcs left. Cells under ``submodule.`` count as the
+    The report (``report.json``), textual configuration and log (``nextpnr.log``) go next to
+    ``netlist``; with ``bitstream``, ecppack writes the bitstream there. ``progress`` is called
+    with each phase of nextpnr as it starts, and with the router's progress (arcs left, or
+    router2's iteration and overused wires). Cells under ``submodule.`` count as the
     design's own units (see :func:`critical_path`). Raises SynthError if a tool is missing,
     fails or runs longer than ``timeout`` seconds.
     """
@@ -101,7 +122,8 @@ def place_and_route(netlist: Path, part: Part, *, frequency: float,
     report, config, packed = "report.json", "design.config", "design.bit"
     command = [nextpnr, part.nextpnr_device, "--package", part.package, "--json", netlist.name,
                "--freq", f"{frequency:g}", "--timing-allow-fail", "--lpf-allow-unconstrained",
-               "--router", ROUTER, "--report", report, "--textcfg", config]
+               "--router", ROUTER, *(placement.arguments() if placement else []),
+               "--report", report, "--textcfg", config, "--log", "nextpnr.log"]
     run = run_tool(command, cwd=base, timeout=timeout,
                    on_line=None if progress is None else _phase_reporter(progress))
     _check(run, "nextpnr", part, timeout)
@@ -177,6 +199,8 @@ def _phase_reporter(progress: Callable[[str], None]) -> Callable[[str], None]:
                 return
         if arcs := ROUTER_PROGRESS.match(line):
             progress(f"routing, {arcs[1]} arcs left")
+        elif overused := ROUTER2_PROGRESS.match(line):
+            progress(f"routing, iteration {overused[1]}, {overused[2]} wires overused")
         elif phase[0].startswith("placing") and (iteration := ITERATION.search(line)):
             progress(f"{phase[0]}, iteration {iteration[1]}")
 
