@@ -180,6 +180,9 @@ def test_placement_options_are_checked(tmp_path):
                        "--placer-density needs an ECP5 --part")
     assert_clean_error(vta("synth", "--check-netlist", tmp_path, "--seed", "3"),
                        "it takes no --seed")
+    (tmp_path / "file").write_text("")
+    assert_clean_error(vta("synth", "--target", "ecp5", "--workdir", tmp_path / "file"),
+                       f"cannot write {tmp_path / 'file'}: File exists")
 
 
 def test_gemm_dsps_is_checked():

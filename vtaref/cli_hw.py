@@ -95,7 +95,7 @@ def _build(unit: str, config, data_width: int, packed: bool = False,
                    "and compare with the expected DRAM.")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True),
               help="Seconds allowed per target (per tool run with --part).")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--workdir", type=click.Path(path_type=Path),
               help="Keep the tools' files in this folder, one subfolder per target: RTLIL, "
                    "scripts, logs, netlists, nextpnr's log and report (files of the same names "
                    "are overwritten). Default: a temporary folder.")
@@ -121,6 +121,8 @@ def synth(config_path, target, part_names, freq, bitstream, placer_density, seed
             raise Failure(f"{_flag(name)} needs an ECP5 --part")
     if bitstream and sum(part.startswith("LFE5U") for part in part_names) != 1:
         raise Failure("--bitstream needs exactly one ECP5 --part")
+    if workdir is not None:
+        _make_folder(workdir)
     config = _config(config_path)
     dsps = _gemm_dsps(unit, config, part_names, gemm_dsps, packed)
     design = _build(unit, config, data_width, packed, dsps)
