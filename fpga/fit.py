@@ -19,7 +19,7 @@ from amaranth.lib import wiring
 
 from .parts import RESOURCES, Part
 from .pins import PinWrapper
-from .pnr import Placement, PnrResult, place_and_route
+from .pnr import NextpnrOptions, PnrResult, place_and_route
 from .synth import SynthResult, synthesize
 
 
@@ -44,13 +44,13 @@ class PartFit:
 
 
 def fit(design: wiring.Component, parts: list[Part], *, name: str, frequency: float,
-        placement: Placement | None = None, bitstream: Path | None = None,
+        nextpnr: NextpnrOptions | None = None, bitstream: Path | None = None,
         timeout: float | None = None, workdir: Path | None = None,
         on_synthesis: Callable[[Part, SynthResult], None] | None = None,
         progress: Callable[[str], None] | None = None) -> Iterator[PartFit]:
     """Yield how ``design`` (module ``name``) fits each of ``parts``, in order.
 
-    ``frequency`` (MHz) is nextpnr's target and ``placement`` how it places (None: its
+    ``frequency`` (MHz) is nextpnr's target and ``nextpnr`` its options (None: its
     defaults); ``bitstream`` (one ECP5 part only) is where ecppack writes the bitstream. The
     tools' files (RTLIL, scripts, logs, netlist, nextpnr's log and report) go to
     ``workdir/<target>/`` (created if need be), or to a temporary directory.
@@ -80,7 +80,7 @@ def fit(design: wiring.Component, parts: list[Part], *, name: str, frequency: fl
             pnr = None
             if routed and misfit is None:
                 pnr = place_and_route(workdir / part.target / f"{name}.json", part,
-                                      frequency=frequency, placement=placement,
+                                      frequency=frequency, options=nextpnr,
                                       bitstream=bitstream, timeout=timeout, progress=progress)
             yield PartFit(part, synthesis, pnr, misfit and f"{name} {misfit}")
 

@@ -1,10 +1,10 @@
 """Place and route a synthesized netlist on an ECP5 part with YoWASP's nextpnr-ecp5; pack it.
 
 :func:`place_and_route` runs nextpnr on the JSON netlist yosys wrote (:mod:`.synth`), for a
-target clock frequency (timing failures are reported, not fatal) and a :class:`Placement`
-(the placer's density and seed), and returns a :class:`PnrResult`: what the design uses of
-the part, the Fmax nextpnr achieved and the critical path, named by the units of the design
-it crosses; with a bitstream path, ecppack writes the bitstream. The top-level ports are
+target clock frequency (timing failures are reported, not fatal) with :class:`NextpnrOptions`
+(seed, timing-driven or not), and returns a :class:`PnrResult`: what the design uses of the
+part, the Fmax nextpnr achieved and the critical path, named by the units of the design it
+crosses; with a bitstream path, ecppack writes the bitstream. The top-level ports are
 placed on any free pins (no LPF).
 """
 
@@ -44,19 +44,24 @@ CELL_SUFFIX = re.compile(r"_(TRELLIS|LUT4|CCU2C|PFUMX|L6MUX21|MULT18X18D|DP16KD|
 
 
 @dataclass(frozen=True)
-class Placement:
-    """How nextpnr places a design: ``density``, the largest fraction of an area that its HeAP
-    placer fills when it spreads cells (its ``--placer-heap-beta``; None: nextpnr's default,
-    0.9), lower to leave routing room; ``seed``, its random seed (None: nextpnr's default)."""
+class NextpnrOptions:
+    """Choices for a nextpnr run: ``seed``, its random seed (None: nextpnr's default);
+    ``timing_driven``, whether placement and routing work towards the target clock (its
+    default) or for wirelength and congestion alone (its ``--no-tmdriv``; the Fmax is still
+    measured). router2 scales its congestion costs by ``max(0.05, 1 - criticality**2)``, so
+    on a design far slower than its target, the arcs of long paths see their congestion cut
+    up to twentyfold (docs/fpga.md).
 
-    density: float | None = None
+    No option sets HeAP's density: nextpnr-ecp5 0.11 sets it to 0.75 itself, over its own
+    ``--placer-heap-beta`` (``ecp5/arch.cc``)."""
+
     seed: int | None = None
+    timing_driven: bool = True
 
     def arguments(self) -> list[str]:
-        """Return nextpnr's options for this placement."""
-        density = [] if self.density is None else [
-            "--placer", "heap", "--placer-heap-beta", f"{self.density:g}"]
-        return density + ([] if self.seed is None else ["--seed", str(self.seed)])
+        """Return nextpnr's command-line options for these choices."""
+        return (([] if self.seed is None else ["--seed", str(self.seed)])
+                + ([] if self.timing_driven else ["--no-tmdriv"]))
 
 
 @dataclass(frozen=True)
@@ -100,12 +105,12 @@ class PnrResult:
 
 
 def place_and_route(netlist: Path, part: Part, *, frequency: float,
-                    placement: Placement | None = None,
+                    options: NextpnrOptions | None = None,
                     bitstream: Path | None = None, timeout: float | None = None,
                     progress: Callable[[str], None] | None = None,
                     submodule: str = "core") -> PnrResult:
-    """Place and route the JSON ``netlist`` on ``part`` aiming at ``frequency`` MHz, placed as
-    ``placement`` says (None: nextpnr's defaults).
+    """Place and route the JSON ``netlist`` on ``part`` aiming at ``frequency`` MHz, with
+    ``options`` (None: nextpnr's defaults).
 
     The report (``report.json``), textual configuration and log (``nextpnr.log``) go next to
     ``netlist``; with ``bitstream``, ecppack writes the bitstream there. ``progress`` is called
@@ -122,7 +127,7 @@ def place_and_route(netlist: Path, part: Part, *, frequency: float,
     report, config, packed = "report.json", "design.config", "design.bit"
     command = [nextpnr, part.nextpnr_device, "--package", part.package, "--json", netlist.name,
                "--freq", f"{frequency:g}", "--timing-allow-fail", "--lpf-allow-unconstrained",
-               "--router", ROUTER, *(placement.arguments() if placement else []),
+               "--router", ROUTER, *(options.arguments() if options else []),
                "--report", report, "--textcfg", config, "--log", "nextpnr.log"]
     run = run_tool(command, cwd=base, timeout=timeout,
                    on_line=None if progress is None else _phase_reporter(progress))

@@ -167,17 +167,15 @@ def test_cli_parts_are_those_of_the_fpga_package():
     assert cli_hw.FPGA_PARTS == tuple(PARTS)
 
 
-def test_placement_options_are_checked(tmp_path):
-    part = ("--part", "LFE5U-25F")
-    assert_clean_error(vta("synth", *part, "--placer-density", "1.5"),
-                       "--placer-density: 1.5 is not in the range 0<x<=1")
-    assert_clean_error(vta("synth", *part, "--placer-density", "dense"),
-                       "--placer-density: 'dense' is not a valid float")
-    assert_clean_error(vta("synth", *part, "--seed", "-1"), "--seed: -1 is not in the range")
+def test_nextpnr_options_are_checked(tmp_path):
+    assert_clean_error(vta("synth", "--part", "LFE5U-25F", "--seed", "-1"),
+                       "--seed: -1 is not in the range")
+    assert_clean_error(vta("synth", "--part", "LFE5U-25F", "--seed", "many"),
+                       "--seed: 'many' is not a valid integer")
     assert_clean_error(vta("synth", "--part", "xc7z020", "--seed", "3"),
                        "--seed needs an ECP5 --part")
-    assert_clean_error(vta("synth", "--placer-density", "0.6"),
-                       "--placer-density needs an ECP5 --part")
+    assert_clean_error(vta("synth", "--no-timing-driven"),
+                       "--no-timing-driven needs an ECP5 --part")
     assert_clean_error(vta("synth", "--check-netlist", tmp_path, "--seed", "3"),
                        "it takes no --seed")
     (tmp_path / "file").write_text("")
@@ -222,14 +220,14 @@ def fake_nextpnr(commands):
     return run_tool
 
 
-def test_placement_and_dsp_options_reach_the_design_and_nextpnr(monkeypatch, tmp_path):
+def test_nextpnr_and_dsp_options_reach_the_design_and_nextpnr(monkeypatch, tmp_path):
     seen, commands = {}, []
     monkeypatch.setattr(fit_module, "synthesize", fake_synthesis(seen))
     monkeypatch.setattr(pnr, "run_tool", fake_nextpnr(commands))
     config = write_config(tmp_path, SMALL_GEMM)
     common = ["synth", "--config", str(config), "--part", "LFE5U-25F"]
-    result = CliRunner().invoke(cli.main, [*common, "--gemm-dsps", "3", "--placer-density",
-                                           "0.6", "--seed", "7", "--workdir", str(tmp_path / "w")])
+    result = CliRunner().invoke(cli.main, [*common, "--gemm-dsps", "3", "--no-timing-driven",
+                                           "--seed", "7", "--workdir", str(tmp_path / "w")])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[1] == (
         "gemm: 3 of its 16 products on DSP blocks, 13 on LUT multipliers (--gemm-dsps)")
@@ -237,15 +235,15 @@ def test_placement_and_dsp_options_reach_the_design_and_nextpnr(monkeypatch, tmp
     assert seen["workdir"] == tmp_path / "w" / "ecp5"
     (command, cwd), = commands
     assert cwd == tmp_path / "w" / "ecp5"
-    assert " --placer heap --placer-heap-beta 0.6 " in " ".join(command)
-    assert command[command.index("--seed") + 1] == "7"
+    assert "--no-tmdriv" in command and command[command.index("--seed") + 1] == "7"
+    assert command[command.index("--log") + 1] == "nextpnr.log"
     assert "LFE5U-25F: placed and routed in 1 s: " in result.output
-    # Without them, the budget is the part's and nextpnr places as it would.
+    # Without them, the budget is the part's and nextpnr runs as it would.
     result = CliRunner().invoke(cli.main, common)
     assert result.exit_code == 0, result.output
     # The part's DSPs less those of the ALU's MUL lanes and the control path.
     assert seen["design"].design.gemm_dsps == 28 - other_dsps("core", SMALL_GEMM) == 13
-    assert not {"--placer", "--placer-heap-beta", "--seed"} & set(commands[1][0])
+    assert not {"--no-tmdriv", "--seed"} & set(commands[1][0])
 
 
 def test_gemm_dsps_reaches_a_units_synthesis(monkeypatch, tmp_path):

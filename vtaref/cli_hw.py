@@ -70,11 +70,9 @@ def _build(unit: str, config, data_width: int, packed: bool = False,
               show_default=True, help="With an ECP5 --part: the clock nextpnr aims at, in MHz.")
 @click.option("--bitstream", type=click.Path(dir_okay=False, path_type=Path),
               help="With one ECP5 --part: write the bitstream (ecppack) to this file.")
-@click.option("--placer-density", type=_Checked(click.FloatRange(0, 1, min_open=True)),
-              metavar="BETA",
-              help="With an ECP5 --part: nextpnr's HeAP placer fills at most this fraction of "
-                   "an area when it spreads cells (its --placer-heap-beta; nextpnr's default "
-                   "0.9). Lower leaves more room for routing.")
+@click.option("--no-timing-driven", "timing_driven", flag_value=False, default=True,
+              help="With an ECP5 --part: place and route for wirelength and congestion alone, "
+                   "not towards --freq (nextpnr's --no-tmdriv); the Fmax is still measured.")
 @click.option("--seed", type=_Checked(click.IntRange(0, 2**31 - 1)), metavar="N",
               help="With an ECP5 --part: nextpnr's random seed.")
 @click.option("--unit", type=click.Choice(FPGA_UNITS), default="core", show_default=True,
@@ -99,7 +97,7 @@ def _build(unit: str, config, data_width: int, packed: bool = False,
               help="Keep the tools' files in this folder, one subfolder per target: RTLIL, "
                    "scripts, logs, netlists, nextpnr's log and report (files of the same names "
                    "are overwritten). Default: a temporary folder.")
-def synth(config_path, target, part_names, freq, bitstream, placer_density, seed, unit,
+def synth(config_path, target, part_names, freq, bitstream, timing_driven, seed, unit,
           data_width, packed, gemm_dsps, netlist_root, timeout, workdir):
     """Synthesize the core, or one unit, for FPGAs with yosys and print what it uses.
 
@@ -116,7 +114,7 @@ def synth(config_path, target, part_names, freq, bitstream, placer_density, seed
         return
     if part_names and _given("target"):
         raise Failure("--target and --part choose the same thing: give one")
-    for name in ("freq", "bitstream", "placer_density", "seed"):
+    for name in ("freq", "bitstream", "timing_driven", "seed"):
         if _given(name) and not any(part.startswith("LFE5U") for part in part_names):
             raise Failure(f"{_flag(name)} needs an ECP5 --part")
     if bitstream and sum(part.startswith("LFE5U") for part in part_names) != 1:
@@ -135,10 +133,10 @@ def synth(config_path, target, part_names, freq, bitstream, placer_density, seed
                    f"{products - dsps} on LUT multipliers ("
                    + ("--gemm-dsps)" if gemm_dsps is not None else "what the --part holds)"))
     if part_names:
-        from vtaref.fpga.pnr import Placement
+        from vtaref.fpga.pnr import NextpnrOptions
 
-        _fit_parts(design, unit, part_names, freq, Placement(placer_density, seed), bitstream,
-                   timeout, workdir)
+        _fit_parts(design, unit, part_names, freq, NextpnrOptions(seed, timing_driven),
+                   bitstream, timeout, workdir)
         return
     for name in FPGA_TARGETS if target == "all" else (target,):
         try:
@@ -179,7 +177,7 @@ def _check_netlist(root: Path, data_width: int, timeout: float | None) -> None:
     from vtaref.spec.backends import BackendUnavailableError
     from vtaref.spec.conform import check_cases, find_cases
 
-    for name in ("config_path", "target", "part_names", "freq", "bitstream", "placer_density",
+    for name in ("config_path", "target", "part_names", "freq", "bitstream", "timing_driven",
                  "seed", "unit", "packed", "gemm_dsps", "workdir"):
         if _given(name):
             raise Failure(f"--check-netlist checks the whole core of each image's config: "
@@ -208,10 +206,10 @@ def _report_synthesis(result) -> None:
             f"{memory} ({kind})" for memory, kind in sorted(result.not_in_bram.items())))
 
 
-def _fit_parts(design, unit: str, part_names, freq: float, placement, bitstream: Path | None,
+def _fit_parts(design, unit: str, part_names, freq: float, nextpnr, bitstream: Path | None,
                timeout: float | None, workdir: Path | None) -> None:
-    """Print how ``design`` fits each part (vta synth --part), placed as ``placement`` (a
-    :class:`vtaref.fpga.pnr.Placement`) says; write the bitstream if asked."""
+    """Print how ``design`` fits each part (vta synth --part), placed and routed with
+    ``nextpnr`` (:class:`vtaref.fpga.pnr.NextpnrOptions`); write the bitstream if asked."""
     from vtaref.fpga import PARTS, SynthError, fit
 
     def synthesized(part, result) -> None:
@@ -225,7 +223,7 @@ def _fit_parts(design, unit: str, part_names, freq: float, placement, bitstream:
         progress = None if show is None else (lambda status: show(f"vta synth: {status}"))
         try:
             for result in fit(design, [PARTS[name] for name in part_names], name=f"vta_{unit}",
-                              frequency=freq, placement=placement, bitstream=path,
+                              frequency=freq, nextpnr=nextpnr, bitstream=path,
                               timeout=timeout, workdir=workdir, on_synthesis=synthesized,
                               progress=progress):
                 if show is not None:
