@@ -197,6 +197,7 @@ def fake_synthesis(seen):
     """A stand-in for yosys: records the design and options, writes an empty netlist."""
 
     def synthesize(design, target, *, name, workdir=None, write_netlist=False, **options):
+        Fragment.get(design, platform=None)  # it elaborates (as yosys would need)
         seen.update(design=design, target=target, workdir=workdir)
         if write_netlist:
             workdir.mkdir(parents=True, exist_ok=True)
