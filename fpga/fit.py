@@ -9,6 +9,7 @@ more of a resource than a part has is not placed there; its result says by how m
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from amaranth.lib import wiring
 
 from .parts import RESOURCES, Part
 from .pins import PinWrapper
-from .pnr import PnrResult, place_and_route
+from .pnr import NextpnrOptions, PnrResult, place_and_route
 from .synth import SynthResult, synthesize
 
 
@@ -43,23 +44,28 @@ class PartFit:
 
 
 def fit(design: wiring.Component, parts: list[Part], *, name: str, frequency: float,
-        bitstream: Path | None = None, timeout: float | None = None,
+        nextpnr: NextpnrOptions | None = None, bitstream: Path | None = None,
+        timeout: float | None = None, workdir: Path | None = None,
         on_synthesis: Callable[[Part, SynthResult], None] | None = None,
         progress: Callable[[str], None] | None = None) -> Iterator[PartFit]:
     """Yield how ``design`` (module ``name``) fits each of ``parts``, in order.
 
-    ``frequency`` (MHz) is nextpnr's target; ``bitstream`` (one ECP5 part only) is where
-    ecppack writes the bitstream. ``on_synthesis`` is called with each synthesis result as it
-    comes, ``progress`` with yosys's passes and nextpnr's phases. A part too small gets no
-    place and route (:attr:`PartFit.misfit`). Raises SynthError when a tool fails
-    (``timeout`` is per tool run).
+    ``frequency`` (MHz) is nextpnr's target and ``nextpnr`` its options (None: its
+    defaults); ``bitstream`` (one ECP5 part only) is where ecppack writes the bitstream. The
+    tools' files (RTLIL, scripts, logs, netlist, nextpnr's log and report) go to
+    ``workdir/<target>/`` (created if need be), or to a temporary directory.
+    ``on_synthesis`` is called with each synthesis result as it comes, ``progress`` with
+    yosys's passes and nextpnr's phases. A part too small gets no place and route
+    (:attr:`PartFit.misfit`). Raises SynthError when a tool fails (``timeout`` is per tool
+    run).
     """
     placed = [part for part in parts if part.nextpnr_device is not None]
     if bitstream is not None and len(placed) != 1:
         raise ValueError("a bitstream needs exactly one ECP5 part")
     synthesized: dict[str, SynthResult] = {}
-    with tempfile.TemporaryDirectory(prefix="vtaref-fit-") as scratch:
-        workdir = Path(scratch)
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vtaref-fit-")))
         for part in parts:
             routed = part.nextpnr_device is not None
             if part.target not in synthesized:
@@ -74,8 +80,8 @@ def fit(design: wiring.Component, parts: list[Part], *, name: str, frequency: fl
             pnr = None
             if routed and misfit is None:
                 pnr = place_and_route(workdir / part.target / f"{name}.json", part,
-                                      frequency=frequency, bitstream=bitstream,
-                                      timeout=timeout, progress=progress)
+                                      frequency=frequency, options=nextpnr,
+                                      bitstream=bitstream, timeout=timeout, progress=progress)
             yield PartFit(part, synthesis, pnr, misfit and f"{name} {misfit}")
 
 

@@ -1,10 +1,11 @@
 """Place and route a synthesized netlist on an ECP5 part with YoWASP's nextpnr-ecp5; pack it.
 
 :func:`place_and_route` runs nextpnr on the JSON netlist yosys wrote (:mod:`.synth`), for a
-target clock frequency (timing failures are reported, not fatal), and returns a
-:class:`PnrResult`: what the design uses of the part, the Fmax nextpnr achieved and the
-critical path, named by the units of the design it crosses; with a bitstream path, ecppack
-writes the bitstream. The top-level ports are placed on any free pins (no LPF).
+target clock frequency (timing failures are reported, not fatal) with :class:`NextpnrOptions`
+(seed, timing-driven or not), and returns a :class:`PnrResult`: what the design uses of the
+part, the Fmax nextpnr achieved and the critical path, named by the units of the design it
+crosses; with a bitstream path, ecppack writes the bitstream. The top-level ports are
+placed on any free pins (no LPF).
 """
 
 from __future__ import annotations
@@ -36,9 +37,31 @@ PHASES = ((re.compile(r"^Info: Packing IOs"), "packing"),
           (re.compile(r"^Info: Running simulated annealing placer"), "placing (annealing)"),
           (re.compile(r"^Info: Routing globals"), "routing"))
 ROUTER_PROGRESS = re.compile(r"^Info:\s+\d+ \|[^|]*\|[^|]*\|\s*(\d+)\|")
+ROUTER2_PROGRESS = re.compile(r"^Info:\s+iter=(\d+) wires=\d+ overused=(\d+)")
 ITERATION = re.compile(r"at iteration #(\d+)")
 # yosys names a cell after the net it drives, with the cell type and port appended.
 CELL_SUFFIX = re.compile(r"_(TRELLIS|LUT4|CCU2C|PFUMX|L6MUX21|MULT18X18D|DP16KD|ALU54B)\w*$")
+
+
+@dataclass(frozen=True)
+class NextpnrOptions:
+    """Choices for a nextpnr run: ``seed``, its random seed (None: nextpnr's default);
+    ``timing_driven``, whether placement and routing work towards the target clock (its
+    default) or for wirelength and congestion alone (its ``--no-tmdriv``; the Fmax is still
+    measured). router2 scales its congestion costs by ``max(0.05, 1 - criticality**2)``, so
+    on a design far slower than its target, the arcs of long paths see their congestion cut
+    up to twentyfold (docs/fpga.md).
+
+    No option sets HeAP's density: nextpnr-ecp5 0.11 sets it to 0.75 itself, over its own
+    ``--placer-heap-beta`` (``ecp5/arch.cc``)."""
+
+    seed: int | None = None
+    timing_driven: bool = True
+
+    def arguments(self) -> list[str]:
+        """Return nextpnr's command-line options for these choices."""
+        return (([] if self.seed is None else ["--seed", str(self.seed)])
+                + ([] if self.timing_driven else ["--no-tmdriv"]))
 
 
 @dataclass(frozen=True)
@@ -82,14 +105,17 @@ class PnrResult:
 
 
 def place_and_route(netlist: Path, part: Part, *, frequency: float,
+                    options: NextpnrOptions | None = None,
                     bitstream: Path | None = None, timeout: float | None = None,
                     progress: Callable[[str], None] | None = None,
                     submodule: str = "core") -> PnrResult:
-    """Place and route the JSON ``netlist`` on ``part`` aiming at ``frequency`` MHz.
+    """Place and route the JSON ``netlist`` on ``part`` aiming at ``frequency`` MHz, with
+    ``options`` (None: nextpnr's defaults).
 
-    The report, textual configuration and log go next to ``netlist``; with ``bitstream``,
-    ecppack writes the bitstream there. ``progress`` is called with each phase of nextpnr as
-    it starts, and with the router's arcs left. Cells under ``submodule.`` count as the
+    The report (``report.json``), textual configuration and log (``nextpnr.log``) go next to
+    ``netlist``; with ``bitstream``, ecppack writes the bitstream there. ``progress`` is called
+    with each phase of nextpnr as it starts, and with the router's progress (arcs left, or
+    router2's iteration and overused wires). Cells under ``submodule.`` count as the
     design's own units (see :func:`critical_path`). Raises SynthError if a tool is missing,
     fails or runs longer than ``timeout`` seconds.
     """
@@ -101,7 +127,8 @@ def place_and_route(netlist: Path, part: Part, *, frequency: float,
     report, config, packed = "report.json", "design.config", "design.bit"
     command = [nextpnr, part.nextpnr_device, "--package", part.package, "--json", netlist.name,
                "--freq", f"{frequency:g}", "--timing-allow-fail", "--lpf-allow-unconstrained",
-               "--router", ROUTER, "--report", report, "--textcfg", config]
+               "--router", ROUTER, *(options.arguments() if options else []),
+               "--report", report, "--textcfg", config, "--log", "nextpnr.log"]
     run = run_tool(command, cwd=base, timeout=timeout,
                    on_line=None if progress is None else _phase_reporter(progress))
     _check(run, "nextpnr", part, timeout)
@@ -177,6 +204,8 @@ def _phase_reporter(progress: Callable[[str], None]) -> Callable[[str], None]:
                 return
         if arcs := ROUTER_PROGRESS.match(line):
             progress(f"routing, {arcs[1]} arcs left")
+        elif overused := ROUTER2_PROGRESS.match(line):
+            progress(f"routing, iteration {overused[1]}, {overused[2]} wires overused")
         elif phase[0].startswith("placing") and (iteration := ITERATION.search(line)):
             progress(f"{phase[0]}, iteration {iteration[1]}")
 

@@ -1,20 +1,26 @@
 """Fitting designs on parts: the smallest core placed and routed on the smallest ECP5 with a
 bitstream, Xilinx fits from synthesis, a design too big for a part in one line."""
 
+import importlib
 import json
 import re
 
 import pytest
 from amaranth.hdl import Fragment
+from click.testing import CliRunner
 
-from vtaref import cli_hw
-from vtaref.fpga import PARTS, SynthError, build, fit, pnr
+import vtaref.fpga
+from vtaref import cli, cli_hw
+from vtaref.fpga import PARTS, SynthError, SynthResult, build, fit, pnr
 from vtaref.fpga.budget import other_dsps
 from vtaref.fpga.parts import RESOURCES
 from vtaref.fpga.pins import PINS, PinWrapper
+from vtaref.impl.tools import ToolRun
 
 from .impl_support import sized_config
 from .test_cli import assert_clean_error, vta
+
+fit_module = importlib.import_module("vtaref.fpga.fit")  # vtaref.fpga.fit is the function
 
 # The smallest config that is still the whole core: one multiplier, shallow buffers, acc
 # deep enough for block RAM.
@@ -137,10 +143,12 @@ def test_nextpnr_phases_reach_the_status_line():
     for line in ["Info: Packing IOs..", "Info: Running main analytical placer, max 5",
                  "Info:     at iteration #3, type ALL: wirelen solved = 1",
                  "Info: Routing globals...", "Info: Routing..",
-                 "Info:      36000 |     4794      29684 |   63   920 |      5684|  0.41  18.85|"]:
+                 "Info:      36000 |     4794      29684 |   63   920 |      5684|  0.41  18.85|",
+                 "Info:     iter=3 wires=1006734 overused=35107 overuse=36314 archfail=NA"]:
         report(line)
     assert seen == ["packing", "placing (analytic)", "placing (analytic), iteration 3",
-                    "routing", "routing, 5684 arcs left"]
+                    "routing", "routing, 5684 arcs left",
+                    "routing, iteration 3, 35107 wires overused"]
 
 
 def test_part_options_are_checked(tmp_path):
@@ -157,3 +165,94 @@ def test_part_options_are_checked(tmp_path):
 
 def test_cli_parts_are_those_of_the_fpga_package():
     assert cli_hw.FPGA_PARTS == tuple(PARTS)
+
+
+def test_nextpnr_options_are_checked(tmp_path):
+    assert_clean_error(vta("synth", "--part", "LFE5U-25F", "--seed", "-1"),
+                       "--seed: -1 is not in the range")
+    assert_clean_error(vta("synth", "--part", "LFE5U-25F", "--seed", "many"),
+                       "--seed: 'many' is not a valid integer")
+    assert_clean_error(vta("synth", "--part", "xc7z020", "--seed", "3"),
+                       "--seed needs an ECP5 --part")
+    assert_clean_error(vta("synth", "--no-timing-driven"),
+                       "--no-timing-driven needs an ECP5 --part")
+    assert_clean_error(vta("synth", "--check-netlist", tmp_path, "--seed", "3"),
+                       "it takes no --seed")
+    (tmp_path / "file").write_text("")
+    assert_clean_error(vta("synth", "--target", "ecp5", "--workdir", tmp_path / "file"),
+                       f"cannot write {tmp_path / 'file'}: File exists")
+
+
+def test_gemm_dsps_is_checked():
+    assert_clean_error(vta("synth", "--gemm-dsps", "-1"), "--gemm-dsps: -1 is not in the range")
+    assert_clean_error(vta("synth", "--gemm-dsps", "257"),
+                       "--gemm-dsps 257: the GEMM of VTA 1x16_i8w8a32_15_15_18_17 has 256 products")
+    assert_clean_error(vta("synth", "--gemm-dsps", "8", "--unit", "alu"),
+                       "--gemm-dsps needs a GEMM: the alu has none")
+    assert_clean_error(vta("synth", "--gemm-dsps", "8", "--packed"),
+                       "--gemm-dsps and --packed both choose the GEMM's multipliers")
+
+
+def fake_synthesis(seen):
+    """A stand-in for yosys: records the design and options, writes an empty netlist."""
+
+    def synthesize(design, target, *, name, workdir=None, write_netlist=False, **options):
+        Fragment.get(design, platform=None)  # it elaborates (as yosys would need)
+        seen.update(design=design, target=target, workdir=workdir)
+        if write_netlist:
+            workdir.mkdir(parents=True, exist_ok=True)
+            (workdir / f"{name}.json").write_text("{}")
+        return SynthResult(target, name, luts=100, ffs=100, brams=1, dsps=1, lutram=0,
+                           memories={}, cells={}, seconds=1.0)
+
+    return synthesize
+
+
+def fake_nextpnr(commands):
+    """A stand-in for nextpnr: records its command and folder, writes a report of 50 MHz."""
+
+    def run_tool(command, *, cwd, **options):
+        commands.append((command, cwd))
+        cells = {bel: {"used": 1, "available": 10} for bel in pnr.NEXTPNR_BELS.values()}
+        (cwd / "report.json").write_text(json.dumps(
+            {"fmax": {"clk": {"achieved": 50.0}}, "utilization": cells, "critical_paths": []}))
+        return ToolRun(command, 0, [], 1.0, False)
+
+    return run_tool
+
+
+def test_nextpnr_and_dsp_options_reach_the_design_and_nextpnr(monkeypatch, tmp_path):
+    seen, commands = {}, []
+    monkeypatch.setattr(fit_module, "synthesize", fake_synthesis(seen))
+    monkeypatch.setattr(pnr, "run_tool", fake_nextpnr(commands))
+    config = write_config(tmp_path, SMALL_GEMM)
+    common = ["synth", "--config", str(config), "--part", "LFE5U-25F"]
+    result = CliRunner().invoke(cli.main, [*common, "--gemm-dsps", "3", "--no-timing-driven",
+                                           "--seed", "7", "--workdir", str(tmp_path / "w")])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1] == (
+        "gemm: 3 of its 16 products on DSP blocks, 13 on LUT multipliers (--gemm-dsps)")
+    assert seen["design"].design.gemm_dsps == 3  # the core behind the pin wrapper
+    assert seen["workdir"] == tmp_path / "w" / "ecp5"
+    (command, cwd), = commands
+    assert cwd == tmp_path / "w" / "ecp5"
+    assert "--no-tmdriv" in command and command[command.index("--seed") + 1] == "7"
+    assert command[command.index("--log") + 1] == "nextpnr.log"
+    assert "LFE5U-25F: placed and routed in 1 s: " in result.output
+    # Without them, the budget is the part's and nextpnr runs as it would.
+    result = CliRunner().invoke(cli.main, common)
+    assert result.exit_code == 0, result.output
+    # The part's DSPs less those of the ALU's MUL lanes and the control path.
+    assert seen["design"].design.gemm_dsps == 28 - other_dsps("core", SMALL_GEMM) == 13
+    assert not {"--no-tmdriv", "--seed"} & set(commands[1][0])
+
+
+def test_gemm_dsps_reaches_a_units_synthesis(monkeypatch, tmp_path):
+    seen = {}
+    monkeypatch.setattr(vtaref.fpga, "synthesize", fake_synthesis(seen))
+    config = write_config(tmp_path, SMALL_GEMM)
+    result = CliRunner().invoke(cli.main, ["synth", "--config", str(config), "--unit", "gemm",
+                                           "--target", "ecp5", "--gemm-dsps", "0",
+                                           "--workdir", str(tmp_path / "w")])
+    assert result.exit_code == 0, result.output
+    assert seen["design"].unit.dsp_products == 0 and seen["workdir"] == tmp_path / "w" / "ecp5"

@@ -32,6 +32,20 @@ FPGA_UNITS = ("core", "gemm", "alu")
 FPGA_PARTS = ("LFE5U-25F", "LFE5U-45F", "LFE5U-85F", "xc7z020", "xczu7ev")
 
 
+class _Checked(click.ParamType):
+    """``inner`` (a click type), whose rejection of a value is one ``vta: error:`` line naming
+    the option, as every bad input is (click's own is a usage message)."""
+
+    def __init__(self, inner: click.ParamType):
+        self.inner, self.name = inner, inner.name
+
+    def convert(self, value, param, ctx):
+        try:
+            return self.inner.convert(value, param, ctx)
+        except click.BadParameter as err:
+            raise Failure(f"{param.opts[0]}: {err.message}") from None
+
+
 def _build(unit: str, config, data_width: int, packed: bool = False,
            gemm_dsps: int | None = None):
     """Return the design ``vta synth`` or ``vta export`` maps: ``unit`` of ``config``."""
@@ -56,6 +70,11 @@ def _build(unit: str, config, data_width: int, packed: bool = False,
               show_default=True, help="With an ECP5 --part: the clock nextpnr aims at, in MHz.")
 @click.option("--bitstream", type=click.Path(dir_okay=False, path_type=Path),
               help="With one ECP5 --part: write the bitstream (ecppack) to this file.")
+@click.option("--no-timing-driven", "timing_driven", flag_value=False, default=True,
+              help="With an ECP5 --part: place and route for wirelength and congestion alone, "
+                   "not towards --freq (nextpnr's --no-tmdriv); the Fmax is still measured.")
+@click.option("--seed", type=_Checked(click.IntRange(0, 2**31 - 1)), metavar="N",
+              help="With an ECP5 --part: nextpnr's random seed.")
 @click.option("--unit", type=click.Choice(FPGA_UNITS), default="core", show_default=True,
               help="The whole core, or the GEMM or ALU unit with the scratchpads it uses.")
 @click.option("--data-width", type=int, default=64, show_default=True,
@@ -63,6 +82,10 @@ def _build(unit: str, config, data_width: int, packed: bool = False,
 @click.option("--packed", is_flag=True,
               help="The GEMM takes two int8 products per multiplier, as a Xilinx DSP48E1 "
                    "packs them (core and gemm units).")
+@click.option("--gemm-dsps", type=_Checked(click.IntRange(0)), metavar="N",
+              help="Build N of the GEMM's products on DSP blocks and the others as LUT "
+                   "multipliers (core and gemm units). Default: all on DSPs, or with --part as "
+                   "many as the smallest part holds.")
 @click.option("--check-netlist", "netlist_root", metavar="ROOT",
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Instead: synthesize the core to gates for each config of the conformance "
@@ -70,8 +93,12 @@ def _build(unit: str, config, data_width: int, packed: bool = False,
                    "and compare with the expected DRAM.")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True),
               help="Seconds allowed per target (per tool run with --part).")
-def synth(config_path, target, part_names, freq, bitstream, unit, data_width, packed,
-          netlist_root, timeout):
+@click.option("--workdir", type=click.Path(path_type=Path),
+              help="Keep the tools' files in this folder, one subfolder per target: RTLIL, "
+                   "scripts, logs, netlists, nextpnr's log and report (files of the same names "
+                   "are overwritten). Default: a temporary folder.")
+def synth(config_path, target, part_names, freq, bitstream, timing_driven, seed, unit,
+          data_width, packed, gemm_dsps, netlist_root, timeout, workdir):
     """Synthesize the core, or one unit, for FPGAs with yosys and print what it uses.
 
     Prints one line per target: logic LUTs, flip-flops, 18 Kbit block RAMs, DSP blocks and
@@ -87,40 +114,60 @@ def synth(config_path, target, part_names, freq, bitstream, unit, data_width, pa
         return
     if part_names and _given("target"):
         raise Failure("--target and --part choose the same thing: give one")
-    for name in ("freq", "bitstream"):
+    for name in ("freq", "bitstream", "timing_driven", "seed"):
         if _given(name) and not any(part.startswith("LFE5U") for part in part_names):
             raise Failure(f"{_flag(name)} needs an ECP5 --part")
     if bitstream and sum(part.startswith("LFE5U") for part in part_names) != 1:
         raise Failure("--bitstream needs exactly one ECP5 --part")
+    if workdir is not None:
+        _make_folder(workdir)
     config = _config(config_path)
-    gemm_dsps = None if packed else _gemm_dsps(unit, config, part_names)
-    design = _build(unit, config, data_width, packed, gemm_dsps)
+    dsps = _gemm_dsps(unit, config, part_names, gemm_dsps, packed)
+    design = _build(unit, config, data_width, packed, dsps)
     click.echo(f"{unit} of VTA {config.name}" + (
         f" with a {data_width}-bit AXI4 port" if unit == "core" else "")
         + (" with packed multipliers" if packed else ""))
-    if gemm_dsps is not None:
+    if dsps is not None:
         products = config.batch * config.block_out * config.block_in
-        click.echo(f"gemm: {gemm_dsps} of its {products} products on DSP blocks, "
-                   f"{products - gemm_dsps} on LUT multipliers (what the --part holds)")
+        click.echo(f"gemm: {dsps} of its {products} products on DSP blocks, "
+                   f"{products - dsps} on LUT multipliers ("
+                   + ("--gemm-dsps)" if gemm_dsps is not None else "what the --part holds)"))
     if part_names:
-        _fit_parts(design, unit, part_names, freq, bitstream, timeout)
+        from vtaref.fpga.pnr import NextpnrOptions
+
+        _fit_parts(design, unit, part_names, freq, NextpnrOptions(seed, timing_driven),
+                   bitstream, timeout, workdir)
         return
     for name in FPGA_TARGETS if target == "all" else (target,):
         try:
             with _status_line(f"{name}: yosys ") as progress:
                 result = synthesize(design, name, name=f"vta_{unit}", timeout=timeout,
-                                    progress=progress)
+                                    progress=progress,
+                                    workdir=None if workdir is None else workdir / name)
         except SynthError as err:
             raise Failure(str(err)) from None
         _report_synthesis(result)
 
 
-def _gemm_dsps(unit: str, config, part_names) -> int | None:
-    """Return how many GEMM products may use DSP blocks on every ``part_names`` (None: all)."""
+def _gemm_dsps(unit: str, config, part_names, requested: int | None,
+               packed: bool) -> int | None:
+    """Return how many GEMM products use DSP blocks (None: all): ``requested`` (--gemm-dsps)
+    if given, else as many as every one of ``part_names`` holds (all when ``packed``)."""
     from vtaref.fpga import PARTS
     from vtaref.fpga.budget import gemm_dsp_products
 
-    return gemm_dsp_products(unit, config, [PARTS[name] for name in part_names])
+    if requested is None:
+        return None if packed else gemm_dsp_products(
+            unit, config, [PARTS[name] for name in part_names])
+    if unit == "alu":
+        raise Failure("--gemm-dsps needs a GEMM: the alu has none")
+    if packed:
+        raise Failure("--gemm-dsps and --packed both choose the GEMM's multipliers: give one")
+    products = config.batch * config.block_out * config.block_in
+    if requested > products:
+        raise Failure(f"--gemm-dsps {requested}: the GEMM of VTA {config.name} has "
+                      f"{products} products")
+    return requested
 
 
 def _check_netlist(root: Path, data_width: int, timeout: float | None) -> None:
@@ -130,7 +177,8 @@ def _check_netlist(root: Path, data_width: int, timeout: float | None) -> None:
     from vtaref.spec.backends import BackendUnavailableError
     from vtaref.spec.conform import check_cases, find_cases
 
-    for name in ("config_path", "target", "part_names", "freq", "bitstream", "unit", "packed"):
+    for name in ("config_path", "target", "part_names", "freq", "bitstream", "timing_driven",
+                 "seed", "unit", "packed", "gemm_dsps", "workdir"):
         if _given(name):
             raise Failure(f"--check-netlist checks the whole core of each image's config: "
                           f"it takes no {_flag(name)}")
@@ -158,9 +206,10 @@ def _report_synthesis(result) -> None:
             f"{memory} ({kind})" for memory, kind in sorted(result.not_in_bram.items())))
 
 
-def _fit_parts(design, unit: str, part_names, freq: float, bitstream: Path | None,
-               timeout: float | None) -> None:
-    """Print how ``design`` fits each part (vta synth --part); write the bitstream if asked."""
+def _fit_parts(design, unit: str, part_names, freq: float, nextpnr, bitstream: Path | None,
+               timeout: float | None, workdir: Path | None) -> None:
+    """Print how ``design`` fits each part (vta synth --part), placed and routed with
+    ``nextpnr`` (:class:`vtaref.fpga.pnr.NextpnrOptions`); write the bitstream if asked."""
     from vtaref.fpga import PARTS, SynthError, fit
 
     def synthesized(part, result) -> None:
@@ -174,8 +223,9 @@ def _fit_parts(design, unit: str, part_names, freq: float, bitstream: Path | Non
         progress = None if show is None else (lambda status: show(f"vta synth: {status}"))
         try:
             for result in fit(design, [PARTS[name] for name in part_names], name=f"vta_{unit}",
-                              frequency=freq, bitstream=path, timeout=timeout,
-                              on_synthesis=synthesized, progress=progress):
+                              frequency=freq, nextpnr=nextpnr, bitstream=path,
+                              timeout=timeout, workdir=workdir, on_synthesis=synthesized,
+                              progress=progress):
                 if show is not None:
                     show("")
                 click.echo(str(result))
