@@ -27,11 +27,16 @@ def other_dsps(unit: str, config: VtaConfig) -> int:
     return alu + CONTROL_DSPS
 
 
+def gemm_products(config: VtaConfig) -> int:
+    """Return how many products the GEMM of ``config`` computes per visit."""
+    return config.batch * config.block_out * config.block_in
+
+
 def gemm_dsp_products(unit: str, config: VtaConfig, parts: list[Part]) -> int | None:
     """Return how many GEMM products may use DSPs so that ``unit`` fits every one of ``parts``
     (None: all of them; 0 at least), or None for the ALU unit, which has no GEMM."""
     if unit == "alu" or not parts:
         return None
-    products = config.batch * config.block_out * config.block_in
+    products = gemm_products(config)
     room = min(part.capacity["dsps"] for part in parts) - other_dsps(unit, config)
     return None if room >= products else max(room, 0)

@@ -128,7 +128,9 @@ def synth(config_path, target, part_names, freq, bitstream, timing_driven, seed,
         f" with a {data_width}-bit AXI4 port" if unit == "core" else "")
         + (" with packed multipliers" if packed else ""))
     if dsps is not None:
-        products = config.batch * config.block_out * config.block_in
+        from vtaref.fpga.budget import gemm_products
+
+        products = gemm_products(config)
         click.echo(f"gemm: {dsps} of its {products} products on DSP blocks, "
                    f"{products - dsps} on LUT multipliers ("
                    + ("--gemm-dsps)" if gemm_dsps is not None else "what the --part holds)"))
@@ -154,7 +156,7 @@ def _gemm_dsps(unit: str, config, part_names, requested: int | None,
     """Return how many GEMM products use DSP blocks (None: all): ``requested`` (--gemm-dsps)
     if given, else as many as every one of ``part_names`` holds (all when ``packed``)."""
     from vtaref.fpga import PARTS
-    from vtaref.fpga.budget import gemm_dsp_products
+    from vtaref.fpga.budget import gemm_dsp_products, gemm_products
 
     if requested is None:
         return None if packed else gemm_dsp_products(
@@ -163,7 +165,7 @@ def _gemm_dsps(unit: str, config, part_names, requested: int | None,
         raise Failure("--gemm-dsps needs a GEMM: the alu has none")
     if packed:
         raise Failure("--gemm-dsps and --packed both choose the GEMM's multipliers: give one")
-    products = config.batch * config.block_out * config.block_in
+    products = gemm_products(config)
     if requested > products:
         raise Failure(f"--gemm-dsps {requested}: the GEMM of VTA {config.name} has "
                       f"{products} products")
