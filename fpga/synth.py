@@ -19,6 +19,7 @@ from pathlib import Path
 from amaranth.back import rtlil
 from amaranth.lib import wiring
 
+from vtaref.impl import scratchpad
 from vtaref.impl.tools import find_tool, run_tool
 
 from .targets import LATCH_CELL, TARGETS, Target
@@ -72,15 +73,20 @@ def script(name: str, command: str, write_netlist: bool = False,
            write_verilog: bool = False, after: tuple[str, ...] = ()) -> str:
     """Return the yosys script that synthesizes ``name``.il with ``command`` then ``after``.
 
-    Latches, and the wires they drive, are listed into latches.txt and latched.txt before
-    technology mapping (ECP5 maps latches to LUTs); the final cell counts go to stat.json, with
-    ``write_netlist`` the netlist to ``name``.json (what nextpnr reads), and with
-    ``write_verilog`` the netlist of primitive cells to ``name``.v (what a netlist simulation
+    The core's reads of :data:`~vtaref.impl.scratchpad.RACE_ONLY_COLLISIONS` scratchpads are
+    marked undefined when they meet a write to the same row, so yosys does not delay every write
+    through flip-flops to emulate read-before-write on block RAM (commands that select nothing
+    in other designs). Latches, and the wires they drive, are listed into latches.txt and
+    latched.txt before technology mapping (ECP5 maps latches to LUTs); the final cell counts go
+    to stat.json, with ``write_netlist`` the netlist to ``name``.json (what nextpnr reads), and
+    with ``write_verilog`` the netlist of primitive cells to ``name``.v (what a netlist simulation
     reads, :mod:`.netlist`).
     """
     return "\n".join([
         f"read_rtlil {name}.il",
         f"hierarchy -top {name}",
+        *(f"setparam -set COLLISION_X_MASK 1'1 t:$memrd_v2 r:MEMID=\\{memory} %i"
+          for memory in map(scratchpad.memory_name, scratchpad.RACE_ONLY_COLLISIONS)),
         "proc",
         "flatten",
         f"tee -q -o latches.txt select -list {LATCH_TYPES}",

@@ -142,7 +142,7 @@ class VtaCore(wiring.Component):
                                         depth=1 << scratchpad.addr_width(name, config), init=[])
                     for name in scratchpad.BUFFERS}
         for name, mem in memories.items():
-            m.submodules[f"{name}_buffer"] = mem
+            m.submodules[scratchpad.memory_name(name)] = mem
         inp_wr, wgt_wr = memories["inp"].write_port(), memories["wgt"].write_port()
         uop_wr, acc_wr = memories["uop"].write_port(), memories["acc"].write_port()
         wiring.connect(m, load.inp_wr, inp_wr)

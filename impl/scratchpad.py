@@ -23,6 +23,16 @@ from .isa import uop_layout
 
 BUFFERS = ("uop", "inp", "wgt", "acc")
 
+RACE_ONLY_COLLISIONS = ("inp", "wgt")
+"""The scratchpads whose row can be written (by a LOAD) and read (by a GEMM) in the same cycle only
+in a program with a data race (docs/isa.md §6.4, refused by the spec): the read's value then
+does not matter, so synthesis may leave it undefined instead of emulating read-before-write."""
+
+
+def memory_name(buffer: str) -> str:
+    """Return the name of scratchpad ``buffer``'s memory in the core (and in its netlist)."""
+    return f"{buffer}_buffer"
+
 
 def row_layout(buffer: str, config: VtaConfig):
     """Return the shape of one row of scratchpad ``buffer`` (one of :data:`BUFFERS`)."""
