@@ -1,0 +1,62 @@
+"""Jobs on Dask: each job's value comes back once, an error stops the run, a bad scheduler is
+named."""
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from vtaref import jobs as jobs_module
+from vtaref.jobs import Job, JobsError, run_jobs
+
+
+def _square_with_pid(n):
+    return n * n, os.getpid()
+
+
+def _fail(n):
+    raise ValueError(f"job {n} failed")
+
+
+def _square_after(n, signal):
+    """Wait (at most a minute) for the file ``signal``, then square ``n``."""
+    deadline = time.monotonic() + 60
+    while not Path(signal).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return n * n
+
+
+def test_local_cluster_runs_every_job_once_in_worker_processes():
+    jobs = [Job(f"square {n}", _square_with_pid, (n,)) for n in range(6)]
+    started = []
+    results = list(run_jobs(jobs, workers=2, on_start=started.append))
+    assert sorted(job.name for job, _ in results) == sorted(job.name for job in jobs)
+    assert all(value[0] == job.args[0] ** 2 for job, value in results)
+    assert os.getpid() not in {value[1] for _, value in results}
+    assert started == jobs  # submitted in order, each once
+
+
+def test_one_worker_runs_in_this_process_in_order():
+    jobs = [Job(f"square {n}", _square_with_pid, (n,)) for n in range(3)]
+    results = list(run_jobs(jobs, workers=1))
+    assert [job for job, _ in results] == jobs
+    assert {value[1] for _, value in results} == {os.getpid()}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_failing_job_stops_the_run(workers, tmp_path):
+    # The other jobs wait for a file nobody writes, so the failure is the first to finish.
+    jobs = [Job("fails", _fail, (0,)), *(Job(f"square {n}", _square_after, (n, tmp_path / "go"))
+                                         for n in range(4))]
+    started = []
+    with pytest.raises(ValueError, match="job 0 failed"):
+        for _ in run_jobs(jobs, workers=workers, on_start=started.append):
+            pass
+    assert len(started) <= workers + 1  # the queued jobs never started
+
+
+def test_unreachable_scheduler_is_named(monkeypatch):
+    monkeypatch.setattr(jobs_module, "SCHEDULER_TIMEOUT", 1.0)
+    with pytest.raises(JobsError, match="^cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'"):
+        list(run_jobs([Job("x", _square_with_pid, (1,))], scheduler="tcp://127.0.0.1:9"))
