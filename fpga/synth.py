@@ -76,13 +76,13 @@ def script(name: str, command: str, write_netlist: bool = False,
     The core's reads of :data:`~vtaref.impl.scratchpad.RACE_ONLY_COLLISIONS` scratchpads are
     marked undefined when they meet a write to the same row, so yosys does not delay every write
     through flip-flops to emulate read-before-write on block RAM (commands that select nothing
-    in other designs). Every wire but the ports gets a name Verilog need not escape: Amaranth
-    names such as ``$like$41`` or ``wgt[0]`` (beside a wire ``wgt``) make yosys 0.70's ABC9
-    stop on an assertion when it puts the mapped logic back (docs/fpga.md). Latches, and the wires they drive, are listed into latches.txt and
-    latched.txt before technology mapping (ECP5 maps latches to LUTs); the final cell counts go
-    to stat.json, with ``write_netlist`` the netlist to ``name``.json (what nextpnr reads), and
-    with ``write_verilog`` the netlist of primitive cells to ``name``.v (what a netlist simulation
-    reads, :mod:`.netlist`).
+    in other designs). Every wire but the ports gets a name Verilog need not escape: with
+    Amaranth's names (``$like$41``, ``$signature__data[0][9]``), yosys 0.70's ABC9 has stopped on
+    assertions when it puts the mapped logic back (docs/fpga.md). Latches, and the wires they
+    drive, are listed into latches.txt and latched.txt before technology mapping (ECP5 maps
+    latches to LUTs); the final cell counts go to stat.json, with ``write_netlist`` the netlist
+    to ``name``.json (what nextpnr reads), and with ``write_verilog`` the netlist of primitive
+    cells to ``name``.v (what a netlist simulation reads, :mod:`.netlist`).
     """
     return "\n".join([
         f"read_rtlil {name}.il",
