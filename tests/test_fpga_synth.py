@@ -1,6 +1,7 @@
 """FPGA synthesis: the compute units map to LUTs, DSPs and block RAM, latches are refused."""
 
 import dataclasses
+import json
 
 import pytest
 from amaranth.hdl import Fragment, Module
@@ -205,3 +206,16 @@ def test_race_only_collisions_need_no_read_before_write_emulation():
     ffs = {name: synthesize(_BufferPair(name), "ecp5", name="pair").ffs
            for name in (scratchpad.memory_name("wgt"), scratchpad.memory_name("acc"))}
     assert ffs["acc_buffer"] - ffs["wgt_buffer"] >= 36, ffs
+
+
+def test_wires_reach_the_mapper_with_names_verilog_need_not_escape(tmp_path):
+    # Amaranth's names such as $signature__data[0][1] (and $like$41) made ABC9 stop on an
+    # assertion; ports keep their names.
+    design = build("gemm", GEMM_CONFIG)
+    synthesize(design, "ecp5", name="vta_gemm", workdir=tmp_path, write_netlist=True)
+    module = json.loads((tmp_path / "vta_gemm.json").read_text())["modules"]["vta_gemm"]
+    names = [name.rsplit(".", 1)[-1] for name, net in module["netnames"].items()
+             if not net["hide_name"]]
+    assert names and not [name for name in names if "$" in name or "[" in name]
+    assert set(module["ports"]) >= {"__".join(map(str, path))
+                                    for path, _, _ in design.signature.flatten(design)}
