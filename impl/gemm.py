@@ -91,8 +91,7 @@ class TensorGemm(wiring.Component):
         # Read the input row and the weight tile, and register them (the multipliers' inputs).
         m.d.comb += [self.inp.addr.eq(visit.payload.src), self.inp.en.eq(visit.valid),
                      self.wgt.addr.eq(visit.payload.wgt), self.wgt.en.eq(visit.valid)]
-        # Named: unnamed, they would be ``$like$N`` (a public name starting with ``$``), on which
-        # yosys 0.70's ABC9 reintegration stops with an assertion (docs/fpga.md).
+        # Named, so that netlists and timing reports say which (unnamed: ``$like$N``).
         inp = Signal.like(self.inp.data, name="inp")
         wgt = Signal.like(self.wgt.data, name="wgt")
         m.d.sync += [inp.eq(self.inp.data), wgt.eq(self.wgt.data)]
