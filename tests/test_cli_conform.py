@@ -42,6 +42,9 @@ CHANGES = {
     "exits_3": ("out.write_bytes(dram[:10])\n"
                 "print('the accelerator hung', file=sys.stderr)\nsys.exit(3)"),
     "kills_itself": "os.kill(os.getpid(), signal.SIGKILL)",
+    # append the process that started it to the script's .log file
+    "logs_its_parent": ("with open(Path(__file__).with_suffix('.log'), 'a') as log:\n"
+                        "    print(os.getppid(), file=log)"),
 }
 
 
