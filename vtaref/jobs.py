@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import signal
+import tempfile
 import threading
 import uuid
 from collections import deque
@@ -161,6 +162,7 @@ def _ignore(signum, frame) -> None:
 @contextlib.contextmanager
 def _client(scheduler: str | None, workers: int | None):
     """Yield a Dask client of the cluster at ``scheduler``, or of a new local cluster."""
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
@@ -171,11 +173,17 @@ def _client(scheduler: str | None, workers: int | None):
         with client:
             yield client
         return
-    # No dashboard; the scheduler's HTTP server (always started) on a free port, so that clusters
-    # side by side start without a warning that the default port is taken.
-    with LocalCluster(n_workers=workers or local_workers(), threads_per_worker=1,
-                      processes=True, dashboard_address=None,
-                      scheduler_kwargs={"dashboard_address": ":0"},
-                      silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
+    # Clusters side by side start without a warning: each has scratch space of its own (a shared
+    # one is locked while each start purges it, which a loaded machine makes slow), and no
+    # dashboard, its scheduler's HTTP server (always started) on a free port.
+    with contextlib.ExitStack() as stack:
+        scratch = stack.enter_context(tempfile.TemporaryDirectory(
+            prefix="vtaref-dask-", ignore_cleanup_errors=True))
+        stack.enter_context(dask.config.set({"temporary-directory": scratch}))
+        cluster = stack.enter_context(LocalCluster(
+            n_workers=workers or local_workers(), threads_per_worker=1, processes=True,
+            dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
+            silence_logs=logging.CRITICAL))
+        client = stack.enter_context(Client(cluster))
         client.run(_ignore_interrupts)
         yield client
