@@ -2,11 +2,13 @@
 on a local cluster of worker processes and prints what one job prints; a scheduler that cannot
 be reached is one line."""
 
+import os
 import re
 import xml.etree.ElementTree as ET
 
 import pytest
 from click.testing import CliRunner
+from distributed import Client, LocalCluster
 
 from vtaref import cli
 from vtaref import jobs as jobs_module
@@ -29,6 +31,19 @@ def test_conform_on_two_worker_processes_prints_what_one_job_prints(tmp_path):
         assert len(set(parents.read_text().split())) == int(jobs)
     assert printed["2"] == printed["1"]
     assert printed["1"].endswith("8 passed, 0 failed\n")
+
+
+def test_conform_on_a_schedulers_cluster_prints_what_one_job_prints(tmp_path):
+    command = runner(tmp_path, "logs_its_parent")
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None,
+                      scheduler_kwargs={"dashboard_address": ":0"}) as cluster, \
+            Client(cluster) as client:
+        workers = {str(pid) for pid in client.run(os.getpid).values()}
+        result = vta("conform", SUITE, "-v", "--scheduler", cluster.scheduler_address,
+                     "--runner", command)
+    assert result.returncode == 0, result.stderr
+    assert set((tmp_path / "logs_its_parent.log").read_text().split()) <= workers
+    assert result.stdout == vta("conform", SUITE, "-v", "--runner", command).stdout
 
 
 def without_times(text: str) -> str:
