@@ -3,7 +3,8 @@
 :func:`find_tool` looks in this Python's scripts directory first (where pip puts YoWASP's
 launchers), then on PATH, and names the package to install when a tool is missing.
 :func:`run_tool` runs a command in a session of its own, hands each output line to a callback,
-and stops the whole session (the tool and everything it started) after a timeout. The
+and stops the whole session (the tool and everything it started) after a timeout, or when the
+run of Dask jobs that it is part of stops (:func:`vtaref.jobs.on_stop`). The
 simulation (:mod:`.verilator`), the proofs (:mod:`vtaref.proofs.sby`) and synthesis
 (:mod:`vtaref.fpga`) all go through these two.
 
@@ -31,6 +32,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from vtaref.jobs import on_stop
 
 YOWASP_CACHE = Path.home() / ".cache" / "vtaref" / "yowasp"  # compiled YoWASP modules
 YOWASP_LAUNCHER = "yowasp-"  # how the names of YoWASP's commands start
@@ -70,7 +73,8 @@ def run_tool(command: list[str], *, cwd: Path | None = None, env: dict[str, str]
     """Run ``command`` to completion, or until ``timeout`` seconds have passed.
 
     Each output line (without its newline) goes to ``on_line`` as it arrives. After the
-    timeout, every process of the tool's session is killed and the result says ``timed_out``.
+    timeout, every process of the tool's session is killed and the result says ``timed_out``;
+    so is it, with no timeout, when the run of jobs this is part of stops (:mod:`vtaref.jobs`).
     A YoWASP launcher (and every YoWASP tool it starts) runs with a cache of its own (see the
     module).
     """
@@ -145,12 +149,13 @@ def _run(command: list[str], cwd: Path | None, env: dict[str, str] | None,
         if timer is not None:
             timer.start()
         try:
-            for line in run.stdout:
-                line = line.rstrip("\n")
-                lines.append(line)
-                if on_line is not None:
-                    on_line(line)
-            run.wait()
+            with on_stop(lambda: kill_session(run.pid)):
+                for line in run.stdout:
+                    line = line.rstrip("\n")
+                    lines.append(line)
+                    if on_line is not None:
+                        on_line(line)
+                run.wait()
         except BaseException:  # an interrupted caller leaves nothing running
             kill_session(run.pid)
             raise

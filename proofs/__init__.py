@@ -7,11 +7,8 @@ Each proof prints its engine, mode, depth, result and wall time (see :mod:`.sby`
 
 from __future__ import annotations
 
-import os
 import threading
-from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from amaranth.hdl import Elaboratable
@@ -22,6 +19,7 @@ from vtaref.impl.alu import AluDatapath
 from vtaref.impl.core import INSN_QUEUE_DEPTH
 from vtaref.impl.fetch import BUFFER_DEPTH
 from vtaref.impl.queue import Queue, TokenQueue
+from vtaref.jobs import Job, local_workers, on_stop, run_jobs
 from vtaref.spec.config import KEY_RANGES, VtaConfig
 from vtaref.spec.isa import Alu, Gemm
 from vtaref.spec.pipeline import DEFAULT_TOKEN_DEPTH
@@ -223,47 +221,48 @@ def run_all(config: VtaConfig, **options) -> list[ProofResult]:
 
 
 class Stopped(Exception):
-    """Raised inside a proof's run to stop it when the caller of :func:`run_proofs` is
-    interrupted."""
+    """Raised inside a proof's run to stop it when the run of proofs it is part of stops."""
 
 
 def run_proofs(chosen: Sequence[Proof | Z3Proof], *, jobs: int | None = None,
+               scheduler: str | None = None,
                on_start: Callable[[Proof | Z3Proof], None] | None = None,
                on_result: Callable[[ProofResult], None] | None = None,
                **options) -> list[ProofResult]:
-    """Run the ``chosen`` proofs, ``jobs`` at a time (default: as many as this process has
-    CPUs); return their results in the same order.
+    """Run the ``chosen`` proofs on Dask (:func:`vtaref.jobs.run_jobs`), ``jobs`` at a time;
+    return their results in the same order.
 
-    ``on_start`` gets each proof as it starts and ``on_result`` each result as it comes, both in
-    the calling thread, which starts the next proof when one finishes. ``options`` go to
-    :meth:`Proof.run`. An exception (a missing tool, an interrupt) stops the running proofs
-    and propagates.
+    Without ``scheduler`` they run on a local cluster of ``jobs`` worker processes (default: as
+    many as this process has CPUs; one runs them in this process); with it, on that cluster
+    (default: as many at once as it has worker threads). ``on_start`` gets each proof as it
+    starts and ``on_result`` each result as it comes, both in the calling thread. ``options`` go
+    to :meth:`Proof.run`. An exception (a missing tool, an interrupt) stops the running proofs
+    and propagates; JobsError if the scheduler cannot be reached.
     """
-    jobs = jobs or len(os.sched_getaffinity(0))
+    if scheduler is None:
+        jobs = min(jobs or local_workers(), max(1, len(chosen)))
+    queued = [Job(proof.name, _run_proof, (proof, options)) for proof in chosen]
+    position = {id(job): index for index, job in enumerate(queued)}
+
+    def started(job: Job) -> None:
+        if on_start is not None:
+            on_start(job.args[0])
+
     results: list[ProofResult | None] = [None] * len(chosen)
-    queued = deque(enumerate(chosen))
-    running: dict[Future, int] = {}  # -> index in chosen
+    for job, result in run_jobs(queued, workers=jobs, scheduler=scheduler, on_start=started):
+        results[position[id(job)]] = result
+        if on_result is not None:
+            on_result(result)
+    return results
+
+
+def _run_proof(proof: Proof | Z3Proof, options: dict) -> ProofResult:
+    """Run ``proof`` as a job: stop at its next line of output if the run of jobs stops."""
     stopping = threading.Event()
 
     def stop_if_asked(line: str) -> None:
         if stopping.is_set():
             raise Stopped
 
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="proof") as pool:
-        try:
-            while queued or running:
-                while queued and len(running) < jobs:
-                    index, proof = queued.popleft()
-                    if on_start is not None:
-                        on_start(proof)
-                    running[pool.submit(proof.run, on_line=stop_if_asked, **options)] = index
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    index = running.pop(future)
-                    results[index] = future.result()
-                    if on_result is not None:
-                        on_result(results[index])
-        except BaseException:
-            stopping.set()  # the running proofs stop at their next line of output
-            raise
-    return results
+    with on_stop(stopping.set):
+        return proof.run(on_line=stop_if_asked, **options)

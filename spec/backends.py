@@ -28,6 +28,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
+from vtaref.jobs import on_stop
+
 from .image import ProgramImage
 from .pipeline import DEFAULT_TOKEN_DEPTH
 from .runner import RunStats, Tracer, run_image
@@ -113,7 +115,8 @@ class ExternalBackend:
     ``{out}``. A command that cannot be split, or that lacks ``{image}`` or ``{out}``, raises
     ValueError here. A command that cannot be started raises BackendUnavailableError; a non-zero
     exit status, no output file or a run longer than ``timeout`` seconds raises BackendError.
-    ``last_output`` holds what the most recent run's command left, also when it failed.
+    ``last_output`` holds what the most recent run's command left, also when it failed. A run
+    that is a job of a run of jobs that stops (:func:`vtaref.jobs.on_stop`) kills its command.
     """
 
     command: str
@@ -144,17 +147,20 @@ class ExternalBackend:
             argv = [argument.replace("{image}", str(folder)).replace("{out}", str(out))
                     for argument in self.arguments]
             try:
-                done = subprocess.run(argv, capture_output=True, timeout=self.timeout)
-            except subprocess.TimeoutExpired as err:
-                self.last_output = RunnerOutput(err.stdout or b"", err.stderr or b"",
-                                                _read_if_written(out))
-                raise BackendError(f"runner timed out after {self.timeout:g} s") from None
+                runner = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             except OSError as err:
                 raise _cannot_start(argv[0], err) from None
-            self.last_output = RunnerOutput(done.stdout, done.stderr, _read_if_written(out))
-            if done.returncode != 0:
-                lines = done.stderr.decode(errors="replace").strip().splitlines()
-                raise BackendError(f"runner {_exit_status(done.returncode)}: "
+            with runner, on_stop(runner.kill):  # a stopped campaign leaves no runner behind
+                try:
+                    stdout, stderr = runner.communicate(timeout=self.timeout)
+                except subprocess.TimeoutExpired:
+                    runner.kill()
+                    self.last_output = RunnerOutput(*runner.communicate(), _read_if_written(out))
+                    raise BackendError(f"runner timed out after {self.timeout:g} s") from None
+            self.last_output = RunnerOutput(stdout, stderr, _read_if_written(out))
+            if runner.returncode != 0:
+                lines = stderr.decode(errors="replace").strip().splitlines()
+                raise BackendError(f"runner {_exit_status(runner.returncode)}: "
                                    f"{(lines or ['(no message)'])[-1]}")
             if self.last_output.out is None:
                 raise BackendError("runner wrote no output file")

@@ -8,14 +8,13 @@ and our diagnosis of their failures.
 
 from __future__ import annotations
 
-import multiprocessing
-import signal
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import CancelledError, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from vtaref.jobs import Job, run_jobs
 
 from .backends import (
     Backend,
@@ -176,64 +175,30 @@ def keep_output(folder: Path, backend: Backend, dram: bytes | None) -> None:
 
 
 def check_cases(cases: Sequence[Path], backend: Backend, root: Path | None = None, *,
-                jobs: int = 1, keep: Path | None = None,
+                jobs: int | None = 1, scheduler: str | None = None, keep: Path | None = None,
                 progress: Callable[[int], None] | None = None) -> Iterator[CaseResult]:
-    """Yield :func:`check_case` of each of ``cases``, in that order, running ``jobs`` at once.
+    """Yield :func:`check_case` of each of ``cases``, in that order, running ``jobs`` at once on
+    Dask (:func:`vtaref.jobs.run_jobs`).
 
-    With ``jobs`` above 1 the cases run in worker processes rather than threads: every backend
-    spends CPU time in Python per case (the spec runs the program; rtl checks each image on the
-    spec first; a failing case is replayed on the spec to find its STORE), which threads would
-    serialize. ``progress(1)`` is called as each case finishes, in the order they finish. A
+    Without ``scheduler``, one job runs the cases in this process, and more run them on a local
+    cluster of that many worker processes rather than threads: every backend spends CPU time in
+    Python per case (the spec runs the program; rtl checks each image on the spec first; a
+    failing case is replayed on the spec to find its STORE), which threads would serialize.
+    With ``scheduler`` they run on that cluster (``jobs`` None: as many at once as it has worker
+    threads). ``progress(1)`` is called as each case finishes, in the order they finish. A
     BackendUnavailableError or OutputError stops the campaign at once: it is raised, and the
-    cases still waiting are cancelled.
+    cases still waiting never start. JobsError if the scheduler cannot be reached.
     """
-    if jobs == 1:
-        for case in cases:
-            yield check_case(case, backend, root, keep)
-            if progress is not None:
-                progress(1)
-        return
-    stopped = multiprocessing.RawValue("b", 0)  # shared with the workers: start no more cases
-    executor = ProcessPoolExecutor(max_workers=min(jobs, len(cases)), initializer=_start_worker,
-                                   initargs=(stopped,))
-    try:
-        futures = [executor.submit(_check_case_in_worker, case, backend, root, keep)
-                   for case in cases]
-        reported = 0
-        for finished in as_completed(futures):
-            finished.result()  # raises the campaign-stopping errors as soon as they happen
-            while reported < len(futures) and futures[reported].done():
-                yield futures[reported].result()
-                reported += 1
-            if progress is not None:
-                progress(1)
-    finally:
-        stopped.value = 1
-        executor.shutdown(cancel_futures=True)
-
-
-# In a worker process of check_cases: the campaign's flag that says to start no more cases.
-_stopped = None
-
-
-def _start_worker(stopped) -> None:
-    """Set up a worker process of :func:`check_cases`.
-
-    Ctrl-C reaches the whole process group. The parent stops the campaign; a worker finishes
-    the case at hand (its runner command gets the signal too, as commands do not inherit a
-    Python handler the way they would SIG_IGN) and starts no other, even one already queued.
-    """
-    global _stopped
-    _stopped = stopped
-    signal.signal(signal.SIGINT, _stop_campaign)
-
-
-def _stop_campaign(signum, frame) -> None:
-    _stopped.value = 1
-
-
-def _check_case_in_worker(*arguments) -> CaseResult:
-    """Run :func:`check_case` unless the campaign has stopped."""
-    if _stopped.value:
-        raise CancelledError("the campaign has stopped")
-    return check_case(*arguments)
+    if scheduler is None:
+        jobs = min(jobs or 1, max(1, len(cases)))
+    queued = [Job(str(case), check_case, (case, backend, root, keep)) for case in cases]
+    position = {id(job): index for index, job in enumerate(queued)}
+    finished: dict[int, CaseResult] = {}
+    reported = 0
+    for job, result in run_jobs(queued, workers=jobs, scheduler=scheduler):
+        finished[position[id(job)]] = result
+        while reported in finished:
+            yield finished.pop(reported)
+            reported += 1
+        if progress is not None:
+            progress(1)

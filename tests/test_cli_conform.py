@@ -7,6 +7,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,9 @@ CHANGES = {
     "exits_3": ("out.write_bytes(dram[:10])\n"
                 "print('the accelerator hung', file=sys.stderr)\nsys.exit(3)"),
     "kills_itself": "os.kill(os.getpid(), signal.SIGKILL)",
+    # append the process that started it to the script's .log file
+    "logs_its_parent": ("with open(Path(__file__).with_suffix('.log'), 'a') as log:\n"
+                        "    print(os.getppid(), file=log)"),
 }
 
 
@@ -232,6 +236,32 @@ def test_keep_output_stops_at_a_case_folder_that_cannot_be_written(tmp_path):
     result = vta("conform", SUITE, "-j", "2", "--keep-output", kept)
     assert_clean_error(result, f"cannot write {kept / 'conv2d_00'}: File exists")
     assert "passed" not in result.stdout
+
+
+def test_a_stopped_campaign_leaves_no_runner_behind(tmp_path):
+    # The first runner waits for the second to start, then fails; its case's output folder
+    # cannot be written, which stops the campaign. The second writes its process id and sleeps
+    # for five minutes.
+    first, sleeper = tmp_path / "first", tmp_path / "sleeper.pid"
+    script = tmp_path / "runner.sh"
+    script.write_text(f"if mkdir {first} 2>/dev/null; then\n"
+                      f"  while [ ! -e {sleeper} ]; do sleep 0.05; done\n"
+                      f"  exit 3\n"
+                      f"fi\n"
+                      f"echo $$ > {sleeper}.new && mv {sleeper}.new {sleeper}\n"
+                      f"exec sleep 300\n")
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    for case in SUITE.iterdir():
+        (kept / case.name).write_bytes(b"")  # a file where each case's folder goes
+    result = vta("conform", SUITE, "-j", "2", "--keep-output", kept, "--timeout", "60",
+                 "--runner", f"sh {script} {{image}} {{out}}")
+    assert_clean_error(result, "cannot write ", "File exists")
+    process = Path("/proc", sleeper.read_text().strip())
+    deadline = time.monotonic() + 60  # it would sleep five minutes
+    while process.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not process.exists()
 
 
 def test_jobs_print_what_one_job_prints_in_case_order(tmp_path):

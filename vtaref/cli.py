@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from vtaref.jobs import JobsError
 from vtaref.spec import FLAVORS, ProgramImage, VtaConfig, VtaError
 from vtaref.spec.backends import (
     Backend,
@@ -130,6 +131,13 @@ def backend_options(function):
     for decorate in reversed(decorators):
         function = decorate(function)
     return function
+
+
+scheduler_option = click.option(
+    "--scheduler", metavar="ADDRESS",
+    help="Run the jobs on the Dask cluster whose scheduler is at ADDRESS (such as "
+         "tcp://host:8786), -j at a time (default: as many as its workers have threads), "
+         "rather than on a local cluster of -j worker processes.")
 
 
 def _backend(backend: str, runner: str | None, timeout: float, simulator: str, data_width: str,
@@ -350,21 +358,24 @@ def _status_line(prefix: str):
 @main.command()
 @click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("-v", "--verbose", is_flag=True, help="Also print passing cases.")
-@click.option("-j", "--jobs", type=click.IntRange(1), default=1, show_default=True, metavar="N",
-              help="Cases to run at once, each in a process of its own (only for a backend "
-                   "that can run several programs at a time).")
+@click.option("-j", "--jobs", type=click.IntRange(1), metavar="N",
+              help="Cases to run at once, each in a worker process of a local Dask cluster "
+                   "(only for a backend that can run several programs at a time). Default: 1, "
+                   "in this process.")
+@scheduler_option
 @click.option("--keep-output", "keep", metavar="KEPT",
               type=click.Path(file_okay=False, path_type=Path),
               help="Keep what each case's run left in KEPT/<case>/: out.bin (the file the "
                    "runner wrote, or the final DRAM), and the runner's stdout.txt and stderr.txt.")
 @backend_options
-def conform(root, verbose, jobs, keep, **options):
+def conform(root, verbose, jobs, scheduler, keep, **options):
     """Check every image under ROOT that has an expected_dram.bin.
 
     Prints a line for each failing case (with -v, for each case) in the order of the case
     names, whatever order they finish in, then a summary; a wrong DRAM byte comes with a
     listing of the program around the STORE that wrote it. Exits with status 1 unless every
-    case passes, and at once if the backend cannot run at all.
+    case passes, and at once if the backend cannot run at all or the scheduler cannot be
+    reached.
     """
     from vtaref.spec.conform import check_cases, find_cases
 
@@ -382,8 +393,8 @@ def conform(root, verbose, jobs, keep, **options):
             click.echo(line)
 
         try:
-            for result in check_cases(cases, backend, root, jobs=jobs, keep=keep,
-                                      progress=update):
+            for result in check_cases(cases, backend, root, jobs=jobs, scheduler=scheduler,
+                                      keep=keep, progress=update):
                 if result.passed:
                     passed += 1
                     if verbose:
@@ -392,7 +403,7 @@ def conform(root, verbose, jobs, keep, **options):
                     failed += 1
                     echo("\n".join([f"FAIL {result.name}: {result.detail}",
                                     *(f"    {line}" for line in result.listing)]))
-        except (BackendUnavailableError, OutputError) as err:
+        except (BackendUnavailableError, OutputError, JobsError) as err:
             raise Failure(str(err)) from None
     click.echo(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)

@@ -23,7 +23,9 @@ from vtaref.cli import (
     _outputs,
     _status_line,
     config_option,
+    scheduler_option,
 )
+from vtaref.jobs import JobsError
 
 # The choices of vtaref.fpga (TARGETS, UNITS, PARTS), spelled out so that `vta` starts without
 # amaranth.
@@ -283,22 +285,24 @@ def export(config_path, data_width, output):
               help="Run the slow proofs too (minutes each).")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True),
               help="Seconds allowed per proof.")
-@click.option("-j", "--jobs", type=click.IntRange(1),
-              help="How many proofs to run at once. Default: the number of CPUs.")
+@click.option("-j", "--jobs", type=click.IntRange(1), metavar="N",
+              help="How many proofs to run at once, each in a worker process of a local Dask "
+                   "cluster (1: in this process). Default: the number of CPUs.")
+@scheduler_option
 @click.option("--traces", type=click.Path(file_okay=False, path_type=Path),
               default=Path("proof-traces"), show_default=True,
               help="Folder for the counterexample trace of each proof that fails (NAME.vcd) "
                    "or whose induction does not close (NAME.induction.vcd).")
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a JUnit XML report of the proofs to this file (for CI).")
-def prove(config_path, only, everything, timeout, jobs, traces, junit):
-    """Run the formal proofs, JOBS at a time: SymbiYosys on the RTL, z3 on the encodings, the
+def prove(config_path, only, everything, timeout, jobs, scheduler, traces, junit):
+    """Run the formal proofs, N at a time: SymbiYosys on the RTL, z3 on the encodings, the
     DRAM addresses and the compiler (docs/proofs.md).
 
     Prints each proof's name, result, mode, depth, engine and time as it finishes, with the path
     of the counterexample trace of one that fails; the output of any that does not pass goes to
     stderr (a z3 counterexample's values among it). Exits with status 1 unless every proof
-    passes.
+    passes; at once if a tool is missing or the scheduler cannot be reached.
     """
     from vtaref.impl.tools import ToolError
     from vtaref.proofs import proofs, run_proofs
@@ -320,10 +324,10 @@ def prove(config_path, only, everything, timeout, jobs, traces, junit):
                 outputs.reserve(junit)
             progress = _ProofProgress(len(chosen), show)
             try:
-                results = run_proofs(chosen, jobs=jobs, timeout=timeout, traces=traces,
-                                     verbose=False, on_start=progress.started,
+                results = run_proofs(chosen, jobs=jobs, scheduler=scheduler, timeout=timeout,
+                                     traces=traces, verbose=False, on_start=progress.started,
                                      on_result=progress.finished)
-            except ToolError as err:
+            except (ToolError, JobsError) as err:
                 raise Failure(str(err)) from None
             if junit is not None:
                 outputs.write(junit, junit_xml(results, started=started,
