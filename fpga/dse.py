@@ -19,6 +19,8 @@ cache holds of a point and which stages are left; a :class:`Row` is a point's ou
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 from dataclasses import dataclass, field
 
@@ -238,6 +240,13 @@ class Row:
                 return {resource: counts[resource] for resource in RESOURCES}
         return None
 
+    @property
+    def counted_by(self) -> str:
+        """Return which tool counted :meth:`resources`: ``nextpnr``, ``yosys`` or none."""
+        if self.resources() is None:
+            return ""
+        return "nextpnr" if "fmax_mhz" in self.results.get("pnr", {}) else "yosys"
+
     def as_dict(self) -> dict:
         """Return the point's CSV row (see :data:`COLUMNS`)."""
         resources = self.resources() or {}
@@ -253,8 +262,7 @@ class Row:
             "fps": "" if fps is None else round(fps, 3),
             "gmac_per_s": "" if fps is None else round(fps * cost["macs"] / 1e9, 3),
             **{resource: resources.get(resource, "") for resource in RESOURCES},
-            "counted_by": ("nextpnr" if "pnr" in self.results and resources else
-                           "yosys" if resources else ""),
+            "counted_by": self.counted_by,
             "fit": {True: "yes", False: "no", None: ""}[self.fit],
             "gemm_dsps": self.results.get("synth", {}).get("gemm_dsps", ""),
             "fmax_mhz": self.fmax_mhz or "",
@@ -291,3 +299,21 @@ def store(cache: Cache, setup: Sweep, point: Point, results: dict[str, dict]) ->
     for stage, result in results.items():
         if not result.get("transient"):
             cache.put(setup.key(point, stage), result)
+
+
+def csv_text(rows: list[Row]) -> str:
+    """Return ``rows`` as CSV, a header of :data:`COLUMNS` first."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(row.as_dict() for row in rows)
+    return buffer.getvalue()
+
+
+def winner(rows: list[Row]) -> Row | None:
+    """Return the point with the most frames per second among those that succeeded and fit
+    the part (with the cost stage alone, fit is not known: among those that succeeded), the
+    first of equals; None if there is none."""
+    candidates = [row for row in rows if row.ok and row.fps is not None
+                  and (row.fit or row.sweep.stage == "cost")]
+    return max(candidates, key=lambda row: row.fps, default=None)
