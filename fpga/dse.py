@@ -32,8 +32,9 @@ from .parts import PARTS, RESOURCES
 
 STAGES = ("cost", "synth", "pnr")
 # Per stage, the versions its result depends on (as :func:`.dse_cache.versions` names them).
-STAGE_TOOLS = {"cost": ("vtaref",), "synth": ("vtaref", "yosys"),
-               "pnr": ("vtaref", "yosys", "nextpnr")}
+STAGE_TOOLS = {"cost": ("vtaref", "compiler-sources"),
+               "synth": ("vtaref", "hardware-sources", "yosys"),
+               "pnr": ("vtaref", "hardware-sources", "yosys", "nextpnr")}
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
 """``vta dse``'s results on disk: one JSON file per stage of a point, named by its key.
 
 A key is a JSON object naming everything the result depends on (the point's configuration and
-data width, the stage, the workload or the part, and the versions of vtaref and the tools that
-ran: :func:`versions`); its file is ``<sha256 of the key>.json`` and holds the key and the
-result, so a file whose key differs (a collision, a file from elsewhere) is not taken. Files
-are written whole (a temporary file renamed), so an interrupted sweep leaves no half file and
-a later one takes up where it stopped.
+data width, the stage, the workload or the part, and the versions of vtaref's sources and of
+the tools: :func:`versions`); its file is ``<sha256 of the key>.json`` and holds the key and
+the result, so a file whose key differs (a collision, a file from elsewhere) is not taken.
+Files are written whole (a temporary file renamed), so an interrupted sweep leaves no half file
+and a later one takes up where it stopped.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -60,35 +59,29 @@ class Cache:
             raise
 
 
-def vtaref_version() -> str:
-    """Return vtaref's version: the package's, and in a git checkout the commit, with a digest
-    of the uncommitted changes to tracked files if there are any (``0.1.0+g1a2b3c4d5e6f``,
-    ``...+g1a2b3c4d5e6f.dirty-0f1e2d3c``)."""
-    version = metadata.version("vtaref")
-    root = Path(__file__).resolve().parent.parent
+def source_digest(*packages: str) -> str:
+    """Return the SHA-256 (16 hex digits) of the Python sources of ``packages`` (folders of
+    vtaref: ``spec``, ``compiler``, ...): what a stage's result depends on in vtaref, whether
+    it is a git checkout or installed."""
+    import vtaref.spec
 
-    def git(*args: str) -> str | None:
-        try:
-            run = subprocess.run(["git", "-C", str(root), *args], capture_output=True,
-                                 timeout=60, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return run.stdout.decode(errors="replace") if run.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    if not commit:
-        return version
-    version += f"+g{commit.strip()[:12]}"
-    diff = git("diff", "HEAD", "--binary")
-    if diff:
-        version += f".dirty-{hashlib.sha256(diff.encode()).hexdigest()[:8]}"
-    return version
+    root = Path(vtaref.spec.__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for package in packages:
+        for path in sorted((root / package).rglob("*.py")):
+            digest.update(f"{path.relative_to(root)}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def versions() -> dict[str, str]:
-    """Return the versions a result depends on: vtaref's (:func:`vtaref_version`) and each
-    tool's package (``not installed`` if missing)."""
-    found = {"vtaref": vtaref_version()}
+    """Return the versions results depend on, by name: vtaref's package version, digests of
+    the sources of the compiler (``compiler-sources``: spec and compiler) and of the hardware
+    (``hardware-sources``: spec, impl and fpga), and each tool's package version (``not
+    installed`` if missing)."""
+    found = {"vtaref": metadata.version("vtaref"),
+             "compiler-sources": source_digest("spec", "compiler"),
+             "hardware-sources": source_digest("spec", "impl", "fpga")}
     for tool, package in TOOL_PACKAGES.items():
         try:
             found[tool] = metadata.version(package)

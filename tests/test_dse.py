@@ -160,3 +160,16 @@ def test_the_winner_fits_and_failures_are_marked_with_their_stage(tmp_path):
     assert cache.get(setup.key(timed_out.point, "pnr")) is None  # a timeout is tried again
     # Place and route needs the netlist: synthesis runs again.
     assert dse.plan(timed_out.point, setup, cache) == ({"cost": cost}, ("synth", "pnr"))
+
+
+def test_profiling_without_a_backend_predicts_what_a_run_predicts():
+    from vtaref.compiler.networks import random_input, resnet18
+
+    config = VtaConfig(LOG_BLOCK=3, LOG_UOP_BUFF_SIZE=10, LOG_INP_BUFF_SIZE=10,
+                       LOG_WGT_BUFF_SIZE=10, LOG_ACC_BUFF_SIZE=12)
+    graph = resnet18(16, 0, width=8, config=config)
+    x = random_input(graph.input_shape, 1, config=config)
+    compiled, ran = (graph.profile(x, config=config, backend=backend) for backend in (None, "spec"))
+    assert [p.cost for p in compiled.nodes] == [p.cost for p in ran.nodes]
+    assert all((compiled.tensors[name] == ran.tensors[name]).all() for name in ran.tensors)
+    assert all(p.run_seconds == 0 for p in compiled.nodes if p.cost is not None)
