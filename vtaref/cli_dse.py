@@ -162,6 +162,8 @@ def _run(swept_points, setup, cache, jobs, scheduler, progress):
         row = Row(point, cached, tuple(cached), setup)
         progress.finished(row)
         yield row
+    if not pending:  # no cluster to start
+        return
     for job, results in run_jobs(pending, workers=jobs, scheduler=scheduler,
                                  on_start=progress.started):
         point = job.args[0]
