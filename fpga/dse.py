@@ -20,9 +20,11 @@ cache holds of a point and which stages are left; a :class:`Row` is a point's ou
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from vtaref.spec import VtaConfig, VtaError
 
@@ -60,6 +62,41 @@ class ResNet18:
 
         graph = resnet18(self.resolution, self.seed, width=self.width, config=config)
         return graph, random_input(graph.input_shape, self.seed + 1, config=config)
+
+
+@dataclass(frozen=True)
+class OnnxModel:
+    """A quantized ONNX model (:func:`vtaref.compiler.onnx.import_model`, lowered for each
+    config) on a random input of its shape (:meth:`~vtaref.compiler.onnx.Imported.sample`).
+    ``digest``, the file's SHA-256, identifies it in cache keys; the workers read ``path``
+    (on a cluster, a path they all see)."""
+
+    path: str
+    digest: str
+    seed: int = 0
+
+    @classmethod
+    def read(cls, path: str | Path, seed: int = 0) -> OnnxModel:
+        """Return the workload of the model file ``path``. Raises OSError if it cannot be
+        read, OnnxImportError (a ValueError) if it is not an ONNX model the importer reads."""
+        from vtaref.compiler.onnx.reader import read_model
+
+        read_model(path)
+        return cls(str(path), hashlib.sha256(Path(path).read_bytes()).hexdigest(), seed)
+
+    @property
+    def label(self) -> str:
+        return Path(self.path).name
+
+    def key(self) -> dict:
+        return {"workload": "onnx", "sha256": self.digest, "seed": self.seed}
+
+    def build(self, config: VtaConfig):
+        """Return the model's graph for ``config`` and its input."""
+        from vtaref.compiler.onnx import import_model
+
+        imported = import_model(self.path, config)
+        return imported.graph, imported.sample(self.seed)
 
 
 @dataclass(frozen=True)
@@ -144,7 +181,7 @@ def _cost(point: Point, sweep: Sweep) -> dict:
         return {"error": f"{label}: {graph.nodes[len(done)].output}: {err}"}
     figures = totals(profile, point.config)
     return {"cycles": figures["predicted_cycles"], "macs": figures["macs"],
-            "instructions": figures["instructions"],
+            "instructions": figures["instructions"], "host_nodes": figures["host_nodes"],
             "seconds": round(time.perf_counter() - started, 3)}
 
 
@@ -257,7 +294,7 @@ class Row:
             **self.point.values(), "config": self.point.config.name if self.point.config else "",
             "stage": self.stage, "status": "ok" if self.ok else "failed",
             "reason": self.reason or "", "cycles": self.cycles or "",
-            "macs": cost.get("macs", ""),
+            "macs": cost.get("macs", ""), "host_nodes": len(cost.get("host_nodes", "")),
             "clock": "" if fps is None else "fmax" if self.fmax_mhz is not None else "nominal",
             "clock_mhz": "" if fps is None else self.clock_mhz,
             "fps": "" if fps is None else round(fps, 3),
@@ -271,7 +308,8 @@ class Row:
         }
 
 
-COLUMNS = (*FIELDS, "config", "stage", "status", "reason", "cycles", "macs", "clock",
+COLUMNS = (*FIELDS, "config", "stage", "status", "reason", "cycles", "macs", "host_nodes",
+           "clock",
            "clock_mhz", "fps", "gmac_per_s", *RESOURCES, "counted_by", "fit", "gemm_dsps",
            "fmax_mhz", "cached")
 

@@ -173,3 +173,28 @@ def test_profiling_without_a_backend_predicts_what_a_run_predicts():
     assert [p.cost for p in compiled.nodes] == [p.cost for p in ran.nodes]
     assert all((compiled.tensors[name] == ran.tensors[name]).all() for name in ran.tensors)
     assert all(p.run_seconds == 0 for p in compiled.nodes if p.cost is not None)
+
+
+def test_an_onnx_model_is_a_workload_keyed_by_its_contents(tmp_path):
+    import numpy as np
+
+    from vtaref.compiler.onnx.samples import quantize, residual_onnx
+
+    model = residual_onnx()
+    shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    rng = np.random.default_rng(0)
+    quantize(model, [rng.standard_normal(shape).astype(np.float32) for _ in range(2)],
+             tmp_path / "int8.onnx")
+    arguments = ["dse", "--workload", str(tmp_path / "int8.onnx"), "--block", "8,16",
+                 "--log-uop-buff", "10", "--log-inp-buff", "10", "--log-wgt-buff", "10",
+                 "--log-acc-buff", "12", "--stage", "cost", "-j", "1",
+                 "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "points.csv").read_text())))
+    assert [(row["block"], row["status"]) for row in rows] == [("8", "ok"), ("16", "ok")]
+    assert all(int(row["cycles"]) > 0 and int(row["host_nodes"]) > 0 for row in rows)
+    # Another model at the same path.
+    quantize(residual_onnx(seed=1), [rng.standard_normal(shape).astype(np.float32)],
+             tmp_path / "int8.onnx")
+    assert "2 computed" in CliRunner().invoke(main, arguments).output

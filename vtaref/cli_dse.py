@@ -14,7 +14,15 @@ from pathlib import Path
 
 import click
 
-from vtaref.cli import Failure, _config, _make_folder, _outputs, _status_line, config_option
+from vtaref.cli import (
+    Failure,
+    _config,
+    _given,
+    _make_folder,
+    _outputs,
+    _status_line,
+    config_option,
+)
 from vtaref.cli_hw import FPGA_PARTS
 
 # vtaref.fpga.dse.STAGES and .dse_space.FIELDS' names, spelled out so that `vta` starts
@@ -46,8 +54,10 @@ def _swept_options(function):
 @click.command()
 @_swept_options
 @config_option
-@click.option("--workload", type=click.Choice(["resnet18"]), default="resnet18",
-              show_default=True, help="The network each point runs.")
+@click.option("--workload", default="resnet18", show_default=True, metavar="resnet18|MODEL",
+              help="The network each point runs: ResNet-18 (random int8 weights), or a "
+                   "quantized ONNX model file (on a --scheduler's cluster, at a path every "
+                   "worker reads).")
 @click.option("--resolution", type=click.IntRange(1), default=224, show_default=True,
               help="ResNet-18's input height and width.")
 @click.option("--width", type=click.IntRange(1), default=64, show_default=True,
@@ -104,7 +114,7 @@ def dse(config_path, workload, resolution, width, seed, part, stage, freq, jobs,
                 raise Failure(f"--{name.replace('_', '-')} {err}") from None
     base = _config(config_path)
     try:
-        setup = dse_module.Sweep(dse_module.ResNet18(resolution, width, seed), stage, part,
+        setup = dse_module.Sweep(_workload(workload, resolution, width, seed), stage, part,
                                  freq, timeout, versions())
     except ValueError as err:
         raise Failure(str(err)) from None
@@ -144,6 +154,22 @@ def dse(config_path, workload, resolution, width, seed, part, stage, freq, jobs,
     for stale in set(FILES) - set(written):  # a former run's, which this one's would replace
         (out / stale).unlink(missing_ok=True)
     _summary(rows, best, setup, out, written)
+
+
+def _workload(name: str, resolution: int, width: int, seed: int):
+    """Return the workload --workload names: ResNet-18, or the ONNX model file ``name``."""
+    from vtaref.fpga.dse import OnnxModel, ResNet18
+
+    if name == "resnet18":
+        return ResNet18(resolution, width, seed)
+    for option in ("resolution", "width"):
+        if _given(option):
+            raise Failure(f"--{option} is ResNet-18's: give --workload resnet18")
+    try:
+        return OnnxModel.read(name, seed)
+    except OSError as err:
+        raise Failure(f"--workload {name}: neither resnet18 nor a readable file "
+                      f"({err.strerror})") from None
 
 
 def _run(swept_points, setup, cache, jobs, scheduler, progress):
