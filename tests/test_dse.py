@@ -198,3 +198,15 @@ def test_an_onnx_model_is_a_workload_keyed_by_its_contents(tmp_path):
     quantize(residual_onnx(seed=1), [rng.standard_normal(shape).astype(np.float32)],
              tmp_path / "int8.onnx")
     assert "2 computed" in CliRunner().invoke(main, arguments).output
+
+
+def test_a_cache_that_cannot_be_written_is_one_line_and_no_output(tmp_path):
+    (tmp_path / "file").write_text("")
+    result = CliRunner().invoke(main, ["dse", *TINY, "--block", "8", "--log-inp-buff", "10",
+                                       "--stage", "cost", "-j", "1",
+                                       "--cache", str(tmp_path / "file" / "cache"),
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1].startswith(
+        f"vta: error: cannot write the cache {tmp_path / 'file' / 'cache'}: ")
+    assert not (tmp_path / "out").exists()

@@ -130,8 +130,6 @@ def dse(config_path, workload, resolution, width, seed, part, stage, freq, jobs,
                 rows = list(_run(swept_points, setup, cache, jobs, scheduler, progress))
             except JobsError as err:
                 raise Failure(str(err)) from None
-            except OSError as err:
-                raise Failure(f"cannot write the cache {cache.folder}: {err.strerror}") from None
             order = {point: index for index, point in enumerate(swept_points)}
             rows.sort(key=lambda row: order[row.point])
             outputs.write(out / "points.csv", dse_module.csv_text(rows).encode())
@@ -193,7 +191,10 @@ def _run(swept_points, setup, cache, jobs, scheduler, progress):
     for job, results in run_jobs(pending, workers=jobs, scheduler=scheduler,
                                  on_start=progress.started):
         point = job.args[0]
-        store(cache, setup, point, results)
+        try:
+            store(cache, setup, point, results)
+        except OSError as err:
+            raise Failure(f"cannot write the cache {cache.folder}: {err.strerror}") from None
         cached = held[id(job)]
         row = Row(point, {**cached, **results}, tuple(cached), setup)
         progress.finished(row, job)
