@@ -210,3 +210,18 @@ def test_a_cache_that_cannot_be_written_is_one_line_and_no_output(tmp_path):
     assert result.output.splitlines()[-1].startswith(
         f"vta: error: cannot write the cache {tmp_path / 'file' / 'cache'}: ")
     assert not (tmp_path / "out").exists()
+
+
+def test_an_unreachable_scheduler_is_one_line_and_no_output(tmp_path, monkeypatch):
+    from vtaref import jobs
+
+    monkeypatch.setattr(jobs, "SCHEDULER_TIMEOUT", 1.0)
+    result = CliRunner().invoke(main, ["dse", *TINY, "--block", "8", "--stage", "cost",
+                                       "--scheduler", "tcp://127.0.0.1:9",
+                                       "--cache", str(tmp_path / "cache"),
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert result.output.startswith("vta: error: cannot reach the Dask scheduler at "
+                                    "'tcp://127.0.0.1:9'")
+    assert len(result.output.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
