@@ -63,10 +63,19 @@ def test_a_cost_sweep_on_a_local_cluster_marks_failures_and_is_then_served_from_
             k: v for k, v in rows[key].items() if k != "cached"}
 
 
-def test_an_invalid_range_is_one_line_before_anything_runs(tmp_path):
-    result = CliRunner().invoke(main, ["dse", "--block", "8,12", "--out", str(tmp_path / "o")])
-    assert result.exit_code == 1
-    assert result.output == "vta: error: --block 12: not a power of two\n"
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--block", "8,12"], "--block 12: not a power of two"),
+    (["--log-acc-buff", "14,,15"], "--log-acc-buff '': not an integer"),
+    (["--part", "xc7z020"], "stage pnr needs an ECP5 part: no open place and route for the "
+                            "xc7z020 (PYNQ-Z1)"),
+    (["--workload", "missing.onnx"], "missing.onnx: no such file"),
+    (["--workload", "missing.onnx", "--width", "8"],
+     "--width is ResNet-18's: give --workload resnet18"),
+])
+def test_bad_input_is_one_line_before_anything_runs(tmp_path, monkeypatch, arguments, message):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["dse", *arguments, "--out", "o"])
+    assert (result.exit_code, result.output) == (1, f"vta: error: {message}\n")
     assert not (tmp_path / "o").exists()
 
 
