@@ -47,7 +47,7 @@ def test_a_cost_sweep_on_a_local_cluster_marks_failures_and_is_then_served_from_
     for row in done:
         assert (row["stage"], row["status"], row["clock"], row["cached"]) == (
             "cost", "ok", "nominal", "")
-        assert float(row["fps"]) == pytest.approx(100e6 / int(row["cycles"]), rel=1e-6)
+        assert float(row["fps"]) == pytest.approx(100e6 / int(row["cycles"]), rel=1e-5)
     assert int(rows["8", "10"]["cycles"]) < int(rows["4", "10"]["cycles"])
     assert "4 points: 2 ok, 2 failed; 3 computed" in result.output
     written = json.loads((tmp_path / "out" / "vta_config.json").read_text())
