@@ -45,9 +45,10 @@ FILES = ("points.csv", "pareto.png", "vta_config.json")
 def _swept_options(function):
     """Attach an option per swept field, ``--block 8,16``."""
     for name in reversed(SWEPT):
+        default = "64" if name == "data_width" else "--config's"
         function = click.option(f"--{name.replace('_', '-')}", name, metavar="LIST",
-                                help=f"Comma list of {SWEPT_HELP[name]}. Default: the base "
-                                     "config's (64 for --data-width).")(function)
+                                help=f"Comma list of {SWEPT_HELP[name]}. Default: "
+                                     f"{default}.")(function)
     return function
 
 
