@@ -211,15 +211,17 @@ class Graph:
             *args, **attrs, config=config))
 
     def profile(self, x: np.ndarray, *, config: VtaConfig = DEFAULT_CONFIG,
-                backend: str | Backend = "spec",
+                backend: str | Backend | None = "spec",
                 on_node: Callable[[NodeProfile], None] | None = None,
                 timing: Timing = DEFAULT_TIMING) -> Profile:
         """Compute the network on ``backend`` like :meth:`run`, measuring every node.
 
         ``on_node`` is called with each node's profile as soon as the node is done; its
-        cycles are predicted under ``timing``.
+        cycles are predicted under ``timing``. With ``backend=None`` the programs are compiled
+        and counted but not run: each node's output is the CPU reference's (which VTA's equals
+        bit for bit), its run time 0.
         """
-        target = get_backend(backend)
+        target = None if backend is None else get_backend(backend)
         profiles = []
 
         def done(profile: NodeProfile) -> None:
@@ -231,8 +233,11 @@ class Graph:
             started = time.perf_counter()
             program = ON_VTA[node.op](*args, **attrs, config=config)
             compiled = time.perf_counter()
-            result = program.run(target)
-            finished = time.perf_counter()
+            if target is None:
+                result, finished = ON_CPU[node.op](*args, **attrs, config=config), compiled
+            else:
+                result = program.run(target)
+                finished = time.perf_counter()
             rtl_run = getattr(target, "last_run", None)
             done(NodeProfile(node, node.macs(result), compiled - started, finished - compiled,
                              ProgramCost.of(program, timing), getattr(target, "last_stats", None),

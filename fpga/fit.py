@@ -47,11 +47,13 @@ def fit(design: wiring.Component, parts: list[Part], *, name: str, frequency: fl
         nextpnr: NextpnrOptions | None = None, bitstream: Path | None = None,
         timeout: float | None = None, workdir: Path | None = None,
         on_synthesis: Callable[[Part, SynthResult], None] | None = None,
-        progress: Callable[[str], None] | None = None) -> Iterator[PartFit]:
+        progress: Callable[[str], None] | None = None,
+        place: bool = True) -> Iterator[PartFit]:
     """Yield how ``design`` (module ``name``) fits each of ``parts``, in order.
 
     ``frequency`` (MHz) is nextpnr's target and ``nextpnr`` its options (None: its
-    defaults); ``bitstream`` (one ECP5 part only) is where ecppack writes the bitstream. The
+    defaults); ``bitstream`` (one ECP5 part only) is where ecppack writes the bitstream; with
+    ``place`` false no part is placed and routed (yosys's counts only, of the same design). The
     tools' files (RTLIL, scripts, logs, netlist, nextpnr's log and report) go to
     ``workdir/<target>/`` (created if need be), or to a temporary directory.
     ``on_synthesis`` is called with each synthesis result as it comes, ``progress`` with
@@ -78,7 +80,7 @@ def fit(design: wiring.Component, parts: list[Part], *, name: str, frequency: fl
             synthesis = synthesized[part.target]
             misfit = part.misfit(_used(synthesis))
             pnr = None
-            if routed and misfit is None:
+            if place and routed and misfit is None:
                 pnr = place_and_route(workdir / part.target / f"{name}.json", part,
                                       frequency=frequency, options=nextpnr,
                                       bitstream=bitstream, timeout=timeout, progress=progress)

@@ -64,11 +64,12 @@ class _Commands(click.Group):
     commands, so either module imports first."""
 
     def _join_others(self) -> None:
+        from vtaref.cli_dse import dse
         from vtaref.cli_hw import export, prove, synth
         from vtaref.cli_onnx import compile_model, infer
         from vtaref.cli_profile import profile
 
-        for command in (synth, export, prove, compile_model, infer, profile):
+        for command in (synth, export, prove, compile_model, infer, profile, dse):
             self.add_command(command)
 
     def list_commands(self, ctx):

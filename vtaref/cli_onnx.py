@@ -58,20 +58,13 @@ def compile_model(model_path, config_path, save):
     programs on the spec for a fixed random input of the model's shape, since VTA programs
     carry their data.
     """
-    import numpy as np
-
     from vtaref.compiler.demo import Recorder, save_runs
 
     config = _config(config_path)
     imported = _import_onnx(model_path, config)
     for line in imported.summary():
         click.echo(line)
-    rng = np.random.default_rng(0)
-    if imported.input_type.kind == "f":
-        sample = rng.standard_normal(imported.input_shape).astype(imported.input_type)
-    else:
-        info = np.iinfo(imported.input_type)
-        sample = rng.integers(info.min, info.max, imported.input_shape, endpoint=True)
+    sample = imported.sample(0)
     recorder = Recorder(SpecBackend())
     made = save is not None and not save.is_dir()
     if save:

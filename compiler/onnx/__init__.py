@@ -39,6 +39,15 @@ class Imported:
     input_shape: tuple[int, ...]
     input_type: np.dtype
 
+    def sample(self, seed: int = 0) -> np.ndarray:
+        """Return a random input of the model's shape and type: standard normal floats, or
+        integers over the type's range."""
+        rng = np.random.default_rng(seed)
+        if self.input_type.kind == "f":
+            return rng.standard_normal(self.input_shape).astype(self.input_type)
+        info = np.iinfo(self.input_type)
+        return rng.integers(info.min, info.max, self.input_shape, endpoint=True)
+
     def summary(self) -> list[str]:
         """Return one line per ONNX node saying where it runs, after a count."""
         on_vta = sum(p.where == "vta" for p in self.placements)

@@ -1,0 +1,358 @@
+"""Design-space exploration: each point of a sweep (:mod:`.dse_space`) evaluated in stages, on
+Dask (:mod:`vtaref.jobs`), with results cached per stage (:mod:`.dse_cache`).
+
+The stages, in order, each run only if the one before succeeded:
+
+- ``cost``: the workload compiled for the point's config and its cycles predicted by the
+  timing model (:func:`vtaref.compiler.timing.predict`, at the point's data width); the
+  compiler's refusal is the point's reason;
+- ``synth``: the core synthesized with yosys for the part (behind the pin wrapper on ECP5, as
+  placed; GEMM products the part's DSPs cannot take on LUT multipliers, :mod:`.budget`) and its
+  counts checked against the part: a point that does not fit stops here;
+- ``pnr``: placed and routed by nextpnr on the part, for the Fmax.
+
+:func:`evaluate` is the job: a module-level function of plain data that returns every failure
+it expects as a result (``{"error": reason}``), so that one point's failure never stops the
+sweep (``vta dse`` runs them with :func:`vtaref.jobs.run_jobs`). :func:`plan` says what the
+cache holds of a point and which stages are left; a :class:`Row` is a point's outcome.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vtaref.spec import VtaConfig, VtaError
+
+from .dse_cache import Cache
+from .dse_space import FIELDS, Point
+from .parts import PARTS, RESOURCES
+
+STAGES = ("cost", "synth", "pnr")
+# Per stage, the versions its result depends on (as :func:`.dse_cache.versions` names them).
+STAGE_TOOLS = {"cost": ("vtaref", "compiler-sources"),
+               "synth": ("vtaref", "hardware-sources", "yosys"),
+               "pnr": ("vtaref", "hardware-sources", "yosys", "nextpnr")}
+
+
+@dataclass(frozen=True)
+class ResNet18:
+    """ResNet-18 (:func:`vtaref.compiler.networks.resnet18`) on one random image."""
+
+    resolution: int = 224
+    width: int = 64
+    seed: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"ResNet-18 {self.resolution}x{self.resolution} width {self.width}"
+
+    def key(self) -> dict:
+        """Return what identifies the workload in a cache key."""
+        return {"workload": "resnet18", "resolution": self.resolution, "width": self.width,
+                "seed": self.seed}
+
+    def build(self, config: VtaConfig):
+        """Return the network for ``config`` and its input."""
+        from vtaref.compiler.networks import random_input, resnet18
+
+        graph = resnet18(self.resolution, self.seed, width=self.width, config=config)
+        return graph, random_input(graph.input_shape, self.seed + 1, config=config)
+
+
+@dataclass(frozen=True)
+class OnnxModel:
+    """A quantized ONNX model (:func:`vtaref.compiler.onnx.import_model`, lowered for each
+    config) on a random input of its shape (:meth:`~vtaref.compiler.onnx.Imported.sample`).
+    ``digest``, the file's SHA-256, identifies it in cache keys; the workers read ``path``
+    (on a cluster, a path they all see)."""
+
+    path: str
+    digest: str
+    seed: int = 0
+
+    @classmethod
+    def read(cls, path: str | Path, seed: int = 0) -> OnnxModel:
+        """Return the workload of the model file ``path``. Raises OSError if it cannot be
+        read, OnnxImportError (a ValueError) if it is not an ONNX model the importer reads."""
+        from vtaref.compiler.onnx.reader import read_model
+
+        read_model(path)
+        return cls(str(path), hashlib.sha256(Path(path).read_bytes()).hexdigest(), seed)
+
+    @property
+    def label(self) -> str:
+        return Path(self.path).name
+
+    def key(self) -> dict:
+        return {"workload": "onnx", "sha256": self.digest, "seed": self.seed}
+
+    def build(self, config: VtaConfig):
+        """Return the model's graph for ``config`` and its input."""
+        from vtaref.compiler.onnx import import_model
+
+        imported = import_model(self.path, config)
+        return imported.graph, imported.sample(self.seed)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What every point of a sweep shares: the ``workload`` (any picklable object with
+    ``label``, ``key()`` and ``build(config) -> (Graph, input)``, as :class:`ResNet18`), the
+    last ``stage`` to run, the ``part``'s name, the clock in MHz (nextpnr's target, and the
+    nominal clock of the figures without an Fmax), the ``timeout`` per tool run and the
+    ``versions`` results depend on (:func:`.dse_cache.versions`)."""
+
+    workload: object
+    stage: str
+    part: str
+    freq: float
+    timeout: float | None
+    versions: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.stage not in STAGES:
+            raise ValueError(f"unknown stage {self.stage!r} (known: {', '.join(STAGES)})")
+        if self.part not in PARTS:
+            raise ValueError(f"unknown part {self.part!r} (known: {', '.join(PARTS)})")
+        if self.stage == "pnr" and PARTS[self.part].nextpnr_device is None:
+            raise ValueError(f"stage pnr needs an ECP5 part: no open place and route for "
+                             f"the {PARTS[self.part].label}")
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """Return the stages each point goes through, in order."""
+        return STAGES[:STAGES.index(self.stage) + 1]
+
+    def key(self, point: Point, stage: str) -> dict:
+        """Return the cache key of ``stage`` of ``point``: what that stage's result depends on."""
+        key = {"stage": stage, "point": point.key(),
+               **{tool: self.versions.get(tool) for tool in STAGE_TOOLS[stage]}}
+        if stage == "cost":
+            key["workload"] = self.workload.key()
+        else:
+            key["part"] = self.part
+        if stage == "pnr":
+            key["freq"] = self.freq
+        return key
+
+
+def _final(result: dict) -> bool:
+    """Return whether no later stage runs after ``result``: it failed, or does not fit."""
+    return "error" in result or result.get("fit") is False
+
+
+def evaluate(point: Point, sweep: Sweep, stages: tuple[str, ...]) -> dict[str, dict]:
+    """Return the results of ``stages`` of ``point`` (a suffix of ``sweep.stages``, ``pnr``
+    with ``synth`` before it), stopping after one that fails or does not fit. A failure is
+    ``{"error": reason}``, with ``"transient": True`` when a tool failed or timed out (worth
+    running again; not cached)."""
+    results = {}
+    if "cost" in stages:
+        results["cost"] = _cost(point, sweep)
+        if _final(results["cost"]):
+            return results
+    if "synth" in stages:
+        results.update(_hardware(point, sweep, place="pnr" in stages))
+    return results
+
+
+def _cost(point: Point, sweep: Sweep) -> dict:
+    """Return the cycles the timing model predicts for the workload on ``point``."""
+    from vtaref.compiler import CompileError
+    from vtaref.compiler.profiling import totals
+    from vtaref.compiler.timing import Timing
+
+    started = time.perf_counter()
+    label = sweep.workload.label
+    try:
+        graph, x = sweep.workload.build(point.config)
+    except (CompileError, VtaError, ValueError) as err:
+        return {"error": f"{label}: {err}"}
+    done = []
+    try:
+        profile = graph.profile(x, config=point.config, backend=None, on_node=done.append,
+                                timing=Timing(data_width=point.data_width))
+    except (CompileError, VtaError, ValueError) as err:  # in the node after those done
+        return {"error": f"{label}: {graph.nodes[len(done)].output}: {err}"}
+    figures = totals(profile, point.config)
+    return {"cycles": figures["predicted_cycles"], "macs": figures["macs"],
+            "instructions": figures["instructions"], "host_nodes": figures["host_nodes"],
+            "seconds": round(time.perf_counter() - started, 3)}
+
+
+def _hardware(point: Point, sweep: Sweep, place: bool) -> dict[str, dict]:
+    """Return the synth result of ``point`` on the part and, with ``place``, the pnr one."""
+    from .budget import gemm_dsp_products
+    from .fit import fit
+    from .pnr import NextpnrOptions
+    from .synth import SynthError
+    from .tops import build
+
+    part = PARTS[sweep.part]
+    results = {}
+    dsps = gemm_dsp_products("core", point.config, [part])
+    try:
+        design = build("core", point.config, point.data_width, gemm_dsps=dsps)
+        for fitted in fit(design, [part], name="vta_core", frequency=sweep.freq,
+                          nextpnr=NextpnrOptions(), timeout=sweep.timeout, place=place):
+            synthesis = fitted.synthesis
+            results["synth"] = {**{resource: getattr(synthesis, resource)
+                                   for resource in RESOURCES},
+                                "fit": fitted.misfit is None, "misfit": fitted.misfit,
+                                "gemm_dsps": dsps, "seconds": round(synthesis.seconds, 1)}
+            if fitted.pnr is not None:
+                pnr = fitted.pnr
+                results["pnr"] = {**pnr.used, "fmax_mhz": round(pnr.fmax_mhz, 2),
+                                  "critical_path": str(pnr.critical_path or ""),
+                                  "seconds": round(pnr.seconds, 1)}
+    except SynthError as err:
+        stage = "pnr" if "synth" in results else "synth"
+        results[stage] = {"error": str(err), "transient": True}
+    except ValueError as err:
+        results["synth"] = {"error": str(err)}
+    return results
+
+
+@dataclass(frozen=True)
+class Row:
+    """One point's outcome: its results by stage and the stages that came from the cache."""
+
+    point: Point
+    results: dict[str, dict]
+    cached: tuple[str, ...]
+    sweep: Sweep
+
+    @property
+    def stage(self) -> str:
+        """Return the last stage the point reached (``config`` if its config was rejected)."""
+        return next((stage for stage in reversed(STAGES) if stage in self.results), "config")
+
+    @property
+    def reason(self) -> str | None:
+        """Return why the point failed or stopped early: the config's, a stage's, the misfit."""
+        if self.point.reason is not None:
+            return self.point.reason
+        last = self.results.get(self.stage, {})
+        return last.get("error") or last.get("misfit")
+
+    @property
+    def ok(self) -> bool:
+        """Return whether every stage it reached succeeded (a misfit is a result, not an
+        error)."""
+        return self.point.config is not None and not any(
+            "error" in result for result in self.results.values())
+
+    @property
+    def fit(self) -> bool | None:
+        """Return whether it fits the part (None: not synthesized)."""
+        return self.results.get("synth", {}).get("fit")
+
+    @property
+    def cycles(self) -> int | None:
+        return self.results.get("cost", {}).get("cycles")
+
+    @property
+    def fmax_mhz(self) -> float | None:
+        return self.results.get("pnr", {}).get("fmax_mhz")
+
+    @property
+    def clock_mhz(self) -> float:
+        """Return the clock of the point's figures: its Fmax if routed, else the nominal one."""
+        return self.sweep.freq if self.fmax_mhz is None else self.fmax_mhz
+
+    @property
+    def fps(self) -> float | None:
+        """Return the workload's frames per second at :attr:`clock_mhz`, or None."""
+        return None if not self.cycles else self.clock_mhz * 1e6 / self.cycles
+
+    def resources(self) -> dict[str, int] | None:
+        """Return what it uses of each resource (nextpnr's if routed, else yosys's), or None."""
+        for stage in ("pnr", "synth"):
+            counts = self.results.get(stage, {})
+            if "error" not in counts and all(resource in counts for resource in RESOURCES):
+                return {resource: counts[resource] for resource in RESOURCES}
+        return None
+
+    @property
+    def counted_by(self) -> str:
+        """Return which tool counted :meth:`resources`: ``nextpnr``, ``yosys`` or none."""
+        if self.resources() is None:
+            return ""
+        return "nextpnr" if "fmax_mhz" in self.results.get("pnr", {}) else "yosys"
+
+    def as_dict(self) -> dict:
+        """Return the point's CSV row (see :data:`COLUMNS`)."""
+        resources = self.resources() or {}
+        cost = self.results.get("cost", {})
+        fps = self.fps
+        return {
+            **self.point.values(), "config": self.point.config.name if self.point.config else "",
+            "stage": self.stage, "status": "ok" if self.ok else "failed",
+            "reason": self.reason or "", "cycles": self.cycles or "",
+            "macs": cost.get("macs", ""), "host_nodes": len(cost.get("host_nodes", "")),
+            "clock": "" if fps is None else "fmax" if self.fmax_mhz is not None else "nominal",
+            "clock_mhz": "" if fps is None else self.clock_mhz,
+            "fps": "" if fps is None else float(f"{fps:.6g}"),
+            "gmac_per_s": "" if fps is None else float(f"{fps * cost['macs'] / 1e9:.6g}"),
+            **{resource: resources.get(resource, "") for resource in RESOURCES},
+            "counted_by": self.counted_by,
+            "fit": {True: "yes", False: "no", None: ""}[self.fit],
+            "gemm_dsps": self.results.get("synth", {}).get("gemm_dsps", ""),
+            "fmax_mhz": self.fmax_mhz or "",
+            "cached": "+".join(self.cached),
+        }
+
+
+COLUMNS = (*FIELDS, "config", "stage", "status", "reason", "cycles", "macs", "host_nodes",
+           "clock",
+           "clock_mhz", "fps", "gmac_per_s", *RESOURCES, "counted_by", "fit", "gemm_dsps",
+           "fmax_mhz", "cached")
+
+
+def plan(point: Point, sweep: Sweep, cache: Cache) -> tuple[dict[str, dict], tuple[str, ...]]:
+    """Return the results of ``point`` in the cache, and the stages still to compute (with
+    synth again before a pnr not cached: place and route needs the netlist)."""
+    cached = {}
+    for stage in sweep.stages:
+        result = cache.get(sweep.key(point, stage))
+        if result is None:
+            break
+        cached[stage] = result
+        if _final(result):
+            return cached, ()
+    todo = sweep.stages[len(cached):]
+    if todo == ("pnr",):
+        todo = ("synth", "pnr")
+        del cached["synth"]
+    return cached, todo
+
+
+def store(cache: Cache, setup: Sweep, point: Point, results: dict[str, dict]) -> None:
+    """Cache the ``results`` :func:`evaluate` returned for ``point``, but transient failures.
+    Raises OSError if the cache cannot be written."""
+    for stage, result in results.items():
+        if not result.get("transient"):
+            cache.put(setup.key(point, stage), result)
+
+
+def csv_text(rows: list[Row]) -> str:
+    """Return ``rows`` as CSV, a header of :data:`COLUMNS` first."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(row.as_dict() for row in rows)
+    return buffer.getvalue()
+
+
+def winner(rows: list[Row]) -> Row | None:
+    """Return the point with the most frames per second among those that succeeded and fit
+    the part (with the cost stage alone, fit is not known: among those that succeeded), the
+    first of equals; None if there is none."""
+    candidates = [row for row in rows if row.ok and row.fps is not None
+                  and (row.fit or row.sweep.stage == "cost")]
+    return max(candidates, key=lambda row: row.fps, default=None)

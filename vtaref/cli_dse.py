@@ -1,0 +1,269 @@
+"""``vta dse``: design-space exploration of VTA configurations for a workload and an FPGA part,
+on Dask (docs/fpga.md, "Design-space exploration").
+
+Registered on the ``vta`` group by :mod:`vtaref.cli`, whose helpers it uses; the same one-line
+errors and all-or-nothing outputs. The work is :mod:`vtaref.fpga.dse`'s; this module parses the
+options, runs the jobs (:func:`vtaref.jobs.run_jobs`), reports and writes the outputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import click
+
+from vtaref.cli import (
+    Failure,
+    _config,
+    _given,
+    _make_folder,
+    _outputs,
+    _status_line,
+    config_option,
+)
+from vtaref.cli_hw import FPGA_PARTS
+
+# vtaref.fpga.dse.STAGES and .dse_space.FIELDS' names, spelled out so that `vta` starts
+# without amaranth (tests/test_dse.py checks they agree).
+STAGES = ("cost", "synth", "pnr")
+SWEPT = ("batch", "block", "inp_width", "wgt_width", "acc_width", "log_uop_buff",
+         "log_inp_buff", "log_wgt_buff", "log_acc_buff", "alu_mul", "data_width")
+SWEPT_HELP = {
+    "batch": "BATCH values (powers of two)", "block": "BLOCK values (powers of two)",
+    "inp_width": "input bits", "wgt_width": "weight bits", "acc_width": "accumulator bits",
+    "log_uop_buff": "log2 of the micro-op buffer's bytes",
+    "log_inp_buff": "log2 of the input buffer's bytes",
+    "log_wgt_buff": "log2 of the weight buffer's bytes",
+    "log_acc_buff": "log2 of the accumulator buffer's bytes",
+    "alu_mul": "ALU MUL or not (1, 0)", "data_width": "AXI4 data port bits (64 to 512)",
+}
+FILES = ("points.csv", "pareto.png", "vta_config.json")
+
+
+def _swept_options(function):
+    """Attach an option per swept field, ``--block 8,16``."""
+    for name in reversed(SWEPT):
+        default = "64" if name == "data_width" else "--config's"
+        function = click.option(f"--{name.replace('_', '-')}", name, metavar="LIST",
+                                help=f"Comma list of {SWEPT_HELP[name]}. Default: "
+                                     f"{default}.")(function)
+    return function
+
+
+@click.command()
+@_swept_options
+@config_option
+@click.option("--workload", default="resnet18", show_default=True, metavar="resnet18|MODEL",
+              help="The network each point runs: ResNet-18 (random int8 weights), or a "
+                   "quantized ONNX model file (on a --scheduler's cluster, at a path every "
+                   "worker reads).")
+@click.option("--resolution", type=click.IntRange(1), default=224, show_default=True,
+              help="ResNet-18's input height and width.")
+@click.option("--width", type=click.IntRange(1), default=64, show_default=True,
+              help="Channels of ResNet-18's first stage.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the random weights and input.")
+@click.option("--part", type=click.Choice(FPGA_PARTS), default="LFE5U-85F", show_default=True,
+              help="The FPGA each point is synthesized for and fitted on.")
+@click.option("--stage", type=click.Choice(STAGES), default="pnr", show_default=True,
+              help="The last stage per point: cost (cycles from the timing model), synth "
+                   "(+ yosys's counts against the part), pnr (+ nextpnr's Fmax).")
+@click.option("--freq", type=click.FloatRange(0, min_open=True), default=100.0,
+              show_default=True,
+              help="MHz: nextpnr's target, and the clock of the figures of a point without "
+                   "an Fmax.")
+@click.option("-j", "--jobs", type=click.IntRange(1),
+              help="Points evaluated at once. Default: the CPUs here, or all the scheduler's "
+                   "worker threads.")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Run on the Dask cluster of this scheduler (tcp://host:8786) instead of a "
+                   "local one.")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of cached results. Default: ~/.cache/vtaref/dse.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for points.csv, pareto.png and the winner's vta_config.json.")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True),
+              help="Seconds allowed per tool run (yosys, nextpnr).")
+def dse(config_path, workload, resolution, width, seed, part, stage, freq, jobs, scheduler,
+        cache_dir, out, timeout, **swept):
+    """Sweep VTA configurations for a workload on an FPGA part (design-space exploration).
+
+    Every combination of the swept fields' values (the others from --config) is a point. Each
+    point's cycles come from the cost model, its resources from yosys against the part and its
+    Fmax from nextpnr, as --stage asks; frames per second are the clock over the cycles. A point
+    that fails (a config VTA rejects, a workload that does not compile, a tool that fails or
+    times out) is marked with its reason and the sweep goes on. Results are cached per point,
+    stage and tool version, so a sweep run again, or after an interruption, computes only what
+    is missing. Writes OUT/points.csv (every point), OUT/pareto.png (frames per second against
+    LUTs, DSPs and block RAM) and OUT/vta_config.json (the fitting point with the most frames
+    per second). Exits with status 1 if no point qualifies as the winner.
+    """
+    from vtaref.fpga import dse as dse_module
+    from vtaref.fpga.dse_cache import DEFAULT_FOLDER, Cache, versions
+    from vtaref.fpga.dse_plot import plot
+    from vtaref.fpga.dse_space import SpaceError, parse_values, points
+    from vtaref.jobs import JobsError
+
+    space = {}
+    for name, text in swept.items():
+        if text is not None:
+            try:
+                space[name] = parse_values(name, text)
+            except SpaceError as err:
+                raise Failure(f"--{name.replace('_', '-')} {err}") from None
+    base = _config(config_path)
+    try:
+        setup = dse_module.Sweep(_workload(workload, resolution, width, seed), stage, part,
+                                 freq, timeout, versions())
+    except ValueError as err:
+        raise Failure(str(err)) from None
+    cache = Cache(cache_dir or DEFAULT_FOLDER)
+    swept_points = points(space, base)
+    made = not out.is_dir()
+    _make_folder(out)
+    try:
+        with _outputs() as outputs, _status_line("") as show:
+            outputs.reserve(out / "points.csv")  # an unwritable folder fails before the sweep
+            progress = _Progress(len(swept_points), show)
+            try:
+                rows = list(_run(swept_points, setup, cache, jobs, scheduler, progress))
+            except JobsError as err:
+                raise Failure(str(err)) from None
+            order = {point: index for index, point in enumerate(swept_points)}
+            rows.sort(key=lambda row: order[row.point])
+            outputs.write(out / "points.csv", dse_module.csv_text(rows).encode())
+            title = f"{setup.workload.label} on the {part}"
+            picture = plot(rows, title)
+            if picture is not None:
+                outputs.write(out / "pareto.png", picture)
+            best = dse_module.winner(rows)
+            if best is not None:
+                outputs.write(out / "vta_config.json",
+                              (json.dumps(best.point.config.to_dict(), indent=2) + "\n").encode())
+            outputs.commit()
+    except Failure:
+        if made:
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+    written = ["points.csv", *(["pareto.png"] if picture else []),
+               *(["vta_config.json"] if best else [])]
+    for stale in set(FILES) - set(written):  # a former run's, which this one's would replace
+        (out / stale).unlink(missing_ok=True)
+    _summary(rows, best, setup, out, written)
+
+
+def _workload(name: str, resolution: int, width: int, seed: int):
+    """Return the workload --workload names: ResNet-18, or the ONNX model file ``name``."""
+    from vtaref.fpga.dse import OnnxModel, ResNet18
+
+    if name == "resnet18":
+        return ResNet18(resolution, width, seed)
+    for option in ("resolution", "width"):
+        if _given(option):
+            raise Failure(f"--{option} is ResNet-18's: give --workload resnet18")
+    try:
+        return OnnxModel.read(name, seed)
+    except OSError as err:
+        raise Failure(f"--workload {name}: neither resnet18 nor a readable file "
+                      f"({err.strerror})") from None
+
+
+def _run(swept_points, setup, cache, jobs, scheduler, progress):
+    """Yield a Row per point: the rejected and wholly cached ones first, then each job's as it
+    finishes on Dask, caching its results."""
+    from vtaref.fpga.dse import Row, evaluate, plan, store
+    from vtaref.jobs import Job, run_jobs
+
+    pending, held = [], {}
+    for point in swept_points:
+        cached, todo = ({}, ()) if point.config is None else plan(point, setup, cache)
+        if todo:
+            pending.append(Job(point.label, evaluate, (point, setup, todo)))
+            held[id(pending[-1])] = cached
+            continue
+        row = Row(point, cached, tuple(cached), setup)
+        progress.finished(row)
+        yield row
+    if not pending:  # no cluster to start
+        return
+    for job, results in run_jobs(pending, workers=jobs, scheduler=scheduler,
+                                 on_start=progress.started):
+        point = job.args[0]
+        try:
+            store(cache, setup, point, results)
+        except OSError as err:
+            raise Failure(f"cannot write the cache {cache.folder}: {err.strerror}") from None
+        cached = held[id(job)]
+        row = Row(point, {**cached, **results}, tuple(cached), setup)
+        progress.finished(row, job)
+        yield row
+
+
+class _Progress:
+    """Print a line per point as it finishes; keep the status line ``show`` (if any) on the
+    points done, running and left."""
+
+    def __init__(self, total: int, show):
+        self.total, self.show = total, show
+        self.done, self.running = 0, 0
+
+    def started(self, job) -> None:
+        self.running += 1
+        self._update()
+
+    def finished(self, row, job=None) -> None:
+        self.done += 1
+        self.running -= job is not None
+        if self.show is not None:
+            self.show("")
+        click.echo(_line(row))
+        self._update()
+
+    def _update(self) -> None:
+        if self.show is not None:
+            left = self.total - self.done - self.running
+            self.show(f"vta dse: {self.done} of {self.total} done, {self.running} running, "
+                      f"{left} left")
+
+
+def _line(row) -> str:
+    """Return one point's outcome as a line."""
+    if row.point.config is None:
+        return f"{row.point.label}: rejected: {row.reason}"
+    if not row.ok:
+        text = f"{row.point.label}: failed at {row.stage}: {row.reason}"
+    else:
+        clock = ("Fmax" if row.fmax_mhz else "nominal")
+        text = (f"{row.point.label}: {row.cycles:,} cycles, {row.fps:.2f} fps at "
+                f"{row.clock_mhz:g} MHz ({clock})")
+        resources = row.resources()
+        if resources is not None:
+            text += (f"; {resources['luts']} LUTs, {resources['ffs']} FFs, "
+                     f"{resources['brams']} BRAMs, {resources['dsps']} DSPs ({row.counted_by})"
+                     + ("" if row.fit else f"; {row.reason}"))
+    return text + (f" (cached: {'+'.join(row.cached)})" if row.cached else "")
+
+
+def _summary(rows, best, setup, out: Path, written: list[str]) -> None:
+    """Print the sweep's counts, the winner and the files written."""
+    import sys
+
+    ok = sum(row.ok for row in rows)
+    computed = sum(row.point.config is not None and len(row.cached) < len(row.results)
+                   for row in rows)
+    click.echo(f"{len(rows)} points: {ok} ok, {len(rows) - ok} failed; {computed} computed, "
+               f"{len(rows) - computed} from the cache or rejected")
+    if best is None:
+        click.echo("no point " + ("succeeded" if setup.stage == "cost" else "fits")
+                   + ": no vta_config.json")
+    else:
+        click.echo(f"winner: {best.point.label}, {best.fps:.2f} fps at {best.clock_mhz:g} MHz"
+                   + (" (fit not checked: --stage cost)" if setup.stage == "cost" else ""))
+    if "pareto.png" not in written:
+        click.echo("no pareto.png: no point has resource counts (--stage synth or pnr)")
+    click.echo(f"wrote {', '.join(written)} in {out}")
+    if best is None:
+        sys.exit(1)
