@@ -22,6 +22,7 @@ from vtaref.cli import (
     _outputs,
     _status_line,
     config_option,
+    scheduler_option,
 )
 from vtaref.cli_hw import FPGA_PARTS
 
@@ -77,9 +78,7 @@ def _swept_options(function):
 @click.option("-j", "--jobs", type=click.IntRange(1),
               help="Points evaluated at once. Default: the CPUs here, or all the scheduler's "
                    "worker threads.")
-@click.option("--scheduler", metavar="ADDRESS",
-              help="Run on the Dask cluster of this scheduler (tcp://host:8786) instead of a "
-                   "local one.")
+@scheduler_option
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder of cached results. Default: ~/.cache/vtaref/dse.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
