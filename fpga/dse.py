@@ -1,5 +1,5 @@
 """Design-space exploration: each point of a sweep (:mod:`.dse_space`) evaluated in stages, on
-Dask (:mod:`vtaref.jobs`), with results cached per stage (:mod:`.dse_cache`).
+Dask (:mod:`vtaref.spec.jobs`), with results cached per stage (:mod:`.dse_cache`).
 
 The stages, in order, each run only if the one before succeeded:
 
@@ -13,7 +13,7 @@ The stages, in order, each run only if the one before succeeded:
 
 :func:`evaluate` is the job: a module-level function of plain data that returns every failure
 it expects as a result (``{"error": reason}``), so that one point's failure never stops the
-sweep (``vta dse`` runs them with :func:`vtaref.jobs.run_jobs`). :func:`plan` says what the
+sweep (``vta dse`` runs them with :func:`vtaref.spec.jobs.run_jobs`). :func:`plan` says what the
 cache holds of a point and which stages are left; a :class:`Row` is a point's outcome.
 """
 

@@ -4,7 +4,7 @@
 launchers), then on PATH, and names the package to install when a tool is missing.
 :func:`run_tool` runs a command in a session of its own, hands each output line to a callback,
 and stops the whole session (the tool and everything it started) after a timeout, or when the
-run of Dask jobs that it is part of stops (:func:`vtaref.jobs.on_stop`). The
+run of Dask jobs that it is part of stops (:func:`vtaref.spec.jobs.on_stop`). The
 simulation (:mod:`.verilator`), the proofs (:mod:`vtaref.proofs.sby`) and synthesis
 (:mod:`vtaref.fpga`) all go through these two.
 
@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from vtaref.jobs import on_stop
+from vtaref.spec.jobs import on_stop
 
 YOWASP_CACHE = Path.home() / ".cache" / "vtaref" / "yowasp"  # compiled YoWASP modules
 YOWASP_LAUNCHER = "yowasp-"  # how the names of YoWASP's commands start
@@ -74,7 +74,7 @@ def run_tool(command: list[str], *, cwd: Path | None = None, env: dict[str, str]
 
     Each output line (without its newline) goes to ``on_line`` as it arrives. After the
     timeout, every process of the tool's session is killed and the result says ``timed_out``;
-    so is it, with no timeout, when the run of jobs this is part of stops (:mod:`vtaref.jobs`).
+    so is it, with no timeout, when the run of jobs this is part of stops (:mod:`vtaref.spec.jobs`).
     A YoWASP launcher (and every YoWASP tool it starts) runs with a cache of its own (see the
     module).
     """

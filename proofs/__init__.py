@@ -19,9 +19,9 @@ from vtaref.impl.alu import AluDatapath
 from vtaref.impl.core import INSN_QUEUE_DEPTH
 from vtaref.impl.fetch import BUFFER_DEPTH
 from vtaref.impl.queue import Queue, TokenQueue
-from vtaref.jobs import Job, local_workers, on_stop, run_jobs
 from vtaref.spec.config import KEY_RANGES, VtaConfig
 from vtaref.spec.isa import Alu, Gemm
+from vtaref.spec.jobs import Job, local_workers, on_stop, run_jobs
 from vtaref.spec.pipeline import DEFAULT_TOKEN_DEPTH
 
 from .alu import DatapathSpec, TensorAluSpec, tiny_config
@@ -229,7 +229,7 @@ def run_proofs(chosen: Sequence[Proof | Z3Proof], *, jobs: int | None = None,
                on_start: Callable[[Proof | Z3Proof], None] | None = None,
                on_result: Callable[[ProofResult], None] | None = None,
                **options) -> list[ProofResult]:
-    """Run the ``chosen`` proofs on Dask (:func:`vtaref.jobs.run_jobs`), ``jobs`` at a time;
+    """Run the ``chosen`` proofs on Dask (:func:`vtaref.spec.jobs.run_jobs`), ``jobs`` at a time;
     return their results in the same order.
 
     Without ``scheduler`` they run on a local cluster of ``jobs`` worker processes (default: as

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from vtaref.jobs import on_stop
+from vtaref.spec.jobs import on_stop
 
 from .image import ProgramImage
 from .pipeline import DEFAULT_TOKEN_DEPTH
@@ -116,7 +116,7 @@ class ExternalBackend:
     ValueError here. A command that cannot be started raises BackendUnavailableError; a non-zero
     exit status, no output file or a run longer than ``timeout`` seconds raises BackendError.
     ``last_output`` holds what the most recent run's command left, also when it failed. A run
-    that is a job of a run of jobs that stops (:func:`vtaref.jobs.on_stop`) kills its command.
+    that is a job of a run of jobs that stops (:func:`vtaref.spec.jobs.on_stop`) kills its command.
     """
 
     command: str

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vtaref.jobs import Job, run_jobs
+from vtaref.spec.jobs import Job, run_jobs
 
 from .backends import (
     Backend,
@@ -178,7 +178,7 @@ def check_cases(cases: Sequence[Path], backend: Backend, root: Path | None = Non
                 jobs: int | None = 1, scheduler: str | None = None, keep: Path | None = None,
                 progress: Callable[[int], None] | None = None) -> Iterator[CaseResult]:
     """Yield :func:`check_case` of each of ``cases``, in that order, running ``jobs`` at once on
-    Dask (:func:`vtaref.jobs.run_jobs`).
+    Dask (:func:`vtaref.spec.jobs.run_jobs`).
 
     Without ``scheduler``, one job runs the cases in this process, and more run them on a local
     cluster of that many worker processes rather than threads: every backend spends CPU time in

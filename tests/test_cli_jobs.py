@@ -1,4 +1,4 @@
-"""``vta conform`` and ``vta prove`` run their jobs on Dask (vtaref.jobs): more than one job runs
+"""``vta conform`` and ``vta prove`` run their jobs on Dask: more than one job runs
 on a local cluster of worker processes and prints what one job prints; a scheduler that cannot
 be reached is one line."""
 
@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from distributed import Client, LocalCluster
 
 from vtaref import cli
-from vtaref import jobs as jobs_module
+from vtaref.spec import jobs as jobs_module
 
 from .test_cli import vta
 from .test_cli_conform import SUITE, runner

@@ -222,7 +222,7 @@ def test_a_cache_that_cannot_be_written_is_one_line_and_no_output(tmp_path):
 
 
 def test_an_unreachable_scheduler_is_one_line_and_no_output(tmp_path, monkeypatch):
-    from vtaref import jobs
+    from vtaref.spec import jobs
 
     monkeypatch.setattr(jobs, "SCHEDULER_TIMEOUT", 1.0)
     result = CliRunner().invoke(main, ["dse", *TINY, "--block", "8", "--stage", "cost",

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from vtaref import jobs as jobs_module
 from vtaref.impl.tools import run_tool
-from vtaref.jobs import Job, JobsError, run_jobs
+from vtaref.spec import jobs as jobs_module
+from vtaref.spec.jobs import Job, JobsError, run_jobs
 
 
 def _square_with_pid(n):

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import click
 
-from vtaref.jobs import JobsError
 from vtaref.spec import FLAVORS, ProgramImage, VtaConfig, VtaError
 from vtaref.spec.backends import (
     Backend,
@@ -26,6 +25,7 @@ from vtaref.spec.backends import (
     SpecBackend,
     get_backend,
 )
+from vtaref.spec.jobs import JobsError
 from vtaref.spec.outputs import OutputError, Outputs
 from vtaref.spec.pipeline import DEFAULT_TOKEN_DEPTH
 

@@ -3,7 +3,7 @@ on Dask (docs/fpga.md, "Design-space exploration").
 
 Registered on the ``vta`` group by :mod:`vtaref.cli`, whose helpers it uses; the same one-line
 errors and all-or-nothing outputs. The work is :mod:`vtaref.fpga.dse`'s; this module parses the
-options, runs the jobs (:func:`vtaref.jobs.run_jobs`), reports and writes the outputs.
+options, runs the jobs (:func:`vtaref.spec.jobs.run_jobs`), reports and writes the outputs.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def dse(config_path, workload, resolution, width, seed, part, stage, freq, jobs,
     from vtaref.fpga.dse_cache import DEFAULT_FOLDER, Cache, versions
     from vtaref.fpga.dse_plot import plot
     from vtaref.fpga.dse_space import SpaceError, parse_values, points
-    from vtaref.jobs import JobsError
+    from vtaref.spec.jobs import JobsError
 
     space = {}
     for name, text in swept.items():
@@ -174,7 +174,7 @@ def _run(swept_points, setup, cache, jobs, scheduler, progress):
     """Yield a Row per point: the rejected and wholly cached ones first, then each job's as it
     finishes on Dask, caching its results."""
     from vtaref.fpga.dse import Row, evaluate, plan, store
-    from vtaref.jobs import Job, run_jobs
+    from vtaref.spec.jobs import Job, run_jobs
 
     pending, held = [], {}
     for point in swept_points:

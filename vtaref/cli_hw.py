@@ -25,7 +25,7 @@ from vtaref.cli import (
     config_option,
     scheduler_option,
 )
-from vtaref.jobs import JobsError
+from vtaref.spec.jobs import JobsError
 
 # The choices of vtaref.fpga (TARGETS, UNITS, PARTS), spelled out so that `vta` starts without
 # amaranth.
