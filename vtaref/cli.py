@@ -343,6 +343,21 @@ config_option = click.option(
     help="A vta_config.json file (such as an image's config.json). Default: TVM-VTA's default.")
 
 
+def resnet18_options(function):
+    """Attach the options that size ResNet-18 (vtaref.compiler.networks.resnet18): resolution,
+    width and seed."""
+    for decorate in reversed([
+        click.option("--resolution", type=click.IntRange(1), default=224, show_default=True,
+                     help="ResNet-18's input height and width."),
+        click.option("--width", type=click.IntRange(1), default=64, show_default=True,
+                     help="Channels of ResNet-18's first stage."),
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="Seed of the random int8 weights and input."),
+    ]):
+        function = decorate(function)
+    return function
+
+
 @contextlib.contextmanager
 def _status_line(prefix: str):
     """Yield a callback that shows ``prefix`` and a status in place on an interactive stderr,

@@ -22,6 +22,7 @@ from vtaref.cli import (
     _outputs,
     _status_line,
     config_option,
+    resnet18_options,
     scheduler_option,
 )
 from vtaref.cli_hw import FPGA_PARTS
@@ -60,12 +61,7 @@ def _swept_options(function):
               help="The network each point runs: ResNet-18 (random int8 weights), or a "
                    "quantized ONNX model file (on a --scheduler's cluster, at a path every "
                    "worker reads).")
-@click.option("--resolution", type=click.IntRange(1), default=224, show_default=True,
-              help="ResNet-18's input height and width.")
-@click.option("--width", type=click.IntRange(1), default=64, show_default=True,
-              help="Channels of ResNet-18's first stage.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the random weights and input.")
+@resnet18_options
 @click.option("--part", type=click.Choice(FPGA_PARTS), default="LFE5U-85F", show_default=True,
               help="The FPGA each point is synthesized for and fitted on.")
 @click.option("--stage", type=click.Choice(STAGES), default="pnr", show_default=True,

@@ -11,18 +11,13 @@ from pathlib import Path
 
 import click
 
-from vtaref.cli import Failure, _config, _outputs, config_option
+from vtaref.cli import Failure, _config, _outputs, config_option, resnet18_options
 from vtaref.spec import VtaError
 from vtaref.spec.backends import BackendError
 
 
 @click.command()
-@click.option("--resolution", type=click.IntRange(1), default=224, show_default=True,
-              help="Height and width of the input image.")
-@click.option("--width", type=click.IntRange(1), default=64, show_default=True,
-              help="Channels of ResNet-18's first stage.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the random int8 weights and input.")
+@resnet18_options
 @click.option("--backend", type=click.Choice(["spec", "rtl"]), default="spec", show_default=True,
               help="spec: cycles predicted by the cost model; rtl: counted by the simulated "
                    "core (Verilator), checked against the spec.")
