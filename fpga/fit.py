@@ -51,8 +51,9 @@ def fit(design: wiring.Component, parts: list[Part], *, name: str, frequency: fl
         place: bool = True) -> Iterator[PartFit]:
     """Yield how ``design`` (module ``name``) fits each of ``parts``, in order.
 
-    ``frequency`` (MHz) is nextpnr's target and ``nextpnr`` its options (None: its
-    defaults); ``bitstream`` (one ECP5 part only) is where ecppack writes the bitstream; with
+    ``frequency`` (MHz) is nextpnr's target and ``nextpnr`` its options (None: the defaults),
+    whether timing-driven decided per part by :meth:`.pnr.NextpnrOptions.resolved` unless they
+    say; ``bitstream`` (one ECP5 part only) is where ecppack writes the bitstream; with
     ``place`` false no part is placed and routed (yosys's counts only, of the same design). The
     tools' files (RTLIL, scripts, logs, netlist, nextpnr's log and report) go to
     ``workdir/<target>/`` (created if need be), or to a temporary directory.
@@ -81,8 +82,9 @@ def fit(design: wiring.Component, parts: list[Part], *, name: str, frequency: fl
             misfit = part.misfit(_used(synthesis))
             pnr = None
             if place and routed and misfit is None:
+                options = (nextpnr or NextpnrOptions()).resolved(synthesis.luts, part)
                 pnr = place_and_route(workdir / part.target / f"{name}.json", part,
-                                      frequency=frequency, options=nextpnr,
+                                      frequency=frequency, options=options,
                                       bitstream=bitstream, timeout=timeout, progress=progress)
             yield PartFit(part, synthesis, pnr, misfit and f"{name} {misfit}")
 

@@ -14,7 +14,7 @@ import json
 import re
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from vtaref.impl.tools import find_tool, run_tool
@@ -43,25 +43,42 @@ ITERATION = re.compile(r"at iteration #(\d+)")
 CELL_SUFFIX = re.compile(r"_(TRELLIS|LUT4|CCU2C|PFUMX|L6MUX21|MULT18X18D|DP16KD|ALU54B)\w*$")
 
 
+# By default, placement and routing are timing-driven while yosys's LUTs fill at most this share
+# of the part, and for wirelength and congestion alone beyond it. Measured (docs/fpga.md): the
+# 1x4 core, 30 % of an LFE5U-45F, routed at 37.7 MHz timing-driven against 30.7 without; the
+# 1x16 core, 62-70 % of an LFE5U-85F, did not route timing-driven (router2 stalled at about
+# 4,200 overused wires) and routed without.
+TIMING_DRIVEN_UP_TO = 0.5
+
+
 @dataclass(frozen=True)
 class NextpnrOptions:
     """Choices for a nextpnr run: ``seed``, its random seed (None: nextpnr's default);
-    ``timing_driven``, whether placement and routing work towards the target clock (its
+    ``timing_driven``, whether placement and routing work towards the target clock (nextpnr's
     default) or for wirelength and congestion alone (its ``--no-tmdriv``; the Fmax is still
-    measured). router2 scales its congestion costs by ``max(0.05, 1 - criticality**2)``, so
-    on a design far slower than its target, the arcs of long paths see their congestion cut
-    up to twentyfold (docs/fpga.md).
+    measured), None to let :meth:`resolved` choose by the design's size. router2 scales its
+    congestion costs by ``max(0.05, 1 - criticality**2)``, so on a design far slower than its
+    target, the arcs of long paths see their congestion cut up to twentyfold (docs/fpga.md).
 
     No option sets HeAP's density: nextpnr-ecp5 0.11 sets it to 0.75 itself, over its own
     ``--placer-heap-beta`` (``ecp5/arch.cc``)."""
 
     seed: int | None = None
-    timing_driven: bool = True
+    timing_driven: bool | None = None
+
+    def resolved(self, luts: int, part: Part) -> NextpnrOptions:
+        """Return these options with ``timing_driven`` chosen if it is None: True when a design
+        of ``luts`` LUTs (yosys's count) fills at most :data:`TIMING_DRIVEN_UP_TO` of
+        ``part``."""
+        if self.timing_driven is not None:
+            return self
+        return replace(self, timing_driven=luts <= TIMING_DRIVEN_UP_TO * part.capacity["luts"])
 
     def arguments(self) -> list[str]:
-        """Return nextpnr's command-line options for these choices."""
+        """Return nextpnr's command-line options for these choices (``timing_driven`` None
+        counts as True)."""
         return (([] if self.seed is None else ["--seed", str(self.seed)])
-                + ([] if self.timing_driven else ["--no-tmdriv"]))
+                + ([] if self.timing_driven is not False else ["--no-tmdriv"]))
 
 
 @dataclass(frozen=True)
@@ -93,10 +110,12 @@ class PnrResult:
     target_mhz: float
     critical_path: CriticalPath | None
     seconds: float
+    timing_driven: bool = True
 
     def __str__(self) -> str:
         met = "meets" if self.fmax_mhz >= self.target_mhz else "misses"
-        line = (f"{self.part.label}: placed and routed in {self.seconds:.0f} s: "
+        how = "" if self.timing_driven else " for congestion (not timing-driven)"
+        line = (f"{self.part.label}: placed and routed{how} in {self.seconds:.0f} s: "
                 f"{self.part.utilization(self.used, self.available)}; Fmax {self.fmax_mhz:.1f} MHz "
                 f"({met} the {self.target_mhz:g} MHz target)")
         if self.critical_path is not None:
@@ -142,7 +161,8 @@ def place_and_route(netlist: Path, part: Part, *, frequency: float,
     counts = {key: {resource: result["utilization"][bel][key]
                      for resource, bel in NEXTPNR_BELS.items()} for key in ("used", "available")}
     return PnrResult(part, counts["used"], counts["available"], fmax, frequency,
-                     critical_path(result["critical_paths"], submodule), run.seconds)
+                     critical_path(result["critical_paths"], submodule), run.seconds,
+                     options is None or options.timing_driven is not False)
 
 
 def _check(run, tool: str, part: Part, timeout: float | None) -> None:

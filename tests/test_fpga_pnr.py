@@ -175,7 +175,7 @@ def test_nextpnr_options_are_checked(tmp_path):
     assert_clean_error(vta("synth", "--part", "xc7z020", "--seed", "3"),
                        "--seed needs an ECP5 --part")
     assert_clean_error(vta("synth", "--no-timing-driven"),
-                       "--no-timing-driven needs an ECP5 --part")
+                       "--timing-driven/--no-timing-driven needs an ECP5 --part")
     assert_clean_error(vta("synth", "--check-netlist", tmp_path, "--seed", "3"),
                        "it takes no --seed")
     (tmp_path / "file").write_text("")
@@ -193,8 +193,9 @@ def test_gemm_dsps_is_checked():
                        "--gemm-dsps and --packed both choose the GEMM's multipliers")
 
 
-def fake_synthesis(seen):
-    """A stand-in for yosys: records the design and options, writes an empty netlist."""
+def fake_synthesis(seen, luts=100):
+    """A stand-in for yosys: records the design and options, writes an empty netlist, counts
+    ``luts`` LUTs."""
 
     def synthesize(design, target, *, name, workdir=None, write_netlist=False, **options):
         Fragment.get(design, platform=None)  # it elaborates (as yosys would need)
@@ -202,7 +203,7 @@ def fake_synthesis(seen):
         if write_netlist:
             workdir.mkdir(parents=True, exist_ok=True)
             (workdir / f"{name}.json").write_text("{}")
-        return SynthResult(target, name, luts=100, ffs=100, brams=1, dsps=1, lutram=0,
+        return SynthResult(target, name, luts=luts, ffs=100, brams=1, dsps=1, lutram=0,
                            memories={}, cells={}, seconds=1.0)
 
     return synthesize
@@ -238,7 +239,8 @@ def test_nextpnr_and_dsp_options_reach_the_design_and_nextpnr(monkeypatch, tmp_p
     assert cwd == tmp_path / "w" / "ecp5"
     assert "--no-tmdriv" in command and command[command.index("--seed") + 1] == "7"
     assert command[command.index("--log") + 1] == "nextpnr.log"
-    assert "LFE5U-25F: placed and routed in 1 s: " in result.output
+    assert ("LFE5U-25F: placed and routed for congestion (not timing-driven) in 1 s: "
+            in result.output)
     # Without them, the budget is the part's and nextpnr runs as it would.
     result = CliRunner().invoke(cli.main, common)
     assert result.exit_code == 0, result.output
@@ -256,3 +258,21 @@ def test_gemm_dsps_reaches_a_units_synthesis(monkeypatch, tmp_path):
                                            "--workdir", str(tmp_path / "w")])
     assert result.exit_code == 0, result.output
     assert seen["design"].unit.dsp_products == 0 and seen["workdir"] == tmp_path / "w" / "ecp5"
+
+
+@pytest.mark.parametrize(("luts", "forced", "timing_driven"), [
+    (12144, None, True), (12145, None, False), (20000, True, True), (100, False, False)])
+def test_timing_driven_unless_the_design_fills_over_half_the_part(monkeypatch, tmp_path, luts,
+                                                                    forced, timing_driven):
+    commands = []
+    monkeypatch.setattr(fit_module, "synthesize", fake_synthesis({}, luts=luts))
+    monkeypatch.setattr(pnr, "run_tool", fake_nextpnr(commands))
+    flag = [] if forced is None else ["--timing-driven" if forced else "--no-timing-driven"]
+    result = CliRunner().invoke(cli.main, ["synth", "--config",
+                                           str(write_config(tmp_path, SMALL_GEMM)),
+                                           "--part", "LFE5U-25F", *flag])  # 24,288 LUTs
+    assert result.exit_code == 0, result.output
+    (command, _), = commands
+    assert ("--no-tmdriv" not in command) == timing_driven
+    assert ("placed and routed for congestion (not timing-driven) in" in result.output) == (
+        not timing_driven)

@@ -280,7 +280,8 @@ def _given(parameter: str) -> bool:
 def _flag(parameter: str) -> str:
     """Return the option the user types for ``parameter`` of the running command."""
     command = click.get_current_context().command
-    return next(param.opts[0] for param in command.params if param.name == parameter)
+    return next("/".join([param.opts[0], *param.secondary_opts])
+                for param in command.params if param.name == parameter)
 
 
 def _remove_if_empty(folder: Path) -> None:

@@ -72,9 +72,10 @@ def _build(unit: str, config, data_width: int, packed: bool = False,
               show_default=True, help="With an ECP5 --part: the clock nextpnr aims at, in MHz.")
 @click.option("--bitstream", type=click.Path(dir_okay=False, path_type=Path),
               help="With one ECP5 --part: write the bitstream (ecppack) to this file.")
-@click.option("--no-timing-driven", "timing_driven", flag_value=False, default=True,
-              help="With an ECP5 --part: place and route for wirelength and congestion alone, "
-                   "not towards --freq (nextpnr's --no-tmdriv); the Fmax is still measured.")
+@click.option("--timing-driven/--no-timing-driven", default=None,
+              help="With an ECP5 --part: place and route towards --freq, or for wirelength and "
+                   "congestion alone (nextpnr's --no-tmdriv; the Fmax is still measured). "
+                   "Default: timing-driven unless yosys's LUTs fill over half the part.")
 @click.option("--seed", type=_Checked(click.IntRange(0, 2**31 - 1)), metavar="N",
               help="With an ECP5 --part: nextpnr's random seed.")
 @click.option("--unit", type=click.Choice(FPGA_UNITS), default="core", show_default=True,
