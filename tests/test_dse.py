@@ -164,11 +164,15 @@ def test_the_winner_fits_and_failures_are_marked_with_their_stage(tmp_path):
     assert plot([_row(setup, 2, {"cost": cost})], "test") is None
 
     cache = Cache(tmp_path)
-    dse.store(cache, setup, timed_out.point, timed_out.results)
-    assert cache.get(setup.key(timed_out.point, "synth")) == timed_out.results["synth"]
-    assert cache.get(setup.key(timed_out.point, "pnr")) is None  # a timeout is tried again
+    design = {"rtlil": "0" * 64}
+    dse.store(cache, setup, timed_out.point, {**timed_out.results, "design": design})
+    assert cache.get(setup.key(timed_out.point, "synth", design["rtlil"])) == (
+        timed_out.results["synth"])
+    # A timeout is tried again.
+    assert cache.get(setup.key(timed_out.point, "pnr", design["rtlil"])) is None
     # Place and route needs the netlist: synthesis runs again.
-    assert dse.plan(timed_out.point, setup, cache) == ({"cost": cost}, ("synth", "pnr"))
+    assert dse.plan(timed_out.point, setup, cache) == ({"cost": cost, "design": design},
+                                                       ("synth", "pnr"))
 
 
 def test_profiling_without_a_backend_predicts_what_a_run_predicts():
@@ -234,3 +238,69 @@ def test_an_unreachable_scheduler_is_one_line_and_no_output(tmp_path, monkeypatc
                                     "'tcp://127.0.0.1:9'")
     assert len(result.output.splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def _fake_hardware(calls):
+    """A stand-in for yosys and nextpnr that records the RTLIL digests it is given."""
+    import hashlib
+
+    def hardware(text, dsps, sweep, place):
+        calls.append(hashlib.sha256(text.encode()).hexdigest())
+        return {"synth": {**_synth(9000, 6, 8), "seconds": 1.0}}
+
+    return hardware
+
+
+def test_synthesis_is_cached_on_the_designs_rtlil_not_on_vtarefs_sources(tmp_path, monkeypatch):
+    from vtaref.fpga import dse_cache, synth
+
+    calls = []
+    monkeypatch.setattr(dse, "_hardware", _fake_hardware(calls))
+    arguments = ["dse", *TINY, "--block", "4,8", "--log-inp-buff", "10", "--stage", "synth",
+                 "--part", "LFE5U-25F", "-j", "1", "--cache", str(tmp_path / "cache"),
+                 "--out", str(tmp_path / "out")]
+
+    def sweep():
+        result = CliRunner().invoke(main, arguments)
+        assert result.exit_code == 0, result.output
+        rows = csv.DictReader(io.StringIO((tmp_path / "out" / "points.csv").read_text()))
+        return result.output, [(row["block"], row["fit"], row["cached"]) for row in rows]
+
+    output, rows = sweep()  # the cost and the design's digest, then synthesis
+    assert rows == [("4", "yes", ""), ("8", "yes", "")]
+    assert "2 computed" in output and len(set(calls)) == 2  # two cores, two RTLILs
+    assert sweep()[1] == [("4", "yes", "cost+design+synth"), ("8", "yes", "cost+design+synth")]
+    assert len(calls) == 2
+
+    # An edit to vtaref's hardware sources that leaves the RTLIL as it was: the digests are
+    # computed again, the synthesis results kept.
+    edited = {**dse_cache.versions(), "hardware-sources": "edited"}
+    monkeypatch.setattr(dse_cache, "versions", lambda: edited)
+    assert sweep()[1] == [("4", "yes", "cost+synth"), ("8", "yes", "cost+synth")]
+    assert len(calls) == 2
+    # Another yosys script misses the cache (the synthesis job builds the design again).
+    script = synth.script
+    monkeypatch.setattr(synth, "script", lambda *a, **k: script(*a, **k) + "opt\n")
+    assert sweep()[1] == [("4", "yes", "cost"), ("8", "yes", "cost")]
+    assert len(calls) == 4 and calls[2:] == calls[:2]
+
+
+def test_the_hardware_key_is_the_rtlils_digest_and_the_tools(tmp_path):
+    setup = dse.Sweep(dse.ResNet18(16, 8), "pnr", "LFE5U-25F", 100.0, None,
+                      {"yosys": "1", "nextpnr": "2", "hardware-sources": "a"})
+    small, large = (_row(setup, block, {}).point for block in (2, 3))
+    digests = [dse.evaluate(point, setup, ("design",))["design"]["rtlil"]
+               for point in (small, small, large)]
+    assert digests[0] == digests[1] != digests[2]
+    # Two points whose RTLIL is the same share their results; the point is not in the key.
+    for step in ("synth", "pnr"):
+        assert setup.key(small, step, digests[0]) == setup.key(large, step, digests[0])
+        assert setup.key(small, step, digests[0]) != setup.key(small, step, digests[2])
+        other_part = dse.Sweep(setup.workload, "pnr", "LFE5U-45F", 100.0, None, setup.versions)
+        assert setup.key(small, step, digests[0]) != other_part.key(small, step, digests[0])
+    slower = dse.Sweep(setup.workload, "pnr", "LFE5U-25F", 50.0, None, setup.versions)
+    assert setup.key(small, "synth", "d") == slower.key(small, "synth", "d")
+    assert setup.key(small, "pnr", "d") != slower.key(small, "pnr", "d")
+    assert setup.key(small, "design") != setup.key(large, "design")
+    with pytest.raises(ValueError, match="needs the design's RTLIL digest"):
+        setup.key(small, "synth")

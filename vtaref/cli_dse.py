@@ -168,33 +168,59 @@ def _workload(name: str, resolution: int, width: int, seed: int):
 
 def _run(swept_points, setup, cache, jobs, scheduler, progress):
     """Yield a Row per point: the rejected and wholly cached ones first, then each job's as it
-    finishes on Dask, caching its results."""
-    from vtaref.fpga.dse import Row, evaluate, plan, store
-    from vtaref.spec.jobs import Job, run_jobs
+    finishes on Dask, caching its results. A point whose design's RTLIL digest is not cached
+    gets it in a first round of jobs (with its cost if need be): only then can the cache say
+    whether its synth and pnr are left, for a second round."""
+    from vtaref.fpga.dse import Row, plan
 
-    pending, held = [], {}
+    first, second, computed = [], [], {}
     for point in swept_points:
         cached, todo = ({}, ()) if point.config is None else plan(point, setup, cache)
-        if todo:
-            pending.append(Job(point.label, evaluate, (point, setup, todo)))
-            held[id(pending[-1])] = cached
+        if not todo:
+            row = Row(point, cached, tuple(cached), setup)
+            progress.finished(row)
+            yield row
             continue
-        row = Row(point, cached, tuple(cached), setup)
-        progress.finished(row)
-        yield row
+        computed[point] = set()
+        first.append(_job(point, setup, todo[:todo.index("design") + 1] if "design" in todo
+                          else todo))
+    for jobs_round in (first, second):
+        for job, results in _finished(jobs_round, setup, cache, jobs, scheduler, progress):
+            point = job.args[0]
+            computed[point] |= set(results)
+            cached, todo = plan(point, setup, cache)
+            if "rtlil" in results.get("design", {}) and "synth" not in results and todo:
+                second.append(_job(point, setup, todo))
+                progress.paused()
+                continue
+            row = Row(point, {**cached, **results},
+                      tuple(step for step in cached if step not in computed[point]), setup)
+            progress.finished(row, job)
+            yield row
+
+
+def _job(point, setup, steps):
+    """Return the job that computes ``steps`` of ``point``."""
+    from vtaref.fpga.dse import evaluate
+    from vtaref.spec.jobs import Job
+
+    return Job(point.label, evaluate, (point, setup, steps))
+
+
+def _finished(pending, setup, cache, jobs, scheduler, progress):
+    """Run the ``pending`` jobs on Dask; yield each with its results once they are cached."""
+    from vtaref.fpga.dse import store
+    from vtaref.spec.jobs import run_jobs
+
     if not pending:  # no cluster to start
         return
     for job, results in run_jobs(pending, workers=jobs, scheduler=scheduler,
                                  on_start=progress.started):
-        point = job.args[0]
         try:
-            store(cache, setup, point, results)
+            store(cache, setup, job.args[0], results)
         except OSError as err:
             raise Failure(f"cannot write the cache {cache.folder}: {err.strerror}") from None
-        cached = held[id(job)]
-        row = Row(point, {**cached, **results}, tuple(cached), setup)
-        progress.finished(row, job)
-        yield row
+        yield job, results
 
 
 class _Progress:
@@ -207,6 +233,11 @@ class _Progress:
 
     def started(self, job) -> None:
         self.running += 1
+        self._update()
+
+    def paused(self) -> None:
+        """Note that a point's job ended with more of it to come in a later job."""
+        self.running -= 1
         self._update()
 
     def finished(self, row, job=None) -> None:
