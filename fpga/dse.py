@@ -17,6 +17,11 @@ nextpnr options and the tools' versions: :meth:`Sweep.key`), not on vtaref's sou
 edit that leaves the RTLIL alone keeps hours of place and route, and two configs that make the
 same RTLIL share them. The digest itself is cached on the sources (a cheap job to redo).
 
+After the sweep, the step ``rtl`` confirms the front-runners (:func:`front_runners`): the
+workload run on the core under Verilator, checked against the spec, for the measured cycles
+the timing model predicted (:attr:`Row.model_error`); cached on the RTLIL digest, the point,
+the workload and the compiler's sources.
+
 :func:`evaluate` is the job: a module-level function of plain data that returns every failure
 it expects as a result (``{"error": reason}``), so that one point's failure never stops the
 sweep (``vta dse`` runs them with :func:`vtaref.spec.jobs.run_jobs`). :func:`plan` says what the
@@ -41,12 +46,14 @@ from .parts import PARTS, RESOURCES
 STAGES = ("cost", "synth", "pnr")
 # The steps a point goes through: the stages and, before synth, its design's RTLIL digest.
 STEPS = ("cost", "design", "synth", "pnr")
+CONFIRM_STEPS = ("design", "rtl")  # a front-runner's, after the sweep
 # Per step, the versions its result depends on (as :func:`.dse_cache.versions` names them);
 # synth and pnr depend on vtaref only through the design's RTLIL.
 STEP_TOOLS = {"cost": ("vtaref", "compiler-sources"),
               "design": ("vtaref", "hardware-sources", "amaranth"),
               "synth": ("yosys",),
-              "pnr": ("yosys", "nextpnr")}
+              "pnr": ("yosys", "nextpnr"),
+              "rtl": ("vtaref", "compiler-sources")}
 TOP_NAME = "vta_core"  # the top module's name in the RTLIL and the netlist
 
 
@@ -144,22 +151,25 @@ class Sweep:
         ``rtlil``, the SHA-256 of the point's design (:func:`design`), is needed for synth and
         pnr, whose key holds it instead of the point: the yosys script and the rules that
         count its cells (the part's target), the part, and for pnr the clock and nextpnr's
-        options."""
+        options; and for rtl, with the point and the workload (whose programs it runs)."""
         from .pnr import ROUTER, NextpnrOptions
         from .synth import script
         from .targets import TARGETS
 
         key = {"stage": step, **{tool: self.versions.get(tool) for tool in STEP_TOOLS[step]}}
-        if step in ("cost", "design"):
+        if step in ("cost", "design", "rtl"):
             key["point"] = point.key()
-        if step == "cost":
+        if step in ("cost", "rtl"):
             key["workload"] = self.workload.key()
+        if step == "cost":
             return key
-        key["part"] = self.part
         if step == "design":
-            return key
+            return {**key, "part": self.part}
         if rtlil is None:
             raise ValueError(f"the {step} key needs the design's RTLIL digest")
+        if step == "rtl":
+            return {**key, "rtlil": rtlil}
+        key["part"] = self.part
         part = PARTS[self.part]
         target = TARGETS[part.target]
         key.update(rtlil=rtlil, target=repr(target),
@@ -179,15 +189,15 @@ def evaluate(point: Point, sweep: Sweep, steps: tuple[str, ...]) -> dict[str, di
     """Return the results of ``steps`` of ``point`` (consecutive steps of ``sweep.steps``,
     ``pnr`` with ``synth`` before it), stopping after one that fails or does not fit. A failure
     is ``{"error": reason}``, with ``"transient": True`` when a tool failed or timed out (worth
-    running again; not cached). Synth builds the design again, so its results come with the
-    ``design`` result (the digest they are cached under); a design that cannot be built is
-    the synth stage's failure too."""
+    running again; not cached). Synth and rtl build the design again, so their results come
+    with the ``design`` result (the digest they are cached under); a design that cannot be
+    built is the synth stage's failure too."""
     results = {}
     if "cost" in steps:
         results["cost"] = _cost(point, sweep)
         if _final(results["cost"]):
             return results
-    if "design" in steps or "synth" in steps:
+    if {"design", "synth", "rtl"} & set(steps):
         try:
             text, dsps = design(point, sweep)
         except ValueError as err:
@@ -195,6 +205,8 @@ def evaluate(point: Point, sweep: Sweep, steps: tuple[str, ...]) -> dict[str, di
         results["design"] = {"rtlil": hashlib.sha256(text.encode()).hexdigest()}
         if "synth" in steps:
             results.update(_hardware(text, dsps, sweep, place="pnr" in steps))
+        if "rtl" in steps:
+            results["rtl"] = _rtl(point, sweep)
     return results
 
 
@@ -234,6 +246,30 @@ def _cost(point: Point, sweep: Sweep) -> dict:
     return {"cycles": figures["predicted_cycles"], "macs": figures["macs"],
             "instructions": figures["instructions"], "host_nodes": figures["host_nodes"],
             "seconds": round(time.perf_counter() - started, 3)}
+
+
+def _rtl(point: Point, sweep: Sweep) -> dict:
+    """Return the cycles the workload takes on ``point``'s core under Verilator, each program
+    checked against the spec, with the timing model's prediction for the same programs."""
+    from vtaref.compiler import CompileError
+    from vtaref.compiler.backend import get_backend
+    from vtaref.compiler.profiling import totals
+    from vtaref.compiler.timing import Timing
+    from vtaref.spec.backends import BackendError, BackendUnavailableError
+
+    started = time.perf_counter()
+    graph, x = sweep.workload.build(point.config)
+    try:
+        profile = graph.profile(x, config=point.config,
+                                backend=get_backend("rtl", data_width=point.data_width),
+                                timing=Timing(data_width=point.data_width))
+    except BackendUnavailableError as err:  # Verilator missing, or its build failed
+        return {"error": f"RTL: {err}", "transient": True}
+    except (BackendError, CompileError, VtaError, ValueError) as err:
+        return {"error": f"RTL: {err}"}
+    figures = totals(profile, point.config)
+    return {"cycles": figures["backend_cycles"], "predicted_cycles": figures["predicted_cycles"],
+            "seconds": round(time.perf_counter() - started, 1)}
 
 
 def _hardware(text: str, dsps: int | None, sweep: Sweep, place: bool) -> dict[str, dict]:
@@ -291,14 +327,15 @@ class Row:
         if self.point.reason is not None:
             return self.point.reason
         last = self.results.get(self.stage, {})
-        return last.get("error") or last.get("misfit")
+        return last.get("error") or last.get("misfit") or self.results.get("rtl", {}).get(
+            "error")
 
     @property
     def ok(self) -> bool:
         """Return whether every stage it reached succeeded (a misfit is a result, not an
-        error)."""
+        error; the RTL's confirmation is apart)."""
         return self.point.config is not None and not any(
-            "error" in result for result in self.results.values())
+            "error" in self.results.get(step, {}) for step in STEPS)
 
     @property
     def fit(self) -> bool | None:
@@ -308,6 +345,16 @@ class Row:
     @property
     def cycles(self) -> int | None:
         return self.results.get("cost", {}).get("cycles")
+
+    @property
+    def rtl_cycles(self) -> int | None:
+        """Return the cycles measured on the RTL (None: not confirmed, or it failed)."""
+        return self.results.get("rtl", {}).get("cycles")
+
+    @property
+    def model_error(self) -> float | None:
+        """Return predicted over measured cycles, less 1 (None: not confirmed)."""
+        return None if not self.rtl_cycles else self.cycles / self.rtl_cycles - 1
 
     @property
     def fmax_mhz(self) -> float | None:
@@ -357,6 +404,8 @@ class Row:
             "fit": {True: "yes", False: "no", None: ""}[self.fit],
             "gemm_dsps": self.results.get("synth", {}).get("gemm_dsps", ""),
             "fmax_mhz": self.fmax_mhz or "",
+            "rtl_cycles": self.rtl_cycles or "",
+            "model_error": "" if self.model_error is None else round(self.model_error, 5),
             "cached": "+".join(self.cached),
         }
 
@@ -364,15 +413,18 @@ class Row:
 COLUMNS = (*FIELDS, "config", "stage", "status", "reason", "cycles", "macs", "host_nodes",
            "clock",
            "clock_mhz", "fps", "gmac_per_s", *RESOURCES, "counted_by", "fit", "gemm_dsps",
-           "fmax_mhz", "cached")
+           "fmax_mhz", "rtl_cycles", "model_error", "cached")
 
 
-def plan(point: Point, sweep: Sweep, cache: Cache) -> tuple[dict[str, dict], tuple[str, ...]]:
-    """Return the results of ``point`` in the cache, and the steps still to compute (with
-    synth again before a pnr not cached: place and route needs the netlist). A design that
-    could not be built is the synth stage's failure."""
+def plan(point: Point, sweep: Sweep, cache: Cache, steps: tuple[str, ...] | None = None
+         ) -> tuple[dict[str, dict], tuple[str, ...]]:
+    """Return the results of ``point`` in the cache, and which of ``steps`` (default
+    ``sweep.steps``) are still to compute (with synth again before a pnr not cached: place
+    and route needs the netlist). A design that could not be built is the synth stage's
+    failure."""
+    steps = sweep.steps if steps is None else steps
     cached = {}
-    for step in sweep.steps:
+    for step in steps:
         result = cache.get(sweep.key(point, step, cached.get("design", {}).get("rtlil")))
         if result is None:
             break
@@ -381,7 +433,7 @@ def plan(point: Point, sweep: Sweep, cache: Cache) -> tuple[dict[str, dict], tup
             if step == "design":
                 cached["synth"] = result
             return cached, ()
-    todo = sweep.steps[len(cached):]
+    todo = steps[len(cached):]
     if todo == ("pnr",):
         todo = ("synth", "pnr")
         del cached["synth"]
@@ -408,10 +460,15 @@ def csv_text(rows: list[Row]) -> str:
     return buffer.getvalue()
 
 
-def winner(rows: list[Row]) -> Row | None:
-    """Return the point with the most frames per second among those that succeeded and fit
-    the part (with the cost stage alone, fit is not known: among those that succeeded), the
-    first of equals; None if there is none."""
+def front_runners(rows: list[Row], count: int) -> list[Row]:
+    """Return the ``count`` points with the most frames per second among those that succeeded
+    and fit the part (with the cost stage alone, fit is not known: among those that
+    succeeded), fastest first, the first of equals first."""
     candidates = [row for row in rows if row.ok and row.fps is not None
                   and (row.fit or row.sweep.stage == "cost")]
-    return max(candidates, key=lambda row: row.fps, default=None)
+    return sorted(candidates, key=lambda row: -row.fps)[:count]
+
+
+def winner(rows: list[Row]) -> Row | None:
+    """Return the first of :func:`front_runners`, or None if there is none."""
+    return next(iter(front_runners(rows, 1)), None)

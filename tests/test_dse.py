@@ -18,7 +18,7 @@ from vtaref.fpga.pareto import front
 from vtaref.spec import VtaConfig
 
 TINY = ["--resolution", "16", "--width", "8", "--log-uop-buff", "10", "--log-wgt-buff", "10",
-        "--log-acc-buff", "12"]
+        "--log-acc-buff", "12", "--confirm", "0"]
 # BLOCK 8 with an 8-byte input buffer is a config VTA rejects (one input row is 8 bytes);
 # BLOCK 4 with it compiles no tiling for the residual sums; with 1 KiB both compile.
 SWEEP = [*TINY, "--block", "4,8", "--log-inp-buff", "3,10", "--stage", "cost", "-j", "2"]
@@ -200,7 +200,7 @@ def test_an_onnx_model_is_a_workload_keyed_by_its_contents(tmp_path):
              tmp_path / "int8.onnx")
     arguments = ["dse", "--workload", str(tmp_path / "int8.onnx"), "--block", "8,16",
                  "--log-uop-buff", "10", "--log-inp-buff", "10", "--log-wgt-buff", "10",
-                 "--log-acc-buff", "12", "--stage", "cost", "-j", "1",
+                 "--log-acc-buff", "12", "--stage", "cost", "-j", "1", "--confirm", "0",
                  "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out")]
     result = CliRunner().invoke(main, arguments)
     assert result.exit_code == 0, result.output
@@ -304,3 +304,28 @@ def test_the_hardware_key_is_the_rtlils_digest_and_the_tools(tmp_path):
     assert setup.key(small, "design") != setup.key(large, "design")
     with pytest.raises(ValueError, match="needs the design's RTLIL digest"):
         setup.key(small, "synth")
+
+
+def test_the_front_runner_is_confirmed_on_the_rtl_and_the_confirmation_cached(tmp_path):
+    arguments = ["dse", *TINY, "--block", "4,8", "--log-inp-buff", "10", "--stage", "cost",
+                 "--confirm", "1", "-j", "1", "--cache", str(tmp_path / "cache"),
+                 "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "points.csv").read_text())))
+    small, large = rows
+    assert (small["rtl_cycles"], small["model_error"]) == ("", "")  # not a front-runner
+    measured = int(large["rtl_cycles"])
+    assert measured > 0
+    assert float(large["model_error"]) == pytest.approx(int(large["cycles"]) / measured - 1,
+                                                        abs=1e-5)
+    assert large["cached"] == ""
+    assert f"RTL: {measured:,} cycles measured, {int(large['cycles']):,} predicted" in (
+        result.output)
+    assert "model against RTL on 1 front-runner (predicted / measured cycles - 1): " in (
+        result.output)
+    again = CliRunner().invoke(main, arguments)
+    assert again.exit_code == 0, again.output
+    assert "0 computed" in again.output
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "points.csv").read_text())))
+    assert (rows[1]["rtl_cycles"], rows[1]["cached"]) == (str(measured), "cost+rtl")

@@ -71,6 +71,10 @@ def _swept_options(function):
               show_default=True,
               help="MHz: nextpnr's target, and the clock of the figures of a point without "
                    "an Fmax.")
+@click.option("--confirm", type=click.IntRange(0), default=2, show_default=True, metavar="N",
+              help="Run the workload on the RTL (Verilator) for the N fitting points with the "
+                   "most frames per second, for the cycles measured against the model's. Two: "
+                   "whether the model ranks the winner and the runner-up as the RTL does.")
 @click.option("-j", "--jobs", type=click.IntRange(1),
               help="Points evaluated at once. Default: the CPUs here, or all the scheduler's "
                    "worker threads.")
@@ -81,8 +85,8 @@ def _swept_options(function):
               help="Folder for points.csv, pareto.png and the winner's vta_config.json.")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True),
               help="Seconds allowed per tool run (yosys, nextpnr).")
-def dse(config_path, workload, resolution, width, seed, part, stage, freq, jobs, scheduler,
-        cache_dir, out, timeout, **swept):
+def dse(config_path, workload, resolution, width, seed, part, stage, freq, confirm, jobs,
+        scheduler, cache_dir, out, timeout, **swept):
     """Sweep VTA configurations for a workload on an FPGA part (design-space exploration).
 
     Every combination of the swept fields' values (the others from --config) is a point. Each
@@ -91,9 +95,11 @@ def dse(config_path, workload, resolution, width, seed, part, stage, freq, jobs,
     that fails (a config VTA rejects, a workload that does not compile, a tool that fails or
     times out) is marked with its reason and the sweep goes on. Results are cached per point,
     stage and tool version, so a sweep run again, or after an interruption, computes only what
-    is missing. Writes OUT/points.csv (every point), OUT/pareto.png (frames per second against
-    LUTs, DSPs and block RAM) and OUT/vta_config.json (the fitting point with the most frames
-    per second). Exits with status 1 if no point qualifies as the winner.
+    is missing. The --confirm fitting points with the most frames per second then run the
+    workload on the RTL, for the cycles measured against those predicted. Writes
+    OUT/points.csv (every point), OUT/pareto.png (frames per second against LUTs, DSPs and
+    block RAM) and OUT/vta_config.json (the fitting point with the most frames per second).
+    Exits with status 1 if no point qualifies as the winner.
     """
     from vtaref.fpga import dse as dse_module
     from vtaref.fpga.dse_cache import DEFAULT_FOLDER, Cache, versions
@@ -128,6 +134,10 @@ def dse(config_path, workload, resolution, width, seed, part, stage, freq, jobs,
                 raise Failure(str(err)) from None
             order = {point: index for index, point in enumerate(swept_points)}
             rows.sort(key=lambda row: order[row.point])
+            try:
+                rows = _confirm(rows, confirm, setup, cache, jobs, scheduler, show)
+            except JobsError as err:
+                raise Failure(str(err)) from None
             outputs.write(out / "points.csv", dse_module.csv_text(rows).encode())
             title = f"{setup.workload.label} on the {part}"
             picture = plot(rows, title)
@@ -166,16 +176,18 @@ def _workload(name: str, resolution: int, width: int, seed: int):
                       f"({err.strerror})") from None
 
 
-def _run(swept_points, setup, cache, jobs, scheduler, progress):
-    """Yield a Row per point: the rejected and wholly cached ones first, then each job's as it
-    finishes on Dask, caching its results. A point whose design's RTLIL digest is not cached
-    gets it in a first round of jobs (with its cost if need be): only then can the cache say
-    whether its synth and pnr are left, for a second round."""
+def _run(swept_points, setup, cache, jobs, scheduler, progress, steps=None):
+    """Yield a Row per point, through ``steps`` (default: the sweep's): the rejected and wholly
+    cached ones first, then each job's as it finishes on Dask, caching its results. A point
+    whose design's RTLIL digest is not cached gets it in a first round of jobs (with its cost
+    if need be): only then can the cache say whether the steps after it are left, for a second
+    round."""
     from vtaref.fpga.dse import Row, plan
 
     first, second, computed = [], [], {}
     for point in swept_points:
-        cached, todo = ({}, ()) if point.config is None else plan(point, setup, cache)
+        cached, todo = (({}, ()) if point.config is None
+                        else plan(point, setup, cache, steps))
         if not todo:
             row = Row(point, cached, tuple(cached), setup)
             progress.finished(row)
@@ -188,8 +200,8 @@ def _run(swept_points, setup, cache, jobs, scheduler, progress):
         for job, results in _finished(jobs_round, setup, cache, jobs, scheduler, progress):
             point = job.args[0]
             computed[point] |= set(results)
-            cached, todo = plan(point, setup, cache)
-            if "rtlil" in results.get("design", {}) and "synth" not in results and todo:
+            cached, todo = plan(point, setup, cache, steps)
+            if job.args[2][-1] == "design" and todo:
                 second.append(_job(point, setup, todo))
                 progress.paused()
                 continue
@@ -224,11 +236,12 @@ def _finished(pending, setup, cache, jobs, scheduler, progress):
 
 
 class _Progress:
-    """Print a line per point as it finishes; keep the status line ``show`` (if any) on the
-    points done, running and left."""
+    """Print a line per point as it finishes (``line(row)``); keep the status line ``show``
+    (if any) on the points done, running and left, after ``title``."""
 
-    def __init__(self, total: int, show):
+    def __init__(self, total: int, show, line=None, title: str = "vta dse"):
         self.total, self.show = total, show
+        self.line, self.title = line or _line, title
         self.done, self.running = 0, 0
 
     def started(self, job) -> None:
@@ -245,14 +258,14 @@ class _Progress:
         self.running -= job is not None
         if self.show is not None:
             self.show("")
-        click.echo(_line(row))
+        click.echo(self.line(row))
         self._update()
 
     def _update(self) -> None:
         if self.show is not None:
             left = self.total - self.done - self.running
-            self.show(f"vta dse: {self.done} of {self.total} done, {self.running} running, "
-                      f"{left} left")
+            self.show(f"{self.title}: {self.done} of {self.total} done, {self.running} "
+                      f"running, {left} left")
 
 
 def _line(row) -> str:
@@ -273,6 +286,39 @@ def _line(row) -> str:
     return text + (f" (cached: {'+'.join(row.cached)})" if row.cached else "")
 
 
+def _rtl_line(row) -> str:
+    """Return a front-runner's confirmation on the RTL as a line."""
+    rtl = row.results.get("rtl", {})
+    if "cycles" not in rtl:
+        return f"{row.point.label}: RTL: not confirmed: {rtl.get('error') or row.reason}"
+    return (f"{row.point.label}: RTL: {rtl['cycles']:,} cycles measured, "
+            f"{rtl['predicted_cycles']:,} predicted "
+            f"({rtl['predicted_cycles'] / rtl['cycles'] - 1:+.2%})"
+            + (" (cached)" if "rtl" in row.cached else ""))
+
+
+def _confirm(rows, count, setup, cache, jobs, scheduler, show):
+    """Return ``rows`` with the ``count`` front-runners' confirmation on the RTL (their
+    ``rtl`` result: the cycles measured, or why not)."""
+    from vtaref.fpga.dse import CONFIRM_STEPS, Row, front_runners
+
+    runners = [row.point for row in front_runners(rows, count)]
+    if not runners:
+        return rows
+    progress = _Progress(len(runners), show, _rtl_line, "vta dse: RTL confirmation")
+    confirmed = {row.point: row for row in _run(runners, setup, cache, jobs, scheduler,
+                                                progress, CONFIRM_STEPS)}
+    merged = []
+    for row in rows:
+        if row.point in confirmed:
+            done = confirmed[row.point]
+            rtl = done.results.get("rtl") or {"error": f"RTL: {done.reason}"}
+            row = Row(row.point, {**row.results, "rtl": rtl},
+                      row.cached + (("rtl",) if "rtl" in done.cached else ()), setup)
+        merged.append(row)
+    return merged
+
+
 def _summary(rows, best, setup, out: Path, written: list[str]) -> None:
     """Print the sweep's counts, the winner and the files written."""
     import sys
@@ -288,6 +334,12 @@ def _summary(rows, best, setup, out: Path, written: list[str]) -> None:
     else:
         click.echo(f"winner: {best.point.label}, {best.fps:.2f} fps at {best.clock_mhz:g} MHz"
                    + (" (fit not checked: --stage cost)" if setup.stage == "cost" else ""))
+    errors = [row.model_error for row in rows if row.model_error is not None]
+    if errors:
+        click.echo(f"model against RTL on {len(errors)} front-runner"
+                   f"{'s' if len(errors) > 1 else ''} (predicted / measured cycles - 1): "
+                   + (f"{errors[0]:+.2%}" if len(errors) == 1
+                      else f"{min(errors):+.2%} to {max(errors):+.2%}"))
     if "pareto.png" not in written:
         click.echo("no pareto.png: no point has resource counts (--stage synth or pnr)")
     click.echo(f"wrote {', '.join(written)} in {out}")
