@@ -33,6 +33,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -246,6 +247,39 @@ def _cost(point: Point, sweep: Sweep) -> dict:
     return {"cycles": figures["predicted_cycles"], "macs": figures["macs"],
             "instructions": figures["instructions"], "host_nodes": figures["host_nodes"],
             "seconds": round(time.perf_counter() - started, 3)}
+
+
+def programs(point: Point, sweep: Sweep):
+    """Return the workload's programs for ``point``'s config, run on the spec: a
+    :class:`~vtaref.compiler.demo.Recorder` holding each image with the DRAM it ends with, and
+    the node each one computes, in order. Raises what compiling or running raises
+    (CompileError, VtaError, BackendError)."""
+    from vtaref.compiler.demo import Recorder
+    from vtaref.compiler.graph import HOST
+    from vtaref.spec.backends import SpecBackend
+
+    graph, x = sweep.workload.build(point.config)
+    recorder = Recorder(SpecBackend())
+    graph.run(x, config=point.config, backend=recorder)
+    return recorder, [node.output for node in graph.nodes if node.op not in HOST]
+
+
+def bitstream(point: Point, sweep: Sweep) -> bytes:
+    """Return the ECP5 bitstream of ``point``'s core on the sweep's part, placed and routed as
+    its pnr stage is (same design, clock, options and seed). Raises SynthError if a tool
+    fails or times out, ValueError if the core does not fit the part."""
+    from .fit import fit_rtlil
+    from .pnr import NextpnrOptions
+
+    text, _ = design(point, sweep)
+    with tempfile.TemporaryDirectory(prefix="vtaref-dse-") as folder:
+        path = Path(folder) / f"{TOP_NAME}.bit"
+        fitted = fit_rtlil(text, PARTS[sweep.part], name=TOP_NAME, frequency=sweep.freq,
+                           nextpnr=NextpnrOptions(), timeout=sweep.timeout,
+                           workdir=Path(folder), bitstream=path)
+        if fitted.pnr is None:
+            raise ValueError(fitted.misfit)
+        return path.read_bytes()
 
 
 def _rtl(point: Point, sweep: Sweep) -> dict:

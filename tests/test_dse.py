@@ -52,6 +52,15 @@ def test_a_cost_sweep_on_a_local_cluster_marks_failures_and_is_then_served_from_
     assert "4 points: 2 ok, 2 failed; 3 computed" in result.output
     written = json.loads((tmp_path / "out" / "vta_config.json").read_text())
     assert VtaConfig.from_dict(written, complete=True).name == rows["8", "10"]["config"]
+    # The winner's folder: its config and its programs, which vta conform replays.
+    winner = tmp_path / "out" / "winner"
+    assert json.loads((winner / "vta_config.json").read_text()) == written
+    programs = sorted(path.name for path in winner.iterdir() if path.is_dir())
+    assert "23_fc" in programs and len(programs) == 23
+    assert all(json.loads((winner / name / "config.json").read_text()) == written
+               for name in programs)
+    replayed = CliRunner().invoke(main, ["conform", str(winner)])
+    assert (replayed.exit_code, replayed.output.splitlines()[-1]) == (0, "23 passed, 0 failed")
     assert not (tmp_path / "out" / "pareto.png").exists()  # the cost stage counts no resources
 
     again, cached = _sweep(tmp_path)
@@ -71,6 +80,8 @@ def test_a_cost_sweep_on_a_local_cluster_marks_failures_and_is_then_served_from_
     (["--workload", "missing.onnx"], "missing.onnx: no such file"),
     (["--workload", "missing.onnx", "--width", "8"],
      "--width is ResNet-18's: give --workload resnet18"),
+    (["--bitstream", "--part", "xc7z020", "--stage", "synth"],
+     "--bitstream needs an ECP5 part: no open place and route for the xc7z020 (PYNQ-Z1)"),
 ])
 def test_bad_input_is_one_line_before_anything_runs(tmp_path, monkeypatch, arguments, message):
     monkeypatch.chdir(tmp_path)
@@ -329,3 +340,21 @@ def test_the_front_runner_is_confirmed_on_the_rtl_and_the_confirmation_cached(tm
     assert "0 computed" in again.output
     rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "points.csv").read_text())))
     assert (rows[1]["rtl_cycles"], rows[1]["cached"]) == (str(measured), "cost+rtl")
+
+
+def test_the_winners_bitstream_comes_from_a_job_into_its_folder(tmp_path, monkeypatch):
+    made = []
+
+    def bitstream(point, sweep):
+        made.append(point.config.name)
+        return b"bits of " + point.config.name.encode()
+
+    monkeypatch.setattr(dse, "bitstream", bitstream)
+    result = CliRunner().invoke(main, ["dse", *TINY, "--block", "4,8", "--log-inp-buff", "10",
+                                       "--stage", "cost", "--bitstream", "-j", "1",
+                                       "--cache", str(tmp_path / "cache"),
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    (name,) = made
+    assert name.startswith("1x8_")
+    assert (tmp_path / "out" / "winner" / "vta_core.bit").read_bytes() == f"bits of {name}".encode()

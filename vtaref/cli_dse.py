@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 from pathlib import Path
 
 import click
@@ -42,6 +43,8 @@ SWEPT_HELP = {
     "alu_mul": "ALU MUL or not (1, 0)", "data_width": "AXI4 data port bits (64 to 512)",
 }
 FILES = ("points.csv", "pareto.png", "vta_config.json")
+WINNER = "winner"  # the winner's folder in --out: its config, programs and bitstream
+BITSTREAM = "vta_core.bit"
 
 
 def _swept_options(function):
@@ -75,6 +78,9 @@ def _swept_options(function):
               help="Run the workload on the RTL (Verilator) for the N fitting points with the "
                    "most frames per second, for the cycles measured against the model's. Two: "
                    "whether the model ranks the winner and the runner-up as the RTL does.")
+@click.option("--bitstream", is_flag=True,
+              help=f"Also write the winner's bitstream, OUT/{WINNER}/{BITSTREAM} (placed and "
+                   "routed again in a job; ECP5 parts).")
 @click.option("-j", "--jobs", type=click.IntRange(1),
               help="Points evaluated at once. Default: the CPUs here, or all the scheduler's "
                    "worker threads.")
@@ -85,8 +91,8 @@ def _swept_options(function):
               help="Folder for points.csv, pareto.png and the winner's vta_config.json.")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True),
               help="Seconds allowed per tool run (yosys, nextpnr).")
-def dse(config_path, workload, resolution, width, seed, part, stage, freq, confirm, jobs,
-        scheduler, cache_dir, out, timeout, **swept):
+def dse(config_path, workload, resolution, width, seed, part, stage, freq, confirm, bitstream,
+        jobs, scheduler, cache_dir, out, timeout, **swept):
     """Sweep VTA configurations for a workload on an FPGA part (design-space exploration).
 
     Every combination of the swept fields' values (the others from --config) is a point. Each
@@ -98,13 +104,15 @@ def dse(config_path, workload, resolution, width, seed, part, stage, freq, confi
     is missing. The --confirm fitting points with the most frames per second then run the
     workload on the RTL, for the cycles measured against those predicted. Writes
     OUT/points.csv (every point), OUT/pareto.png (frames per second against LUTs, DSPs and
-    block RAM) and OUT/vta_config.json (the fitting point with the most frames per second).
-    Exits with status 1 if no point qualifies as the winner.
+    block RAM) and OUT/vta_config.json (the fitting point with the most frames per second),
+    and in OUT/winner its vta_config.json, its programs as images vta conform replays and,
+    with --bitstream, its bitstream. Exits with status 1 if no point qualifies as the winner.
     """
     from vtaref.fpga import dse as dse_module
     from vtaref.fpga.dse_cache import DEFAULT_FOLDER, Cache, versions
     from vtaref.fpga.dse_plot import plot
     from vtaref.fpga.dse_space import SpaceError, parse_values, points
+    from vtaref.fpga.parts import PARTS
     from vtaref.spec.jobs import JobsError
 
     space = {}
@@ -120,6 +128,9 @@ def dse(config_path, workload, resolution, width, seed, part, stage, freq, confi
                                  freq, timeout, versions())
     except ValueError as err:
         raise Failure(str(err)) from None
+    if bitstream and PARTS[part].nextpnr_device is None:
+        raise Failure(f"--bitstream needs an ECP5 part: no open place and route for the "
+                      f"{PARTS[part].label}")
     cache = Cache(cache_dir or DEFAULT_FOLDER)
     swept_points = points(space, base)
     made = not out.is_dir()
@@ -145,8 +156,10 @@ def dse(config_path, workload, resolution, width, seed, part, stage, freq, confi
                 outputs.write(out / "pareto.png", picture)
             best = dse_module.winner(rows)
             if best is not None:
-                outputs.write(out / "vta_config.json",
-                              (json.dumps(best.point.config.to_dict(), indent=2) + "\n").encode())
+                config_text = (json.dumps(best.point.config.to_dict(), indent=2) + "\n").encode()
+                outputs.write(out / "vta_config.json", config_text)
+                _write_winner(best, config_text, outputs.reserve_folder(out / WINNER),
+                              bitstream, jobs, scheduler)
             outputs.commit()
     except Failure:
         if made:
@@ -154,10 +167,55 @@ def dse(config_path, workload, resolution, width, seed, part, stage, freq, confi
                 out.rmdir()
         raise
     written = ["points.csv", *(["pareto.png"] if picture else []),
-               *(["vta_config.json"] if best else [])]
+               *(["vta_config.json", f"{WINNER}/"] if best else [])]
     for stale in set(FILES) - set(written):  # a former run's, which this one's would replace
         (out / stale).unlink(missing_ok=True)
+    if best is None and (out / WINNER).is_dir():
+        shutil.rmtree(out / WINNER)
     _summary(rows, best, setup, out, written)
+
+
+def _write_winner(best, config_text: bytes, folder: Path, bitstream: bool, jobs, scheduler):
+    """Fill ``folder`` (the staged OUT/winner) with the winner's vta_config.json, its programs
+    as images with their expected_dram.bin from the spec (a numbered folder per node run on
+    VTA, as vta compile --save writes them: what vta conform replays) and, with
+    ``bitstream``, its bitstream, placed and routed again in a job."""
+    from vtaref.compiler import CompileError
+    from vtaref.compiler.demo import save_runs
+    from vtaref.fpga.dse import bitstream as make_bitstream
+    from vtaref.fpga.dse import programs
+    from vtaref.fpga.synth import SynthError
+    from vtaref.spec import VtaError
+    from vtaref.spec.backends import BackendError
+    from vtaref.spec.jobs import Job, JobsError, run_jobs
+    from vtaref.spec.outputs import OutputError, Outputs
+
+    label = best.point.label
+    try:
+        (folder / "vta_config.json").write_bytes(config_text)
+        recorder, names = programs(best.point, best.sweep)
+    except OSError as err:
+        raise OutputError(f"cannot write {folder}: {err.strerror}") from None
+    except (CompileError, VtaError, BackendError) as err:
+        raise Failure(f"the winner {label}'s programs: {err}") from None
+    with Outputs() as images:
+        save_runs(recorder, names, folder, images)
+        images.commit()
+    click.echo(f"winner {label}: {len(names)} programs for vta conform")
+    if not bitstream:
+        return
+    try:
+        ((_, bits),) = run_jobs([Job(f"{label} bitstream", make_bitstream,
+                                     (best.point, best.sweep))], workers=jobs,
+                                scheduler=scheduler)
+    except (SynthError, ValueError) as err:
+        raise Failure(f"the winner {label}'s bitstream: {err}") from None
+    except JobsError as err:
+        raise Failure(str(err)) from None
+    try:
+        (folder / BITSTREAM).write_bytes(bits)
+    except OSError as err:
+        raise OutputError(f"cannot write {folder / BITSTREAM}: {err.strerror}") from None
 
 
 def _workload(name: str, resolution: int, width: int, seed: int):
