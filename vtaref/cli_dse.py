@@ -99,14 +99,15 @@ def dse(config_path, workload, resolution, width, seed, part, stage, freq, confi
     point's cycles come from the cost model, its resources from yosys against the part and its
     Fmax from nextpnr, as --stage asks; frames per second are the clock over the cycles. A point
     that fails (a config VTA rejects, a workload that does not compile, a tool that fails or
-    times out) is marked with its reason and the sweep goes on. Results are cached per point,
-    stage and tool version, so a sweep run again, or after an interruption, computes only what
-    is missing. The --confirm fitting points with the most frames per second then run the
-    workload on the RTL, for the cycles measured against those predicted. Writes
-    OUT/points.csv (every point), OUT/pareto.png (frames per second against LUTs, DSPs and
-    block RAM) and OUT/vta_config.json (the fitting point with the most frames per second),
-    and in OUT/winner its vta_config.json, its programs as images vta conform replays and,
-    with --bitstream, its bitstream. Exits with status 1 if no point qualifies as the winner.
+    times out) is marked with its reason and the sweep goes on. Results are cached per point
+    (the tools' per RTLIL of its design), stage and tool version, so a sweep run again, or after
+    an interruption, computes only what is missing. The --confirm fitting points with the most
+    frames per second then run the workload on the RTL, for the cycles measured against those
+    predicted. Writes OUT/points.csv (every point), OUT/pareto.png (frames per second against
+    LUTs, DSPs and block RAM) and OUT/vta_config.json (the fitting point with the most frames
+    per second), and in OUT/winner its vta_config.json, its programs as images vta conform
+    replays and, with --bitstream, its bitstream. Exits with status 1 if no point qualifies as
+    the winner.
     """
     from vtaref.fpga import dse as dse_module
     from vtaref.fpga.dse_cache import DEFAULT_FOLDER, Cache, versions
@@ -139,13 +140,10 @@ def dse(config_path, workload, resolution, width, seed, part, stage, freq, confi
         with _outputs() as outputs, _status_line("") as show:
             outputs.reserve(out / "points.csv")  # an unwritable folder fails before the sweep
             progress = _Progress(len(swept_points), show)
-            try:
-                rows = list(_run(swept_points, setup, cache, jobs, scheduler, progress))
-            except JobsError as err:
-                raise Failure(str(err)) from None
             order = {point: index for index, point in enumerate(swept_points)}
-            rows.sort(key=lambda row: order[row.point])
             try:
+                rows = sorted(_run(swept_points, setup, cache, jobs, scheduler, progress),
+                              key=lambda row: order[row.point])
                 rows = _confirm(rows, confirm, setup, cache, jobs, scheduler, show)
             except JobsError as err:
                 raise Failure(str(err)) from None
