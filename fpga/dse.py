@@ -11,6 +11,17 @@ The stages, in order, each run only if the one before succeeded:
   counts checked against the part: a point that does not fit stops here;
 - ``pnr``: placed and routed by nextpnr on the part, for the Fmax.
 
+Before ``synth``, the internal step ``design`` converts the point's core to RTLIL and keeps its
+SHA-256: the tools' results are cached on that digest (with the yosys script, the part, the
+nextpnr options and the tools' versions: :meth:`Sweep.key`), not on vtaref's sources, so an
+edit that leaves the RTLIL alone keeps hours of place and route, and two configs that make the
+same RTLIL share them. The digest itself is cached on the sources (a cheap job to redo).
+
+After the sweep, the step ``rtl`` confirms the front-runners (:func:`front_runners`): the
+workload run on the core under Verilator, checked against the spec, for the measured cycles
+the timing model predicted (:attr:`Row.model_error`); cached on the RTLIL digest, the point,
+the workload and the compiler's sources.
+
 :func:`evaluate` is the job: a module-level function of plain data that returns every failure
 it expects as a result (``{"error": reason}``), so that one point's failure never stops the
 sweep (``vta dse`` runs them with :func:`vtaref.spec.jobs.run_jobs`). :func:`plan` says what the
@@ -22,6 +33,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +45,17 @@ from .dse_space import FIELDS, Point
 from .parts import PARTS, RESOURCES
 
 STAGES = ("cost", "synth", "pnr")
-# Per stage, the versions its result depends on (as :func:`.dse_cache.versions` names them).
-STAGE_TOOLS = {"cost": ("vtaref", "compiler-sources"),
-               "synth": ("vtaref", "hardware-sources", "yosys"),
-               "pnr": ("vtaref", "hardware-sources", "yosys", "nextpnr")}
+# The steps a point goes through: the stages and, before synth, its design's RTLIL digest.
+STEPS = ("cost", "design", "synth", "pnr")
+CONFIRM_STEPS = ("design", "rtl")  # a front-runner's, after the sweep
+# Per step, the versions its result depends on (as :func:`.dse_cache.versions` names them);
+# synth and pnr depend on vtaref only through the design's RTLIL.
+STEP_TOOLS = {"cost": ("vtaref", "compiler-sources"),
+              "design": ("vtaref", "hardware-sources", "amaranth"),
+              "synth": ("yosys",),
+              "pnr": ("yosys", "nextpnr"),
+              "rtl": ("vtaref", "compiler-sources")}
+TOP_NAME = "vta_core"  # the top module's name in the RTLIL and the netlist
 
 
 @dataclass(frozen=True)
@@ -124,20 +143,41 @@ class Sweep:
                              f"the {PARTS[self.part].label}")
 
     @property
-    def stages(self) -> tuple[str, ...]:
-        """Return the stages each point goes through, in order."""
-        return STAGES[:STAGES.index(self.stage) + 1]
+    def steps(self) -> tuple[str, ...]:
+        """Return the steps each point goes through, in order (:data:`STEPS`)."""
+        return STEPS[:STEPS.index(self.stage) + 1]
 
-    def key(self, point: Point, stage: str) -> dict:
-        """Return the cache key of ``stage`` of ``point``: what that stage's result depends on."""
-        key = {"stage": stage, "point": point.key(),
-               **{tool: self.versions.get(tool) for tool in STAGE_TOOLS[stage]}}
-        if stage == "cost":
+    def key(self, point: Point, step: str, rtlil: str | None = None) -> dict:
+        """Return the cache key of ``step`` of ``point``: what that step's result depends on.
+        ``rtlil``, the SHA-256 of the point's design (:func:`design`), is needed for synth and
+        pnr, whose key holds it instead of the point: the yosys script and the rules that
+        count its cells (the part's target), the part, and for pnr the clock and nextpnr's
+        options; and for rtl, with the point and the workload (whose programs it runs)."""
+        from .pnr import ROUTER, NextpnrOptions
+        from .synth import script
+        from .targets import TARGETS
+
+        key = {"stage": step, **{tool: self.versions.get(tool) for tool in STEP_TOOLS[step]}}
+        if step in ("cost", "design", "rtl"):
+            key["point"] = point.key()
+        if step in ("cost", "rtl"):
             key["workload"] = self.workload.key()
-        else:
-            key["part"] = self.part
-        if stage == "pnr":
-            key["freq"] = self.freq
+        if step == "cost":
+            return key
+        if step == "design":
+            return {**key, "part": self.part}
+        if rtlil is None:
+            raise ValueError(f"the {step} key needs the design's RTLIL digest")
+        if step == "rtl":
+            return {**key, "rtlil": rtlil}
+        key["part"] = self.part
+        part = PARTS[self.part]
+        target = TARGETS[part.target]
+        key.update(rtlil=rtlil, target=repr(target),
+                   script=script(TOP_NAME, target.command, part.nextpnr_device is not None,
+                                 after=target.after))
+        if step == "pnr":
+            key.update(freq=self.freq, router=ROUTER, nextpnr_options=NextpnrOptions().arguments())
         return key
 
 
@@ -146,19 +186,43 @@ def _final(result: dict) -> bool:
     return "error" in result or result.get("fit") is False
 
 
-def evaluate(point: Point, sweep: Sweep, stages: tuple[str, ...]) -> dict[str, dict]:
-    """Return the results of ``stages`` of ``point`` (a suffix of ``sweep.stages``, ``pnr``
-    with ``synth`` before it), stopping after one that fails or does not fit. A failure is
-    ``{"error": reason}``, with ``"transient": True`` when a tool failed or timed out (worth
-    running again; not cached)."""
+def evaluate(point: Point, sweep: Sweep, steps: tuple[str, ...]) -> dict[str, dict]:
+    """Return the results of ``steps`` of ``point`` (consecutive steps of ``sweep.steps``,
+    ``pnr`` with ``synth`` before it), stopping after one that fails or does not fit. A failure
+    is ``{"error": reason}``, with ``"transient": True`` when a tool failed or timed out (worth
+    running again; not cached). Synth and rtl build the design again, so their results come
+    with the ``design`` result (the digest they are cached under); a design that cannot be
+    built is the synth stage's failure too."""
     results = {}
-    if "cost" in stages:
+    if "cost" in steps:
         results["cost"] = _cost(point, sweep)
         if _final(results["cost"]):
             return results
-    if "synth" in stages:
-        results.update(_hardware(point, sweep, place="pnr" in stages))
+    if {"design", "synth", "rtl"} & set(steps):
+        try:
+            text, dsps = design(point, sweep)
+        except ValueError as err:
+            return {**results, "design": {"error": str(err)}, "synth": {"error": str(err)}}
+        results["design"] = {"rtlil": hashlib.sha256(text.encode()).hexdigest()}
+        if "synth" in steps:
+            results.update(_hardware(text, dsps, sweep, place="pnr" in steps))
+        if "rtl" in steps:
+            results["rtl"] = _rtl(point, sweep)
     return results
+
+
+def design(point: Point, sweep: Sweep) -> tuple[str, int | None]:
+    """Return the RTLIL of ``point``'s core as yosys reads it for the sweep's part (module
+    :data:`TOP_NAME`), and how many GEMM products it puts on DSPs (None: all). Raises
+    ValueError if the core cannot be built."""
+    from .budget import gemm_dsp_products
+    from .fit import top_rtlil
+    from .tops import build
+
+    part = PARTS[sweep.part]
+    dsps = gemm_dsp_products("core", point.config, [part])
+    core = build("core", point.config, point.data_width, gemm_dsps=dsps)
+    return top_rtlil(core, part, TOP_NAME), dsps
 
 
 def _cost(point: Point, sweep: Sweep) -> dict:
@@ -185,37 +249,96 @@ def _cost(point: Point, sweep: Sweep) -> dict:
             "seconds": round(time.perf_counter() - started, 3)}
 
 
-def _hardware(point: Point, sweep: Sweep, place: bool) -> dict[str, dict]:
-    """Return the synth result of ``point`` on the part and, with ``place``, the pnr one."""
-    from .budget import gemm_dsp_products
-    from .fit import fit
+def programs(point: Point, sweep: Sweep):
+    """Return the workload's programs for ``point``'s config, run on the spec: a
+    :class:`~vtaref.compiler.demo.Recorder` holding each image with the DRAM it ends with, and
+    the node each one computes, in order. Raises what compiling or running raises
+    (CompileError, VtaError, BackendError)."""
+    from vtaref.compiler.demo import Recorder
+    from vtaref.compiler.graph import HOST
+    from vtaref.spec.backends import SpecBackend
+
+    graph, x = sweep.workload.build(point.config)
+    recorder = Recorder(SpecBackend())
+    graph.run(x, config=point.config, backend=recorder)
+    return recorder, [node.output for node in graph.nodes if node.op not in HOST]
+
+
+def bitstream(point: Point, sweep: Sweep) -> bytes:
+    """Return the ECP5 bitstream of ``point``'s core on the sweep's part, placed and routed as
+    its pnr stage is (same design, clock, options and seed). Raises SynthError if a tool
+    fails or times out, ValueError if the core does not fit the part."""
+    from .fit import fit_rtlil
+    from .pnr import NextpnrOptions
+
+    text, _ = design(point, sweep)
+    with tempfile.TemporaryDirectory(prefix="vtaref-dse-") as folder:
+        path = Path(folder) / f"{TOP_NAME}.bit"
+        fitted = fit_rtlil(text, PARTS[sweep.part], name=TOP_NAME, frequency=sweep.freq,
+                           nextpnr=NextpnrOptions(), timeout=sweep.timeout,
+                           workdir=Path(folder), bitstream=path)
+        if fitted.pnr is None:
+            raise ValueError(fitted.misfit)
+        return path.read_bytes()
+
+
+def _rtl(point: Point, sweep: Sweep) -> dict:
+    """Return the cycles the workload takes on ``point``'s core under Verilator, each program
+    checked against the spec, with the timing model's prediction for the same programs."""
+    from vtaref.compiler import CompileError
+    from vtaref.compiler.backend import get_backend
+    from vtaref.compiler.profiling import totals
+    from vtaref.compiler.timing import Timing
+    from vtaref.spec.backends import BackendError, BackendUnavailableError
+
+    started = time.perf_counter()
+    graph, x = sweep.workload.build(point.config)
+    try:
+        profile = graph.profile(x, config=point.config,
+                                backend=get_backend("rtl", data_width=point.data_width),
+                                timing=Timing(data_width=point.data_width))
+    except BackendUnavailableError as err:  # Verilator missing, or its build failed
+        return {"error": f"RTL: {err}", "transient": True}
+    except (BackendError, CompileError, VtaError, ValueError) as err:
+        return {"error": f"RTL: {err}"}
+    figures = totals(profile, point.config)
+    return {"cycles": figures["backend_cycles"], "predicted_cycles": figures["predicted_cycles"],
+            "seconds": round(time.perf_counter() - started, 1)}
+
+
+def _hardware(text: str, dsps: int | None, sweep: Sweep, place: bool) -> dict[str, dict]:
+    """Return the synth result of the RTLIL ``text`` on the part and, with ``place``, the pnr
+    one (run only if it fits)."""
+    from .fit import fit_rtlil
     from .pnr import NextpnrOptions
     from .synth import SynthError
-    from .tops import build
 
-    part = PARTS[sweep.part]
-    results = {}
-    dsps = gemm_dsp_products("core", point.config, [part])
+    synthesized = []
     try:
-        design = build("core", point.config, point.data_width, gemm_dsps=dsps)
-        for fitted in fit(design, [part], name="vta_core", frequency=sweep.freq,
-                          nextpnr=NextpnrOptions(), timeout=sweep.timeout, place=place):
-            synthesis = fitted.synthesis
-            results["synth"] = {**{resource: getattr(synthesis, resource)
-                                   for resource in RESOURCES},
-                                "fit": fitted.misfit is None, "misfit": fitted.misfit,
-                                "gemm_dsps": dsps, "seconds": round(synthesis.seconds, 1)}
-            if fitted.pnr is not None:
-                pnr = fitted.pnr
-                results["pnr"] = {**pnr.used, "fmax_mhz": round(pnr.fmax_mhz, 2),
-                                  "critical_path": str(pnr.critical_path or ""),
-                                  "seconds": round(pnr.seconds, 1)}
-    except SynthError as err:
-        stage = "pnr" if "synth" in results else "synth"
-        results[stage] = {"error": str(err), "transient": True}
+        fitted = fit_rtlil(text, PARTS[sweep.part], name=TOP_NAME, frequency=sweep.freq,
+                           nextpnr=NextpnrOptions(), timeout=sweep.timeout, place=place,
+                           on_synthesis=synthesized.append)
+    except SynthError as err:  # nextpnr's, once synthesized (so the design fits)
+        failure = {"error": str(err), "transient": True}
+        if not synthesized:
+            return {"synth": failure}
+        return {"synth": _synth_result(synthesized[0], None, dsps), "pnr": failure}
     except ValueError as err:
-        results["synth"] = {"error": str(err)}
+        return {"synth": {"error": str(err)}}
+    results = {"synth": _synth_result(fitted.synthesis, fitted.misfit, dsps)}
+    if fitted.pnr is not None:
+        pnr = fitted.pnr
+        results["pnr"] = {**pnr.used, "fmax_mhz": round(pnr.fmax_mhz, 2),
+                          "critical_path": str(pnr.critical_path or ""),
+                          "seconds": round(pnr.seconds, 1)}
     return results
+
+
+def _synth_result(synthesis, misfit: str | None, dsps: int | None) -> dict:
+    """Return the synth stage's result: yosys's counts, whether it fits, the GEMM's DSPs."""
+    return {**{resource: getattr(synthesis, resource) for resource in RESOURCES},
+            "fit": misfit is None, "misfit": misfit, "gemm_dsps": dsps,
+            "seconds": round(synthesis.seconds, 1)}
 
 
 @dataclass(frozen=True)
@@ -238,14 +361,15 @@ class Row:
         if self.point.reason is not None:
             return self.point.reason
         last = self.results.get(self.stage, {})
-        return last.get("error") or last.get("misfit")
+        return last.get("error") or last.get("misfit") or self.results.get("rtl", {}).get(
+            "error")
 
     @property
     def ok(self) -> bool:
         """Return whether every stage it reached succeeded (a misfit is a result, not an
-        error)."""
+        error; the RTL's confirmation is apart)."""
         return self.point.config is not None and not any(
-            "error" in result for result in self.results.values())
+            "error" in self.results.get(step, {}) for step in STEPS)
 
     @property
     def fit(self) -> bool | None:
@@ -255,6 +379,16 @@ class Row:
     @property
     def cycles(self) -> int | None:
         return self.results.get("cost", {}).get("cycles")
+
+    @property
+    def rtl_cycles(self) -> int | None:
+        """Return the cycles measured on the RTL (None: not confirmed, or it failed)."""
+        return self.results.get("rtl", {}).get("cycles")
+
+    @property
+    def model_error(self) -> float | None:
+        """Return predicted over measured cycles, less 1 (None: not confirmed)."""
+        return None if not self.rtl_cycles else self.cycles / self.rtl_cycles - 1
 
     @property
     def fmax_mhz(self) -> float | None:
@@ -304,6 +438,8 @@ class Row:
             "fit": {True: "yes", False: "no", None: ""}[self.fit],
             "gemm_dsps": self.results.get("synth", {}).get("gemm_dsps", ""),
             "fmax_mhz": self.fmax_mhz or "",
+            "rtl_cycles": self.rtl_cycles or "",
+            "model_error": "" if self.model_error is None else round(self.model_error, 5),
             "cached": "+".join(self.cached),
         }
 
@@ -311,21 +447,27 @@ class Row:
 COLUMNS = (*FIELDS, "config", "stage", "status", "reason", "cycles", "macs", "host_nodes",
            "clock",
            "clock_mhz", "fps", "gmac_per_s", *RESOURCES, "counted_by", "fit", "gemm_dsps",
-           "fmax_mhz", "cached")
+           "fmax_mhz", "rtl_cycles", "model_error", "cached")
 
 
-def plan(point: Point, sweep: Sweep, cache: Cache) -> tuple[dict[str, dict], tuple[str, ...]]:
-    """Return the results of ``point`` in the cache, and the stages still to compute (with
-    synth again before a pnr not cached: place and route needs the netlist)."""
+def plan(point: Point, sweep: Sweep, cache: Cache, steps: tuple[str, ...] | None = None
+         ) -> tuple[dict[str, dict], tuple[str, ...]]:
+    """Return the results of ``point`` in the cache, and which of ``steps`` (default
+    ``sweep.steps``) are still to compute (with synth again before a pnr not cached: place
+    and route needs the netlist). A design that could not be built is the synth stage's
+    failure."""
+    steps = sweep.steps if steps is None else steps
     cached = {}
-    for stage in sweep.stages:
-        result = cache.get(sweep.key(point, stage))
+    for step in steps:
+        result = cache.get(sweep.key(point, step, cached.get("design", {}).get("rtlil")))
         if result is None:
             break
-        cached[stage] = result
+        cached[step] = result
         if _final(result):
+            if step == "design":
+                cached["synth"] = result
             return cached, ()
-    todo = sweep.stages[len(cached):]
+    todo = steps[len(cached):]
     if todo == ("pnr",):
         todo = ("synth", "pnr")
         del cached["synth"]
@@ -333,11 +475,14 @@ def plan(point: Point, sweep: Sweep, cache: Cache) -> tuple[dict[str, dict], tup
 
 
 def store(cache: Cache, setup: Sweep, point: Point, results: dict[str, dict]) -> None:
-    """Cache the ``results`` :func:`evaluate` returned for ``point``, but transient failures.
-    Raises OSError if the cache cannot be written."""
-    for stage, result in results.items():
-        if not result.get("transient"):
-            cache.put(setup.key(point, stage), result)
+    """Cache the ``results`` :func:`evaluate` returned for ``point``, but transient failures
+    (and the synth stage's copy of a design's failure). Raises OSError if the cache cannot be
+    written."""
+    rtlil = results.get("design", {}).get("rtlil")
+    for step, result in results.items():
+        if result.get("transient") or (step in ("synth", "pnr") and rtlil is None):
+            continue
+        cache.put(setup.key(point, step, rtlil), result)
 
 
 def csv_text(rows: list[Row]) -> str:
@@ -349,10 +494,15 @@ def csv_text(rows: list[Row]) -> str:
     return buffer.getvalue()
 
 
-def winner(rows: list[Row]) -> Row | None:
-    """Return the point with the most frames per second among those that succeeded and fit
-    the part (with the cost stage alone, fit is not known: among those that succeeded), the
-    first of equals; None if there is none."""
+def front_runners(rows: list[Row], count: int) -> list[Row]:
+    """Return the ``count`` points with the most frames per second among those that succeeded
+    and fit the part (with the cost stage alone, fit is not known: among those that
+    succeeded), fastest first, the first of equals first."""
     candidates = [row for row in rows if row.ok and row.fps is not None
                   and (row.fit or row.sweep.stage == "cost")]
-    return max(candidates, key=lambda row: row.fps, default=None)
+    return sorted(candidates, key=lambda row: -row.fps)[:count]
+
+
+def winner(rows: list[Row]) -> Row | None:
+    """Return the first of :func:`front_runners`, or None if there is none."""
+    return next(iter(front_runners(rows, 1)), None)

@@ -1,11 +1,11 @@
 """``vta dse``'s results on disk: one JSON file per stage of a point, named by its key.
 
-A key is a JSON object naming everything the result depends on (the point's configuration and
-data width, the stage, the workload or the part, and the versions of vtaref's sources and of
-the tools: :func:`versions`); its file is ``<sha256 of the key>.json`` and holds the key and
-the result, so a file whose key differs (a collision, a file from elsewhere) is not taken.
-Files are written whole (a temporary file renamed), so an interrupted sweep leaves no half file
-and a later one takes up where it stopped.
+A key is a JSON object naming everything the result depends on (:meth:`.dse.Sweep.key`: the
+point or its design's RTLIL digest, the stage, the workload or the part, and the versions of
+vtaref's sources and of the tools: :func:`versions`); its file is ``<sha256 of the
+key>.json`` and holds the key and the result, so a file whose key differs (a collision, a
+file from elsewhere) is not taken. Files are written whole (a temporary file renamed), so an
+interrupted sweep leaves no half file and a later one takes up where it stopped.
 """
 
 from __future__ import annotations
@@ -77,11 +77,12 @@ def source_digest(*packages: str) -> str:
 def versions() -> dict[str, str]:
     """Return the versions results depend on, by name: vtaref's package version, digests of
     the sources of the compiler (``compiler-sources``: spec and compiler) and of the hardware
-    (``hardware-sources``: spec, impl and fpga), and each tool's package version (``not
-    installed`` if missing)."""
+    (``hardware-sources``: spec, impl and fpga), Amaranth's version, and each tool's package
+    version (``not installed`` if missing)."""
     found = {"vtaref": metadata.version("vtaref"),
              "compiler-sources": source_digest("spec", "compiler"),
-             "hardware-sources": source_digest("spec", "impl", "fpga")}
+             "hardware-sources": source_digest("spec", "impl", "fpga"),
+             "amaranth": metadata.version("amaranth")}
     for tool, package in TOOL_PACKAGES.items():
         try:
             found[tool] = metadata.version(package)

@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from amaranth.back import rtlil
 from amaranth.lib import wiring
 
 from .parts import RESOURCES, Part
 from .pins import PinWrapper
 from .pnr import NextpnrOptions, PnrResult, place_and_route
-from .synth import SynthResult, synthesize
+from .synth import SynthResult, synthesize, synthesize_rtlil
 
 
 @dataclass(frozen=True)
@@ -70,23 +71,63 @@ def fit(design: wiring.Component, parts: list[Part], *, name: str, frequency: fl
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vtaref-fit-")))
         for part in parts:
-            routed = part.nextpnr_device is not None
             if part.target not in synthesized:
-                top = PinWrapper(design) if routed else design
                 synthesized[part.target] = synthesize(
-                    top, part.target, name=name, timeout=timeout, progress=progress,
-                    workdir=workdir / part.target, write_netlist=routed)
+                    _top(design, part), part.target, name=name, timeout=timeout,
+                    progress=progress, workdir=workdir / part.target,
+                    write_netlist=part.nextpnr_device is not None)
                 if on_synthesis is not None:
                     on_synthesis(part, synthesized[part.target])
-            synthesis = synthesized[part.target]
-            misfit = part.misfit(_used(synthesis))
-            pnr = None
-            if place and routed and misfit is None:
-                options = (nextpnr or NextpnrOptions()).resolved(synthesis.luts, part)
-                pnr = place_and_route(workdir / part.target / f"{name}.json", part,
-                                      frequency=frequency, options=options,
-                                      bitstream=bitstream, timeout=timeout, progress=progress)
-            yield PartFit(part, synthesis, pnr, misfit and f"{name} {misfit}")
+            yield _placed(synthesized[part.target], part, name=name, frequency=frequency,
+                          nextpnr=nextpnr, bitstream=bitstream, timeout=timeout,
+                          workdir=workdir, progress=progress, place=place)
+
+
+def top_rtlil(design: wiring.Component, part: Part, name: str) -> str:
+    """Return the RTLIL yosys reads for ``design`` (module ``name``) on ``part``: behind the
+    :class:`~.pins.PinWrapper` on a part that is placed and routed (ECP5)."""
+    return rtlil.convert(_top(design, part), name=name)
+
+
+def _top(design: wiring.Component, part: Part) -> wiring.Component:
+    """Return what is synthesized of ``design`` for ``part``: behind the pin wrapper if placed."""
+    return PinWrapper(design) if part.nextpnr_device is not None else design
+
+
+def fit_rtlil(text: str, part: Part, *, name: str, frequency: float,
+              nextpnr: NextpnrOptions | None = None, bitstream: Path | None = None,
+              timeout: float | None = None, workdir: Path | None = None,
+              on_synthesis: Callable[[SynthResult], None] | None = None,
+              progress: Callable[[str], None] | None = None, place: bool = True) -> PartFit:
+    """Return how the design of the RTLIL ``text`` (:func:`top_rtlil`'s) fits ``part``: as
+    :func:`fit` for one part (``on_synthesis`` gets the synthesis result before place and
+    route), the tools' files in ``workdir/<target>/`` or a temporary directory."""
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vtaref-fit-")))
+        synthesis = synthesize_rtlil(text, part.target, name=name, timeout=timeout,
+                                     progress=progress, workdir=workdir / part.target,
+                                     write_netlist=part.nextpnr_device is not None)
+        if on_synthesis is not None:
+            on_synthesis(synthesis)
+        return _placed(synthesis, part, name=name, frequency=frequency, nextpnr=nextpnr,
+                       bitstream=bitstream, timeout=timeout, workdir=workdir,
+                       progress=progress, place=place)
+
+
+def _placed(synthesis: SynthResult, part: Part, *, name: str, frequency: float,
+            nextpnr: NextpnrOptions | None, bitstream: Path | None, timeout: float | None,
+            workdir: Path, progress: Callable[[str], None] | None, place: bool) -> PartFit:
+    """Return ``synthesis`` checked against ``part`` and, if it fits and ``place``, placed and
+    routed there (the netlist in ``workdir/<target>/``)."""
+    misfit = part.misfit(_used(synthesis))
+    pnr = None
+    if place and part.nextpnr_device is not None and misfit is None:
+        options = (nextpnr or NextpnrOptions()).resolved(synthesis.luts, part)
+        pnr = place_and_route(workdir / part.target / f"{name}.json", part,
+                              frequency=frequency, options=options, bitstream=bitstream,
+                              timeout=timeout, progress=progress)
+    return PartFit(part, synthesis, pnr, misfit and f"{name} {misfit}")
 
 
 def _used(synthesis: SynthResult) -> dict[str, int]:

@@ -18,7 +18,7 @@ from vtaref.fpga.pareto import front
 from vtaref.spec import VtaConfig
 
 TINY = ["--resolution", "16", "--width", "8", "--log-uop-buff", "10", "--log-wgt-buff", "10",
-        "--log-acc-buff", "12"]
+        "--log-acc-buff", "12", "--confirm", "0"]
 # BLOCK 8 with an 8-byte input buffer is a config VTA rejects (one input row is 8 bytes);
 # BLOCK 4 with it compiles no tiling for the residual sums; with 1 KiB both compile.
 SWEEP = [*TINY, "--block", "4,8", "--log-inp-buff", "3,10", "--stage", "cost", "-j", "2"]
@@ -52,6 +52,15 @@ def test_a_cost_sweep_on_a_local_cluster_marks_failures_and_is_then_served_from_
     assert "4 points: 2 ok, 2 failed; 3 computed" in result.output
     written = json.loads((tmp_path / "out" / "vta_config.json").read_text())
     assert VtaConfig.from_dict(written, complete=True).name == rows["8", "10"]["config"]
+    # The winner's folder: its config and its programs, which vta conform replays.
+    winner = tmp_path / "out" / "winner"
+    assert json.loads((winner / "vta_config.json").read_text()) == written
+    programs = sorted(path.name for path in winner.iterdir() if path.is_dir())
+    assert "23_fc" in programs and len(programs) == 23
+    assert all(json.loads((winner / name / "config.json").read_text()) == written
+               for name in programs)
+    replayed = CliRunner().invoke(main, ["conform", str(winner)])
+    assert (replayed.exit_code, replayed.output.splitlines()[-1]) == (0, "23 passed, 0 failed")
     assert not (tmp_path / "out" / "pareto.png").exists()  # the cost stage counts no resources
 
     again, cached = _sweep(tmp_path)
@@ -71,6 +80,8 @@ def test_a_cost_sweep_on_a_local_cluster_marks_failures_and_is_then_served_from_
     (["--workload", "missing.onnx"], "missing.onnx: no such file"),
     (["--workload", "missing.onnx", "--width", "8"],
      "--width is ResNet-18's: give --workload resnet18"),
+    (["--bitstream", "--part", "xc7z020", "--stage", "synth"],
+     "--bitstream needs an ECP5 part: no open place and route for the xc7z020 (PYNQ-Z1)"),
 ])
 def test_bad_input_is_one_line_before_anything_runs(tmp_path, monkeypatch, arguments, message):
     monkeypatch.chdir(tmp_path)
@@ -164,11 +175,15 @@ def test_the_winner_fits_and_failures_are_marked_with_their_stage(tmp_path):
     assert plot([_row(setup, 2, {"cost": cost})], "test") is None
 
     cache = Cache(tmp_path)
-    dse.store(cache, setup, timed_out.point, timed_out.results)
-    assert cache.get(setup.key(timed_out.point, "synth")) == timed_out.results["synth"]
-    assert cache.get(setup.key(timed_out.point, "pnr")) is None  # a timeout is tried again
+    design = {"rtlil": "0" * 64}
+    dse.store(cache, setup, timed_out.point, {**timed_out.results, "design": design})
+    assert cache.get(setup.key(timed_out.point, "synth", design["rtlil"])) == (
+        timed_out.results["synth"])
+    # A timeout is tried again.
+    assert cache.get(setup.key(timed_out.point, "pnr", design["rtlil"])) is None
     # Place and route needs the netlist: synthesis runs again.
-    assert dse.plan(timed_out.point, setup, cache) == ({"cost": cost}, ("synth", "pnr"))
+    assert dse.plan(timed_out.point, setup, cache) == ({"cost": cost, "design": design},
+                                                       ("synth", "pnr"))
 
 
 def test_profiling_without_a_backend_predicts_what_a_run_predicts():
@@ -196,7 +211,7 @@ def test_an_onnx_model_is_a_workload_keyed_by_its_contents(tmp_path):
              tmp_path / "int8.onnx")
     arguments = ["dse", "--workload", str(tmp_path / "int8.onnx"), "--block", "8,16",
                  "--log-uop-buff", "10", "--log-inp-buff", "10", "--log-wgt-buff", "10",
-                 "--log-acc-buff", "12", "--stage", "cost", "-j", "1",
+                 "--log-acc-buff", "12", "--stage", "cost", "-j", "1", "--confirm", "0",
                  "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out")]
     result = CliRunner().invoke(main, arguments)
     assert result.exit_code == 0, result.output
@@ -234,3 +249,112 @@ def test_an_unreachable_scheduler_is_one_line_and_no_output(tmp_path, monkeypatc
                                     "'tcp://127.0.0.1:9'")
     assert len(result.output.splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def _fake_hardware(calls):
+    """A stand-in for yosys and nextpnr that records the RTLIL digests it is given."""
+    import hashlib
+
+    def hardware(text, dsps, sweep, place):
+        calls.append(hashlib.sha256(text.encode()).hexdigest())
+        return {"synth": {**_synth(9000, 6, 8), "seconds": 1.0}}
+
+    return hardware
+
+
+def test_synthesis_is_cached_on_the_designs_rtlil_not_on_vtarefs_sources(tmp_path, monkeypatch):
+    from vtaref.fpga import dse_cache, synth
+
+    calls = []
+    monkeypatch.setattr(dse, "_hardware", _fake_hardware(calls))
+    arguments = ["dse", *TINY, "--block", "4,8", "--log-inp-buff", "10", "--stage", "synth",
+                 "--part", "LFE5U-25F", "-j", "1", "--cache", str(tmp_path / "cache"),
+                 "--out", str(tmp_path / "out")]
+
+    def sweep():
+        result = CliRunner().invoke(main, arguments)
+        assert result.exit_code == 0, result.output
+        rows = csv.DictReader(io.StringIO((tmp_path / "out" / "points.csv").read_text()))
+        return result.output, [(row["block"], row["fit"], row["cached"]) for row in rows]
+
+    output, rows = sweep()  # the cost and the design's digest, then synthesis
+    assert rows == [("4", "yes", ""), ("8", "yes", "")]
+    assert "2 computed" in output and len(set(calls)) == 2  # two cores, two RTLILs
+    assert sweep()[1] == [("4", "yes", "cost+design+synth"), ("8", "yes", "cost+design+synth")]
+    assert len(calls) == 2
+
+    # An edit to vtaref's hardware sources that leaves the RTLIL as it was: the digests are
+    # computed again, the synthesis results kept.
+    edited = {**dse_cache.versions(), "hardware-sources": "edited"}
+    monkeypatch.setattr(dse_cache, "versions", lambda: edited)
+    assert sweep()[1] == [("4", "yes", "cost+synth"), ("8", "yes", "cost+synth")]
+    assert len(calls) == 2
+    # Another yosys script misses the cache (the synthesis job builds the design again).
+    script = synth.script
+    monkeypatch.setattr(synth, "script", lambda *a, **k: script(*a, **k) + "opt\n")
+    assert sweep()[1] == [("4", "yes", "cost"), ("8", "yes", "cost")]
+    assert len(calls) == 4 and calls[2:] == calls[:2]
+
+
+def test_the_hardware_key_is_the_rtlils_digest_and_the_tools(tmp_path):
+    setup = dse.Sweep(dse.ResNet18(16, 8), "pnr", "LFE5U-25F", 100.0, None,
+                      {"yosys": "1", "nextpnr": "2", "hardware-sources": "a"})
+    small, large = (_row(setup, block, {}).point for block in (2, 3))
+    digests = [dse.evaluate(point, setup, ("design",))["design"]["rtlil"]
+               for point in (small, small, large)]
+    assert digests[0] == digests[1] != digests[2]
+    # Two points whose RTLIL is the same share their results; the point is not in the key.
+    for step in ("synth", "pnr"):
+        assert setup.key(small, step, digests[0]) == setup.key(large, step, digests[0])
+        assert setup.key(small, step, digests[0]) != setup.key(small, step, digests[2])
+        other_part = dse.Sweep(setup.workload, "pnr", "LFE5U-45F", 100.0, None, setup.versions)
+        assert setup.key(small, step, digests[0]) != other_part.key(small, step, digests[0])
+    slower = dse.Sweep(setup.workload, "pnr", "LFE5U-25F", 50.0, None, setup.versions)
+    assert setup.key(small, "synth", "d") == slower.key(small, "synth", "d")
+    assert setup.key(small, "pnr", "d") != slower.key(small, "pnr", "d")
+    assert setup.key(small, "design") != setup.key(large, "design")
+    with pytest.raises(ValueError, match="needs the design's RTLIL digest"):
+        setup.key(small, "synth")
+
+
+def test_the_front_runner_is_confirmed_on_the_rtl_and_the_confirmation_cached(tmp_path):
+    arguments = ["dse", *TINY, "--block", "4,8", "--log-inp-buff", "10", "--stage", "cost",
+                 "--confirm", "1", "-j", "1", "--cache", str(tmp_path / "cache"),
+                 "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "points.csv").read_text())))
+    small, large = rows
+    assert (small["rtl_cycles"], small["model_error"]) == ("", "")  # not a front-runner
+    measured = int(large["rtl_cycles"])
+    assert measured > 0
+    assert float(large["model_error"]) == pytest.approx(int(large["cycles"]) / measured - 1,
+                                                        abs=1e-5)
+    assert large["cached"] == ""
+    assert f"RTL: {measured:,} cycles measured, {int(large['cycles']):,} predicted" in (
+        result.output)
+    assert "model against RTL on 1 front-runner (predicted / measured cycles - 1): " in (
+        result.output)
+    again = CliRunner().invoke(main, arguments)
+    assert again.exit_code == 0, again.output
+    assert "0 computed" in again.output
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "points.csv").read_text())))
+    assert (rows[1]["rtl_cycles"], rows[1]["cached"]) == (str(measured), "cost+rtl")
+
+
+def test_the_winners_bitstream_comes_from_a_job_into_its_folder(tmp_path, monkeypatch):
+    made = []
+
+    def bitstream(point, sweep):
+        made.append(point.config.name)
+        return b"bits of " + point.config.name.encode()
+
+    monkeypatch.setattr(dse, "bitstream", bitstream)
+    result = CliRunner().invoke(main, ["dse", *TINY, "--block", "4,8", "--log-inp-buff", "10",
+                                       "--stage", "cost", "--bitstream", "-j", "1",
+                                       "--cache", str(tmp_path / "cache"),
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    (name,) = made
+    assert name.startswith("1x8_")
+    assert (tmp_path / "out" / "winner" / "vta_core.bit").read_bytes() == f"bits of {name}".encode()
