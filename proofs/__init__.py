@@ -21,7 +21,7 @@ from vtaref.impl.fetch import BUFFER_DEPTH
 from vtaref.impl.queue import Queue, TokenQueue
 from vtaref.spec.config import KEY_RANGES, VtaConfig
 from vtaref.spec.isa import Alu, Gemm
-from vtaref.spec.jobs import Job, local_workers, on_stop, run_jobs
+from vtaref.spec.jobs import Job, on_stop, run_jobs
 from vtaref.spec.pipeline import DEFAULT_TOKEN_DEPTH
 
 from .alu import DatapathSpec, TensorAluSpec, tiny_config
@@ -239,8 +239,6 @@ def run_proofs(chosen: Sequence[Proof | Z3Proof], *, jobs: int | None = None,
     to :meth:`Proof.run`. An exception (a missing tool, an interrupt) stops the running proofs
     and propagates; JobsError if the scheduler cannot be reached.
     """
-    if scheduler is None:
-        jobs = min(jobs or local_workers(), max(1, len(chosen)))
     queued = [Job(proof.name, _run_proof, (proof, options)) for proof in chosen]
     position = {id(job): index for index, job in enumerate(queued)}
 

@@ -28,9 +28,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from vtaref.spec.jobs import on_stop
-
 from .image import ProgramImage
+from .jobs import on_stop
 from .pipeline import DEFAULT_TOKEN_DEPTH
 from .runner import RunStats, Tracer, run_image
 from .semantics import FLAVORS

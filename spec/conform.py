@@ -14,8 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from vtaref.spec.jobs import Job, run_jobs
-
 from .backends import (
     Backend,
     BackendError,
@@ -27,6 +25,7 @@ from .disasm import marked_excerpt
 from .errors import VtaError
 from .image import ProgramImage
 from .isa import Store
+from .jobs import Job, run_jobs
 from .outputs import OutputError, Outputs
 from .runner import Runner, fetch
 from .state import MachineState
@@ -190,7 +189,7 @@ def check_cases(cases: Sequence[Path], backend: Backend, root: Path | None = Non
     cases still waiting never start. JobsError if the scheduler cannot be reached.
     """
     if scheduler is None:
-        jobs = min(jobs or 1, max(1, len(cases)))
+        jobs = jobs or 1
     queued = [Job(str(case), check_case, (case, backend, root, keep)) for case in cases]
     position = {id(job): index for index, job in enumerate(queued)}
     finished: dict[int, CaseResult] = {}

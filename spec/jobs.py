@@ -60,8 +60,9 @@ def run_jobs(jobs: Sequence[Job], *, workers: int | None = None, scheduler: str 
     """Run ``jobs``; yield ``(job, value)`` as each one finishes.
 
     Without ``scheduler`` the jobs run on a Dask ``LocalCluster`` of ``workers`` one-thread
-    worker processes (default :func:`local_workers`) started for this call and closed after it;
-    with ``workers == 1`` they run one after another in this process instead, with no cluster.
+    worker processes (default :func:`local_workers`; never more than there are jobs) started for
+    this call and closed after it; with one worker they run one after another in this process
+    instead, with no cluster.
     With ``scheduler`` (a Dask address such as ``tcp://host:8786``) they run on that cluster,
     ``workers`` at a time (default: all its worker threads). ``on_start`` gets each job, in the
     calling thread, when it is submitted. A job that raises stops the run: its exception
@@ -73,7 +74,9 @@ def run_jobs(jobs: Sequence[Job], *, workers: int | None = None, scheduler: str 
     On a local cluster, Ctrl-C stops the run in this process only: the worker processes ignore
     it (the commands a job runs, which do not inherit a Python handler, still get it).
     """
-    if scheduler is None and (workers or local_workers()) == 1:
+    if scheduler is None:
+        workers = min(workers or local_workers(), max(1, len(jobs)))
+    if scheduler is None and workers == 1:
         for job in jobs:
             if on_start is not None:
                 on_start(job)
