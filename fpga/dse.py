@@ -426,6 +426,7 @@ class Row:
         fps = self.fps
         return {
             **self.point.values(), "config": self.point.config.name if self.point.config else "",
+            "baseline": self.point.baseline,
             "stage": self.stage, "status": "ok" if self.ok else "failed",
             "reason": self.reason or "", "cycles": self.cycles or "",
             "macs": cost.get("macs", ""), "host_nodes": len(cost.get("host_nodes", "")),
@@ -444,10 +445,9 @@ class Row:
         }
 
 
-COLUMNS = (*FIELDS, "config", "stage", "status", "reason", "cycles", "macs", "host_nodes",
-           "clock",
-           "clock_mhz", "fps", "gmac_per_s", *RESOURCES, "counted_by", "fit", "gemm_dsps",
-           "fmax_mhz", "rtl_cycles", "model_error", "cached")
+COLUMNS = (*FIELDS, "config", "baseline", "stage", "status", "reason", "cycles", "macs",
+           "host_nodes", "clock", "clock_mhz", "fps", "gmac_per_s", *RESOURCES, "counted_by",
+           "fit", "gemm_dsps", "fmax_mhz", "rtl_cycles", "model_error", "cached")
 
 
 def plan(point: Point, sweep: Sweep, cache: Cache, steps: tuple[str, ...] | None = None
@@ -495,10 +495,10 @@ def csv_text(rows: list[Row]) -> str:
 
 
 def front_runners(rows: list[Row], count: int) -> list[Row]:
-    """Return the ``count`` points with the most frames per second among those that succeeded
-    and fit the part (with the cost stage alone, fit is not known: among those that
-    succeeded), fastest first, the first of equals first."""
-    candidates = [row for row in rows if row.ok and row.fps is not None
+    """Return the ``count`` points with the most frames per second among those swept (not the
+    baselines) that succeeded and fit the part (with the cost stage alone, fit is not known:
+    among those that succeeded), fastest first, the first of equals first."""
+    candidates = [row for row in rows if row.ok and row.fps is not None and not row.point.baseline
                   and (row.fit or row.sweep.stage == "cost")]
     return sorted(candidates, key=lambda row: -row.fps)[:count]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from vtaref.impl.axi import DATA_WIDTHS
 from vtaref.spec.config import KEY_RANGES, VtaConfig
@@ -110,12 +110,15 @@ def parse_values(name: str, text: str) -> tuple:
 class Point:
     """One combination of swept values over a base config: ``keys``, every config key's value
     and :data:`DATA_WIDTH`'s; ``swept``, the keys swept; ``config``, the VtaConfig they make,
-    or None with the config's ``reason``."""
+    or None with the config's ``reason``; ``baseline``, the name of the configuration it
+    stands for if it is a baseline the sweep is compared with (:func:`baseline`) rather than
+    one of its points."""
 
     keys: tuple[tuple[str, int | bool], ...]
     swept: tuple[str, ...]
     config: VtaConfig | None
     reason: str | None = None
+    baseline: str = ""
 
     @property
     def data_width(self) -> int:
@@ -123,9 +126,11 @@ class Point:
 
     @property
     def label(self) -> str:
-        """Return the config's name and data width, or the swept values of a rejected point."""
+        """Return the config's name and data width (and the baseline's name), or the swept
+        values of a rejected point."""
         if self.config is not None:
-            return f"{self.config.name} {self.data_width}-bit"
+            return (f"{self.config.name} {self.data_width}-bit"
+                    + (f" (baseline {self.baseline})" if self.baseline else ""))
         return " ".join(f"{field.name}={field.from_key(dict(self.keys)[field.key])}"
                         for field in FIELDS.values() if field.key in self.swept)
 
@@ -135,8 +140,14 @@ class Point:
         return {name: field.from_key(keys[field.key]) for name, field in FIELDS.items()}
 
     def key(self) -> dict:
-        """Return what identifies the point's hardware: every config key and the data width."""
+        """Return what identifies the point's hardware: every config key and the data width
+        (not whether it is a baseline: a baseline shares the results of an equal point)."""
         return dict(self.keys)
+
+
+def baseline(config: VtaConfig, name: str) -> Point:
+    """Return the baseline ``config`` (with TVM-VTA's 64-bit data port), called ``name``."""
+    return replace(points({}, config)[0], baseline=name)
 
 
 def points(space: dict[str, tuple], base: VtaConfig | None = None) -> list[Point]:

@@ -4,6 +4,7 @@ small cost-only sweep of ResNet-18 on a local Dask cluster."""
 import csv
 import io
 import json
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -70,6 +71,28 @@ def test_a_cost_sweep_on_a_local_cluster_marks_failures_and_is_then_served_from_
         assert cached[key]["cached"] == "cost"
         assert {k: v for k, v in cached[key].items() if k != "cached"} == {
             k: v for k, v in rows[key].items() if k != "cached"}
+
+
+def test_baselines_are_evaluated_and_compared_with_but_never_win(tmp_path):
+    faster = {**VtaConfig().to_dict(), "LOG_BLOCK": 3, "LOG_UOP_BUFF_SIZE": 10,
+              "LOG_INP_BUFF_SIZE": 10, "LOG_WGT_BUFF_SIZE": 10, "LOG_ACC_BUFF_SIZE": 12}
+    (tmp_path / "faster.json").write_text(json.dumps(faster))
+    result = CliRunner().invoke(main, [
+        "dse", *TINY, "--block", "4", "--log-inp-buff", "10", "--stage", "cost", "-j", "1",
+        "--baseline", "default", "--baseline", str(tmp_path / "faster.json"),
+        "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "points.csv").read_text())))
+    assert [(row["block"], row["baseline"], row["status"]) for row in rows] == [
+        ("4", "", "ok"), ("16", "default", "ok"), ("8", str(tmp_path / "faster.json"), "ok")]
+    swept, default, fast = rows
+    assert int(fast["cycles"]) < int(swept["cycles"])  # faster, and still not the winner
+    assert json.loads((tmp_path / "out" / "vta_config.json").read_text())["LOG_BLOCK"] == 2
+    assert f"winner: {swept['config']} 64-bit" in result.output
+    for row, name in ((default, "default"), (fast, str(tmp_path / "faster.json"))):
+        ratio = int(row["cycles"]) / int(swept["cycles"])
+        assert (f"baseline {name} ({row['config']}): {float(row['fps']):.2f} fps at 100 MHz "
+                f"(nominal); the winner has {ratio:.2f}x its frames per second") in result.output
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
@@ -170,7 +193,11 @@ def test_the_winner_fits_and_failures_are_marked_with_their_stage(tmp_path):
                                                                  "nextpnr timed out")
     assert timed_out.as_dict()["clock"] == "nominal"
     assert fast_misfit.ok and fast_misfit.reason == "vta_core does not fit"
-    picture = plot([fast_misfit, routed, timed_out], "test")
+    faster_baseline = dse.Row(replace(routed.point, baseline="default"),
+                              {**routed.results, "cost": {**cost, "cycles": 10}}, (), setup)
+    assert dse.winner([fast_misfit, routed, timed_out, faster_baseline]) is routed
+    assert faster_baseline.as_dict()["baseline"] == "default"
+    picture = plot([fast_misfit, routed, timed_out, faster_baseline], "test")
     assert picture.startswith(b"\x89PNG")
     assert plot([_row(setup, 2, {"cost": cost})], "test") is None
 

@@ -81,6 +81,10 @@ def _swept_options(function):
 @click.option("--bitstream", is_flag=True,
               help=f"Also write the winner's bitstream, OUT/{WINNER}/{BITSTREAM} (placed and "
                    "routed again in a job; ECP5 parts).")
+@click.option("--baseline", "baselines", multiple=True, metavar="default|FILE",
+              help="A configuration to compare the sweep with: TVM-VTA's default, or a "
+                   "vta_config.json file. Evaluated as the points are (with a 64-bit data "
+                   "port), marked in points.csv and pareto.png, never the winner. Repeatable.")
 @click.option("-j", "--jobs", type=click.IntRange(1),
               help="Points evaluated at once. Default: the CPUs here, or all the scheduler's "
                    "worker threads.")
@@ -92,7 +96,7 @@ def _swept_options(function):
 @click.option("--timeout", type=click.FloatRange(0, min_open=True),
               help="Seconds allowed per tool run (yosys, nextpnr).")
 def dse(config_path, workload, resolution, width, seed, part, stage, freq, confirm, bitstream,
-        jobs, scheduler, cache_dir, out, timeout, **swept):
+        baselines, jobs, scheduler, cache_dir, out, timeout, **swept):
     """Sweep VTA configurations for a workload on an FPGA part (design-space exploration).
 
     Every combination of the swept fields' values (the others from --config) is a point. Each
@@ -106,13 +110,13 @@ def dse(config_path, workload, resolution, width, seed, part, stage, freq, confi
     predicted. Writes OUT/points.csv (every point), OUT/pareto.png (frames per second against
     LUTs, DSPs and block RAM) and OUT/vta_config.json (the fitting point with the most frames
     per second), and in OUT/winner its vta_config.json, its programs as images vta conform
-    replays and, with --bitstream, its bitstream. Exits with status 1 if no point qualifies as
-    the winner.
+    replays and, with --bitstream, its bitstream. Each --baseline is evaluated too and the
+    winner compared with it. Exits with status 1 if no point qualifies as the winner.
     """
     from vtaref.fpga import dse as dse_module
     from vtaref.fpga.dse_cache import DEFAULT_FOLDER, Cache, versions
     from vtaref.fpga.dse_plot import plot
-    from vtaref.fpga.dse_space import SpaceError, parse_values, points
+    from vtaref.fpga.dse_space import SpaceError, baseline, parse_values, points
     from vtaref.fpga.parts import PARTS
     from vtaref.spec.jobs import JobsError
 
@@ -133,16 +137,17 @@ def dse(config_path, workload, resolution, width, seed, part, stage, freq, confi
         raise Failure(f"--bitstream needs an ECP5 part: no open place and route for the "
                       f"{PARTS[part].label}")
     cache = Cache(cache_dir or DEFAULT_FOLDER)
-    swept_points = points(space, base)
+    every_point = points(space, base) + [baseline(_baseline_config(name), name)
+                                         for name in dict.fromkeys(baselines)]
     made = not out.is_dir()
     _make_folder(out)
     try:
         with _outputs() as outputs, _status_line("") as show:
             outputs.reserve(out / "points.csv")  # an unwritable folder fails before the sweep
-            progress = _Progress(len(swept_points), show)
-            order = {point: index for index, point in enumerate(swept_points)}
+            progress = _Progress(len(every_point), show)
+            order = {point: index for index, point in enumerate(every_point)}
             try:
-                rows = sorted(_run(swept_points, setup, cache, jobs, scheduler, progress),
+                rows = sorted(_run(every_point, setup, cache, jobs, scheduler, progress),
                               key=lambda row: order[row.point])
                 rows = _confirm(rows, confirm, setup, cache, jobs, scheduler, show)
             except JobsError as err:
@@ -216,6 +221,14 @@ def _write_winner(best, config_text: bytes, folder: Path, bitstream: bool, jobs,
         raise OutputError(f"cannot write {folder / BITSTREAM}: {err.strerror}") from None
 
 
+def _baseline_config(name: str):
+    """Return the config --baseline ``name`` names: TVM-VTA's default, or a file's."""
+    try:
+        return _config(None if name == "default" else Path(name))
+    except Failure as err:
+        raise Failure(f"--baseline {err.message}") from None
+
+
 def _workload(name: str, resolution: int, width: int, seed: int):
     """Return the workload --workload names: ResNet-18, or the ONNX model file ``name``."""
     from vtaref.fpga.dse import OnnxModel, ResNet18
@@ -232,7 +245,7 @@ def _workload(name: str, resolution: int, width: int, seed: int):
                       f"({err.strerror})") from None
 
 
-def _run(swept_points, setup, cache, jobs, scheduler, progress, steps=None):
+def _run(evaluated, setup, cache, jobs, scheduler, progress, steps=None):
     """Yield a Row per point, through ``steps`` (default: the sweep's): the rejected and wholly
     cached ones first, then each job's as it finishes on Dask, caching its results. A point
     whose design's RTLIL digest is not cached gets it in a first round of jobs (with its cost
@@ -241,7 +254,7 @@ def _run(swept_points, setup, cache, jobs, scheduler, progress, steps=None):
     from vtaref.fpga.dse import Row, plan
 
     first, second, computed = [], [], {}
-    for point in swept_points:
+    for point in evaluated:
         cached, todo = (({}, ()) if point.config is None
                         else plan(point, setup, cache, steps))
         if not todo:
@@ -390,6 +403,9 @@ def _summary(rows, best, setup, out: Path, written: list[str]) -> None:
     else:
         click.echo(f"winner: {best.point.label}, {best.fps:.2f} fps at {best.clock_mhz:g} MHz"
                    + (" (fit not checked: --stage cost)" if setup.stage == "cost" else ""))
+    for row in rows:
+        if row.point.baseline:
+            click.echo(_comparison(row, best))
     errors = [row.model_error for row in rows if row.model_error is not None]
     if errors:
         click.echo(f"model against RTL on {len(errors)} front-runner"
@@ -401,3 +417,18 @@ def _summary(rows, best, setup, out: Path, written: list[str]) -> None:
     click.echo(f"wrote {', '.join(written)} in {out}")
     if best is None:
         sys.exit(1)
+
+
+def _comparison(row, best) -> str:
+    """Return the baseline ``row`` against the winner ``best`` (if any) as a line."""
+    text = f"baseline {row.point.baseline} ({row.point.config.name}): "
+    if not row.ok:
+        return text + f"failed at {row.stage}: {row.reason}"
+    if row.fit is False:
+        text += f"does not fit the part ({row.reason}); "
+    text += (f"{row.fps:.2f} fps at {row.clock_mhz:g} MHz "
+             f"({'Fmax' if row.fmax_mhz else 'nominal'})")
+    if best is None:
+        return text
+    return text + (f"; the winner has {best.fps / row.fps:.2f}x its frames per second"
+                   f" and {best.cycles / row.cycles:.2f}x its cycles")
