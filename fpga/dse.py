@@ -387,8 +387,10 @@ class Row:
 
     @property
     def model_error(self) -> float | None:
-        """Return predicted over measured cycles, less 1 (None: not confirmed)."""
-        return None if not self.rtl_cycles else self.cycles / self.rtl_cycles - 1
+        """Return the cycles the timing model predicted for the programs run on the RTL over
+        those measured, less 1 (None: not confirmed)."""
+        rtl = self.results.get("rtl", {})
+        return None if not rtl.get("cycles") else rtl["predicted_cycles"] / rtl["cycles"] - 1
 
     @property
     def fmax_mhz(self) -> float | None:

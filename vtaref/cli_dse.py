@@ -361,8 +361,7 @@ def _rtl_line(row) -> str:
     if "cycles" not in rtl:
         return f"{row.point.label}: RTL: not confirmed: {rtl.get('error') or row.reason}"
     return (f"{row.point.label}: RTL: {rtl['cycles']:,} cycles measured, "
-            f"{rtl['predicted_cycles']:,} predicted "
-            f"({rtl['predicted_cycles'] / rtl['cycles'] - 1:+.2%})"
+            f"{rtl['predicted_cycles']:,} predicted ({row.model_error:+.2%})"
             + (" (cached)" if "rtl" in row.cached else ""))
 
 
@@ -395,7 +394,8 @@ def _summary(rows, best, setup, out: Path, written: list[str]) -> None:
     ok = sum(row.ok for row in rows)
     computed = sum(row.point.config is not None and len(row.cached) < len(row.results)
                    for row in rows)
-    click.echo(f"{len(rows)} points: {ok} ok, {len(rows) - ok} failed; {computed} computed, "
+    click.echo(f"{len(rows)} point{'s' if len(rows) > 1 else ''}: {ok} ok, "
+               f"{len(rows) - ok} failed; {computed} computed, "
                f"{len(rows) - computed} from the cache or rejected")
     if best is None:
         click.echo("no point " + ("succeeded" if setup.stage == "cost" else "fits")
