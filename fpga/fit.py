@@ -68,8 +68,7 @@ def fit(design: wiring.Component, parts: list[Part], *, name: str, frequency: fl
         raise ValueError("a bitstream needs exactly one ECP5 part")
     synthesized: dict[str, SynthResult] = {}
     with contextlib.ExitStack() as stack:
-        if workdir is None:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vtaref-fit-")))
+        workdir = _workdir(stack, workdir)
         for part in parts:
             if part.target not in synthesized:
                 synthesized[part.target] = synthesize(
@@ -103,8 +102,7 @@ def fit_rtlil(text: str, part: Part, *, name: str, frequency: float,
     :func:`fit` for one part (``on_synthesis`` gets the synthesis result before place and
     route), the tools' files in ``workdir/<target>/`` or a temporary directory."""
     with contextlib.ExitStack() as stack:
-        if workdir is None:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vtaref-fit-")))
+        workdir = _workdir(stack, workdir)
         synthesis = synthesize_rtlil(text, part.target, name=name, timeout=timeout,
                                      progress=progress, workdir=workdir / part.target,
                                      write_netlist=part.nextpnr_device is not None)
@@ -113,6 +111,13 @@ def fit_rtlil(text: str, part: Part, *, name: str, frequency: float,
         return _placed(synthesis, part, name=name, frequency=frequency, nextpnr=nextpnr,
                        bitstream=bitstream, timeout=timeout, workdir=workdir,
                        progress=progress, place=place)
+
+
+def _workdir(stack: contextlib.ExitStack, workdir: Path | None) -> Path:
+    """Return ``workdir``, or a temporary directory that ``stack`` removes when it closes."""
+    if workdir is not None:
+        return workdir
+    return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vtaref-fit-")))
 
 
 def _placed(synthesis: SynthResult, part: Part, *, name: str, frequency: float,
