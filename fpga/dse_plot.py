@@ -1,5 +1,5 @@
 """The picture of a sweep (``vta dse``'s pareto.png): frames per second against LUTs, DSPs and
-block RAM, one marker per point with resource counts, the Pareto front (:mod:`.pareto`) of the
+block RAM (a log scale), one marker per point with resource counts, the Pareto front (:mod:`.pareto`) of the
 points that fit joined by a line, the points that do not fit or failed drawn apart, each
 baseline as a star (hollow if it does not fit), and the part's capacity as a dashed line.
 """
@@ -58,6 +58,7 @@ def plot(rows: list[Row], title: str) -> bytes | None:
                       color="tab:orange", label="Pareto front", zorder=2)
         axes.axvline(part.capacity[resource], color="black", linestyle="--", linewidth=1,
                      label=f"{part.name} capacity")
+        axes.set_yscale("log")  # a sweep's rates span orders of magnitude
         axes.set_xlabel(RESOURCE_NAMES[resource])
         axes.grid(alpha=0.3)
     figure.axes[0].set_ylabel("frames per second")
