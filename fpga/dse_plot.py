@@ -1,7 +1,8 @@
-"""The picture of a sweep (``vta dse``'s pareto.png): frames per second against LUTs, DSPs and
-block RAM (a log scale), one marker per point with resource counts, the Pareto front (:mod:`.pareto`) of the
-points that fit joined by a line, the points that do not fit or failed drawn apart, each
-baseline as a star (hollow if it does not fit), and the part's capacity as a dashed line.
+"""The picture of a sweep (``vta dse``'s pareto.png): frames per second (a log scale) against
+LUTs, DSPs and block RAM, one marker per point with resource counts, the Pareto front
+(:mod:`.pareto`) of the points that fit joined by a line, the points that do not fit or failed
+drawn apart, each baseline as a star (hollow if it does not fit), and the part's capacity as a
+dashed line.
 """
 
 from __future__ import annotations
