@@ -84,8 +84,10 @@ def fit(design: wiring.Component, parts: list[Part], *, name: str, frequency: fl
 
 def top_rtlil(design: wiring.Component, part: Part, name: str) -> str:
     """Return the RTLIL yosys reads for ``design`` (module ``name``) on ``part``: behind the
-    :class:`~.pins.PinWrapper` on a part that is placed and routed (ECP5)."""
-    return rtlil.convert(_top(design, part), name=name)
+    :class:`~.pins.PinWrapper` on a part that is placed and routed (ECP5). Without source
+    locations (``src`` attributes): the text is a function of the design alone, not of the
+    folder vtaref is in or of where its lines are, so its digest can key the tools' results."""
+    return rtlil.convert(_top(design, part), name=name, emit_src=False)
 
 
 def _top(design: wiring.Component, part: Part) -> wiring.Component:

@@ -323,6 +323,16 @@ def test_synthesis_is_cached_on_the_designs_rtlil_not_on_vtarefs_sources(tmp_pat
     assert len(calls) == 4 and calls[2:] == calls[:2]
 
 
+def test_the_designs_rtlil_has_no_source_locations():
+    # A digest that named the checkout's folder or the sources' line numbers would miss the
+    # tools' results from another folder, or another machine of a cluster.
+    setup = dse.Sweep(dse.ResNet18(16, 8), "synth", "LFE5U-25F", 100.0, None)
+    (point,) = points({"block": (4,), "log_uop_buff": (10,), "log_inp_buff": (10,),
+                       "log_wgt_buff": (10,), "log_acc_buff": (12,)})
+    text, _ = dse.design(point, setup)
+    assert "module \\vta_core" in text and "attribute \\src" not in text
+
+
 def test_the_hardware_key_is_the_rtlils_digest_and_the_tools(tmp_path):
     setup = dse.Sweep(dse.ResNet18(16, 8), "pnr", "LFE5U-25F", 100.0, None,
                       {"yosys": "1", "nextpnr": "2", "hardware-sources": "a"})
