@@ -151,9 +151,10 @@ class Sweep:
         """Return the cache key of ``step`` of ``point``: what that step's result depends on.
         ``rtlil``, the SHA-256 of the point's design (:func:`design`), is needed for synth and
         pnr, whose key holds it instead of the point: the yosys script and the rules that
-        count its cells (the part's target), the part, and for pnr the clock and nextpnr's
-        options; and for rtl, with the point and the workload (whose programs it runs)."""
-        from .pnr import ROUTER, NextpnrOptions
+        count its cells (the part's target), the part, and for pnr the clock, nextpnr's
+        options and the size up to which it runs timing-driven; and for rtl, with the point
+        and the workload (whose programs it runs)."""
+        from .pnr import ROUTER, TIMING_DRIVEN_UP_TO, NextpnrOptions
         from .synth import script
         from .targets import TARGETS
 
@@ -177,7 +178,10 @@ class Sweep:
                    script=script(TOP_NAME, target.command, part.nextpnr_device is not None,
                                  after=target.after))
         if step == "pnr":
-            key.update(freq=self.freq, router=ROUTER, nextpnr_options=NextpnrOptions().arguments())
+            # Whether a point is placed timing-driven is chosen by its size against the rule.
+            key.update(freq=self.freq, router=ROUTER,
+                       nextpnr_options=NextpnrOptions().arguments(),
+                       timing_driven_up_to=TIMING_DRIVEN_UP_TO)
         return key
 
 

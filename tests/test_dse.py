@@ -333,7 +333,7 @@ def test_the_designs_rtlil_has_no_source_locations():
     assert "module \\vta_core" in text and "attribute \\src" not in text
 
 
-def test_the_hardware_key_is_the_rtlils_digest_and_the_tools(tmp_path):
+def test_the_hardware_key_is_the_rtlils_digest_and_the_tools(tmp_path, monkeypatch):
     setup = dse.Sweep(dse.ResNet18(16, 8), "pnr", "LFE5U-25F", 100.0, None,
                       {"yosys": "1", "nextpnr": "2", "hardware-sources": "a"})
     small, large = (_row(setup, block, {}).point for block in (2, 3))
@@ -349,6 +349,11 @@ def test_the_hardware_key_is_the_rtlils_digest_and_the_tools(tmp_path):
     slower = dse.Sweep(setup.workload, "pnr", "LFE5U-25F", 50.0, None, setup.versions)
     assert setup.key(small, "synth", "d") == slower.key(small, "synth", "d")
     assert setup.key(small, "pnr", "d") != slower.key(small, "pnr", "d")
+    from vtaref.fpga import pnr
+    before = setup.key(small, "pnr", "d")
+    monkeypatch.setattr(pnr, "TIMING_DRIVEN_UP_TO", 0.25)
+    assert setup.key(small, "pnr", "d") != before
+    assert setup.key(small, "synth", "d") == slower.key(small, "synth", "d")
     assert setup.key(small, "design") != setup.key(large, "design")
     with pytest.raises(ValueError, match="needs the design's RTLIL digest"):
         setup.key(small, "synth")
