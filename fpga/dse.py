@@ -152,9 +152,9 @@ class Sweep:
         ``rtlil``, the SHA-256 of the point's design (:func:`design`), is needed for synth and
         pnr, whose key holds it instead of the point: the yosys script and the rules that
         count its cells (the part's target), the part, and for pnr the clock, nextpnr's
-        options and the size up to which it runs timing-driven; and for rtl, with the point
-        and the workload (whose programs it runs)."""
-        from .pnr import ROUTER, TIMING_DRIVEN_UP_TO, NextpnrOptions
+        options, the size up to which it runs timing-driven and when a route has stalled; and
+        for rtl, with the point and the workload (whose programs it runs)."""
+        from .pnr import ROUTER, STALL_ITERATIONS, TIMING_DRIVEN_UP_TO, NextpnrOptions
         from .synth import script
         from .targets import TARGETS
 
@@ -178,10 +178,11 @@ class Sweep:
                    script=script(TOP_NAME, target.command, part.nextpnr_device is not None,
                                  after=target.after))
         if step == "pnr":
-            # Whether a point is placed timing-driven is chosen by its size against the rule.
+            # Whether a point is placed timing-driven is chosen by its size against the rule,
+            # and again by whether that route stalls.
             key.update(freq=self.freq, router=ROUTER,
                        nextpnr_options=NextpnrOptions().arguments(),
-                       timing_driven_up_to=TIMING_DRIVEN_UP_TO)
+                       timing_driven_up_to=TIMING_DRIVEN_UP_TO, stall_iterations=STALL_ITERATIONS)
         return key
 
 
@@ -314,7 +315,7 @@ def _hardware(text: str, dsps: int | None, sweep: Sweep, place: bool) -> dict[st
     """Return the synth result of the RTLIL ``text`` on the part and, with ``place``, the pnr
     one (run only if it fits)."""
     from .fit import fit_rtlil
-    from .pnr import NextpnrOptions
+    from .pnr import NextpnrOptions, RouteStalled
     from .synth import SynthError
 
     synthesized = []
@@ -323,7 +324,9 @@ def _hardware(text: str, dsps: int | None, sweep: Sweep, place: bool) -> dict[st
                            nextpnr=NextpnrOptions(), timeout=sweep.timeout, place=place,
                            on_synthesis=synthesized.append)
     except SynthError as err:  # nextpnr's, once synthesized (so the design fits)
-        failure = {"error": str(err), "transient": True}
+        # A stalled route stalls again (nextpnr is deterministic); a tool failure may not.
+        failure = {"error": str(err), **({} if isinstance(err, RouteStalled)
+                                         else {"transient": True})}
         if not synthesized:
             return {"synth": failure}
         return {"synth": _synth_result(synthesized[0], None, dsps), "pnr": failure}
@@ -334,6 +337,7 @@ def _hardware(text: str, dsps: int | None, sweep: Sweep, place: bool) -> dict[st
         pnr = fitted.pnr
         results["pnr"] = {**pnr.used, "fmax_mhz": round(pnr.fmax_mhz, 2),
                           "critical_path": str(pnr.critical_path or ""),
+                          "timing_driven": pnr.timing_driven, "stalled": pnr.stalled,
                           "seconds": round(pnr.seconds, 1)}
     return results
 
@@ -419,6 +423,16 @@ class Row:
         return None
 
     @property
+    def routing(self) -> str:
+        """Return how nextpnr routed it: ``timing-driven``, ``congestion``, or ``congestion
+        after a stall`` (its timing-driven route stalled); empty if not routed."""
+        pnr = self.results.get("pnr", {})
+        if "timing_driven" not in pnr:
+            return ""
+        return ("timing-driven" if pnr["timing_driven"] else "congestion"
+                + (" after a stall" if pnr.get("stalled") else ""))
+
+    @property
     def counted_by(self) -> str:
         """Return which tool counted :meth:`resources`: ``nextpnr``, ``yosys`` or none."""
         if self.resources() is None:
@@ -444,7 +458,7 @@ class Row:
             "counted_by": self.counted_by,
             "fit": {True: "yes", False: "no", None: ""}[self.fit],
             "gemm_dsps": self.results.get("synth", {}).get("gemm_dsps", ""),
-            "fmax_mhz": self.fmax_mhz or "",
+            "fmax_mhz": self.fmax_mhz or "", "routing": self.routing,
             "rtl_cycles": self.rtl_cycles or "",
             "model_error": "" if self.model_error is None else round(self.model_error, 5),
             "cached": "+".join(self.cached),
@@ -453,7 +467,7 @@ class Row:
 
 COLUMNS = (*FIELDS, "config", "baseline", "stage", "status", "reason", "cycles", "macs",
            "host_nodes", "clock", "clock_mhz", "fps", "gmac_per_s", *RESOURCES, "counted_by",
-           "fit", "gemm_dsps", "fmax_mhz", "rtl_cycles", "model_error", "cached")
+           "fit", "gemm_dsps", "fmax_mhz", "routing", "rtl_cycles", "model_error", "cached")
 
 
 def plan(point: Point, sweep: Sweep, cache: Cache, steps: tuple[str, ...] | None = None

@@ -2,17 +2,21 @@
 
 :func:`fit` synthesizes the design once per family. On an ECP5 part the design goes behind
 the five-pin :class:`~.pins.PinWrapper` and, if yosys's counts fit the part, through nextpnr
-(:mod:`.pnr`), whose counts are the ones reported. A Xilinx part gets yosys's counts against
-its capacity: no open place and route for 7-series or UltraScale+ is used. A design that needs
-more of a resource than a part has is not placed there; its result says by how much.
+(:mod:`.pnr`), whose counts are the ones reported; a design placed timing-driven by the size
+rule (:meth:`.NextpnrOptions.resolved`) whose route stalls is placed and routed again for
+congestion alone. A Xilinx part gets yosys's counts against its capacity: no open place and
+route for 7-series or UltraScale+ is used. A design that needs more of a resource than a part
+has is not placed there; its result says by how much.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import tempfile
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from amaranth.back import rtlil
@@ -20,7 +24,7 @@ from amaranth.lib import wiring
 
 from .parts import RESOURCES, Part
 from .pins import PinWrapper
-from .pnr import NextpnrOptions, PnrResult, place_and_route
+from .pnr import NextpnrOptions, PnrResult, RouteStalled, place_and_route
 from .synth import SynthResult, synthesize, synthesize_rtlil
 
 
@@ -61,7 +65,7 @@ def fit(design: wiring.Component, parts: list[Part], *, name: str, frequency: fl
     ``on_synthesis`` is called with each synthesis result as it comes, ``progress`` with
     yosys's passes and nextpnr's phases. A part too small gets no place and route
     (:attr:`PartFit.misfit`). Raises SynthError when a tool fails (``timeout`` is per tool
-    run).
+    run), RouteStalled when a route stalls that is not retried (see the module).
     """
     placed = [part for part in parts if part.nextpnr_device is not None]
     if bitstream is not None and len(placed) != 1:
@@ -130,10 +134,21 @@ def _placed(synthesis: SynthResult, part: Part, *, name: str, frequency: float,
     misfit = part.misfit(_used(synthesis))
     pnr = None
     if place and part.nextpnr_device is not None and misfit is None:
-        options = (nextpnr or NextpnrOptions()).resolved(synthesis.luts, part)
-        pnr = place_and_route(workdir / part.target / f"{name}.json", part,
-                              frequency=frequency, options=options, bitstream=bitstream,
-                              timeout=timeout, progress=progress)
+        requested = nextpnr or NextpnrOptions()
+        options = requested.resolved(synthesis.luts, part)
+        route = functools.partial(place_and_route, workdir / part.target / f"{name}.json", part,
+                                  frequency=frequency, bitstream=bitstream, timeout=timeout,
+                                  progress=progress)
+        started = time.perf_counter()
+        try:
+            pnr = route(options=options)
+        except RouteStalled as stall:
+            if requested.timing_driven is not None or not options.timing_driven:
+                raise
+            if progress is not None:
+                progress(f"{stall.detail}: placing and routing for congestion")
+            pnr = route(options=replace(options, timing_driven=False))
+            pnr = replace(pnr, stalled=stall.detail, seconds=time.perf_counter() - started)
     return PartFit(part, synthesis, pnr, misfit and f"{name} {misfit}")
 
 

@@ -5,7 +5,8 @@ target clock frequency (timing failures are reported, not fatal) with :class:`Ne
 (seed, timing-driven or not), and returns a :class:`PnrResult`: what the design uses of the
 part, the Fmax nextpnr achieved and the critical path, named by the units of the design it
 crosses; with a bitstream path, ecppack writes the bitstream. The top-level ports are
-placed on any free pins (no LPF).
+placed on any free pins (no LPF). A route that stops converging (:data:`STALL_ITERATIONS`)
+is stopped with :class:`RouteStalled`.
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ CELL_SUFFIX = re.compile(r"_(TRELLIS|LUT4|CCU2C|PFUMX|L6MUX21|MULT18X18D|DP16KD|
 # 4,200 overused wires) and routed without.
 TIMING_DRIVEN_UP_TO = 0.5
 
+# router2 has stalled when this many iterations have passed since its fewest overused wires.
+# Measured on nextpnr 0.11 (docs/fpga.md): routes that converged took at most 19 iterations to
+# beat their fewest; timing-driven routes of 1x8 cores on the LFE5U-85F that diverged had their
+# fewest (16 and 134 wires) at iterations 128 and 54 and then rose, to 9,552 wires an hour on.
+STALL_ITERATIONS = 50
+
 
 @dataclass(frozen=True)
 class NextpnrOptions:
@@ -81,6 +88,17 @@ class NextpnrOptions:
                 + ([] if self.timing_driven is not False else ["--no-tmdriv"]))
 
 
+class RouteStalled(SynthError):
+    """nextpnr's router stopped converging on ``part``: its fewest overused wires,
+    ``overused``, were at iteration ``at`` and none fewer by ``now``, :data:`STALL_ITERATIONS`
+    later (the run is stopped). ``detail`` says so without the part."""
+
+    def __init__(self, part: Part, overused: int, at: int, now: int):
+        self.detail = (f"router2 stalled: {overused:,} overused wires at iteration {at}, none "
+                       f"fewer by iteration {now}")
+        super().__init__(f"{part.name}: {self.detail}")
+
+
 @dataclass(frozen=True)
 class CriticalPath:
     """The slowest register-to-register path: its delay, logic cells, first and last signal,
@@ -101,7 +119,8 @@ class CriticalPath:
 class PnrResult:
     """What nextpnr made of a design on ``part``: resources used and available (as
     :data:`.parts.RESOURCES`), the Fmax achieved against the target, the critical path, the
-    wall time."""
+    wall time; whether it was placed timing-driven, and if not because a timing-driven route
+    stalled, how (``stalled``: :attr:`RouteStalled.detail`)."""
 
     part: Part
     used: dict[str, int]
@@ -111,10 +130,13 @@ class PnrResult:
     critical_path: CriticalPath | None
     seconds: float
     timing_driven: bool = True
+    stalled: str | None = None
 
     def __str__(self) -> str:
         met = "meets" if self.fmax_mhz >= self.target_mhz else "misses"
-        how = "" if self.timing_driven else " for congestion (not timing-driven)"
+        how = ("" if self.timing_driven else " for congestion (not timing-driven)"
+               if self.stalled is None
+               else f" for congestion (timing-driven, {self.stalled})")
         line = (f"{self.part.label}: placed and routed{how} in {self.seconds:.0f} s: "
                 f"{self.part.utilization(self.used, self.available)}; Fmax {self.fmax_mhz:.1f} MHz "
                 f"({met} the {self.target_mhz:g} MHz target)")
@@ -135,8 +157,8 @@ def place_and_route(netlist: Path, part: Part, *, frequency: float,
     ``netlist``; with ``bitstream``, ecppack writes the bitstream there. ``progress`` is called
     with each phase of nextpnr as it starts, and with the router's progress (arcs left, or
     router2's iteration and overused wires). Cells under ``submodule.`` count as the
-    design's own units (see :func:`critical_path`). Raises SynthError if a tool is missing,
-    fails or runs longer than ``timeout`` seconds.
+    design's own units (see :func:`critical_path`). Raises RouteStalled if the router stops
+    converging, SynthError if a tool is missing, fails or runs longer than ``timeout`` seconds.
     """
     if part.nextpnr_device is None:
         raise ValueError(f"{part.name}: no open place and route for {part.target}")
@@ -148,8 +170,15 @@ def place_and_route(netlist: Path, part: Part, *, frequency: float,
                "--freq", f"{frequency:g}", "--timing-allow-fail", "--lpf-allow-unconstrained",
                "--router", ROUTER, *(options.arguments() if options else []),
                "--report", report, "--textcfg", config, "--log", "nextpnr.log"]
-    run = run_tool(command, cwd=base, timeout=timeout,
-                   on_line=None if progress is None else _phase_reporter(progress))
+    report_phase = None if progress is None else _phase_reporter(progress)
+    watch_router = _stall_watcher(part)
+
+    def on_line(line: str) -> None:
+        watch_router(line)
+        if report_phase is not None:
+            report_phase(line)
+
+    run = run_tool(command, cwd=base, timeout=timeout, on_line=on_line)
     _check(run, "nextpnr", part, timeout)
     result = json.loads((base / report).read_text())
     if bitstream is not None:
@@ -210,6 +239,22 @@ def _unit(cell: str, submodule: str) -> str:
 def _signal(cell: str, submodule: str) -> str:
     """Return the signal a register cell holds, without the submodule prefix."""
     return CELL_SUFFIX.sub("", cell.removeprefix(f"{submodule}."))
+
+
+def _stall_watcher(part: Part) -> Callable[[str], None]:
+    """Return a nextpnr output-line callback that raises RouteStalled once router2 has gone
+    :data:`STALL_ITERATIONS` iterations without fewer overused wires."""
+    fewest = [None, 0]  # the fewest overused wires so far, and the iteration they were at
+
+    def watch(line: str) -> None:
+        if progress := ROUTER2_PROGRESS.match(line):
+            iteration, overused = int(progress[1]), int(progress[2])
+            if fewest[0] is None or overused < fewest[0]:
+                fewest[:] = overused, iteration
+            elif iteration - fewest[1] >= STALL_ITERATIONS:
+                raise RouteStalled(part, *fewest, iteration)
+
+    return watch
 
 
 def _phase_reporter(progress: Callable[[str], None]) -> Callable[[str], None]:

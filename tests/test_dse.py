@@ -187,6 +187,17 @@ def test_the_winner_fits_and_failures_are_marked_with_their_stage(tmp_path):
                                 "pnr": {"error": "nextpnr timed out", "transient": True}})
     assert dse.winner([fast_misfit, routed, timed_out]) is routed
     assert routed.as_dict()["clock"] == "fmax"
+    assert (routed.routing, timed_out.routing) == ("", "")  # not said (a cached result)
+    for driven, stalled, how, clock in [
+            (True, None, "timing-driven", "(Fmax)"),
+            (False, None, "congestion", "(Fmax, congestion)"),
+            (False, "router2 stalled: ...", "congestion after a stall",
+             "(Fmax, congestion after a stall)")]:
+        said = dse.Row(routed.point, {**routed.results, "pnr": {
+            **routed.results["pnr"], "timing_driven": driven, "stalled": stalled}}, (), setup)
+        assert said.as_dict()["routing"] == how
+        assert cli_dse._line(said).startswith(f"{said.point.label}: 100,000 cycles, 400.00 fps "
+                                              f"at 40 MHz {clock}; 9500 LUTs")
     assert routed.fps == pytest.approx(40e6 / 100_000)
     assert (routed.counted_by, routed.resources()["luts"]) == ("nextpnr", 9500)
     assert (timed_out.stage, timed_out.ok, timed_out.reason) == ("pnr", False,
@@ -352,6 +363,9 @@ def test_the_hardware_key_is_the_rtlils_digest_and_the_tools(tmp_path, monkeypat
     from vtaref.fpga import pnr
     before = setup.key(small, "pnr", "d")
     monkeypatch.setattr(pnr, "TIMING_DRIVEN_UP_TO", 0.25)
+    assert setup.key(small, "pnr", "d") != before
+    before = setup.key(small, "pnr", "d")
+    monkeypatch.setattr(pnr, "STALL_ITERATIONS", 10)
     assert setup.key(small, "pnr", "d") != before
     assert setup.key(small, "synth", "d") == slower.key(small, "synth", "d")
     assert setup.key(small, "design") != setup.key(large, "design")

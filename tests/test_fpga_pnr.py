@@ -276,3 +276,64 @@ def test_timing_driven_unless_the_design_fills_over_half_the_part(monkeypatch, t
     assert ("--no-tmdriv" not in command) == timing_driven
     assert ("placed and routed for congestion (not timing-driven) in" in result.output) == (
         not timing_driven)
+
+
+def router2_lines(overused):
+    """router2's progress lines, one per iteration (from 1), with ``overused`` wires."""
+    return [f"Info:     iter={iteration} wires=1000 overused={count} overuse={count} archfail=NA"
+            for iteration, count in enumerate(overused, 1)]
+
+
+def test_a_route_stalls_when_its_fewest_overused_wires_are_stalled_iterations_old():
+    watch = pnr._stall_watcher(PARTS["LFE5U-85F"])
+    stall = pnr.STALL_ITERATIONS
+    # Down to 16 at iteration 3, never fewer after: the stall is seen at iteration 3 + stall.
+    lines = router2_lines([900, 40, 16, *[17 + n for n in range(stall - 1)], 9552])
+    for line in ["Info: Routing..", *lines[:-1]]:
+        watch(line)
+    with pytest.raises(pnr.RouteStalled) as stalled:
+        watch(lines[-1])
+    assert str(stalled.value) == (f"LFE5U-85F: router2 stalled: 16 overused wires at iteration "
+                                  f"3, none fewer by iteration {3 + stall}")
+    # A new fewest restarts the count; a route that converges is never stopped.
+    watch = pnr._stall_watcher(PARTS["LFE5U-85F"])
+    for line in router2_lines([50, *[60] * (stall - 1), 49, *[60] * (stall - 1), 0]):
+        watch(line)
+
+
+def stalling_nextpnr(commands):
+    """A stand-in for nextpnr whose timing-driven route stalls (its output lines go to the
+    callback, as run_tool's do) and whose congestion-only route is :func:`fake_nextpnr`'s."""
+    routed = fake_nextpnr(commands)
+
+    def run_tool(command, *, cwd, on_line=None, **options):
+        if "--no-tmdriv" in command:
+            return routed(command, cwd=cwd)
+        commands.append((command, cwd))
+        for line in router2_lines([30, *[31] * pnr.STALL_ITERATIONS]):
+            on_line(line)
+        raise AssertionError("the stalled route was not stopped")
+
+    return run_tool
+
+
+def test_a_stalled_timing_driven_route_is_routed_again_for_congestion(monkeypatch, tmp_path):
+    commands = []
+    monkeypatch.setattr(fit_module, "synthesize", fake_synthesis({}))
+    monkeypatch.setattr(pnr, "run_tool", stalling_nextpnr(commands))
+    arguments = ["synth", "--config", str(write_config(tmp_path, SMALL_GEMM)),
+                 "--part", "LFE5U-25F"]
+    result = CliRunner().invoke(cli.main, arguments)
+    assert result.exit_code == 0, result.output
+    (first, _), (second, _) = commands
+    assert "--no-tmdriv" not in first and "--no-tmdriv" in second
+    stall = (f"router2 stalled: 30 overused wires at iteration 1, none fewer by iteration "
+             f"{1 + pnr.STALL_ITERATIONS}")
+    assert f"LFE5U-25F: placed and routed for congestion (timing-driven, {stall}) in " in (
+        result.output)
+    # Asked for timing-driven routing, the user gets the stall, in one line.
+    commands.clear()
+    result = CliRunner().invoke(cli.main, [*arguments, "--timing-driven"])
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == f"vta: error: LFE5U-25F: {stall}"
+    assert len(commands) == 1

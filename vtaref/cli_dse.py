@@ -344,7 +344,8 @@ def _line(row) -> str:
     if not row.ok:
         text = f"{row.point.label}: failed at {row.stage}: {row.reason}"
     else:
-        clock = ("Fmax" if row.fmax_mhz else "nominal")
+        clock = (("Fmax" if row.routing in ("", "timing-driven") else f"Fmax, {row.routing}")
+                 if row.fmax_mhz else "nominal")
         text = (f"{row.point.label}: {row.cycles:,} cycles, {row.fps:.2f} fps at "
                 f"{row.clock_mhz:g} MHz ({clock})")
         resources = row.resources()
