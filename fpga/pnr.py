@@ -119,8 +119,8 @@ class CriticalPath:
 class PnrResult:
     """What nextpnr made of a design on ``part``: resources used and available (as
     :data:`.parts.RESOURCES`), the Fmax achieved against the target, the critical path, the
-    wall time; whether it was placed timing-driven, and if not because a timing-driven route
-    stalled, how (``stalled``: :attr:`RouteStalled.detail`)."""
+    wall time (of both runs after a stall); whether it was placed timing-driven, and if not
+    because a timing-driven route stalled, how (``stalled``: :attr:`RouteStalled.detail`)."""
 
     part: Part
     used: dict[str, int]
@@ -134,9 +134,12 @@ class PnrResult:
 
     def __str__(self) -> str:
         met = "meets" if self.fmax_mhz >= self.target_mhz else "misses"
-        how = ("" if self.timing_driven else " for congestion (not timing-driven)"
-               if self.stalled is None
-               else f" for congestion (timing-driven, {self.stalled})")
+        if self.timing_driven:
+            how = ""
+        elif self.stalled is None:
+            how = " for congestion (not timing-driven)"
+        else:
+            how = f" for congestion (timing-driven {self.stalled})"
         line = (f"{self.part.label}: placed and routed{how} in {self.seconds:.0f} s: "
                 f"{self.part.utilization(self.used, self.available)}; Fmax {self.fmax_mhz:.1f} MHz "
                 f"({met} the {self.target_mhz:g} MHz target)")

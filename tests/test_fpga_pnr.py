@@ -329,7 +329,7 @@ def test_a_stalled_timing_driven_route_is_routed_again_for_congestion(monkeypatc
     assert "--no-tmdriv" not in first and "--no-tmdriv" in second
     stall = (f"router2 stalled: 30 overused wires at iteration 1, none fewer by iteration "
              f"{1 + pnr.STALL_ITERATIONS}")
-    assert f"LFE5U-25F: placed and routed for congestion (timing-driven, {stall}) in " in (
+    assert f"LFE5U-25F: placed and routed for congestion (timing-driven {stall}) in " in (
         result.output)
     # Asked for timing-driven routing, the user gets the stall, in one line.
     commands.clear()
