@@ -429,8 +429,9 @@ class Row:
         pnr = self.results.get("pnr", {})
         if "timing_driven" not in pnr:
             return ""
-        return ("timing-driven" if pnr["timing_driven"] else "congestion"
-                + (" after a stall" if pnr.get("stalled") else ""))
+        if pnr["timing_driven"]:
+            return "timing-driven"
+        return "congestion after a stall" if pnr.get("stalled") else "congestion"
 
     @property
     def counted_by(self) -> str:
