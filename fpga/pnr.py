@@ -52,9 +52,10 @@ CELL_SUFFIX = re.compile(r"_(TRELLIS|LUT4|CCU2C|PFUMX|L6MUX21|MULT18X18D|DP16KD|
 TIMING_DRIVEN_UP_TO = 0.5
 
 # router2 has stalled when this many iterations have passed since its fewest overused wires.
-# Measured on nextpnr 0.11 (docs/fpga.md): routes that converged took at most 19 iterations to
-# beat their fewest; timing-driven routes of 1x8 cores on the LFE5U-85F that diverged had their
-# fewest (16 and 134 wires) at iterations 128 and 54 and then rose, to 9,552 wires an hour on.
+# Measured on nextpnr 0.11 (docs/fpga.md): the four routes logged here that converged took at
+# most 16 iterations to beat their fewest; timing-driven routes of 1x8 cores on the LFE5U-85F
+# that diverged had their fewest (16 and 134 wires) at iterations 128 and 54 and then rose, to
+# 9,552 wires an hour on.
 STALL_ITERATIONS = 50
 
 
